@@ -1,0 +1,137 @@
+"""Datasets and metrics: what the user brings besides the graph.
+
+An ``Example`` splits a data row into the graph's ``inputs`` and the ``labels`` the
+metric compares against. A metric is ``metric(example, output) -> float`` (or a dict
+with ``score`` and optional ``feedback``); anything else, or an exception, is a
+``MetricError`` and is never turned into a score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from optimas_lg.errors import DataError, MetricError
+
+Metric = Callable[["Example", Any], "float | Mapping[str, Any]"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One data row: ``inputs`` go into the graph, ``labels`` are for the metric."""
+
+    key: str
+    inputs: dict[str, Any]
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        """Look a field up in labels, then inputs (so metrics can say ``example["answer"]``)."""
+        if name in self.labels:
+            return self.labels[name]
+        return self.inputs[name]
+
+    def to_row(self) -> dict[str, Any]:
+        return {"key": self.key, "inputs": self.inputs, "labels": self.labels}
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    feedback: str | None = None
+
+
+def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] | None = None,
+                  label_keys: Sequence[str] | None = None, key_field: str = "id",
+                  source: str = "data") -> list[Example]:
+    """Split rows into examples. Without ``input_keys``, every field not in ``label_keys`` is
+    an input. Rows lacking a named field raise ``DataError`` naming the row."""
+    label_keys = list(label_keys or [])
+    examples = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(f"{source}: row {i} is a {type(row).__name__}, expected an object/mapping")
+        keys = list(input_keys) if input_keys is not None else [k for k in row if k not in label_keys and k != key_field]
+        missing = [k for k in [*keys, *label_keys] if k not in row]
+        if missing:
+            raise DataError(f"{source}: row {i} has no field(s) {missing}; it has {sorted(row)}")
+        key = str(row.get(key_field, i))
+        if key in seen:
+            raise DataError(f"{source}: row {i} repeats key {key!r} (field {key_field!r}); keys must be unique")
+        seen.add(key)
+        examples.append(Example(key, {k: row[k] for k in keys}, {k: row[k] for k in label_keys}))
+    if not examples:
+        raise DataError(f"{source}: no rows")
+    return examples
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL, JSON (list of objects) or CSV file; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            rows = []
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+            return rows
+        if suffix == ".json":
+            data = json.loads(path.read_text())
+            if not isinstance(data, list):
+                raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
+            return data
+        if suffix == ".csv":
+            with path.open(newline="") as f:
+                return list(csv.DictReader(f))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    raise DataError(f"{path}: unsupported format {suffix!r}; use .jsonl, .json or .csv")
+
+
+def load_examples(path: str | Path, input_keys: Sequence[str] | None = None,
+                  label_keys: Sequence[str] | None = None, key_field: str = "id") -> list[Example]:
+    """Read a data file into examples."""
+    return make_examples(read_rows(path), input_keys, label_keys, key_field, source=str(path))
+
+
+def split(examples: Sequence[Example], fractions: Sequence[float], seed: int = 0) -> list[list[Example]]:
+    """Shuffle with ``seed`` and cut into consecutive parts of the given fractions."""
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    parts, start = [], 0
+    for i, frac in enumerate(fractions):
+        end = len(shuffled) if i == len(fractions) - 1 else start + round(frac * len(shuffled))
+        parts.append(shuffled[start:end])
+        start = end
+    return parts
+
+
+def evaluate_metric(metric: Metric, example: Example, output: Any) -> Score:
+    """Call the user's metric and check what it returned; raise ``MetricError`` otherwise."""
+    name = getattr(metric, "__name__", repr(metric))
+    try:
+        result = metric(example, output)
+    except Exception as exc:
+        raise MetricError(f"metric {name} raised on example {example.key!r}: {type(exc).__name__}: {exc}") from exc
+    feedback = None
+    if isinstance(result, Mapping):
+        if "score" not in result:
+            raise MetricError(f"metric {name} returned a dict without 'score' on example {example.key!r}")
+        feedback = result.get("feedback")
+        result = result["score"]
+    if isinstance(result, bool):
+        result = float(result)
+    if not isinstance(result, (int, float)) or not math.isfinite(result):
+        raise MetricError(f"metric {name} returned {result!r} on example {example.key!r}; expected a finite number")
+    return Score(float(result), None if feedback is None else str(feedback))

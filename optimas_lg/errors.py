@@ -1,0 +1,46 @@
+"""Exception classes. Every error optimas-lg raises on purpose is an ``OptimasError``
+whose message says what went wrong, where, and what to do about it."""
+
+
+class OptimasError(Exception):
+    """Base class of all optimas-lg errors."""
+
+
+class StoreError(OptimasError):
+    """The run store cannot be opened, written or read."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by an incompatible version of optimas-lg."""
+
+
+class KnobError(OptimasError):
+    """A knob declaration in a context schema is invalid."""
+
+
+class TargetError(OptimasError):
+    """A ``path.py:attr`` / ``module:attr`` target cannot be loaded or is the wrong kind."""
+
+
+class DataError(OptimasError):
+    """A dataset file or row is malformed."""
+
+
+class MetricError(OptimasError):
+    """The user's metric raised or returned something that is not a score."""
+
+
+class ModelNotFoundError(OptimasError):
+    """A local model or adapter name does not resolve to anything on disk."""
+
+
+class ModelServerError(OptimasError):
+    """The local model server is down or answered with an error."""
+
+
+class ReplayError(OptimasError):
+    """A recorded node call cannot be replayed."""
+
+
+class LRFError(OptimasError):
+    """A local reward function cannot be trained, loaded or used."""

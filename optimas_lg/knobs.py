@@ -1,0 +1,210 @@
+"""Knobs: the parts of a graph that optimas-lg may change.
+
+A knob is ``typing.Annotated`` metadata on a field of the graph's ``context_schema``
+(a dataclass, TypedDict or pydantic model). The field default is the initial value;
+the annotation says what kind of value it is, its search space, and which node uses it::
+
+    @dataclass
+    class AgentConfig:
+        answer_prompt: Annotated[str, Prompt(node="answer")] = "Answer briefly."
+        top_k: Annotated[int, IntRange(1, 10, node="retrieve")] = 3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from optimas_lg.errors import KnobError
+
+KnobKind = Literal["prompt", "choice", "int", "float", "lora"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Knob:
+    """Base class of knob annotations; ``node`` names the node that reads the knob."""
+
+    node: str
+    kind: typing.ClassVar[KnobKind]
+
+    def validate(self, name: str, value: Any) -> None:
+        """Raise ``KnobError`` when ``value`` is outside this knob's space."""
+
+
+@dataclass(frozen=True)
+class Prompt(Knob):
+    """A free-text instruction, optimized by LLM proposals (OPRO-style)."""
+
+    kind: typing.ClassVar[KnobKind] = "prompt"
+
+    def validate(self, name: str, value: Any) -> None:
+        if not isinstance(value, str):
+            raise KnobError(f"knob {name!r}: a Prompt must be a str, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class Choice(Knob):
+    """One of a fixed list of options (model selection, any categorical setting)."""
+
+    options: typing.Sequence[Any]
+    kind: typing.ClassVar[KnobKind] = "choice"
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise KnobError(f"Choice for node {self.node!r} needs at least one option")
+        object.__setattr__(self, "options", tuple(self.options))
+
+    def validate(self, name: str, value: Any) -> None:
+        if value not in self.options:
+            raise KnobError(f"knob {name!r}: {value!r} is not one of the options {list(self.options)}")
+
+
+@dataclass(frozen=True)
+class _Range(Knob):
+    low: float
+    high: float
+    log: bool = dataclasses.field(default=False, kw_only=True)
+    step: float | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise KnobError(f"range for node {self.node!r}: low {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise KnobError(f"range for node {self.node!r}: log=True needs low > 0, got {self.low}")
+
+    def validate(self, name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise KnobError(f"knob {name!r}: expected a number, got {value!r}")
+        if not self.low <= value <= self.high:
+            raise KnobError(f"knob {name!r}: {value!r} is outside [{self.low}, {self.high}]")
+
+
+@dataclass(frozen=True)
+class IntRange(_Range):
+    """An integer in ``[low, high]`` (optionally on a log scale or with a step)."""
+
+    low: int
+    high: int
+    step: int = dataclasses.field(default=1, kw_only=True)
+    kind: typing.ClassVar[KnobKind] = "int"
+
+    def validate(self, name: str, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise KnobError(f"knob {name!r}: an IntRange value must be an int, got {value!r}")
+        super().validate(name, value)
+
+
+@dataclass(frozen=True)
+class FloatRange(_Range):
+    """A float in ``[low, high]`` (optionally on a log scale or with a step)."""
+
+    kind: typing.ClassVar[KnobKind] = "float"
+
+
+@dataclass(frozen=True)
+class LoRA(Knob):
+    """LoRA weights of a local model, held as an adapter id (``None`` = base weights).
+
+    The node passes ``f"{base}@{adapter}"`` (or ``base`` when None) to ``chat_model``.
+    """
+
+    base: str
+    kind: typing.ClassVar[KnobKind] = "lora"
+
+    def validate(self, name: str, value: Any) -> None:
+        if value is not None and not isinstance(value, str):
+            raise KnobError(f"knob {name!r}: a LoRA value is an adapter id (str) or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class KnobSpec:
+    """One declared knob: the context field ``name``, its annotation and initial value."""
+
+    name: str
+    knob: Knob
+    default: Any
+
+    @property
+    def node(self) -> str:
+        return self.knob.node
+
+    @property
+    def kind(self) -> KnobKind:
+        return self.knob.kind
+
+
+def model_name(base: str, adapter: str | None) -> str:
+    """The model name a node should request for a LoRA knob's value."""
+    return base if adapter is None else f"{base}@{adapter}"
+
+
+def _fields(schema: type) -> list[tuple[str, Any, Any]]:
+    """(name, annotation with extras, default) for a dataclass, TypedDict or pydantic model."""
+    hints = typing.get_type_hints(schema, include_extras=True)
+    if dataclasses.is_dataclass(schema):
+        out = []
+        for f in dataclasses.fields(schema):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            out.append((f.name, hints[f.name], default))
+        return out
+    if hasattr(schema, "model_fields"):  # pydantic v2
+        out = []
+        for name, info in schema.model_fields.items():
+            default = dataclasses.MISSING if info.is_required() else info.get_default(call_default_factory=True)
+            out.append((name, hints[name], default))
+        return out
+    if typing.is_typeddict(schema):
+        return [(name, hint, dataclasses.MISSING) for name, hint in hints.items()]
+    raise KnobError(f"context schema {schema!r} must be a dataclass, TypedDict or pydantic model")
+
+
+def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None) -> dict[str, KnobSpec]:
+    """The knobs declared on a context schema, validated against the graph's node names.
+
+    Raises ``KnobError`` naming the field for a knob on an unknown node, a default
+    outside its space, a field with two knobs, or a knob without a default.
+    """
+    if schema is None:
+        return {}
+    known = set(nodes) if nodes is not None else None
+    specs: dict[str, KnobSpec] = {}
+    for name, annotation, default in _fields(schema):
+        knobs = [meta for meta in getattr(annotation, "__metadata__", ()) if isinstance(meta, Knob)]
+        if not knobs:
+            continue
+        if len(knobs) > 1:
+            raise KnobError(f"field {name!r} of {schema.__name__} has {len(knobs)} knob annotations; use one")
+        knob = knobs[0]
+        if type(knob) in (Knob, _Range):
+            raise KnobError(f"field {name!r}: use Prompt, Choice, IntRange, FloatRange or LoRA")
+        if known is not None and knob.node not in known:
+            raise KnobError(
+                f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "
+                f"which is not in the graph (nodes: {sorted(known)})"
+            )
+        if default is dataclasses.MISSING:
+            raise KnobError(f"field {name!r} of {schema.__name__} is a knob but has no default (the initial value)")
+        knob.validate(name, default)
+        specs[name] = KnobSpec(name, knob, default)
+    return specs
+
+
+def validate_assignment(specs: dict[str, KnobSpec], values: dict[str, Any]) -> None:
+    """Raise ``KnobError`` for an unknown knob name or a value outside its space."""
+    for name, value in values.items():
+        if name not in specs:
+            raise KnobError(f"unknown knob {name!r}; declared knobs: {sorted(specs)}")
+        specs[name].knob.validate(name, value)
+
+
+def defaults(specs: dict[str, KnobSpec]) -> dict[str, Any]:
+    """The initial knob assignment."""
+    return {name: spec.default for name, spec in specs.items()}

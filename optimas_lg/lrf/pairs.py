@@ -1,0 +1,118 @@
+"""Preference pairs for the local reward functions, built from scored candidate outputs.
+
+A candidate is one output a node produced (or was made to produce) for one recorded input,
+scored by rolling the rest of the graph out from it and applying the global metric. Every
+two candidates of the same input whose scores differ by a real gap make one pair: the
+paper's code kept a pair only when the later-indexed candidate won, losing half the signal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from optimas_lg.errors import LRFError
+
+
+def canonical_json(value: Any) -> str:
+    """A stable text form of a JSON-like value, used to compare inputs and outputs."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass
+class Candidate:
+    """One output of ``node`` for one input, with the global scores of its rollouts."""
+
+    node: str
+    example_id: str
+    inputs: dict
+    output: dict
+    knobs: dict = field(default_factory=dict)
+    rollout_scores: list[float] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """Monte Carlo estimate of the global reward: the mean over rollouts."""
+        if not self.rollout_scores:
+            raise LRFError(f"candidate of node {self.node!r} for example {self.example_id!r} has no rollout scores")
+        bad = [s for s in self.rollout_scores if not math.isfinite(s)]
+        if bad:
+            raise LRFError(
+                f"candidate of node {self.node!r} for example {self.example_id!r} has non-finite scores {bad}: "
+                "a failing metric must be fixed or recorded as a real score, not as inf/nan"
+            )
+        return sum(self.rollout_scores) / len(self.rollout_scores)
+
+
+@dataclass
+class PreferencePair:
+    """For ``inputs`` at ``node``, ``chosen`` led to a higher global score than ``rejected``."""
+
+    node: str
+    example_id: str
+    inputs: dict
+    chosen: dict
+    rejected: dict
+    chosen_score: float
+    rejected_score: float
+    weight: float = 1.0
+
+    @property
+    def margin(self) -> float:
+        return self.chosen_score - self.rejected_score
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PreferencePair:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise LRFError(f"not a preference pair: {exc}") from exc
+
+
+def _merge_identical(group: list[Candidate]) -> list[Candidate]:
+    """Candidates with the same output are one candidate: pool their rollout scores."""
+    merged: dict[str, Candidate] = {}
+    for cand in group:
+        key = canonical_json(cand.output)
+        if key in merged:
+            merged[key].rollout_scores.extend(cand.rollout_scores)
+        else:
+            merged[key] = Candidate(cand.node, cand.example_id, cand.inputs, cand.output, {}, list(cand.rollout_scores))
+    return list(merged.values())
+
+
+def build_pairs(candidates: list[Candidate], min_margin: float = 0.0, normalize: bool = False) -> list[PreferencePair]:
+    """Every two candidates of the same (node, example, inputs) whose scores differ by more
+    than ``min_margin`` make one pair, the higher-scored output chosen, weighted by the gap.
+
+    ``normalize`` rescales the weights of each node to mean 1, so a weighted loss keeps the
+    scale of an unweighted one whatever the metric's range.
+    """
+    if min_margin < 0:
+        raise LRFError(f"min_margin must be >= 0, got {min_margin}")
+    groups: dict[tuple[str, str, str], list[Candidate]] = {}
+    for cand in candidates:
+        groups.setdefault((cand.node, cand.example_id, canonical_json(cand.inputs)), []).append(cand)
+    pairs: list[PreferencePair] = []
+    for group in groups.values():
+        scored = [(cand, cand.score) for cand in _merge_identical(group)]
+        for (a, score_a), (b, score_b) in itertools.combinations(scored, 2):
+            gap = abs(score_a - score_b)
+            if gap <= min_margin or gap == 0:
+                continue
+            if score_b > score_a:
+                (a, score_a), (b, score_b) = (b, score_b), (a, score_a)
+            pairs.append(PreferencePair(a.node, a.example_id, a.inputs, a.output, b.output, score_a, score_b, gap))
+    if normalize:
+        for node in {p.node for p in pairs}:
+            node_pairs = [p for p in pairs if p.node == node]
+            mean = sum(p.weight for p in node_pairs) / len(node_pairs)
+            for p in node_pairs:
+                p.weight /= mean
+    return pairs

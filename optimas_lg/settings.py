@@ -1,0 +1,36 @@
+"""Where optimas-lg keeps its data: one folder (the "storage home") and one database URL.
+
+Both come from the environment so that a CLI run, a test and a Studio server can agree
+without passing paths around:
+
+- ``OPTIMAS_LG_HOME``: the storage folder (default: ``./storage``). LRF checkpoints,
+  LoRA adapters, the converted model cache and the default SQLite database live here.
+- ``OPTIMAS_LG_STORE``: any SQLAlchemy URL (default: ``sqlite:///<home>/optimas.db``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "OPTIMAS_LG_HOME"
+STORE_ENV = "OPTIMAS_LG_STORE"
+
+
+def storage_dir() -> Path:
+    """The storage home, created on first use."""
+    path = Path(os.environ.get(HOME_ENV, "storage")).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def subdir(name: str) -> Path:
+    """A named folder under the storage home (``adapters``, ``lrf``, ``models``...)."""
+    path = storage_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_store_url() -> str:
+    """The store URL from ``OPTIMAS_LG_STORE``, else a SQLite file in the storage home."""
+    return os.environ.get(STORE_ENV) or f"sqlite:///{storage_dir() / 'optimas.db'}"

@@ -1,0 +1,219 @@
+"""The run store: a small repository API over SQLAlchemy for everything optimas-lg persists."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from optimas_lg.errors import SchemaVersionError, StoreError
+from optimas_lg.settings import default_store_url
+from optimas_lg.store import models as m
+from optimas_lg.store.writer import BatchWriter
+
+_INSERT_ORDER = [m.Job, m.Dataset, m.ExampleRow, m.ConfigVersion, m.Run, m.NodeCall, m.LLMCall,
+                 m.PreferencePairRow, m.LRFCheckpoint, m.OptimizerEvent]
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    url: str
+    schema_version: int
+    size_bytes: int | None
+    tables: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "schema_version": self.schema_version,
+                "size_bytes": self.size_bytes, "tables": self.tables}
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """Open (and create if needed) a store at a SQLAlchemy URL.
+
+    SQLite files get WAL mode and a busy timeout so that readers never block the
+    single writer. Raises ``StoreError`` for a URL that cannot be used and
+    ``SchemaVersionError`` for a store written by another schema version.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_store_url()
+        self.engine = self._create_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._init_schema()
+        self._writer: BatchWriter | None = None
+
+    # -- opening --------------------------------------------------------------------
+    @staticmethod
+    def _create_engine(url: str) -> Engine:
+        try:
+            engine = create_engine(url)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise StoreError(
+                f"cannot use store URL {url!r}: {exc}. Give a SQLAlchemy URL such as "
+                "'sqlite:///storage/optimas.db' or 'postgresql+psycopg://user@host/db'."
+            ) from exc
+        if engine.dialect.name == "sqlite":
+            db = engine.url.database
+            if db and db != ":memory:":
+                folder = Path(db).expanduser().resolve().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the folder of SQLite store {db!r}: {exc}") from exc
+                if not os.access(folder, os.W_OK) or (Path(db).exists() and not os.access(db, os.W_OK)):
+                    raise StoreError(
+                        f"SQLite store {db!r} is not writable (read-only file or folder). "
+                        "Point --store / OPTIMAS_LG_STORE at a writable location."
+                    )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+
+    def _init_schema(self) -> None:
+        try:
+            tables = set(inspect(self.engine).get_table_names())
+            if "schema_info" in tables:
+                with self.engine.connect() as conn:
+                    found = conn.execute(
+                        select(m.SchemaInfo.value).where(m.SchemaInfo.key == "schema_version")
+                    ).scalar_one_or_none()
+                if found is None or int(found) != m.SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"store {self.url!r} has schema version {found}, this optimas-lg uses "
+                        f"{m.SCHEMA_VERSION}. Use a new store file (--store) or the optimas-lg "
+                        "version that wrote it."
+                    )
+            elif tables & {t.name for t in m.Base.metadata.sorted_tables}:
+                raise SchemaVersionError(
+                    f"store {self.url!r} has optimas-lg tables but no schema version: it was not "
+                    "written by optimas-lg or is damaged. Use a new store file."
+                )
+            m.Base.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                if not conn.execute(select(m.SchemaInfo.key)).first():
+                    conn.execute(insert(m.SchemaInfo), [{"key": "schema_version", "value": str(m.SCHEMA_VERSION)}])
+        except OperationalError as exc:
+            raise StoreError(f"cannot open store {self.url!r}: {exc.orig}") from exc
+
+    def session(self) -> Session:
+        """A new ORM session (use as a context manager)."""
+        return self._sessions()
+
+    @staticmethod
+    def insert_order(table: type) -> int:
+        return _INSERT_ORDER.index(table)
+
+    # -- writing --------------------------------------------------------------------
+    @property
+    def writer(self) -> BatchWriter:
+        """The store's background batch writer (started on first use)."""
+        if self._writer is None:
+            self._writer = BatchWriter(self)
+        return self._writer
+
+    def insert_many(self, table: type, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows in one transaction (``executemany``)."""
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(table), list(rows))
+
+    def _add(self, obj: Any) -> Any:
+        with self.session() as s, s.begin():
+            s.add(obj)
+        return obj
+
+    def create_job(self, kind: str, target: str = "", meta: dict[str, Any] | None = None) -> int:
+        return self._add(m.Job(kind=kind, target=target, meta=meta or {})).id
+
+    def finish_job(self, job_id: int, status: str = "done", meta: dict[str, Any] | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "finished_at": m.utcnow()}
+        if meta is not None:
+            values["meta"] = meta
+        with self.engine.begin() as conn:
+            conn.execute(update(m.Job).where(m.Job.id == job_id).values(**values))
+
+    def add_dataset(self, name: str, examples: Iterable[dict[str, Any]], source: str = "") -> int:
+        """Store a dataset; each example is a dict with ``key``, ``inputs``, ``labels``, ``split``."""
+        ds = self._add(m.Dataset(name=name, source=source))
+        self.insert_many(m.ExampleRow, [{"dataset_id": ds.id, **ex} for ex in examples])
+        return ds.id
+
+    def add_config(self, values: dict[str, Any], target: str = "", parent_id: int | None = None,
+                   note: str = "") -> int:
+        """Record a new immutable config version; returns its id."""
+        return self._add(m.ConfigVersion(values=values, target=target, parent_id=parent_id, note=note)).id
+
+    def add_event(self, job_id: int, kind: str, payload: dict[str, Any] | None = None,
+                  node: str | None = None, iteration: int | None = None) -> int:
+        return self._add(m.OptimizerEvent(job_id=job_id, kind=kind, node=node, iteration=iteration,
+                                          payload=payload or {})).id
+
+    def add_lrf_checkpoint(self, path: str, backbone: str, nodes: list[str],
+                           metrics: dict[str, Any] | None = None, job_id: int | None = None) -> int:
+        return self._add(m.LRFCheckpoint(path=path, backbone=backbone, nodes=nodes,
+                                         metrics=metrics or {}, job_id=job_id)).id
+
+    def finish_run(self, run_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(m.Run).where(m.Run.id == run_id).values(**values))
+
+    # -- reading --------------------------------------------------------------------
+    def get(self, table: type, key: Any) -> Any:
+        with self.session() as s:
+            return s.get(table, key)
+
+    def select(self, table: type, *where: Any, order_by: Any = None) -> list[Any]:
+        """All rows of ``table`` matching the SQLAlchemy ``where`` clauses."""
+        stmt = select(table).where(*where)
+        stmt = stmt.order_by(order_by if order_by is not None else table.__mapper__.primary_key[0])
+        with self.session() as s:
+            return list(s.scalars(stmt))
+
+    def count(self, table: type, *where: Any) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(table).where(*where)) or 0
+
+    def config_lineage(self, config_id: int) -> list[Any]:
+        """The config and its ancestors, newest first."""
+        chain = []
+        current: int | None = config_id
+        while current is not None:
+            cfg = self.get(m.ConfigVersion, current)
+            chain.append(cfg)
+            current = cfg.parent_id
+        return chain
+
+    def info(self) -> StoreInfo:
+        """Counts per table, file size and schema version."""
+        tables = {t.__tablename__: self.count(t) for t in _INSERT_ORDER}
+        size = None
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            db = Path(self.engine.url.database)
+            size = sum(p.stat().st_size for p in [db, Path(f"{db}-wal")] if p.exists())
+        return StoreInfo(self.url, m.SCHEMA_VERSION, size, tables)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

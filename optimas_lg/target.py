@@ -1,0 +1,47 @@
+"""Load a user object named ``path/to/file.py:attr`` or ``package.module:attr``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from optimas_lg.errors import TargetError
+
+
+def load_target(spec: str) -> Any:
+    """Import the module part of ``spec`` and return its attribute (dotted paths allowed)."""
+    module_part, sep, attr = spec.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise TargetError(f"target {spec!r} must look like 'path/to/file.py:name' or 'package.module:name'")
+    if module_part.endswith(".py") or "/" in module_part:
+        path = Path(module_part).expanduser().resolve()
+        if not path.is_file():
+            raise TargetError(f"target {spec!r}: file {path} does not exist")
+        name = f"_optimas_target_{path.stem}_{abs(hash(str(path)))}"
+        module = sys.modules.get(name)
+        if module is None:
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise TargetError(f"target {spec!r}: cannot import {path}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except Exception:
+                del sys.modules[name]
+                raise
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except ModuleNotFoundError as exc:
+            raise TargetError(f"target {spec!r}: cannot import module {module_part!r} ({exc})") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise TargetError(f"target {spec!r}: {module_part} has no attribute {attr!r}") from exc
+    return obj
