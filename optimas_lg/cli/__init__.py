@@ -1,0 +1,17 @@
+"""The ``optimas-lg`` command line. Each command group lives in its own module and is
+registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from optimas_lg.cli import store as store_cmd
+
+app = typer.Typer(
+    name="optimas-lg",
+    help="Optimize LangGraph agents end to end with globally aligned local rewards (Optimas).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(store_cmd.app, name="store")
