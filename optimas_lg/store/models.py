@@ -109,6 +109,7 @@ class NodeCall(Base):
     step: Mapped[int | None] = mapped_column(Integer, default=None)
     task_id: Mapped[str] = mapped_column(String(200), default="")
     inputs: Mapped[Any] = mapped_column(nullable=True, default=None)
+    reads: Mapped[list[Any]] = mapped_column(default=list)
     output: Mapped[Any] = mapped_column(nullable=True, default=None)
     knobs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
