@@ -207,10 +207,12 @@ class Store:
         return StoreInfo(self.url, m.SCHEMA_VERSION, size, tables)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self.engine.dispose()
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> "Store":
         return self

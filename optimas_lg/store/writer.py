@@ -49,11 +49,13 @@ class BatchWriter:
         self._raise_if_failed()
 
     def close(self) -> None:
-        """Flush and stop the writer thread."""
+        """Flush and stop the writer thread; raise if any batch failed to save."""
         if self._thread.is_alive():
-            self.flush()
+            done = threading.Event()
+            self._queue.put((_FLUSH, done))
             self._queue.put((_STOP, None))
             self._thread.join()
+        self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
