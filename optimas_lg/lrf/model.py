@@ -68,10 +68,19 @@ class ScoreRequest:
 
 
 def _is_decoder(config) -> bool:
-    archs = getattr(config, "architectures", None) or []
-    return bool(getattr(config, "is_decoder", False)) or any(
-        a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs
+    """A causal LM architecture, or a model type that exists only as a causal LM (BERT,
+    RoBERTa... also have causal heads but are encoders first)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     )
+
+    if getattr(config, "is_decoder", False):
+        return True
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in getattr(config, "architectures", None) or []):
+        return True
+    kind = config.model_type
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 class LocalRewardModel(nn.Module):

@@ -13,7 +13,7 @@ from optimas_lg.errors import LRFError
 from optimas_lg.lrf.pairs import canonical_json
 
 ELLIPSIS = " ... "
-DESCRIPTION_SHARE = 8  # the description gets at most 1/8 of the value budget
+DESCRIPTION_SHARE = 8  # when space is short, the description keeps at most 1/8 of it
 _FIT_ATTEMPTS = 5
 
 
@@ -91,10 +91,10 @@ def serialize(node: str, description: str, inputs: dict, output: dict, tokenizer
     desc_spans = _spans(tokenizer, description)
     in_spans = [_spans(tokenizer, v) for v in in_text.values()]
     out_spans = [_spans(tokenizer, v) for v in out_text.values()]
+    in_need, out_need = sum(map(len, in_spans)), sum(map(len, out_spans))
     for _ in range(_FIT_ATTEMPTS):
-        desc_cap = min(len(desc_spans), avail // DESCRIPTION_SHARE)
-        rest = avail - desc_cap
-        in_budget, out_budget = _split(rest, sum(map(len, in_spans)), sum(map(len, out_spans)))
+        desc_cap = min(len(desc_spans), max(avail // DESCRIPTION_SHARE, avail - in_need - out_need))
+        in_budget, out_budget = _split(avail - desc_cap, in_need, out_need)
         in_caps = _fair_caps([len(s) for s in in_spans], in_budget)
         out_caps = _fair_caps([len(s) for s in out_spans], out_budget)
         text = _render(
