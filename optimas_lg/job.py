@@ -1,0 +1,70 @@
+"""What an optimization job is: where its pieces come from (``JobSpec``) and how it
+spends effort (``OptimizeConfig``). Both are plain JSON so a job can be stored, resumed
+from the command line and edited in LangGraph Studio."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from optimas_lg.budget import Budget
+from optimas_lg.gate import GateConfig
+from optimas_lg.lrf import LRFConfig
+from optimas_lg.preferences import PairConfig
+
+
+@dataclass
+class JobSpec:
+    """Targets and data files by name: ``target`` and ``metric`` as ``file.py:attr`` or
+    ``module:attr``, data as JSONL/JSON/CSV paths (val/test optional)."""
+
+    target: str
+    metric: str
+    train: str
+    val: str | None = None
+    test: str | None = None
+    inputs: list[str] | None = None
+    labels: list[str] | None = None
+    key_field: str = "id"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OptimizeConfig:
+    """Every setting of the optimizer loop, with defaults sized for a 2-core CPU.
+
+    ``val_fraction`` carves a validation set out of the training data when none is
+    given; ``val_repeats`` reruns each validation example (for stochastic systems);
+    ``adapt_examples`` is the mini-batch of fresh trajectories used to keep the LRF
+    aligned after an accepted change.
+    """
+
+    budget: Budget = field(default_factory=Budget)
+    gate: GateConfig = field(default_factory=GateConfig)
+    pairs: PairConfig = field(default_factory=PairConfig)
+    lrf: LRFConfig = field(default_factory=lambda: LRFConfig(epochs=4, progress=False))
+    lrf_eval_fraction: float = 0.25
+    val_fraction: float = 0.4
+    val_repeats: int = 1
+    adapt_examples: int = 8
+    concurrency: int = 8
+    seed: int = 0
+    prompt_model: str = "local/smollm2-135m"
+    write_report: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "OptimizeConfig":
+        """Rebuild from ``to_dict`` output (nested sections back into their classes)."""
+        sections = {"budget": Budget, "gate": GateConfig, "pairs": PairConfig, "lrf": LRFConfig}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown optimize settings {sorted(unknown)}; known: {sorted(known)}")
+        values = {k: sections[k](**v) if k in sections and isinstance(v, dict) else v for k, v in data.items()}
+        return cls(**values)

@@ -1,0 +1,201 @@
+"""The in-process side of a job: the loaded system, data and metric, the store, and the
+current local reward model. The optimizer graph's checkpointed state holds only ids and
+numbers; everything heavy lives here and is rebuilt from the job's spec on resume."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from sqlalchemy import func, select
+
+from optimas_lg import replay, serde
+from optimas_lg.data import Example, Metric, load_examples, split
+from optimas_lg.errors import OptimasError
+from optimas_lg.job import JobSpec, OptimizeConfig
+from optimas_lg.lrf import LocalRewardModel, LRFTrainer, ScoreRequest, checkpoint
+from optimas_lg.runner import RunSummary, run_examples
+from optimas_lg.settings import subdir
+from optimas_lg.store import Store, models as m
+from optimas_lg.system import System
+from optimas_lg.target import load_target
+
+
+@dataclass
+class Evaluation:
+    """Per-example mean scores of one config on one split (``None``: failed every repeat)."""
+
+    scores: list[float | None]
+    n_failed: int
+
+    @property
+    def mean(self) -> float:
+        """Mean over all examples, a failed example counting 0 (never silently dropped)."""
+        return sum(s or 0.0 for s in self.scores) / len(self.scores) if self.scores else 0.0
+
+    def payload(self, split_name: str, label: str, config_id: int, repeats: int) -> dict[str, Any]:
+        return {"split": split_name, "label": label, "config_id": config_id, "mean": self.mean,
+                "n": len(self.scores), "n_failed": self.n_failed, "scores": self.scores, "repeats": repeats}
+
+
+@dataclass
+class Workspace:
+    system: System
+    metric: Metric
+    trainset: list[Example]
+    valset: list[Example]
+    testset: list[Example]
+    store: Store
+    config: OptimizeConfig
+    job_id: int
+    lrf: LocalRewardModel | None = None
+    trainer: LRFTrainer | None = None
+    lrf_path: str | None = None
+    _examples: dict[str, Example] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int) -> "Workspace":
+        """Load target, metric and data named by a spec (used by the CLI, Studio and resume)."""
+        system = System.load(spec.target)
+        metric = load_target(spec.metric)
+        train = load_examples(spec.train, spec.inputs, spec.labels, spec.key_field)
+        val = load_examples(spec.val, spec.inputs, spec.labels, spec.key_field) if spec.val else None
+        test = load_examples(spec.test, spec.inputs, spec.labels, spec.key_field) if spec.test else []
+        return cls.create(system, metric, train, val, test, store, config, job_id)
+
+    @classmethod
+    def create(cls, system: System, metric: Metric, trainset: Sequence[Example], valset: Sequence[Example] | None,
+               testset: Sequence[Example] | None, store: Store, config: OptimizeConfig, job_id: int) -> "Workspace":
+        """Without a validation set, a seeded ``val_fraction`` of the training data becomes one."""
+        trainset = list(trainset)
+        if valset is None:
+            val_part, train_part = split(trainset, [config.val_fraction, 1 - config.val_fraction], config.seed)
+            trainset, valset = train_part, val_part
+        ws = cls(system, metric, trainset, list(valset), list(testset or []), store, config, job_id)
+        keys = [e.key for e in [*ws.trainset, *ws.valset, *ws.testset]]
+        if len(set(keys)) != len(keys):
+            raise OptimasError("train, validation and test examples must have distinct keys")
+        ws._examples = {e.key: e for e in [*ws.trainset, *ws.valset, *ws.testset]}
+        return ws
+
+    # -- running the user's system ------------------------------------------------
+    def run(self, examples: Sequence[Example], knobs: dict[str, Any], config_id: int, purpose: str) -> RunSummary:
+        return run_examples(self.system, list(examples), self.metric, knobs, self.store, job_id=self.job_id,
+                            config_id=config_id, concurrency=self.config.concurrency, purpose=purpose,
+                            progress=False)
+
+    def evaluate(self, examples: Sequence[Example], knobs: dict[str, Any], config_id: int) -> Evaluation:
+        """Score a config on examples, ``val_repeats`` times, averaging per example."""
+        repeats = max(1, self.config.val_repeats)
+        per_example: list[list[float]] = [[] for _ in examples]
+        failed = 0
+        for _ in range(repeats):
+            summary = self.run(examples, knobs, config_id, purpose="eval")
+            for i, result in enumerate(summary.results):
+                if result.error is None and result.score is not None:
+                    per_example[i].append(result.score)
+                else:
+                    failed += 1
+        return Evaluation([sum(s) / len(s) if s else None for s in per_example], failed)
+
+    def spent(self) -> tuple[int, int]:
+        """(system runs, LLM tokens) recorded for this job so far."""
+        with self.store.session() as s:
+            runs = s.scalar(select(func.count()).select_from(m.Run).where(m.Run.job_id == self.job_id)) or 0
+            tokens = s.scalar(
+                select(func.coalesce(func.sum(m.LLMCall.prompt_tokens + m.LLMCall.completion_tokens), 0))
+                .join(m.Run, m.Run.id == m.LLMCall.run_id).where(m.Run.job_id == self.job_id)
+            ) or 0
+        return int(runs), int(tokens)
+
+    # -- recorded node calls ------------------------------------------------------
+    def node_calls(self, node: str, example_keys: Sequence[str] | None = None) -> tuple[list[m.NodeCall], dict[str, str]]:
+        """The latest recorded call of ``node`` per training example (from collect runs),
+        and a map from run id to example key."""
+        where = [m.Run.job_id == self.job_id, m.Run.purpose == "collect", m.Run.status == "done"]
+        if example_keys is not None:
+            where.append(m.Run.example_key.in_(list(example_keys)))
+        with self.store.session() as s:
+            rows = s.execute(
+                select(m.NodeCall, m.Run.example_key).join(m.Run, m.Run.id == m.NodeCall.run_id)
+                .where(*where, m.NodeCall.node == node, m.NodeCall.kind == "node", m.NodeCall.error.is_(None))
+                .order_by(m.NodeCall.started_at)
+            ).all()
+        latest: dict[str, m.NodeCall] = {}
+        run_keys: dict[str, str] = {}
+        for call, key in rows:
+            latest[key] = call
+            run_keys[call.run_id] = key
+        return list(latest.values()), run_keys
+
+    def example(self, key: str) -> Example:
+        return self._examples[key]
+
+    @property
+    def examples(self) -> dict[str, Example]:
+        return self._examples
+
+    def sample_train(self, n: int, salt: str) -> list[Example]:
+        rng = random.Random(f"{self.config.seed}:{salt}")
+        return rng.sample(self.trainset, min(n, len(self.trainset)))
+
+    # -- the local reward model ---------------------------------------------------
+    def node_descriptions(self) -> dict[str, str]:
+        return {n: self.system.graph.nodes[n].doc or n for n in self.system.optimizable_nodes()}
+
+    def save_lrf(self, name: str) -> str:
+        path = subdir("lrf") / f"job{self.job_id}-{name}"
+        checkpoint.save(self.lrf, path)
+        self.lrf_path = str(path)
+        return self.lrf_path
+
+    def load_lrf(self, path: str, replay_pairs: list) -> None:
+        """Load a checkpoint (after a resume) and refill the trainer's replay buffer."""
+        if self.lrf_path == path and self.lrf is not None:
+            return
+        self.lrf = checkpoint.load(Path(path), expected_nodes=set(self.node_descriptions()))
+        self.trainer = LRFTrainer(self.lrf)
+        if replay_pairs:
+            self.trainer.replay.add(replay_pairs)
+        self.lrf_path = path
+
+    def lrf_scorer(self, node: str, reads: Sequence[str]):
+        """The node's LRF as ``[(state, output), ...] -> [score, ...]``."""
+
+        def score(items: list[tuple[dict, dict]]) -> list[float]:
+            requests = [ScoreRequest(str(i), node, {k: st[k] for k in (reads or st) if k in st}, out)
+                        for i, (st, out) in enumerate(items)]
+            return self.lrf.score_many(requests)
+
+        return score
+
+    def decode(self, call: m.NodeCall) -> dict:
+        """The full input state of a recorded node call, as the node saw it."""
+        return self.decode_raw(call.inputs)
+
+    @staticmethod
+    def decode_raw(raw: Any) -> dict:
+        return serde.loads(raw)
+
+    def llm_prompts(self, calls: Sequence[m.NodeCall]) -> list[tuple[dict, list[dict]]]:
+        """(input state, chat messages as sent) of the LLM calls made inside ``calls``."""
+        by_call = {c.id: c for c in calls}
+        if not by_call:
+            return []
+        rows = self.store.select(m.LLMCall, m.LLMCall.node_call_id.in_(list(by_call)))
+        return [(self.decode(by_call[r.node_call_id]), r.messages) for r in rows if r.messages]
+
+    def global_check(self, config_id: int, n: int = 8):
+        """A few full-system runs on training examples under a knob assignment: the
+        global metric's mean, which guards LoRA training against reward hacking."""
+        batch = self.sample_train(n, "global-check")
+
+        def check(knobs: dict[str, Any]) -> float:
+            return self.evaluate(batch, knobs, config_id).mean
+
+        return check
+
+    def run_node(self, node: str):
+        return lambda state, knobs: replay.run_node(self.system, node, state, knobs)
