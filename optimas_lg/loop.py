@@ -24,6 +24,7 @@ from typing_extensions import TypedDict
 
 from optimas_lg import replay
 from optimas_lg.budget import Spent
+from optimas_lg.errors import OptimasError
 from optimas_lg.gate import paired_gate
 from optimas_lg.job import JobSpec, OptimizeConfig
 from optimas_lg.knobs import defaults
@@ -83,10 +84,17 @@ def register_workspace(ws: Workspace) -> None:
     _WORKSPACES[ws.job_id] = ws
 
 
-def _workspace(state: LoopState, runtime: Runtime[LoopContext]) -> Workspace:
-    ws = _WORKSPACES.get(state["job_id"])
+def workspace_for(job_id: int) -> Workspace:
+    """The live workspace of a job started or resumed in this process."""
+    ws = _WORKSPACES.get(job_id)
     if ws is None:
-        raise RuntimeError(f"no workspace for job {state['job_id']}; start the loop through optimas_lg.optimize")
+        raise OptimasError(f"job {job_id} has no workspace in this process; run or resume it through "
+                           "optimas_lg.optimize / optimas-lg optimize")
+    return ws
+
+
+def _workspace(state: LoopState, runtime: Runtime[LoopContext]) -> Workspace:
+    ws = workspace_for(state["job_id"])
     if state.get("lrf_path") and ws.lrf_path != state["lrf_path"]:
         ws.load_lrf(state["lrf_path"], stored_pairs(ws.store, ws.job_id))
     return ws
