@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from optimas_lg.cli import report as report_cmd
 from optimas_lg.cli import store as store_cmd
 
 app = typer.Typer(
@@ -15,3 +16,4 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(store_cmd.app, name="store")
+app.command("report")(report_cmd.report)

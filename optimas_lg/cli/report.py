@@ -1,0 +1,25 @@
+"""``optimas-lg report JOB_ID``: write an optimization job's report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.settings import subdir
+from optimas_lg.store import Store
+
+
+@friendly_errors
+def report(job_id: int = typer.Argument(..., help="Id of the optimize job."),
+           out: Path | None = typer.Option(None, "--out", help="Folder for the report "
+                                           "[default: <storage home>/reports/<job_id>/]"),
+           store: str = StoreOption) -> None:
+    """Write report.md, report.html and plots for an optimize job (running or finished)."""
+    from optimas_lg.report import write_report  # matplotlib only when a report is made
+
+    with Store(store) as s:
+        path = write_report(s, job_id, out or subdir("reports") / str(job_id))
+    console.print(f"report written to {path} (and {path.with_suffix('.html').name}, plots beside it)",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,439 @@
+"""The optimization report: a Markdown (and HTML) account of one optimize job, with plots.
+
+Everything comes from the store: the job row, its optimizer events (evaluation, lrf,
+proposal, decision, budget, final) and the config versions they name. A job that is
+still running or was killed lacks some events; the report then says what is missing
+and shows what there is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from optimas_lg.errors import StoreError
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
+
+CELL_WIDTH = 40
+ACCEPTED, REJECTED, BASELINE = "#2e7d32", "#c62828", "#616161"
+
+
+# -- reading the job -------------------------------------------------------------------
+@dataclass
+class JobHistory:
+    """One job's row and its optimizer events grouped by kind (each in recorded order)."""
+
+    job: m.Job
+    events: dict[str, list[m.OptimizerEvent]] = field(default_factory=dict)
+
+    def of(self, kind: str) -> list[m.OptimizerEvent]:
+        return self.events.get(kind, [])
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        finals = self.of("final")
+        return finals[-1].payload if finals else None
+
+    def evaluation(self, split: str, label: str) -> dict[str, Any] | None:
+        """The last evaluation of ``split`` with ``label`` (e.g. val/baseline), if any."""
+        found = [e.payload for e in self.of("evaluation")
+                 if e.payload.get("split") == split and e.payload.get("label") == label]
+        return found[-1] if found else None
+
+    def accepted(self) -> list[m.OptimizerEvent]:
+        return [e for e in self.of("decision") if e.payload.get("accepted")]
+
+
+def load_history(store: Store, job_id: int) -> JobHistory:
+    """Read a job and its events; raises ``StoreError`` when the job does not exist."""
+    job = store.get(m.Job, job_id)
+    if job is None:
+        raise StoreError(f"no job {job_id} in store {store.url!r}; "
+                         "`optimas-lg store info` shows what the store holds.")
+    history = JobHistory(job)
+    for event in store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == job_id):
+        history.events.setdefault(event.kind, []).append(event)
+    return history
+
+
+# -- summary figures -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """Before/after scores and the config pair to diff; ``partial`` when not from a final event."""
+
+    val_before: float | None
+    val_after: float | None
+    test_before: float | None
+    test_after: float | None
+    initial_config_id: int | None
+    best_config_id: int | None
+    stop_reason: str
+    partial: bool
+
+
+def _mean(payload: dict[str, Any] | None) -> float | None:
+    return payload.get("mean") if payload else None
+
+
+def outcome(history: JobHistory) -> Outcome:
+    """The job's result: from its final event, else reconstructed from the events so far."""
+    final = history.final
+    if final is not None:
+        return Outcome(final.get("val_before"), final.get("val_after"), final.get("test_before"),
+                       final.get("test_after"), final.get("initial_config_id"),
+                       final.get("best_config_id"), final.get("stop_reason", "?"), partial=False)
+    baseline = history.evaluation("val", "baseline")
+    accepted = history.accepted()
+    val_after = accepted[-1].payload.get("val_proposed") if accepted else _mean(baseline)
+    initial = baseline.get("config_id") if baseline else None
+    best = next((e.payload["config_id"] for e in reversed(accepted) if e.payload.get("config_id")), initial)
+    return Outcome(_mean(baseline), val_after, _mean(history.evaluation("test", "baseline")), None,
+                   initial, best, "not finished (no final event)", partial=True)
+
+
+def missing_parts(history: JobHistory) -> list[str]:
+    """Plain-language notes on what this job's events do not cover."""
+    notes = []
+    if history.job.kind != "optimize":
+        notes.append(f"job {history.job.id} is a {history.job.kind!r} job, not an optimize job.")
+    if history.final is None:
+        notes.append(f"no final event: the job is {history.job.status!r} (still running, stopped or "
+                     "killed); before/after figures are the best known so far and there is no final "
+                     "test score.")
+    if history.evaluation("val", "baseline") is None:
+        notes.append("no baseline validation evaluation.")
+    for kind, what in [("lrf", "no LRF training events (no ranking accuracy)."),
+                       ("proposal", "no proposals recorded."),
+                       ("decision", "no accept/reject decisions recorded."),
+                       ("budget", "no budget events (spend unknown).")]:
+        if not history.of(kind):
+            notes.append(what)
+    return notes
+
+
+# -- plots -----------------------------------------------------------------------------
+def _figure(rows: int = 1) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure  # no pyplot: no global backend state
+
+    fig = Figure(figsize=(7.5, 3.4 if rows == 1 else 2.5 * rows), dpi=110, layout="constrained")
+    return fig, fig.subplots(rows, 1, sharex=True) if rows > 1 else fig.subplots()
+
+
+def plot_validation(history: JobHistory, path: Path) -> Path | None:
+    """Validation score per iteration: current score, proposals accepted/rejected, baseline."""
+    decisions = history.of("decision")
+    baseline = _mean(history.evaluation("val", "baseline"))
+    if not decisions and baseline is None:
+        return None
+    fig, ax = _figure()
+    if baseline is not None:
+        ax.axhline(baseline, color=BASELINE, linestyle="--", linewidth=1, label=f"baseline {baseline:.3f}")
+    steps_x, steps_y = ([0], [baseline]) if baseline is not None else ([], [])
+    for accepted, color, label in [(True, ACCEPTED, "accepted"), (False, REJECTED, "rejected")]:
+        chosen = [e for e in decisions if bool(e.payload.get("accepted")) == accepted]
+        ax.scatter([e.iteration or 0 for e in chosen], [e.payload.get("val_proposed") for e in chosen],
+                   color=color, marker="o" if accepted else "x", s=40, zorder=3, label=label)
+    for e in decisions:
+        steps_x.append(e.iteration or 0)
+        steps_y.append(e.payload["val_proposed"] if e.payload.get("accepted") else e.payload.get("val_current"))
+    if steps_x:
+        ax.step(steps_x, steps_y, where="post", color="#1565c0", linewidth=1.5, label="current config")
+    final = history.final
+    if final and final.get("val_after") is not None:
+        last = max(steps_x, default=0)
+        ax.scatter([last], [final["val_after"]], marker="*", s=160, color="#f9a825", zorder=4,
+                   label=f"final {final['val_after']:.3f}")
+    ax.set(xlabel="iteration", ylabel="validation score", title="Validation score per iteration")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(path)
+    return path
+
+
+def plot_lrf(history: JobHistory, path: Path) -> Path | None:
+    """Ranking accuracy per node: the first and latest LRF trainings, LRF vs judge when present."""
+    events = history.of("lrf")
+    if not events:
+        return None
+    shown = [events[0]] + ([events[-1]] if len(events) > 1 else [])
+    nodes = sorted({n for e in shown for n in e.payload.get("accuracy") or {}})
+    series = []  # (label, accuracy per node, colour, hatch)
+    for colour, e in enumerate(shown):
+        stage = f"{e.payload.get('stage', '?')}" + (f" (it. {e.iteration})" if e.iteration else "")
+        series.append((f"LRF {stage}", e.payload.get("accuracy") or {}, f"C{colour}", None))
+        if e.payload.get("judge_accuracy"):
+            series.append((f"judge {stage}", e.payload["judge_accuracy"], f"C{colour}", "//"))
+    fig, ax = _figure()
+    width = 0.8 / len(series)
+    for i, (label, acc, colour, hatch) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(nodes))]
+        bars = ax.bar(xs, [acc.get(n, 0.0) for n in nodes], width, label=label, color=colour, hatch=hatch,
+                      alpha=0.45 if hatch else 0.9, edgecolor="white" if hatch else None)
+        ax.bar_label(bars, labels=[f"{acc[n]:.2f}" if n in acc else "" for n in nodes], fontsize=7)
+    ax.axhline(0.5, color=BASELINE, linestyle=":", linewidth=1, label="chance")
+    ax.set_xticks(range(len(nodes)), nodes)
+    ax.set(ylim=(0, 1.25), yticks=[0, 0.25, 0.5, 0.75, 1.0], ylabel="pairwise ranking accuracy",
+           title="Local reward functions: held-out ranking accuracy per node")
+    ax.legend(fontsize=8, loc="upper center", ncols=len(series) + 1, frameon=False)
+    fig.savefig(path)
+    return path
+
+
+def plot_budget(history: JobHistory, path: Path) -> Path | None:
+    """Cumulative system runs and LLM tokens over iterations."""
+    events = history.of("budget")
+    if not events:
+        return None
+    xs = [e.payload.get("iterations", e.iteration or 0) for e in events]
+    fig, (runs, tokens) = _figure(rows=2)
+    runs.plot(xs, [e.payload.get("system_runs", 0) for e in events], marker="o", color="C0")
+    runs.set(ylabel="system runs", title="Budget spent")
+    tokens.plot(xs, [e.payload.get("llm_tokens", 0) for e in events], marker="o", color="C1")
+    tokens.set(ylabel="LLM tokens", xlabel="iteration")
+    tokens.yaxis.set_major_formatter("{x:,.0f}")
+    for ax in (runs, tokens):
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.savefig(path)
+    return path
+
+
+# -- markdown pieces -------------------------------------------------------------------
+def _num(value: Any, signed: bool = False) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:+.3f}" if signed else (f"{value:.3f}" if isinstance(value, float) else str(value))
+    return "—" if value is None else str(value)
+
+
+def _short(value: Any, width: int = CELL_WIDTH) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(value: Any, width: int = CELL_WIDTH) -> str:
+    return _short(value, width).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _fenced(text: str, lang: str = "text") -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _code(value: Any, width: int = CELL_WIDTH) -> str:
+    text = _cell(value, width)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _line_diff(old: str, new: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
+def _is_text(value: Any, kind: str | None) -> bool:
+    return kind == "prompt" or (isinstance(value, str) and ("\n" in value or len(value) > CELL_WIDTH))
+
+
+def _before_after(before: Any, after: Any) -> str:
+    if before is None and after is None:
+        return "—"
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (before, after))
+    delta = f" ({after - before:+.3f})" if numbers else ""
+    return f"{_num(before)} → {_num(after)}{delta}"
+
+
+def summary_section(history: JobHistory, result: Outcome) -> str:
+    job, budget = history.job, history.of("budget")
+    decisions = history.of("decision")
+    iterations = budget[-1].payload.get("iterations") if budget else None
+    if iterations is None:
+        iterations = len({e.iteration for e in decisions})
+    so_far = " (so far)" if result.partial else ""
+    rows = [("target", f"`{job.target}`" if job.target else "—"), ("status", job.status),
+            ("started", f"{job.created_at:%Y-%m-%d %H:%M:%S}"),
+            ("finished", f"{job.finished_at:%Y-%m-%d %H:%M:%S}" if job.finished_at else "—"),
+            ("stop reason", result.stop_reason),
+            ("validation", _before_after(result.val_before, result.val_after) + so_far),
+            ("test", _before_after(result.test_before, result.test_after)),
+            ("iterations", str(iterations)),
+            ("accepted changes", f"{len(history.accepted())} of {len(decisions)} proposals tested")]
+    if budget:
+        spent = budget[-1].payload
+        rows.append(("budget spent", f"{spent.get('system_runs', 0):,} system runs, "
+                     f"{spent.get('llm_tokens', 0):,} LLM tokens, {spent.get('seconds', 0):.0f} s"))
+    out = ["## Summary", "", _table(["", ""], [[f"**{k}**", v] for k, v in rows])]
+    if job.meta:
+        settings = ", ".join(f"`{k}`={_code(v, 30)}" for k, v in job.meta.items())
+        out += ["", f"Settings: {settings}"]
+    return "\n".join(out)
+
+
+def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
+    """The best config as a diff against the initial one: texts in full, the rest in a table."""
+    out = ["## Final config vs initial", ""]
+    initial = store.get(m.ConfigVersion, result.initial_config_id) if result.initial_config_id else None
+    best = store.get(m.ConfigVersion, result.best_config_id) if result.best_config_id else None
+    if initial is None or best is None:
+        return "\n".join(out + ["Not available: the initial or best config is not recorded yet."])
+    label = "Best config so far" if result.partial else "Best config"
+    out += [f"{label}: #{best.id}; initial config: #{initial.id}.", ""]
+    kinds = {e.payload.get("knob"): e.payload.get("kind") for e in history.of("proposal")}
+    old, new = initial.values, best.values
+    changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    texts = [k for k in changed if _is_text(old.get(k), kinds.get(k)) or _is_text(new.get(k), kinds.get(k))]
+    others = [k for k in changed if k not in texts]
+    if not changed:
+        out.append("No knob changed.")
+    if others:
+        out += [_table(["knob", "initial", "final"],
+                       [[f"`{k}`", _code(old.get(k)), _code(new.get(k))] for k in others]), ""]
+    for k in texts:
+        before, after = str(old.get(k, "")), str(new.get(k, ""))
+        out += [f"### `{k}`", "", "Initial:", "", _fenced(before), "", "Final:", "", _fenced(after), "",
+                "Line changes:", "", _fenced(_line_diff(before, after), "diff"), ""]
+    unchanged = [k for k in sorted(old) if k in new and old[k] == new[k]]
+    if unchanged:
+        out.append("Unchanged: " + ", ".join(f"`{k}`={_code(old[k], 30)}" for k in unchanged))
+    return "\n".join(out).rstrip()
+
+
+def _decision_row(e: m.OptimizerEvent) -> list[str]:
+    p = e.payload
+    return [_num(e.iteration), e.node or "—", f"`{p.get('knob', '?')}`",
+            f"{_cell(p.get('old'), 25)} → {_cell(p.get('new'), 25)}",
+            f"{_num(p.get('val_current'))} vs {_num(p.get('val_proposed'))}",
+            f"{_num(p.get('mean_diff'), signed=True)} ± {_num(p.get('stderr'))}",
+            _num(p.get("n")), "✅ yes" if p.get("accepted") else "❌ no",
+            _cell(p.get("rule", ""), 20), _cell(p.get("reason", ""), 50)]
+
+
+def _proposal_row(e: m.OptimizerEvent) -> list[str]:
+    p = e.payload
+    cost = ", ".join(f"{k}={_num(v)}" for k, v in (p.get("cost") or {}).items())
+    return [_num(e.iteration), e.node or "—", f"`{p.get('knob', '?')}`", p.get("kind", "?"),
+            f"{_cell(p.get('current'), 25)} → {_cell(p.get('proposed'), 25)}",
+            f"{_num(p.get('current_score'))} → {_num(p.get('proposed_score'))}",
+            _num(p.get("estimated_gain"), signed=True), str(len(p.get("candidates") or [])), cost or "—"]
+
+
+def _lrf_row(e: m.OptimizerEvent) -> list[str]:
+    p = e.payload
+    judge = p.get("judge_accuracy") or {}
+    acc = ", ".join(f"{n}: {a:.2f}" + (f" (judge {judge[n]:.2f})" if n in judge else "")
+                    for n, a in sorted((p.get("accuracy") or {}).items()))
+    return [p.get("stage", "?"), _num(e.iteration), _num(p.get("checkpoint_id")), _num(p.get("n_pairs")),
+            _num(p.get("train_loss")), acc or "—"]
+
+
+def _evaluation_row(e: m.OptimizerEvent) -> list[str]:
+    p = e.payload
+    return [_num(e.iteration), p.get("label", "?"), p.get("split", "?"), _num(p.get("config_id")),
+            _num(p.get("mean")), _num(p.get("n")), _num(p.get("n_failed")), _num(p.get("repeats"))]
+
+
+EVENT_TABLES = [  # section title, event kind, header, one row per event
+    ("Decision log", "decision", ["iter", "node", "knob", "old → new", "val current vs proposed",
+                                  "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row),
+    ("Proposals", "proposal", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
+                               "est. gain", "candidates", "cost"], _proposal_row),
+    ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
+                                       "held-out accuracy per node"], _lrf_row),
+    ("Evaluations", "evaluation", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
+     _evaluation_row),
+]
+
+
+def event_table_section(history: JobHistory, title: str, kind: str, header: list[str],
+                        row: Callable[[m.OptimizerEvent], list[str]]) -> str:
+    events = history.of(kind)
+    body = _table(header, [row(e) for e in events]) if events else f"No {kind} events recorded."
+    return f"## {title}\n\n{body}"
+
+
+# -- HTML ------------------------------------------------------------------------------
+def _inline(text: str) -> str:
+    text = html.escape(text).replace("\\|", "|")
+    text = re.sub(r"(`+) ?(.+?) ?\1", r"<code>\2</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+
+
+def markdown_to_html(markdown: str, title: str) -> str:
+    """The small Markdown subset this report uses (headings, tables, fences, images) as HTML."""
+    body, lines, i = [], markdown.split("\n"), 0
+    while i < len(lines):
+        line = lines[i]
+        if fence := re.match(r"^(`{3,})", line):
+            end = next(j for j in range(i + 1, len(lines)) if lines[j] == fence.group(1))
+            body.append(f"<pre><code>{html.escape(chr(10).join(lines[i + 1:end]))}</code></pre>")
+            i = end
+        elif heading := re.match(r"^(#+) (.*)", line):
+            level = len(heading.group(1))
+            body.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+        elif image := re.match(r"^!\[(.*)\]\((.*)\)$", line):
+            body.append(f'<p><img alt="{html.escape(image.group(1))}" src="{html.escape(image.group(2))}"></p>')
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not lines[i].startswith("|---"):
+                    cells = re.split(r"(?<!\\)\|", lines[i].strip()[1:-1])
+                    tag = "th" if not rows else "td"
+                    rows.append("<tr>" + "".join(f"<{tag}>{_inline(c.strip())}</{tag}>" for c in cells) + "</tr>")
+                i += 1
+            body.append("<table>" + "".join(rows) + "</table>")
+            continue
+        elif line.startswith("- "):
+            body.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}pre{background:#f5f5f5;padding:8px;"
+             "white-space:pre-wrap}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+# -- the report ------------------------------------------------------------------------
+def render_markdown(store: Store, history: JobHistory, plots: list[Path]) -> str:
+    """The whole report as Markdown; ``plots`` are image files beside the report."""
+    result = outcome(history)
+    parts = [f"# Optimization report: job {history.job.id}", "", summary_section(history, result)]
+    missing = missing_parts(history)
+    if missing:
+        parts += ["", "## Missing", ""] + [f"- {note}" for note in missing]
+    if plots:
+        parts += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})\n" for p in plots]
+    parts += ["", config_section(store, history, result)]
+    for table in EVENT_TABLES:
+        parts += ["", event_table_section(history, *table)]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_report(store: Store, job_id: int, out_dir: str | Path, html_copy: bool = True) -> Path:
+    """Write ``report.md`` (and ``report.html``) with PNG plots for a job; returns the Markdown path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    history = load_history(store, job_id)
+    plots = [p for p in (plot_validation(history, out / "validation.png"),
+                         plot_lrf(history, out / "lrf_accuracy.png"),
+                         plot_budget(history, out / "budget.png")) if p is not None]
+    markdown = render_markdown(store, history, plots)
+    report = out / "report.md"
+    report.write_text(markdown, encoding="utf-8")
+    if html_copy:
+        (out / "report.html").write_text(markdown_to_html(markdown, f"optimas-lg job {job_id}"), encoding="utf-8")
+    return report
