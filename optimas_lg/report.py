@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global backend state
+
 from optimas_lg.errors import StoreError
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
@@ -87,7 +89,7 @@ def outcome(history: JobHistory) -> Outcome:
     if final is not None:
         return Outcome(final.get("val_before"), final.get("val_after"), final.get("test_before"),
                        final.get("test_after"), final.get("initial_config_id"),
-                       final.get("best_config_id"), final.get("stop_reason", "?"), partial=False)
+                       final.get("best_config_id"), final.get("stop_reason") or "?", partial=False)
     baseline = history.evaluation("val", "baseline")
     accepted = history.accepted()
     val_after = accepted[-1].payload.get("val_proposed") if accepted else _mean(baseline)
@@ -118,9 +120,7 @@ def missing_parts(history: JobHistory) -> list[str]:
 
 
 # -- plots -----------------------------------------------------------------------------
-def _figure(rows: int = 1) -> tuple[Any, Any]:
-    from matplotlib.figure import Figure  # no pyplot: no global backend state
-
+def _figure(rows: int = 1) -> tuple[Figure, Any]:
     fig = Figure(figsize=(7.5, 3.4 if rows == 1 else 2.5 * rows), dpi=110, layout="constrained")
     return fig, fig.subplots(rows, 1, sharex=True) if rows > 1 else fig.subplots()
 
@@ -157,13 +157,18 @@ def plot_validation(history: JobHistory, path: Path) -> Path | None:
     return path
 
 
+def _node_order(names: set[str]) -> list[str]:
+    """Node names sorted, aggregate keys such as ``__overall__`` last."""
+    return sorted(names, key=lambda n: (n.startswith("__"), n))
+
+
 def plot_lrf(history: JobHistory, path: Path) -> Path | None:
     """Ranking accuracy per node: the first and latest LRF trainings, LRF vs judge when present."""
     events = history.of("lrf")
     if not events:
         return None
     shown = [events[0]] + ([events[-1]] if len(events) > 1 else [])
-    nodes = sorted({n for e in shown for n in e.payload.get("accuracy") or {}})
+    nodes = _node_order({n for e in shown for n in e.payload.get("accuracy") or {}})
     series = []  # (label, accuracy per node, colour, hatch)
     for colour, e in enumerate(shown):
         stage = f"{e.payload.get('stage', '?')}" + (f" (it. {e.iteration})" if e.iteration else "")
@@ -178,9 +183,9 @@ def plot_lrf(history: JobHistory, path: Path) -> Path | None:
                       alpha=0.45 if hatch else 0.9, edgecolor="white" if hatch else None)
         ax.bar_label(bars, labels=[f"{acc[n]:.2f}" if n in acc else "" for n in nodes], fontsize=7)
     ax.axhline(0.5, color=BASELINE, linestyle=":", linewidth=1, label="chance")
-    ax.set_xticks(range(len(nodes)), nodes)
+    ax.set_xticks(range(len(nodes)), [n.strip("_") for n in nodes])
     ax.set(ylim=(0, 1.25), yticks=[0, 0.25, 0.5, 0.75, 1.0], ylabel="pairwise ranking accuracy",
-           title="Local reward functions: held-out ranking accuracy per node")
+           title="Local reward functions: ranking accuracy on pairs not trained on")
     ax.legend(fontsize=8, loc="upper center", ncols=len(series) + 1, frameon=False)
     fig.savefig(path)
     return path
@@ -275,11 +280,12 @@ def summary_section(history: JobHistory, result: Outcome) -> str:
         spent = budget[-1].payload
         rows.append(("budget spent", f"{spent.get('system_runs', 0):,} system runs, "
                      f"{spent.get('llm_tokens', 0):,} LLM tokens, {spent.get('seconds', 0):.0f} s"))
-    out = ["## Summary", "", _table(["", ""], [[f"**{k}**", v] for k, v in rows])]
-    if job.meta:
-        settings = ", ".join(f"`{k}`={_code(v, 30)}" for k, v in job.meta.items())
-        out += ["", f"Settings: {settings}"]
-    return "\n".join(out)
+    return "## Summary\n\n" + _table(["", ""], [[f"**{k}**", v] for k, v in rows])
+
+
+def settings_section(job: m.Job) -> str:
+    settings = json.dumps(job.meta, indent=2, default=str) if job.meta else "{}"
+    return "## Job settings\n\n" + _fenced(settings, "json")
 
 
 def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
@@ -325,7 +331,7 @@ def _proposal_row(e: m.OptimizerEvent) -> list[str]:
     p = e.payload
     cost = ", ".join(f"{k}={_num(v)}" for k, v in (p.get("cost") or {}).items())
     return [_num(e.iteration), e.node or "—", f"`{p.get('knob', '?')}`", p.get("kind", "?"),
-            f"{_cell(p.get('current'), 25)} → {_cell(p.get('proposed'), 25)}",
+            f"{_cell(p.get('current', p.get('previous')), 25)} → {_cell(p.get('proposed', p.get('value')), 25)}",
             f"{_num(p.get('current_score'))} → {_num(p.get('proposed_score'))}",
             _num(p.get("estimated_gain"), signed=True), str(len(p.get("candidates") or [])), cost or "—"]
 
@@ -333,8 +339,9 @@ def _proposal_row(e: m.OptimizerEvent) -> list[str]:
 def _lrf_row(e: m.OptimizerEvent) -> list[str]:
     p = e.payload
     judge = p.get("judge_accuracy") or {}
-    acc = ", ".join(f"{n}: {a:.2f}" + (f" (judge {judge[n]:.2f})" if n in judge else "")
-                    for n, a in sorted((p.get("accuracy") or {}).items()))
+    accuracy = p.get("accuracy") or {}
+    acc = ", ".join(f"{n.strip('_')}: {accuracy[n]:.2f}" + (f" (judge {judge[n]:.2f})" if n in judge else "")
+                    for n in _node_order(set(accuracy)))
     return [p.get("stage", "?"), _num(e.iteration), _num(p.get("checkpoint_id")), _num(p.get("n_pairs")),
             _num(p.get("train_loss")), acc or "—"]
 
@@ -351,7 +358,7 @@ EVENT_TABLES = [  # section title, event kind, header, one row per event
     ("Proposals", "proposal", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
                                "est. gain", "candidates", "cost"], _proposal_row),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
-                                       "held-out accuracy per node"], _lrf_row),
+                                       "ranking accuracy per node"], _lrf_row),
     ("Evaluations", "evaluation", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
      _evaluation_row),
 ]
@@ -420,6 +427,7 @@ def render_markdown(store: Store, history: JobHistory, plots: list[Path]) -> str
     parts += ["", config_section(store, history, result)]
     for table in EVENT_TABLES:
         parts += ["", event_table_section(history, *table)]
+    parts += ["", settings_section(history.job)]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -27,11 +27,13 @@ def _job(store, finished: bool = True) -> int:
     store.add_event(job, "evaluation", {"split": "val", "label": "baseline", "config_id": initial, "mean": 0.40,
                                         "n": 20, "n_failed": 1, "scores": [0.4] * 20, "repeats": 1}, iteration=0)
     store.add_event(job, "lrf", {"stage": "initial", "checkpoint_id": 1, "n_pairs": 120, "train_loss": 0.52,
-                                 "accuracy": {"answer": 0.71, "retrieve": 0.64}, "judge_accuracy": {"answer": 0.6}})
+                                 "accuracy": {"answer": 0.71, "retrieve": 0.64, "__overall__": 0.68},
+                                 "judge_accuracy": {"answer": 0.6}})
     for it, node, knob, kind, old, new, accepted, val_cur, val_new in STEPS:
-        store.add_event(job, "proposal", {"knob": knob, "kind": kind, "current": old, "proposed": new,
-                                          "current_score": 0.1, "proposed_score": 0.3, "estimated_gain": 0.2,
-                                          "candidates": [{"value": new, "score": 0.3}], "cost": {"llm_calls": 4}},
+        values_of = {"previous": old, "value": new} if it == 2 else {"current": old, "proposed": new}
+        store.add_event(job, "proposal", {"knob": knob, "kind": kind, **values_of, "current_score": 0.1,
+                                          "proposed_score": 0.3, "estimated_gain": 0.2,
+                                          "candidates": [[new, 0.3]], "cost": {"llm_calls": 4}},
                         node=node, iteration=it)
         if accepted:
             values = {**values, knob: new}
@@ -72,6 +74,9 @@ def test_report_of_a_finished_job(store, tmp_path):
     assert len(decisions) == 6  # one decision row and one proposal row per iteration
     assert any("3 → 5" in d and "0.550 vs 0.530" in d and "❌ no" in d for d in decisions)
     assert any("0.400 vs 0.550" in d and "+0.150 ± 0.030" in d and "✅ yes" in d for d in decisions)
+    assert "| 2 | retrieve | `top_k` | int | 3 → 5 |" in md  # proposal recorded as previous/value
+    assert "answer: 0.71 (judge 0.60), retrieve: 0.64, overall: 0.68" in md
+    assert '"budget_runs": 500' in md
     assert "## Missing" not in md
 
 
