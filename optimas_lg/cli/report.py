@@ -14,7 +14,7 @@ from optimas_lg.store import Store
 @friendly_errors
 def report(job_id: int = typer.Argument(..., help="Id of the optimize job."),
            out: Path | None = typer.Option(None, "--out", help="Folder for the report "
-                                           "[default: <storage home>/reports/<job_id>/]"),
+                                           "(default: STORAGE_HOME/reports/JOB_ID/)"),
            store: str = StoreOption) -> None:
     """Write report.md, report.html and plots for an optimize job (running or finished)."""
     from optimas_lg.report import write_report  # matplotlib only when a report is made
