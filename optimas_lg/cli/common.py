@@ -14,7 +14,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 StoreOption = typer.Option(None, "--store", help="SQLAlchemy URL of the run store "
-                           "[default: $OPTIMAS_LG_STORE or sqlite:///storage/optimas.db]")
+                           "(default: $OPTIMAS_LG_STORE or sqlite:///storage/optimas.db)")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
