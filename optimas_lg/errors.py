@@ -44,3 +44,7 @@ class ReplayError(OptimasError):
 
 class LRFError(OptimasError):
     """A local reward function cannot be trained, loaded or used."""
+
+
+class SerdeError(OptimasError):
+    """A recorded value cannot be turned back into a Python object."""
