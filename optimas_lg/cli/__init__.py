@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import typer
 
+from optimas_lg.cli import inspect as inspect_cmd
 from optimas_lg.cli import report as report_cmd
+from optimas_lg.cli import run as run_cmd
 from optimas_lg.cli import store as store_cmd
 
 app = typer.Typer(
@@ -17,3 +19,5 @@ app = typer.Typer(
 )
 app.add_typer(store_cmd.app, name="store")
 app.command("report")(report_cmd.report)
+app.command("inspect")(inspect_cmd.inspect)
+app.command("run")(run_cmd.run)

@@ -1,0 +1,266 @@
+"""Small deterministic graphs, one per shape the introspection, recorder and replay must handle."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, RetryPolicy, Send
+from typing_extensions import TypedDict
+
+from optimas_lg.knobs import Choice, IntRange, Prompt
+
+
+class QA(TypedDict, total=False):
+    question: str
+    query: str
+    docs: list[str]
+    answer: str
+
+
+@dataclass
+class QAConfig:
+    rewrite_prompt: Annotated[str, Prompt(node="rewrite")] = "search:"
+    top_k: Annotated[int, IntRange(1, 5, node="retrieve")] = 2
+    style: Annotated[str, Choice(["plain", "upper"], node="answer")] = "plain"
+
+
+CORPUS = ["paris is in france", "rome is in italy", "berlin is in germany", "madrid is in spain"]
+
+
+def rewrite(state: QA, runtime: Runtime[QAConfig]) -> dict[str, Any]:
+    """Turn the question into a search query."""
+    return {"query": f"{runtime.context.rewrite_prompt} {state['question']}"}
+
+
+def retrieve(state: QA, runtime: Runtime[QAConfig]) -> dict[str, Any]:
+    """Rank the corpus by word overlap with the query."""
+    words = set(state["query"].split())
+    ranked = sorted(CORPUS, key=lambda d: (-len(words & set(d.split())), d))
+    return {"docs": ranked[: runtime.context.top_k]}
+
+
+def answer(state: QA, runtime: Runtime[QAConfig]) -> dict[str, Any]:
+    """Answer with the first retrieved document."""
+    text = state["docs"][0] if state["docs"] else ""
+    return {"answer": text.upper() if runtime.context.style == "upper" else text}
+
+
+def sequential() -> StateGraph:
+    g = StateGraph(QA, context_schema=QAConfig)
+    g.add_node("rewrite", rewrite)
+    g.add_node("retrieve", retrieve)
+    g.add_node("answer", answer)
+    g.add_edge(START, "rewrite")
+    g.add_edge("rewrite", "retrieve")
+    g.add_edge("retrieve", "answer")
+    g.add_edge("answer", END)
+    return g
+
+
+def exact_match(example: Any, output: dict[str, Any]) -> float:
+    return float(output.get("answer") == example["answer"])
+
+
+class Counter(TypedDict, total=False):
+    n: int
+    log: Annotated[list[str], operator.add]
+
+
+def bump(state: Counter) -> dict[str, Any]:
+    return {"n": state["n"] + 1, "log": [f"bump{state['n']}"]}
+
+
+def typed_route(state: Counter) -> Literal["bump", "__end__"]:
+    return "bump" if state["n"] < 3 else END
+
+
+def untyped_route(state: Counter):  # no hint: targets only known at run time
+    return "bump" if state["n"] < 3 else END
+
+
+def conditional(typed: bool) -> StateGraph:
+    g = StateGraph(Counter)
+    g.add_node("bump", bump)
+    g.add_edge(START, "bump")
+    g.add_conditional_edges("bump", typed_route if typed else untyped_route)
+    return g
+
+
+def conditional_path_map() -> StateGraph:
+    g = StateGraph(Counter)
+    g.add_node("bump", bump)
+    g.add_edge(START, "bump")
+    g.add_conditional_edges("bump", untyped_route, {"bump": "bump", END: END})
+    return g
+
+
+def parallel() -> StateGraph:
+    """a fans out to b and c; d waits for both (a join edge)."""
+    g = StateGraph(Counter)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", lambda s: {"log": ["b"], "n": 1})
+    g.add_node("c", lambda s: {"log": ["c"]})
+    g.add_node("d", lambda s: {"log": [f"d{len(s['log'])}"]})
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("a", "c")
+    g.add_edge(["b", "c"], "d")
+    g.add_edge("d", END)
+    return g
+
+
+class MapState(TypedDict, total=False):
+    topic: str
+    items: list[str]
+    results: Annotated[list[str], operator.add]
+    summary: str
+
+
+def split(state: MapState) -> dict[str, Any]:
+    return {"items": [f"{state['topic']}-{i}" for i in range(3)]}
+
+
+def fan_out(state: MapState) -> list[Send]:
+    return [Send("work", {"item": item}) for item in state["items"]]
+
+
+def work(arg: dict[str, Any]) -> dict[str, Any]:
+    return {"results": [arg["item"].upper()]}
+
+
+def reduce_(state: MapState) -> dict[str, Any]:
+    return {"summary": "|".join(state["results"])}
+
+
+def map_reduce() -> StateGraph:
+    g = StateGraph(MapState)
+    g.add_node("split", split)
+    g.add_node("work", work)
+    g.add_node("reduce", reduce_)
+    g.add_edge(START, "split")
+    g.add_conditional_edges("split", fan_out, ["work"])
+    g.add_edge("work", "reduce")
+    g.add_edge("reduce", END)
+    return g
+
+
+def with_subgraph() -> StateGraph:
+    inner = StateGraph(Counter)
+    inner.add_node("double", lambda s: {"n": s["n"] * 2, "log": ["double"]})
+    inner.add_edge(START, "double")
+    g = StateGraph(Counter)
+    g.add_node("bump", bump)
+    g.add_node("sub", inner.compile())
+    g.add_edge(START, "bump")
+    g.add_edge("bump", "sub")
+    g.add_edge("sub", END)
+    return g
+
+
+def commands(typed: bool) -> StateGraph:
+    def decide(state: Counter) -> Command[Literal["left", "right"]]:
+        """Route with Command instead of an edge."""
+        return Command(update={"log": ["decide"]}, goto="left" if state["n"] % 2 == 0 else "right")
+
+    def decide_untyped(state: Counter) -> Command:
+        return Command(update={"log": ["decide"]}, goto="left" if state["n"] % 2 == 0 else "right")
+
+    g = StateGraph(Counter)
+    g.add_node("decide", decide if typed else decide_untyped)
+    g.add_node("left", lambda s: {"log": ["left"]})
+    g.add_node("right", lambda s: {"log": ["right"]})
+    g.add_edge(START, "decide")
+    return g
+
+
+async def slow_bump(state: Counter) -> dict[str, Any]:
+    await asyncio.sleep(0.01)
+    return {"n": state["n"] + 1, "log": ["async"]}
+
+
+def async_graph() -> StateGraph:
+    g = StateGraph(Counter)
+    g.add_node("first", slow_bump)
+    g.add_node("second", slow_bump)
+    g.add_edge(START, "first")
+    g.add_edge("first", "second")
+    return g
+
+
+FLAKY: dict[str, int] = {}
+
+
+def flaky(state: Counter) -> dict[str, Any]:
+    """Fails on the first attempt for each n, then succeeds (exercises retries)."""
+    FLAKY[str(state["n"])] = FLAKY.get(str(state["n"]), 0) + 1
+    if FLAKY[str(state["n"])] == 1:
+        raise ValueError("transient")
+    return {"n": state["n"] + 1}
+
+
+def boom(state: Counter) -> dict[str, Any]:
+    if state["n"] == 13:
+        raise RuntimeError("unlucky number 13")
+    return {"n": state["n"] + 1}
+
+
+def failing() -> StateGraph:
+    g = StateGraph(Counter)
+    g.add_node("boom", boom)
+    g.add_edge(START, "boom")
+    return g
+
+
+def retrying() -> StateGraph:
+    g = StateGraph(Counter)
+    g.add_node("flaky", flaky, retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False))
+    g.add_edge(START, "flaky")
+    return g
+
+
+@dataclass
+class LegacyConfig:
+    suffix: Annotated[str, Prompt(node="shout")] = "!"
+
+
+def shout(state: QA, config: RunnableConfig) -> dict[str, Any]:
+    """An older agent: reads its knob from config["configurable"]."""
+    return {"answer": state["question"].upper() + config["configurable"]["suffix"]}
+
+
+def legacy() -> StateGraph:
+    g = StateGraph(QA, context_schema=LegacyConfig)
+    g.add_node("shout", shout)
+    g.add_edge(START, "shout")
+    return g
+
+
+class ToolFake(GenericFakeChatModel):
+    """A fake chat model that accepts ``bind_tools`` (``create_agent`` needs it)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> "ToolFake":
+        return self
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def react_agent() -> Any:
+    """A ReAct loop: the model calls ``add`` once, then answers."""
+    from langchain.agents import create_agent
+
+    script = [AIMessage("", tool_calls=[{"name": "add", "args": {"a": 2, "b": 3}, "id": "call-1"}]),
+              AIMessage("5")] * 50
+    return create_agent(ToolFake(messages=iter(script)), tools=[add])
