@@ -1,0 +1,42 @@
+"""One factory for every chat model a knob can name: ``local/...`` or ``openai/...``.
+
+Local names go through this process's model server (``ensure_server``), so the agent
+gets a plain ``ChatOpenAI`` either way: sync, async and streaming behave the same.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+
+from optimas_lg.errors import ModelServerError
+from optimas_lg.llm.adapters import adapter_path, split_model_name
+from optimas_lg.llm.registry import check_model
+from optimas_lg.llm.server import ensure_server
+
+
+def chat_model(name: str, temperature: float = 0.0, max_tokens: int | None = 256, **kw: Any) -> BaseChatModel:
+    """A chat model for ``name``: ``"local/smollm2-135m"``, ``"local/smollm2-135m@<adapter>"``,
+    a local HF folder path, or ``"openai/<model>"`` (hosted; needs ``OPENAI_API_KEY``).
+
+    Extra keyword arguments go to ``ChatOpenAI``.
+    """
+    if name.startswith("openai/"):
+        if not (kw.get("api_key") or os.environ.get("OPENAI_API_KEY")):
+            raise ModelServerError(f"{name!r} is a hosted OpenAI model: set OPENAI_API_KEY (or pass api_key=...)")
+        return ChatOpenAI(model=name.removeprefix("openai/"), temperature=temperature, max_tokens=max_tokens, **kw)
+    base, adapter = split_model_name(name)
+    check_model(base)  # fail here, with the install command, rather than at the first call
+    if adapter is not None:
+        adapter_path(adapter)
+    return ChatOpenAI(
+        model=name,
+        base_url=ensure_server() + "/v1",
+        api_key="local",
+        temperature=temperature,
+        max_tokens=max_tokens,
+        **kw,
+    )
