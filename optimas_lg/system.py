@@ -149,8 +149,8 @@ class SystemGraph:
 
 
 def _knob_json(spec: KnobSpec) -> dict[str, Any]:
-    space = {f.name: serde.to_json(getattr(spec.knob, f.name))
-             for f in dataclasses.fields(spec.knob) if f.name != "node"}
+    space = {f.name: getattr(spec.knob, f.name) for f in dataclasses.fields(spec.knob) if f.name != "node"}
+    space = {k: serde.to_json(list(v) if isinstance(v, tuple) else v) for k, v in space.items()}
     return {"node": spec.node, "kind": spec.kind, "default": serde.to_json(spec.default), **space}
 
 

@@ -7,8 +7,9 @@ import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
@@ -222,7 +223,7 @@ def failing() -> StateGraph:
 
 def retrying() -> StateGraph:
     g = StateGraph(Counter)
-    g.add_node("flaky", flaky, retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False))
+    g.add_node("flaky", flaky, retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False, retry_on=ValueError))
     g.add_edge(START, "flaky")
     return g
 
@@ -244,10 +245,26 @@ def legacy() -> StateGraph:
     return g
 
 
-class ToolFake(GenericFakeChatModel):
-    """A fake chat model that accepts ``bind_tools`` (``create_agent`` needs it)."""
+class ScriptedChat(BaseChatModel):
+    """A deterministic fake chat model for ``create_agent``: calls ``add(2, 3)`` until a tool
+    result is in the conversation, then answers with that result."""
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> "ToolFake":
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if results:
+            message = AIMessage(str(results[-1].content))
+        else:
+            message = AIMessage("", tool_calls=[{"name": "add", "args": {"a": 2, "b": 3}, "id": "call-1"}])
+        message.usage_metadata = {"input_tokens": len(messages), "output_tokens": 1,
+                                  "total_tokens": len(messages) + 1}
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> "ScriptedChat":
         return self
 
 
@@ -258,9 +275,7 @@ def add(a: int, b: int) -> int:
 
 
 def react_agent() -> Any:
-    """A ReAct loop: the model calls ``add`` once, then answers."""
+    """A ReAct loop (``langchain.agents.create_agent``): model -> tools -> model -> end."""
     from langchain.agents import create_agent
 
-    script = [AIMessage("", tool_calls=[{"name": "add", "args": {"a": 2, "b": 3}, "id": "call-1"}]),
-              AIMessage("5")] * 50
-    return create_agent(ToolFake(messages=iter(script)), tools=[add])
+    return create_agent(ScriptedChat(), tools=[add])
