@@ -165,6 +165,7 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
     step.insert(len(step) if position is None else position, (node, node_output))
     updates = [[StateUpdate(seed, SEED_NODE)], [StateUpdate(out, name) for name, out in step]]
     run = {"job_id": job_id, "config_id": config_id, "purpose": "rollout", "replay_of": replay_of}
+    writer = store.writer if store is not None else None  # started here, not lazily from rollout threads
 
     def invocation() -> Invocation:
         return Invocation(example, dict(knobs or {}), None, run=run, config=fork.thread())
@@ -187,8 +188,8 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
         return map_concurrent([invocation() for _ in range(rollouts)], sync_fn, async_fn, system.is_async,
                               concurrency)
     finally:
-        if store is not None:
-            store.writer.flush()
+        if writer is not None:
+            writer.flush()
 
 
 def _rollout(result: Any) -> Rollout:

@@ -220,6 +220,7 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
     """
     knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
     graph = system.compile()
+    writer = store.writer  # start the writer here, not lazily from several run threads at once
     run = {"job_id": job_id, "config_id": config_id, "purpose": purpose}
     invocations = [Invocation(ex, knobs, ex.inputs, run=run) for ex in examples]
     counts = Counts()
@@ -244,5 +245,5 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
         results = map_concurrent(invocations, sync_fn, async_fn, system.is_async, concurrency, done)
     finally:
         bar.close()
-        store.writer.flush()
+        writer.flush()
     return RunSummary(results, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)

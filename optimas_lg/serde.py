@@ -16,9 +16,9 @@ import datetime as dt
 import enum
 import importlib
 import math
-import warnings
 from typing import Any
 
+from langchain_core._api.beta_decorator import suppress_langchain_beta_warning
 from langchain_core.load import dumpd, load
 from langchain_core.load.serializable import Serializable
 from langgraph.types import Command, Send
@@ -26,8 +26,6 @@ from langgraph.types import Command, Send
 from optimas_lg.errors import SerdeError
 
 TAG = "__olg__"
-
-warnings.filterwarnings("ignore", message="The function `load` is in beta")
 
 
 def _qualname(obj: type) -> str:
@@ -97,7 +95,8 @@ def from_json(data: Any) -> Any:
     if tag is None:
         return {k: from_json(v) for k, v in data.items()}
     if tag == "lc":
-        return load(data["value"], allowed_objects="core")
+        with suppress_langchain_beta_warning():  # load() is marked beta but is LangChain's own reviver
+            return load(data["value"], allowed_objects="core")
     if tag == "send":
         return Send(data["node"], from_json(data["arg"]))
     if tag == "command":
