@@ -1,0 +1,20 @@
+"""PubMedQA rows (question, abstract sections, yes/no/maybe label) as seeded splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from examples.shared_data import data_file, seeded_split
+from optimas_lg.data import Example, make_examples, read_rows
+
+DATA_FILE = "pubmedqa_train.jsonl"
+SPLIT_SIZES = (40, 40)  # train, val; the remaining 420 rows are the test split
+
+
+def load_split(name: str, limit: int | None = None, path: str | Path | None = None, seed: int = 0) -> list[Example]:
+    """Examples of split ``name`` (train/val/test): inputs ``question`` and ``context``, label ``answer``."""
+    source = data_file(DATA_FILE, path)
+    rows = [{"index": r["index"], "question": r["question"], "context": r["context"], "answer": r["groundtruth"]}
+            for r in read_rows(source)]
+    examples = make_examples(rows, ["question", "context"], ["answer"], key_field="index", source=str(source))
+    return seeded_split(examples, name, SPLIT_SIZES, seed, limit)
