@@ -156,7 +156,7 @@ class Recorder(BaseCallbackHandler):
         if node is not None and kwargs.get("name") == node and step is not None:
             ns = md.get("langgraph_checkpoint_ns", "")
             namespace, _, segment = ns.rpartition("|")
-            call_id = str(uuid4())
+            call_id = str(run_id)  # LangChain's run id is unique already (and cheaper than a new uuid4)
             self._owner[run_id] = call_id
             top = namespace == ""
             knobs = self._all_knobs if self._node_knobs is None else (self._node_knobs.get(node, {}) if top else {})
@@ -174,7 +174,7 @@ class Recorder(BaseCallbackHandler):
         seq = _step(tags, "seq:step:")
         if parent is not None and parent["kind"] == "node" and seq is not None and seq >= 2:
             self._open[run_id] = {
-                "id": str(uuid4()), "run_id": self.run_id, "parent_call_id": parent["id"], "kind": "route",
+                "id": str(run_id), "run_id": self.run_id, "parent_call_id": parent["id"], "kind": "route",
                 "node": parent["node"], "namespace": parent["namespace"], "step": parent["step"],
                 "task_id": parent["task_id"], "inputs": None, "reads": [], "output": None, "knobs": {},
                 "started_at": utcnow(), "latency_s": None, "error": None,
@@ -235,7 +235,7 @@ class Recorder(BaseCallbackHandler):
         model = (params.get("model") or params.get("model_name") or (metadata or {}).get("ls_model_name")
                  or kwargs.get("name") or params.get("_type") or "")
         self._open[run_id] = {
-            "id": str(uuid4()), "run_id": self.run_id, "model": str(model), "messages": messages,
+            "id": str(run_id), "run_id": self.run_id, "model": str(model), "messages": messages,
             "node_call_id": self._owner.get(parent_run_id) if parent_run_id is not None else None,
             "params": serde.to_json({k: v for k, v in params.items() if k != "tools"}), "response": None,
             "prompt_tokens": None, "completion_tokens": None, "started_at": utcnow(), "latency_s": None,

@@ -43,18 +43,28 @@ def _import(path: str) -> Any:
     return obj
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """A JSON-compatible form of ``value`` that ``from_json`` restores."""
-    if value is None or isinstance(value, (bool, int, str)):
+    kind = type(value)
+    if kind in _PLAIN:  # exact-type checks first: recording calls this on every node's input and output
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {TAG: "float", "value": repr(value)}
+    if kind is list:
+        return [v if type(v) in _PLAIN else to_json(v) for v in value]
     if isinstance(value, dict):
         # dict.items (not value.items) so that a read-tracking state does not count this as a read
         items = dict.items(value)
-        if all(type(k) is str for k, _ in items) and not dict.__contains__(value, TAG):
-            return {k: to_json(v) for k, v in items}
+        if all(type(k) is str for k in dict.keys(value)) and not dict.__contains__(value, TAG):
+            return {k: v if type(v) in _PLAIN else to_json(v) for k, v in items}
         return {TAG: "dict", "items": [[to_json(k), to_json(v)] for k, v in items]}
+    if isinstance(value, enum.Enum):
+        return {TAG: "enum", "cls": _qualname(type(value)), "value": to_json(value.value)}
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {TAG: "float", "value": repr(value)}
     if isinstance(value, list):
         return [to_json(v) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
@@ -70,8 +80,6 @@ def to_json(value: Any) -> Any:
         return {TAG: "frozenset" if isinstance(value, frozenset) else "set", "items": [to_json(v) for v in value]}
     if isinstance(value, bytes):
         return {TAG: "bytes", "b64": base64.b64encode(value).decode()}
-    if isinstance(value, enum.Enum):
-        return {TAG: "enum", "cls": _qualname(type(value)), "value": to_json(value.value)}
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return {TAG: type(value).__name__, "iso": value.isoformat()}
     if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):
