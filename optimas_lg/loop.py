@@ -170,7 +170,7 @@ def _collect_pairs(ws: Workspace, knobs: dict[str, Any], config: PairConfig,
         calls, run_keys = ws.node_calls(node, example_keys)
         node_pairs, node_stats = collect_node_pairs(
             ws.system, node, calls, ws.examples, run_keys, ws.metric, knobs, config,
-            run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=lambda raw: ws.decode_raw(raw),
+            run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=ws.decode_raw,
             store=ws.store, job_id=ws.job_id)
         pairs += node_pairs
         stats.add(node_stats)
@@ -187,6 +187,13 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dic
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
     """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example."""
     all_pairs = stored_pairs(ws.store, ws.job_id)
+    if not all_pairs:
+        failed = sum(h["failed"] for h in state.get("history", []) if h.get("event") == "collect")
+        raise OptimasError(
+            f"job {ws.job_id}: no preference pairs to train the local rewards on ({failed} of "
+            f"{len(ws.trainset)} training runs failed; candidates of one input that all score the same "
+            "give no pair). Check the failed runs with `optimas-lg store info` and the runs table, "
+            "or give more training examples / samples per call.")
     train, held_out = split_by_example(all_pairs, ws.config.lrf_eval_fraction, ws.config.seed)
     ws.lrf = LocalRewardModel(ws.node_descriptions(), ws.config.lrf)
     ws.trainer = LRFTrainer(ws.lrf)
@@ -223,7 +230,7 @@ def propose(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls),
         global_check=ws.global_check(state["current_config_id"]),
         store=ws.store, job_id=ws.job_id, iteration=iteration, seed=ws.config.seed)
-    proposal = proposer_for(knob, ws.config).propose(ctx, knob)
+    proposal = proposer_for(knob).propose(ctx, knob)
     return {"proposal": {"node": node, "knob": knob.name, "kind": knob.kind, "previous": proposal.previous,
                          "value": proposal.value, "values": proposal.values,
                          "current_score": proposal.current_score, "proposed_score": proposal.proposed_score}}

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect as pyinspect
-import os
-import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -346,8 +344,6 @@ class System:
         if isinstance(target, System):
             return target
         label = target if isinstance(target, str) else repr(target)
-        if isinstance(target, str) and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())  # as with `python -m`: agents import their own package
         obj = load_target(target) if isinstance(target, str) else target
         if callable(obj) and not isinstance(obj, (StateGraph, CompiledStateGraph)):
             required = [p.name for p in pyinspect.signature(obj).parameters.values()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from optimas_lg.errors import TargetError
 
 def load_target(spec: str) -> Any:
     """Import the module part of ``spec`` and return its attribute (dotted paths allowed)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as with `python -m`: a target may import its own package
     module_part, sep, attr = spec.rpartition(":")
     if not sep or not module_part or not attr:
         raise TargetError(f"target {spec!r} must look like 'path/to/file.py:name' or 'package.module:name'")

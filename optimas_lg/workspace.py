@@ -177,7 +177,7 @@ class Workspace:
 
     @staticmethod
     def decode_raw(raw: Any) -> dict:
-        return serde.loads(raw)
+        return serde.from_json(raw)
 
     def llm_prompts(self, calls: Sequence[m.NodeCall]) -> list[tuple[dict, list[dict]]]:
         """(input state, chat messages as sent) of the LLM calls made inside ``calls``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -56,6 +57,7 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._init_schema()
         self._writer: BatchWriter | None = None
+        self._writer_lock = threading.Lock()
 
     # -- opening --------------------------------------------------------------------
     @staticmethod
@@ -120,10 +122,11 @@ class Store:
     # -- writing --------------------------------------------------------------------
     @property
     def writer(self) -> BatchWriter:
-        """The store's background batch writer (started on first use)."""
-        if self._writer is None:
-            self._writer = BatchWriter(self)
-        return self._writer
+        """The store's background batch writer (started once, on first use, by any thread)."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = BatchWriter(self)
+            return self._writer
 
     def insert_many(self, table: type, rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows in one transaction (``executemany``)."""
