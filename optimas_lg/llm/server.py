@@ -179,7 +179,9 @@ def _start_child(
     for model in models:
         command += ["--model", model]
     log_file = tempfile.NamedTemporaryFile(prefix="optimas-lg-server-", suffix=".log", delete=False)
-    child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    # Passive OpenMP waits: spinning threads collapse throughput when cores are shared.
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+    child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     url = f"http://{host}:{port}"
 
     def stop() -> None:
