@@ -16,10 +16,10 @@ from optimas_lg.data import Example
 
 
 def evaluate(system: ModuleType, examples: Sequence[Example], context: Any = None,
-             concurrency: int = 4) -> list[float]:
-    """The metric score of each example after one run of ``system.graph`` on it."""
+             concurrency: int = 8) -> list[tuple[dict[str, Any], float]]:
+    """(final state, metric score) of each example after one run of ``system.graph`` on it."""
     outputs = system.graph.batch([ex.inputs for ex in examples], {"max_concurrency": concurrency}, context=context)
-    return [system.metric(ex, out) for ex, out in zip(examples, outputs)]
+    return [(out, system.metric(ex, out)) for ex, out in zip(examples, outputs)]
 
 
 def _value(text: str) -> Any:
@@ -37,7 +37,8 @@ def main(system: ModuleType, argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--limit", type=int, default=20, help="score the first N examples of the split")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a context field, e.g. top_k=5 (repeatable)")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8, help="graph runs at once (the server batches them)")
+    parser.add_argument("--show", action="store_true", help="print each example's answer and label")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -48,8 +49,11 @@ def main(system: ModuleType, argv: Sequence[str] | None = None) -> float:
     context = system.AgentConfig(**overrides)
     examples = system.load_split(args.split, limit=args.limit)
     start = time.perf_counter()
-    scores = evaluate(system, examples, context, args.concurrency)
-    mean = statistics.fmean(scores)
-    print(f"{system.__name__}: {args.split} n={len(scores)} score={mean:.3f} "
+    results = evaluate(system, examples, context, args.concurrency)
+    if args.show:
+        for example, (output, score) in zip(examples, results):
+            print(f"{example.key}\tscore={score:.2f}\tlabel={example.labels['answer']!r}\tanswer={output['answer']!r}")
+    mean = statistics.fmean(score for _, score in results)
+    print(f"{system.__name__}: {args.split} n={len(results)} score={mean:.3f} "
           f"({time.perf_counter() - start:.0f} s) context={context}")
     return mean
