@@ -35,8 +35,8 @@ class ProposalContext:
 
     ``inputs`` are recorded input states of the node; ``current`` is the full knob
     assignment in force. ``run_node`` must be thread-safe when a config asks for more
-    than one worker. ``llm_prompts`` (input state, chat messages as the node sent them)
-    and ``lora_output_fn`` serve LoRA training; ``global_check`` guards it against
+    than one worker. ``llm_prompts`` (input state, ``LLMCall.messages`` as the node sent
+    them) and ``lora_output_fn`` serve LoRA training; ``global_check`` guards it against
     reward hacking. With a ``store`` and ``job_id`` every proposal is recorded as an
     optimizer event of kind ``"proposal"``.
     """
@@ -50,7 +50,7 @@ class ProposalContext:
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     doc: str = ""
-    llm_prompts: list[tuple[dict, list[dict]]] = field(default_factory=list)
+    llm_prompts: list[tuple[dict, Any]] = field(default_factory=list)
     lora_output_fn: OutputFn | None = None
     global_check: GlobalCheckFn | None = None
     store: Store | None = None

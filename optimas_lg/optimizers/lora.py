@@ -14,6 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from langchain_core.messages import BaseMessage
+
+from optimas_lg import serde
 from optimas_lg.knobs import KnobKind, KnobSpec
 from optimas_lg.optimizers.context import EvalConfig, OutputFn, ProposalContext, ProposalError
 from optimas_lg.optimizers.evaluate import CandidateEvaluator
@@ -43,23 +46,27 @@ class LoRAConfig(EvalConfig):
     max_prompts: int = 64
 
 
-def chat_messages(messages: Any) -> list[dict[str, str]]:
-    """Recorded messages as ``[{"role", "content"}]`` (accepts OpenAI-style dicts, LangChain
-    message dicts with ``type``, and ``(role, content)`` pairs)."""
-    out = []
-    for m in messages:
-        if isinstance(m, (list, tuple)) and len(m) == 2:
-            role, content = m
-        elif isinstance(m, dict):
-            data = m.get("kwargs", m)  # a dumpd()'d LangChain message keeps its fields in kwargs
-            role = data.get("role") or data.get("type") or (m.get("id") or [""])[-1].removesuffix("Message").lower()
-            content = data.get("content")
-        else:
-            raise ProposalError(f"cannot read a recorded chat message of type {type(m).__name__}: {m!r}")
-        if role not in _ROLES or not isinstance(content, str):
-            raise ProposalError(f"recorded chat message needs a known role and text content, got {m!r}")
-        out.append({"role": _ROLES[role], "content": content})
-    return out
+def chat_prompts(recorded: Any) -> list[list[dict[str, str]]]:
+    """The chat prompts of one recorded LLM call (``LLMCall.messages``) as ``[{"role", "content"}]``.
+
+    The recorder keeps a batch of message lists in serde JSON; a single message list and
+    OpenAI-style dicts are accepted too.
+    """
+    value = serde.from_json(recorded)
+    batch = value if value and all(isinstance(x, list) for x in value) else [value]
+    return [[_message(m) for m in messages] for messages in batch]
+
+
+def _message(m: Any) -> dict[str, str]:
+    if isinstance(m, BaseMessage):
+        role, content = m.type, m.text
+    elif isinstance(m, dict):
+        role, content = m.get("role"), m.get("content")
+    else:
+        raise ProposalError(f"cannot read a recorded chat message of type {type(m).__name__}: {m!r}")
+    if role not in _ROLES or not isinstance(content, str):
+        raise ProposalError(f"a recorded chat message needs a known role and text content, got {m!r}")
+    return {"role": _ROLES[role], "content": str(content)}
 
 
 def completion_text(completion: Any) -> str:
@@ -95,6 +102,7 @@ class LoRAProposer(Proposer):
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         if not ctx.llm_prompts:
             raise ProposalError(f"node {ctx.node!r} has no recorded LLM prompts to train its adapter on")
+        _output_fn(ctx)  # fail before loading the model
         previous = ctx.current[knob.name]
         adapter, rewards, tokens = self.train(ctx, knob)
         evaluator.cost.llm_tokens += tokens
@@ -127,9 +135,9 @@ class LoRAProposer(Proposer):
         prompts = list(ctx.llm_prompts)
         if len(prompts) > cfg.max_prompts:
             prompts = random.Random(ctx.seed).sample(prompts, cfg.max_prompts)
-        states = [state for state, _ in prompts]
-        dataset = Dataset.from_list([{"prompt": chat_messages(msgs), "sample": i}
-                                     for i, (_, msgs) in enumerate(prompts)])
+        rows = [(state, messages) for state, recorded in prompts for messages in chat_prompts(recorded)]
+        states = [state for state, _ in rows]
+        dataset = Dataset.from_list([{"prompt": messages, "sample": i} for i, (_, messages) in enumerate(rows)])
         to_output = _output_fn(ctx)
 
         def lrf_reward(completions: list[Any], sample: list[int], **_: Any) -> list[float]:
