@@ -63,6 +63,7 @@ def trained():
     return model, trainer, report, before, eval_pairs
 
 
+@pytest.mark.slow
 def test_training_learns_a_learnable_preference(trained):
     model, trainer, report, before, _ = trained
     print(f"eval accuracy before {before[OVERALL]:.3f}, after {report.eval_accuracy[OVERALL]:.3f}, {report.seconds:.1f}s")
@@ -74,11 +75,12 @@ def test_training_learns_a_learnable_preference(trained):
     assert trainer.replay.counts() == {"answer": 64}
 
 
+@pytest.mark.slow
 def test_adapt_recovers_after_a_shift_without_forgetting(trained):
     model, trainer, _, _, old_eval = trained
     fresh, fresh_eval = secret_word_pairs(48, seed=3, mode="avoid"), secret_word_pairs(40, seed=4, mode="avoid")
     shifted = ranking_accuracy(model, fresh_eval)[OVERALL]
-    report = trainer.adapt(fresh, steps=20)
+    report = trainer.adapt(fresh, steps=20)  # 8 fresh + 8 replayed pairs a step
     recovered = ranking_accuracy(model, fresh_eval)[OVERALL]
     kept = ranking_accuracy(model, old_eval)[OVERALL]
     print(f"after the shift {shifted:.3f}, after adapt {recovered:.3f}, old task {kept:.3f}, {report.seconds:.1f}s")

@@ -128,9 +128,10 @@ class LocalRewardModel(nn.Module):
 
     def text(self, node: str, inputs: dict, output: dict) -> str:
         """text(x, y) for this model's tokenizer and token budget."""
-        return serialize(node, self.nodes[self._check(node)], inputs, output, self.tokenizer, self.config.max_tokens)
+        return serialize(node, self.nodes[self.check_node(node)], inputs, output, self.tokenizer, self.config.max_tokens)
 
-    def _check(self, node: str) -> str:
+    def check_node(self, node: str) -> str:
+        """``node`` itself, or an LRFError naming the nodes this model has heads for."""
         if node not in self.nodes:
             raise LRFError(f"the LRF has no head for node {node!r}; it knows {sorted(self.nodes)}")
         return node
@@ -153,7 +154,7 @@ class LocalRewardModel(nn.Module):
         rewards = pooled.new_zeros(len(texts))
         for node in dict.fromkeys(nodes):
             idx = torch.tensor([i for i, n in enumerate(nodes) if n == node])
-            rewards = rewards.index_copy(0, idx, self.heads[self._check(node)](pooled[idx]).squeeze(-1))
+            rewards = rewards.index_copy(0, idx, self.heads[self.check_node(node)](pooled[idx]).squeeze(-1))
         return rewards
 
     @torch.no_grad()

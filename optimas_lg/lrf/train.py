@@ -47,7 +47,9 @@ class TrainReport:
 
 
 class LRFTrainer:
-    """Trains a ``LocalRewardModel``; holds the replay buffer that ``adapt`` draws from."""
+    """Trains a ``LocalRewardModel``; holds the replay buffer that ``adapt`` draws from.
+    ``config`` (default: the model's) sets the training knobs; the text budget and backbone
+    are the model's own."""
 
     def __init__(self, model: LocalRewardModel, config: LRFConfig | None = None) -> None:
         self.model = model
@@ -67,7 +69,7 @@ class LRFTrainer:
         if not pairs:
             raise LRFError(f"no {what} pairs to train the LRF on")
         for pair in pairs:
-            self.model._check(pair.node)
+            self.model.check_node(pair.node)
             if self.config.margin_weighting and not (math.isfinite(pair.weight) and pair.weight > 0):
                 raise LRFError(f"pair for node {pair.node!r}, example {pair.example_id!r} has weight {pair.weight}")
 
@@ -111,9 +113,8 @@ class LRFTrainer:
                     bar.update()
                     bar.set_postfix(loss=f"{loss:.3f}")
                 report.train_accuracy = accuracy_by_node(nodes, correct)
-                if eval_pairs:
+                if eval_pairs:  # scoring switches to eval mode and back
                     report.eval_history.append(ranking_accuracy(self.model, eval_pairs))
-                    self.model.train()
         self.model.eval()
         report.eval_accuracy = report.eval_history[-1] if eval_pairs else None
         report.seconds = time.perf_counter() - start
