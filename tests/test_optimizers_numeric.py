@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Annotated
 
 import optuna
 import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
 
-from optimas_lg.knobs import FloatRange, IntRange, KnobSpec
-from optimas_lg.optimizers import NumericConfig, NumericProposer, ProposalContext, ProposalError
+from optimas_lg import replay
+from optimas_lg.knobs import Choice, FloatRange, IntRange, KnobSpec
+from optimas_lg.optimizers import (
+    ChoiceConfig,
+    ChoiceProposer,
+    NumericConfig,
+    NumericProposer,
+    ProposalContext,
+    ProposalError,
+)
+from optimas_lg.system import System
 
 DOCS = [f"doc{i}" for i in range(64)]
 
@@ -62,3 +76,38 @@ def test_a_custom_sampler_plugs_in_and_log_with_step_is_refused():
     bad = KnobSpec("lr", FloatRange(1e-4, 1e-1, log=True, step=0.01, node="train"), 1e-3)
     with pytest.raises(ProposalError, match="log scale"):
         NumericProposer().propose(ctx_for(bad, 1e-3, lambda s, k: {}, lambda p: [0.0] * len(p)), bad)
+
+
+
+@dataclass
+class RetrieveKnobs:
+    top_k: Annotated[int, IntRange(1, 32, node="retrieve")] = 8
+    order: Annotated[str, Choice(["reverse", "forward"], node="retrieve")] = "reverse"
+
+
+class RetrieveState(TypedDict, total=False):
+    gold: str
+    docs: list[str]
+
+
+def retrieve_node(state: RetrieveState, runtime: Runtime[RetrieveKnobs]) -> RetrieveState:
+    """Return the top_k documents in the chosen order."""
+    ranked = DOCS if runtime.context.order == "forward" else DOCS[::-1]
+    return {"docs": ranked[: runtime.context.top_k]}
+
+
+def test_numeric_and_choice_on_a_real_graph_node_through_replay():
+    """The loop's path: a LangGraph node run alone by ``replay.run_node``, four threads at a time."""
+    builder = StateGraph(RetrieveState, context_schema=RetrieveKnobs)
+    builder.add_node("retrieve", retrieve_node)
+    builder.add_edge(START, "retrieve")
+    builder.add_edge("retrieve", END)
+    system = System(builder)
+    ctx = ProposalContext(node="retrieve", knobs=list(system.knobs.values()), current=system.knob_values(),
+                          inputs=[{"gold": f"doc{g}"} for g in (2, 5, 7, 9)], score=lrf,
+                          run_node=lambda state, knobs: replay.run_node(system, "retrieve", state, knobs))
+    order = ChoiceProposer(ChoiceConfig(strategy="argmax")).propose(ctx, system.knobs["order"])
+    assert order.value == "forward" and order.cost.node_runs == 8
+    ctx.current = order.values
+    top_k = NumericProposer(NumericConfig(n_trials=12)).propose(ctx, system.knobs["top_k"])
+    assert 10 <= top_k.value <= 16 and top_k.proposed_score > 0.8

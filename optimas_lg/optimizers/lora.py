@@ -30,11 +30,13 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "user": "user"
 class LoRAConfig(EvalConfig):
     """GRPO settings verified on a 2-core CPU (DESIGN.md §4); few steps, short completions.
 
-    ``max_prompts`` caps the recorded prompts used as the training set.
+    ``max_prompts`` caps the recorded prompts used as the training set. The learning
+    rate is constant: over ten steps a linear decay would spend half of it.
     """
 
     max_steps: int = 10
     learning_rate: float = 1e-3
+    lr_scheduler_type: str = "constant"
     num_generations: int = 4
     per_device_train_batch_size: int = 8
     max_completion_length: int = 20
@@ -161,6 +163,7 @@ class LoRAProposer(Proposer):
                 output_dir=out, use_cpu=True, bf16=False, report_to="none", use_vllm=False,
                 num_generations=cfg.num_generations, per_device_train_batch_size=cfg.per_device_train_batch_size,
                 max_completion_length=cfg.max_completion_length, learning_rate=cfg.learning_rate, beta=cfg.beta,
+                lr_scheduler_type=cfg.lr_scheduler_type,
                 temperature=cfg.temperature, max_steps=cfg.max_steps, logging_steps=1, save_strategy="no",
                 seed=ctx.seed, disable_tqdm=True,
             )

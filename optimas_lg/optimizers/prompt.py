@@ -105,12 +105,12 @@ class PromptProposer(Proposer):
         self.llm = llm
 
     def _llm(self) -> BaseChatModel:
-        if self.llm is None:
-            from optimas_lg.llm import chat_model
+        """The proposer LLM; built per proposal so it follows a restarted model server."""
+        if self.llm is not None:
+            return self.llm
+        from optimas_lg.llm import chat_model
 
-            self.llm = chat_model(self.config.model, temperature=self.config.temperature,
-                                  max_tokens=self.config.max_tokens)
-        return self.llm
+        return chat_model(self.config.model, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         cfg = self.config
@@ -121,11 +121,12 @@ class PromptProposer(Proposer):
             key=lambda e: e[2],
         )[: cfg.num_examples]
         seen = {_key(c.value) for c in evaluator.candidates}
+        llm = self._llm()
         rounds = []
         for _ in range(cfg.rounds):
             history = sorted(evaluator.table(), key=lambda h: h[1])[-cfg.max_history:]
             meta = meta_prompt(ctx, history, examples, cfg)
-            replies = self._llm().batch([[("user", meta)]] * cfg.num_candidates)
+            replies = llm.batch([[("user", meta)]] * cfg.num_candidates)
             new, dropped = [], 0
             for reply in replies:
                 usage = getattr(reply, "usage_metadata", None) or {}
