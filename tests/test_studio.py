@@ -13,15 +13,18 @@ what Studio would read from it:
   can be saved and read back;
 - ``POST /threads`` + ``POST /threads/{id}/runs/wait`` runs the offline example agent on
   one question and returns a final state with an answer (skipped while
-  ``examples/offline_qa/agent.py`` does not exist).
+  ``examples/offline_qa/agent.py`` does not exist);
+- a streamed optimizer run with the default configuration gets through ``start``: the
+  default target, metric and data resolve and a job opens in the store (then cancelled).
 
 Isolation: the in-memory runtime writes its state to ``./.langgraph_api`` and resolves the
 config's paths against its working directory, so the server runs in a temp folder that
 mirrors the repo's top level with symlinks; its storage home (``OPTIMAS_LG_HOME``) is
 private, while the converted-model cache is shared (``OPTIMAS_LG_MODEL_CACHE``) so the
 GGUF is not converted again. Telemetry and the PyPI version check are switched off, so
-nothing leaves the machine. The server's process group (with any model server it
-started) is killed at teardown.
+nothing leaves the machine. ``langgraph dev`` silently takes another port when N is
+busy, so the URL is read from its banner. The server's process group (with any model
+server it started) is killed at teardown.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pathlib import Path
 
 import pytest
 
+from optimas_lg.store import Store, models as m
+
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("langgraph_api", reason="needs the dev extra: langgraph-cli[inmem]")
 
@@ -47,7 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).with_name("langgraph")
 STARTUP_TIMEOUT = 60.0  # importing both graphs (torch, transformers) on 2 busy cores
 REQUEST_TIMEOUT = 15.0
-RUN_TIMEOUT = 60.0  # one question through the local 135M model, started on demand
+RUN_TIMEOUT = 75.0  # one question through the local 135M model, started on demand
+START_TIMEOUT = 30.0  # the optimizer's start node: load the target, metric and data
 STOP_TIMEOUT = 10.0
 NOT_MIRRORED = {".git", ".venv", ".langgraph_api", "storage", "langgraph.json", ".pytest_cache"}
 
@@ -86,16 +92,30 @@ def _model_cache() -> str:
     return str((home if home.is_absolute() else REPO / home).resolve() / "models")
 
 
-def _log_tail(log: Path, lines: int = 40) -> str:
+def _log_lines(log: Path) -> list[str]:
     text = log.read_text(errors="replace") if log.exists() else ""
-    return "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()[-lines:])
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
+
+
+def _log_tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(_log_lines(log)[-lines:])
+
+
+def _first_traceback(log: Path, since: int = 0, lines: int = 30) -> str:
+    """The first traceback the server logged after line ``since`` (the root cause of a
+    failed run), else the log's tail."""
+    text = _log_lines(log)
+    starts = [i for i, line in enumerate(text) if i >= since and line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return _log_tail(log, lines)
+    return "\n".join(text[max(starts[0] - 1, 0):starts[0] + lines])
 
 
 class Studio:
     """A running ``langgraph dev`` server and what the test needs to talk to it."""
 
-    def __init__(self, url: str, graphs: dict[str, str], log: Path):
-        self.url, self.graphs, self.log = url, graphs, log
+    def __init__(self, url: str, graphs: dict[str, str], log: Path, home: Path):
+        self.url, self.graphs, self.log, self.home = url, graphs, log, home
         self.http = httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT)
         self._assistants: dict[str, dict] | None = None
 
@@ -163,21 +183,25 @@ def studio(tmp_path_factory):
     with log.open("w") as out:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = None
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"langgraph dev exited with code {proc.returncode} before serving; log:\n{_log_tail(log)}")
+            if url is None:
+                # langgraph dev silently moves to another port when N is taken: use the one it prints
+                printed = re.search(r"API: (http://127\.0\.0\.1:\d+)", "\n".join(_log_lines(log)))
+                url = printed.group(1) if printed else None
             try:
-                if httpx.get(f"{url}/ok", timeout=2.0).status_code == 200:
+                if url is not None and httpx.get(f"{url}/ok", timeout=2.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"langgraph dev not healthy after {STARTUP_TIMEOUT:.0f}s; log:\n{_log_tail(log)}")
             time.sleep(0.25)
-        server = Studio(url, graphs, log)
+        server = Studio(url, graphs, log, root / "home")
         yield server
         server.http.close()
     finally:
@@ -216,21 +240,26 @@ def test_optimizer_context_is_editable_config(studio):
     props = context["properties"]
     for name in CONTEXT_FIELDS:
         assert name in props, f"LoopContext.{name} missing from the context schema Studio edits"
-    assert props["target"]["type"] == "string"
-    assert props["target"]["default"] == "examples/offline_qa/agent.py:builder"
-    assert props["metric"]["default"] == "examples/offline_qa/agent.py:metric"
+    for name in ("target", "metric", "train"):  # Studio pre-fills these: the offline example
+        assert props[name]["type"] == "string"
+        assert (REPO / props[name]["default"].split(":")[0]).is_file(), props[name]
     assert props["settings"]["type"] == "object"
     # the loop's state is what Studio shows between steps
     assert {"job_id", "iteration", "current_val", "history", "stop_reason"} <= set(schemas["state_schema"]["properties"])
 
-    # Studio saves an edited configuration as a new assistant version: round-trip one.
+    # Studio saves an edited configuration as an assistant version. Round-trip one on a new
+    # assistant so the system assistant keeps the defaults for the run below.
+    created = studio.http.post("/assistants", json={"graph_id": "optimizer", "name": "edited", "context": {}})
+    created.raise_for_status()
+    edited_id = created.json()["assistant_id"]
     edited = {"target": "my_agent.py:builder", "metric": "my_agent.py:metric", "train": "data/train.jsonl",
-              "settings": {"max_iterations": 2}}
-    response = studio.http.patch(f"/assistants/{assistant_id}", json={"context": edited})
+              "settings": {"budget": {"max_iterations": 2}}}
+    response = studio.http.patch(f"/assistants/{edited_id}", json={"context": edited})
     response.raise_for_status()
     assert response.json()["context"] == edited
-    assert response.json()["version"] >= 2
-    assert studio.http.get(f"/assistants/{assistant_id}").json()["context"] == edited
+    assert response.json()["version"] == 2
+    assert studio.http.get(f"/assistants/{edited_id}").json()["context"] == edited
+    assert studio.http.get(f"/assistants/{assistant_id}").json()["context"] == {}
 
 
 def _one_question() -> dict:
@@ -252,6 +281,7 @@ def test_offline_qa_runs_one_question(studio):
     assert "question" in inputs, f"offline_qa input schema has no question field: {sorted(inputs)}"
     payload = {"question": _one_question()["question"]}  # never the gold answer
 
+    mark = len(_log_lines(studio.log))
     thread = studio.http.post("/threads", json={})
     thread.raise_for_status()
     thread_id = thread.json()["thread_id"]
@@ -259,10 +289,62 @@ def test_offline_qa_runs_one_question(studio):
                                 timeout=RUN_TIMEOUT)
     response.raise_for_status()
     final = response.json()
-    assert "__error__" not in final, f"run failed: {final['__error__']}\nserver log:\n{_log_tail(studio.log)}"
+    assert "__error__" not in final, f"run failed: {final['__error__']}\nserver log:\n{_first_traceback(studio.log, mark)}"
     assert isinstance(final.get("answer"), str) and final["answer"].strip(), final
     assert final["question"] == payload["question"]
 
     # the run is kept on the thread, as Studio's thread view shows it
     state = studio.http.get(f"/threads/{thread_id}/state").json()
     assert state["values"]["answer"] == final["answer"]
+
+
+def _context_default(studio: Studio, field: str):
+    schemas = studio.http.get(f"/assistants/{studio.assistant_id('optimizer')}/schemas").json()
+    return schemas["context_schema"]["properties"][field]["default"]
+
+
+def _sse_events(response, deadline: float, log: Path):
+    """``(event, data)`` pairs of a server-sent event stream, until ``deadline``."""
+    event, data = None, []
+    for line in response.iter_lines():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no stream event within the time limit; server log:\n{_log_tail(log)}")
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data.append(line.split(":", 1)[1].strip())
+        elif not line and event is not None:
+            yield event, json.loads("\n".join(data)) if data else None
+            event, data = None, []
+
+
+def test_optimizer_run_opens_a_job_with_the_default_config(studio):
+    """What submitting the optimizer in Studio does with the default configuration: the
+    ``start`` node resolves the target, metric and data and opens a job in the store.
+    The rest of the loop (many agent runs) is too slow for this test; the run is cancelled."""
+    mark = len(_log_lines(studio.log))
+    thread_id = studio.http.post("/threads", json={}).json()["thread_id"]
+    body = {"assistant_id": studio.assistant_id("optimizer"), "input": {}, "stream_mode": ["updates"],
+            "context": {"settings": {"budget": {"max_iterations": 1}}}, "on_disconnect": "cancel"}
+    deadline = time.monotonic() + START_TIMEOUT
+    run_id, first = None, None
+    with studio.http.stream("POST", f"/threads/{thread_id}/runs/stream", json=body, timeout=START_TIMEOUT) as response:
+        response.raise_for_status()
+        for event, data in _sse_events(response, deadline, studio.log):
+            if event == "metadata":
+                run_id = data["run_id"]
+            elif event in ("updates", "error"):
+                first = (event, data)
+                break
+    if run_id is not None:
+        studio.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", params={"action": "interrupt"})
+    assert first is not None, "the run ended without an update"
+    assert first[0] == "updates", f"the optimizer failed at start: {first[1]}\nserver log:\n{_first_traceback(studio.log, mark)}"
+    job_id = first[1]["start"]["job_id"]
+    assert isinstance(job_id, int)
+
+    with Store(f"sqlite:///{studio.home / 'optimas.db'}") as store:
+        job = store.get(m.Job, job_id)
+        assert job is not None and job.kind == "optimize"
+        assert job.target == _context_default(studio, "target")
+        assert job.meta["config"]["budget"]["max_iterations"] == 1
