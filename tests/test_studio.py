@@ -133,11 +133,10 @@ class Studio:
 
 def _stop(proc: subprocess.Popen) -> None:
     """Terminate the server's whole process group; kill it if it lingers."""
-    if proc.poll() is not None:
-        return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=STOP_TIMEOUT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=STOP_TIMEOUT)
     except ProcessLookupError:
         pass
     except subprocess.TimeoutExpired:
