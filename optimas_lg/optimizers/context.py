@@ -61,7 +61,8 @@ class ProposalContext:
 
 @dataclass
 class Cost:
-    """What a proposal spent; ``llm_tokens`` counts proposer-side generation only."""
+    """What a proposal spent. ``llm_tokens`` counts the proposer's own LLM use (the prompt
+    writer's tokens, GRPO rollout tokens), not the node's calls inside ``node_runs``."""
 
     node_runs: int = 0
     lrf_calls: int = 0
