@@ -40,6 +40,10 @@ class PromptConfig(EvalConfig):
     max_history: int = 10
     max_prompt_chars: int = 2000
 
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.num_candidates < 1:
+            raise ValueError(f"rounds and num_candidates must be >= 1, got {self.rounds}, {self.num_candidates}")
+
 
 def parse_prompts(text: str) -> list[str]:
     """Prompts found in an LLM reply: the text between ``<prompt>`` tags.
