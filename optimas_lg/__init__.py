@@ -1,6 +1,17 @@
 """optimas-lg: optimize LangGraph agents with globally aligned local rewards (Optimas)."""
 
-from optimas_lg.knobs import Choice, FloatRange, IntRange, LoRA, Prompt
-from optimas_lg.system import System, SystemGraph, inspect
+import os
 
-__all__ = ["Choice", "FloatRange", "IntRange", "LoRA", "Prompt", "System", "SystemGraph", "inspect"]
+# torch's OpenMP threads busy-wait by default; on a shared 2-core machine that collapses
+# throughput (seen: 0.7 vs 6.7 tok/s). Must be set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from optimas_lg.api import Result, optimize  # noqa: E402
+from optimas_lg.data import Example  # noqa: E402
+from optimas_lg.job import OptimizeConfig  # noqa: E402
+from optimas_lg.knobs import Choice, FloatRange, IntRange, LoRA, Prompt  # noqa: E402
+from optimas_lg.llm import chat_model  # noqa: E402
+from optimas_lg.system import System, SystemGraph, inspect  # noqa: E402
+
+__all__ = ["Choice", "Example", "FloatRange", "IntRange", "LoRA", "OptimizeConfig", "Prompt", "Result", "System",
+           "SystemGraph", "chat_model", "inspect", "optimize"]

@@ -123,8 +123,11 @@ def _drive(store: Store, job_id: int, resuming: bool, progress: ProgressFn | Non
     try:
         graph = build_optimizer_graph().compile(checkpointer=saver)
         thread = _thread(job_id)
-        if resuming and not graph.get_state(thread).next and graph.get_state(thread).values:
-            values = graph.get_state(thread).values  # already finished: nothing to redo
+        snapshot = graph.get_state(thread)
+        # A finished thread has no tasks left. (``next`` alone is not enough: it omits a
+        # task whose writes were saved just before a kill, which resuming still applies.)
+        if resuming and snapshot.values and not snapshot.tasks:
+            values = snapshot.values
         else:
             stream = graph.stream(None if resuming else {"job_id": job_id}, thread, stream_mode="updates")
             for chunk in stream:

@@ -30,7 +30,7 @@ from optimas_lg.job import JobSpec, OptimizeConfig
 from optimas_lg.knobs import defaults
 from optimas_lg.lrf import LocalRewardModel, LRFTrainer, ranking_accuracy, split_by_example
 from optimas_lg.optimizers import ProposalContext, proposer_for
-from optimas_lg.preferences import PairConfig, PairStats, collect_node_pairs, stored_pairs
+from optimas_lg.preferences import PairConfig, PairStats, collect_node_pairs, delete_stage, stored_pairs
 from optimas_lg.store import Store, models as m
 from optimas_lg.workspace import Workspace
 
@@ -163,15 +163,16 @@ def collect(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
                          "mean": summary.mean}]}
 
 
-def _collect_pairs(ws: Workspace, knobs: dict[str, Any], config: PairConfig,
+def _collect_pairs(ws: Workspace, knobs: dict[str, Any], config: PairConfig, stage: str,
                    example_keys: list[str] | None = None) -> tuple[list, PairStats]:
+    delete_stage(ws.store, ws.job_id, stage)
     pairs, stats = [], PairStats()
     for node in ws.system.optimizable_nodes():
         calls, run_keys = ws.node_calls(node, example_keys)
         node_pairs, node_stats = collect_node_pairs(
             ws.system, node, calls, ws.examples, run_keys, ws.metric, knobs, config,
             run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=ws.decode_raw,
-            store=ws.store, job_id=ws.job_id)
+            store=ws.store, job_id=ws.job_id, stage=stage)
         pairs += node_pairs
         stats.add(node_stats)
     return pairs, stats
@@ -179,7 +180,7 @@ def _collect_pairs(ws: Workspace, knobs: dict[str, Any], config: PairConfig,
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
     """Preference pairs for every optimizable node from Monte-Carlo rollouts."""
-    found, stats = _collect_pairs(ws, state["current_knobs"], ws.config.pairs)
+    _, stats = _collect_pairs(ws, state["current_knobs"], ws.config.pairs, "initial")
     return {"history": [{"event": "pairs", "pairs": stats.pairs, "candidates": stats.candidates,
                          "failed_candidates": stats.failed_candidates, "system_runs": stats.system_runs}]}
 
@@ -224,9 +225,10 @@ def propose(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
     calls, run_keys = ws.node_calls(node)
     inputs = [ws.decode(c) for c in calls]
     reads = sorted({k for c in calls for k in (c.reads or [])})
+    writes = sorted({k for c in calls if isinstance(c.output, dict) for k in c.output})
     ctx = ProposalContext(
         node=node, knobs=specs, current=state["current_knobs"], inputs=inputs,
-        score=ws.lrf_scorer(node, reads), run_node=ws.run_node(node), reads=reads,
+        score=ws.lrf_scorer(node, reads), run_node=ws.run_node(node), reads=reads, writes=writes,
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls),
         global_check=ws.global_check(state["current_config_id"]),
         store=ws.store, job_id=ws.job_id, iteration=iteration, seed=ws.config.seed)
@@ -273,7 +275,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dic
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{state['iteration']}")
     ws.run(batch, knobs, config_id, purpose="collect")
     fresh_config = PairConfig(**{**ws.config.pairs.__dict__, "calls_per_node": None})
-    fresh, _ = _collect_pairs(ws, knobs, fresh_config, [e.key for e in batch])
+    fresh, _ = _collect_pairs(ws, knobs, fresh_config, f"adapt{state['iteration']}", [e.key for e in batch])
     update: dict[str, Any] = {
         "current_knobs": knobs, "current_config_id": config_id, "current_val": decision["val_proposed"],
         "current_val_scores": decision["scores"], "rounds_without_gain": 0,

@@ -103,9 +103,11 @@ def collect_node_pairs(
     store: Store | None = None,
     job_id: int | None = None,
     alternatives: dict[str, Sequence[Any]] | None = None,
+    stage: str = "",
 ) -> tuple[list[PreferencePair], PairStats]:
     """Pairs for one node from its recorded ``calls`` (``run_keys`` maps a call's run id
-    to its example key). Candidates whose rollouts fail are counted, never scored."""
+    to its example key). Candidates whose rollouts fail are counted, never scored.
+    Stored pairs are tagged with ``stage`` so a repeated stage can replace its own."""
     specs = [s for s in system.knobs.values() if s.node == node]
     rng = random.Random(f"{config.seed}:{node}")
     chosen = list(calls)
@@ -142,15 +144,26 @@ def collect_node_pairs(
     pairs = build_pairs(candidates, min_margin=config.min_margin)
     stats.pairs[node] = len(pairs)
     if store is not None:
-        store.insert_many(m.PreferencePairRow, [pair_row(p, job_id) for p in pairs])
+        store.insert_many(m.PreferencePairRow, [pair_row(p, job_id, stage) for p in pairs])
     return pairs, stats
 
 
-def pair_row(pair: PreferencePair, job_id: int | None) -> dict[str, Any]:
+def pair_row(pair: PreferencePair, job_id: int | None, stage: str = "") -> dict[str, Any]:
     """A store row for a pair."""
     return {"job_id": job_id, "node": pair.node, "example_key": pair.example_id, "inputs": pair.inputs,
             "chosen": pair.chosen, "rejected": pair.rejected, "chosen_score": pair.chosen_score,
-            "rejected_score": pair.rejected_score, "weight": pair.weight}
+            "rejected_score": pair.rejected_score, "weight": pair.weight, "provenance": {"stage": stage}}
+
+
+def delete_stage(store: Store, job_id: int, stage: str) -> int:
+    """Drop the pairs a (possibly interrupted) stage stored, so that rerunning it after a
+    resume does not count them twice."""
+    ids = [r.id for r in store.select(m.PreferencePairRow, m.PreferencePairRow.job_id == job_id)
+           if (r.provenance or {}).get("stage") == stage]
+    if ids:
+        with store.engine.begin() as conn:
+            conn.execute(m.PreferencePairRow.__table__.delete().where(m.PreferencePairRow.id.in_(ids)))
+    return len(ids)
 
 
 def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[PreferencePair]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from optimas_lg.cli import inspect as inspect_cmd
+from optimas_lg.cli import optimize as optimize_cmd
 from optimas_lg.cli import report as report_cmd
 from optimas_lg.cli import run as run_cmd
 from optimas_lg.cli import store as store_cmd
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("optimize")(optimize_cmd.optimize)
 app.add_typer(store_cmd.app, name="store")
 app.command("report")(report_cmd.report)
 app.command("inspect")(inspect_cmd.inspect)

@@ -5,16 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+from rich.console import Console
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors
 from optimas_lg.errors import OptimasError
 from optimas_lg.job import JobSpec, OptimizeConfig
 
 
-def _progress(node: str, state: dict[str, Any]) -> None:
+def progress_printer(out: Console) -> Callable[[str, dict[str, Any]], None]:
+    """A progress callback printing one line per finished loop step to ``out``."""
+    return lambda node, state: _progress(out, node, state)
+
+
+def _progress(out: Console, node: str, state: dict[str, Any]) -> None:
     """One line per finished loop step: what happened, scores, budget spent."""
     spent = state.get("spent") or {}
     budget = (f"[dim]runs {spent.get('system_runs', 0):,} · tokens {spent.get('llm_tokens', 0):,} · "
@@ -43,7 +50,7 @@ def _progress(node: str, state: dict[str, Any]) -> None:
         msg = f"final     best val {state['current_val']:.3f}" + (f"  test {test:.3f}" if test is not None else "")
     else:
         return
-    console.print(f"{msg}  {budget}", highlight=False)
+    out.print(f"{msg}  {budget}", highlight=False)
 
 
 @friendly_errors
@@ -68,8 +75,9 @@ def optimize(
     """Optimize a graph's knobs end to end; the job is checkpointed and can be resumed."""
     from optimas_lg.api import optimize_spec, resume_job
 
+    progress = progress_printer(err_console if as_json else console)  # keep stdout pure JSON
     if resume is not None:
-        result = resume_job(resume, store, progress=_progress)
+        result = resume_job(resume, store, progress=progress)
     else:
         if not (target and data and metric):
             raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
@@ -79,7 +87,7 @@ def optimize(
         config.budget = dataclasses.replace(config.budget, **{k: v for k, v in limits.items() if v is not None})
         spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
                        list(inputs) if inputs else None, list(labels) if labels else None)
-        result = optimize_spec(spec, config, store, progress=_progress)
+        result = optimize_spec(spec, config, store, progress=progress)
     if as_json:
         console.print_json(json.dumps(result.to_dict(), default=str))
         return

@@ -65,7 +65,7 @@ def create_app(pool: ModelPool) -> FastAPI:
     async def chat(request: ChatCompletionRequest) -> dict | JSONResponse | StreamingResponse:
         job = ChatJob([m.as_template_input() for m in request.messages], request.sampling_params())
         try:
-            result = await asyncio.wrap_future(pool.submit(request.model, job))
+            result = await asyncio.wrap_future(await asyncio.to_thread(pool.submit, request.model, job))
         except ModelNotFoundError as exc:
             return JSONResponse(error_body(str(exc), "not_found_error", "model_not_found"), status_code=404)
         except RequestError as exc:
