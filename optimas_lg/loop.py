@@ -22,7 +22,6 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from optimas_lg import replay
 from optimas_lg.budget import Spent
 from optimas_lg.errors import OptimasError
 from optimas_lg.gate import paired_gate
@@ -30,7 +29,7 @@ from optimas_lg.job import JobSpec, OptimizeConfig
 from optimas_lg.knobs import defaults
 from optimas_lg.lrf import LocalRewardModel, LRFTrainer, ranking_accuracy, split_by_example
 from optimas_lg.optimizers import ProposalContext, proposer_for
-from optimas_lg.preferences import PairConfig, PairStats, collect_node_pairs, delete_stage, stored_pairs
+from optimas_lg.preferences import PairConfig, stored_pairs
 from optimas_lg.store import Store, models as m
 from optimas_lg.workspace import Workspace
 
@@ -163,24 +162,9 @@ def collect(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
                          "mean": summary.mean}]}
 
 
-def _collect_pairs(ws: Workspace, knobs: dict[str, Any], config: PairConfig, stage: str,
-                   example_keys: list[str] | None = None) -> tuple[list, PairStats]:
-    delete_stage(ws.store, ws.job_id, stage)
-    pairs, stats = [], PairStats()
-    for node in ws.system.optimizable_nodes():
-        calls, run_keys = ws.node_calls(node, example_keys)
-        node_pairs, node_stats = collect_node_pairs(
-            ws.system, node, calls, ws.examples, run_keys, ws.metric, knobs, config,
-            run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=ws.decode_raw,
-            store=ws.store, job_id=ws.job_id, stage=stage)
-        pairs += node_pairs
-        stats.add(node_stats)
-    return pairs, stats
-
-
 def pairs(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
     """Preference pairs for every optimizable node from Monte-Carlo rollouts."""
-    _, stats = _collect_pairs(ws, state["current_knobs"], ws.config.pairs, "initial")
+    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial")
     return {"history": [{"event": "pairs", "pairs": stats.pairs, "candidates": stats.candidates,
                          "failed_candidates": stats.failed_candidates, "system_runs": stats.system_runs}]}
 
@@ -275,7 +259,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dic
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{state['iteration']}")
     ws.run(batch, knobs, config_id, purpose="collect")
     fresh_config = PairConfig(**{**ws.config.pairs.__dict__, "calls_per_node": None})
-    fresh, _ = _collect_pairs(ws, knobs, fresh_config, f"adapt{state['iteration']}", [e.key for e in batch])
+    fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{state['iteration']}", [e.key for e in batch])
     update: dict[str, Any] = {
         "current_knobs": knobs, "current_config_id": config_id, "current_val": decision["val_proposed"],
         "current_val_scores": decision["scores"], "rounds_without_gain": 0,

@@ -15,7 +15,8 @@ from optimas_lg import replay, serde
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import OptimasError
 from optimas_lg.job import JobSpec, OptimizeConfig
-from optimas_lg.lrf import LocalRewardModel, LRFTrainer, ScoreRequest, checkpoint
+from optimas_lg.lrf import LocalRewardModel, LRFTrainer, PreferencePair, ScoreRequest, checkpoint
+from optimas_lg.preferences import PairConfig, PairStats, collect_node_pairs, delete_stage
 from optimas_lg.runner import RunSummary, run_examples
 from optimas_lg.settings import subdir
 from optimas_lg.store import Store, models as m
@@ -129,6 +130,23 @@ class Workspace:
             latest[key] = call
             run_keys[call.run_id] = key
         return list(latest.values()), run_keys
+
+    def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
+                      example_keys: Sequence[str] | None = None) -> tuple[list[PreferencePair], PairStats]:
+        """Preference pairs for every optimizable node from the recorded collect runs
+        (replacing whatever an interrupted run of the same ``stage`` stored)."""
+        delete_stage(self.store, self.job_id, stage)
+        pairs: list[PreferencePair] = []
+        stats = PairStats()
+        for node in self.system.optimizable_nodes():
+            calls, run_keys = self.node_calls(node, example_keys)
+            node_pairs, node_stats = collect_node_pairs(
+                self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
+                run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=self.decode_raw,
+                store=self.store, job_id=self.job_id, stage=stage)
+            pairs += node_pairs
+            stats.add(node_stats)
+        return pairs, stats
 
     def example(self, key: str) -> Example:
         return self._examples[key]

@@ -1,9 +1,10 @@
 """The offline QA agent: rewrite the question into a search query, retrieve facts from the
-generated knowledge base, answer from them. Three nodes, two LLM calls, six knobs.
+generated knowledge base, answer from them. Three nodes, two LLM calls, seven knobs.
 
 Every knob's default is a plausible first try that leaves room to improve: a bare
 rewrite prompt, one fact and one hop of retrieval (too little for two-hop questions),
-a bare answer prompt that lets the small model ramble, and no adapter.
+a bare answer prompt that lets the small model ramble, the whole reply taken as the
+answer, and no adapter.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class AgentConfig:
     hops: Annotated[int, IntRange(1, 3, node="retrieve")] = 1
     answer_prompt: Annotated[str, Prompt(node="answer")] = "Answer the question."
     answer_adapter: Annotated[str | None, LoRA(base=BASE_MODEL, node="answer")] = None
+    answer_format: Annotated[str, Choice(["sentence", "entity"], node="answer")] = "sentence"
 
 
 class State(TypedDict, total=False):
@@ -79,16 +81,30 @@ def rewrite(state: State, runtime: Runtime[AgentConfig]) -> State:
 
 
 def retrieve(state: State, runtime: Runtime[AgentConfig]) -> State:
+    """Search the knowledge base with the query, following bridge entities for extra hops."""
     cfg = _config(runtime)
     return {"facts": knowledge_base().multi_hop(state["query"], cfg.top_k, cfg.hops)}
 
 
+def _trailing_entity(text: str) -> str:
+    """The run of capitalized words that ends a reply ("X was born in Bivol." -> "Bivol")."""
+    words = text.rstrip(" .!?\"'").split()
+    run: list[str] = []
+    for word in reversed(words):
+        if not word[:1].isupper():
+            break
+        run.insert(0, word.strip(",;:"))
+    return " ".join(run[-2:]) if run else text
+
+
 def answer(state: State, runtime: Runtime[AgentConfig]) -> State:
+    """Answer the question from the retrieved facts (a full reply or only its final name)."""
     cfg = _config(runtime)
     facts = "\n".join(state["facts"]) or "(none found)"
     prompt = f"{cfg.answer_prompt}\n\nFacts:\n{facts}\n\nQuestion: {state['question']}"
     reply = llm(model_name(BASE_MODEL, cfg.answer_adapter), ANSWER_TOKENS).invoke(prompt, stop=["\n"])
-    return {"answer": _first_line(str(reply.content))}
+    text = _first_line(str(reply.content))
+    return {"answer": _trailing_entity(text) if cfg.answer_format == "entity" else text}
 
 
 builder = StateGraph(State, context_schema=AgentConfig)
