@@ -39,7 +39,9 @@ class OptimizeConfig:
     ``val_fraction`` carves a validation set out of the training data when none is
     given; ``val_repeats`` reruns each validation example (for stochastic systems);
     ``adapt_examples`` is the mini-batch of fresh trajectories used to keep the LRF
-    aligned after an accepted change.
+    aligned after an accepted change. ``kinds`` limits which knob kinds are optimized
+    (e.g. leave out ``"lora"`` when RL on a CPU does not fit the time budget);
+    ``proposers`` overrides each kind's proposer config (``optimas_lg.optimizers``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -52,7 +54,8 @@ class OptimizeConfig:
     adapt_examples: int = 8
     concurrency: int = 8
     seed: int = 0
-    prompt_model: str = "local/smollm2-135m"
+    kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
+    proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_report: bool = True
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,17 @@ from optimas_lg import replay, serde
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import OptimasError
 from optimas_lg.job import JobSpec, OptimizeConfig
-from optimas_lg.lrf import LocalRewardModel, LRFTrainer, PreferencePair, ScoreRequest, checkpoint
+from optimas_lg.knobs import KnobSpec
+from optimas_lg.lrf import (
+    LocalRewardModel,
+    LRFTrainer,
+    PreferencePair,
+    ScoreRequest,
+    TrainReport,
+    checkpoint,
+    split_by_example,
+)
+from optimas_lg.optimizers import Proposer, build_proposers
 from optimas_lg.preferences import PairConfig, PairStats, collect_node_pairs, delete_stage
 from optimas_lg.runner import RunSummary, run_examples
 from optimas_lg.settings import subdir
@@ -54,6 +64,7 @@ class Workspace:
     lrf: LocalRewardModel | None = None
     trainer: LRFTrainer | None = None
     lrf_path: str | None = None
+    proposers: dict[str, Proposer] = field(default_factory=dict)
     _examples: dict[str, Example] = field(default_factory=dict)
 
     @classmethod
@@ -79,7 +90,20 @@ class Workspace:
         if len(set(keys)) != len(keys):
             raise OptimasError("train, validation and test examples must have distinct keys")
         ws._examples = {e.key: e for e in [*ws.trainset, *ws.valset, *ws.testset]}
+        ws.proposers = build_proposers(config.proposers)
+        if not ws.tunable_nodes():
+            raise OptimasError(f"{system.name} has no knobs of the kinds {config.kinds}; declare knobs in its "
+                               "context schema (optimas_lg.Prompt, Choice, IntRange, FloatRange, LoRA)")
         return ws
+
+    # -- what may be tuned --------------------------------------------------------
+    def tunable_knobs(self, node: str) -> list[KnobSpec]:
+        """The node's knobs of the allowed kinds, in the order of ``config.kinds``."""
+        specs = [s for s in self.system.knobs.values() if s.node == node and s.kind in self.config.kinds]
+        return sorted(specs, key=lambda s: self.config.kinds.index(s.kind))
+
+    def tunable_nodes(self) -> list[str]:
+        return [n for n in self.system.optimizable_nodes() if self.tunable_knobs(n)]
 
     # -- running the user's system ------------------------------------------------
     def run(self, examples: Sequence[Example], knobs: dict[str, Any], config_id: int, purpose: str) -> RunSummary:
@@ -132,13 +156,14 @@ class Workspace:
         return list(latest.values()), run_keys
 
     def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
-                      example_keys: Sequence[str] | None = None) -> tuple[list[PreferencePair], PairStats]:
-        """Preference pairs for every optimizable node from the recorded collect runs
-        (replacing whatever an interrupted run of the same ``stage`` stored)."""
+                      example_keys: Sequence[str] | None = None,
+                      nodes: Sequence[str] | None = None) -> tuple[list[PreferencePair], PairStats]:
+        """Preference pairs for every optimizable node (or only ``nodes``) from the recorded
+        collect runs (replacing whatever an interrupted run of the same ``stage`` stored)."""
         delete_stage(self.store, self.job_id, stage)
         pairs: list[PreferencePair] = []
         stats = PairStats()
-        for node in self.system.optimizable_nodes():
+        for node in nodes or self.tunable_nodes():
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
@@ -161,13 +186,31 @@ class Workspace:
 
     # -- the local reward model ---------------------------------------------------
     def node_descriptions(self) -> dict[str, str]:
-        return {n: self.system.graph.nodes[n].doc or n for n in self.system.optimizable_nodes()}
+        return {n: self.system.graph.nodes[n].doc or n for n in self.tunable_nodes()}
 
     def save_lrf(self, name: str) -> str:
         path = subdir("lrf") / f"job{self.job_id}-{name}"
         checkpoint.save(self.lrf, path)
         self.lrf_path = str(path)
         return self.lrf_path
+
+    def train_lrf(self, pairs: list[PreferencePair], name: str) -> tuple[TrainReport, list[PreferencePair], int]:
+        """Train a fresh LRF on ``pairs`` minus a held-out ``lrf_eval_fraction`` of their
+        examples; save, register and log it. Returns the report (``eval_accuracy`` on the
+        held-out pairs), the held-out pairs and the checkpoint id."""
+        train, held_out = split_by_example(pairs, self.config.lrf_eval_fraction, self.config.seed)
+        self.lrf = LocalRewardModel(self.node_descriptions(), self.config.lrf)
+        self.trainer = LRFTrainer(self.lrf)
+        report = self.trainer.train(train, held_out)
+        path = self.save_lrf(name)
+        accuracy = report.eval_accuracy or {}
+        metrics = {"accuracy": accuracy, "eval_examples": sorted({p.example_id for p in held_out})}
+        ckpt = self.store.add_lrf_checkpoint(path, self.lrf.config.resolved_backbone(), sorted(self.lrf.nodes),
+                                             metrics, job_id=self.job_id)
+        self.store.add_event(self.job_id, "lrf", {
+            "stage": name, "checkpoint_id": ckpt, "n_pairs": len(pairs), "n_eval_pairs": len(held_out),
+            "accuracy": accuracy, "train_loss": report.loss_history[-1] if report.loss_history else None})
+        return report, held_out, ckpt
 
     def load_lrf(self, path: str, replay_pairs: list) -> None:
         """Load a checkpoint (after a resume) and refill the trainer's replay buffer."""

@@ -40,7 +40,7 @@ def _progress(out: Console, node: str, state: dict[str, Any]) -> None:
     elif node == "propose":
         p = state["proposal"]
         msg = (f"[{it}] {p['node']}.{p['knob']}: LRF {p['current_score']:.3f} → {p['proposed_score']:.3f}"
-               + ("" if p["value"] != p["previous"] else " (no change)"))
+               + ("" if p["value"] else " (no change)"))
     elif node == "validate":
         d = state["decision"]
         mark = "[green]accepted[/]" if d["accepted"] else "[red]rejected[/]"

@@ -21,7 +21,7 @@ from optimas_lg.optimizers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.optimizers.numeric import NumericConfig, NumericProposer
 from optimas_lg.optimizers.prompt import PromptConfig, PromptProposer, parse_prompts
 from optimas_lg.optimizers.proposer import Proposer, Search
-from optimas_lg.optimizers.registry import PROPOSERS, proposer_for
+from optimas_lg.optimizers.registry import PROPOSERS, build_proposers, proposer_for
 
 __all__ = [
     "PROPOSERS",
@@ -46,6 +46,7 @@ __all__ = [
     "RunNodeFn",
     "ScoreFn",
     "Search",
+    "build_proposers",
     "parse_prompts",
     "proposer_for",
 ]
