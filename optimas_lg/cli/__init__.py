@@ -6,9 +6,12 @@ from __future__ import annotations
 import typer
 
 from optimas_lg.cli import inspect as inspect_cmd
+from optimas_lg.cli import lrf as lrf_cmd
 from optimas_lg.cli import optimize as optimize_cmd
+from optimas_lg.cli import pairs as pairs_cmd
 from optimas_lg.cli import report as report_cmd
 from optimas_lg.cli import run as run_cmd
+from optimas_lg.cli import serve as serve_cmd
 from optimas_lg.cli import store as store_cmd
 
 app = typer.Typer(
@@ -23,3 +26,6 @@ app.add_typer(store_cmd.app, name="store")
 app.command("report")(report_cmd.report)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("run")(run_cmd.run)
+app.command("serve")(serve_cmd.serve)
+app.command("pairs")(pairs_cmd.pairs)
+app.add_typer(lrf_cmd.app, name="lrf")

@@ -1,0 +1,133 @@
+"""``optimas-lg lrf train|eval JOB_ID``: train a local reward model on a job's stored pairs,
+and measure how well it ranks held-out pairs against an LLM judge."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.errors import OptimasError
+from optimas_lg.job import JobSpec, OptimizeConfig
+from optimas_lg.lrf import checkpoint, format_table, judge_accuracy, ranking_accuracy
+from optimas_lg.preferences import stored_pairs
+from optimas_lg.store import Store, models as m
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+app = typer.Typer(help="Train and evaluate local reward functions (LRFs).", no_args_is_help=True)
+
+
+def _job(store: Store, job_id: int) -> m.Job:
+    job = store.get(m.Job, job_id)
+    if job is None:
+        raise OptimasError(f"no job {job_id} in store {store.url}")
+    if "spec" not in job.meta:
+        raise OptimasError(f"job {job_id} was started from Python objects: it names no graph to build an LRF for")
+    return job
+
+
+@app.command("train")
+@friendly_errors
+def train(
+    job_id: int = typer.Argument(..., help="Job whose stored pairs to train on (from `optimas-lg pairs`)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the training pairs."),
+    eval_fraction: float = typer.Option(0.25, "--eval-fraction", min=0.0, max=1.0,
+                                        help="Share of the examples whose pairs are held out."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF model folder or name "
+                                           "(default: the bundled all-MiniLM-L6-v2)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=8, help="Text budget per scored output."),
+    store: Optional[str] = StoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train an LRF on a job's stored pairs.
+
+    The pairs are split by example; the checkpoint is saved under the storage home and
+    registered, and its ranking accuracy on the held-out examples' pairs printed.
+    """
+    from optimas_lg.workspace import Workspace
+
+    with Store(store) as s:
+        job = _job(s, job_id)
+        config = OptimizeConfig.from_dict(job.meta.get("config", {}))
+        overrides = {"epochs": epochs, "backbone": backbone, "max_tokens": max_tokens}
+        config.lrf = dataclasses.replace(config.lrf, progress=not as_json,
+                                         **{k: v for k, v in overrides.items() if v is not None})
+        config.lrf_eval_fraction = eval_fraction
+        pairs = stored_pairs(s, job_id)
+        if not pairs:
+            raise OptimasError(f"job {job_id} has no stored preference pairs; collect them with `optimas-lg pairs`")
+        ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), config, s, job_id)
+        name = f"train{s.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == job_id) + 1}"
+        report, held_out, ckpt = ws.train_lrf(pairs, name)
+    accuracy = report.eval_accuracy or {}
+    result = {"job_id": job_id, "checkpoint_id": ckpt, "path": ws.lrf_path, "backbone": config.lrf.resolved_backbone(),
+              "train_pairs": len(pairs) - len(held_out), "eval_pairs": len(held_out),
+              "eval_examples": len({p.example_id for p in held_out}), "seconds": report.seconds,
+              "final_loss": report.loss_history[-1] if report.loss_history else None, "accuracy": accuracy}
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"checkpoint {ckpt}: {result['path']}\ntrained on {result['train_pairs']} pairs in "
+                  f"{report.seconds:.0f}s; held-out ranking accuracy on {len(held_out)} pairs of "
+                  f"{result['eval_examples']} unseen examples:", highlight=False)
+    console.print(format_table(held_out, accuracy), highlight=False, markup=False)
+
+
+def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = None,
+                        judge: BaseChatModel | None = None, goal: str | None = None) -> tuple[dict[str, Any], str]:
+    """LRF (and optional judge) ranking accuracy on the pairs of the examples the checkpoint
+    held out when it was trained (``checkpoint_id`` defaults to the job's latest), as a
+    JSON-ready dict and a text table."""
+    job = _job(store, job_id)
+    rows = store.select(m.LRFCheckpoint, m.LRFCheckpoint.job_id == job_id)
+    if checkpoint_id is not None:
+        rows = [r for r in rows if r.id == checkpoint_id]
+    if not rows:
+        which = "LRF checkpoint" if checkpoint_id is None else f"checkpoint {checkpoint_id}"
+        raise OptimasError(f"job {job_id} has no {which}; train one with `optimas-lg lrf train {job_id}`")
+    row = rows[-1]
+    held = set(row.metrics.get("eval_examples") or [])
+    held_out = [p for p in stored_pairs(store, job_id) if p.example_id in held]
+    if not held_out:
+        raise OptimasError(f"checkpoint {row.id} records no held-out pairs to evaluate on (it was adapted "
+                           "online rather than trained on a split)")
+    model = checkpoint.load(row.path)
+    lrf_accuracy = ranking_accuracy(model, held_out)
+    goal = goal or f"a high score from the metric {job.meta['spec']['metric']} on the system's final output"
+    verdict = judge_accuracy(held_out, judge, model.nodes, goal) if judge is not None else None
+    result = {"job_id": job_id, "checkpoint_id": row.id, "eval_pairs": len(held_out), "lrf": lrf_accuracy,
+              "judge": verdict and {"accuracy": verdict.accuracy, "unparsed": verdict.unparsed, "goal": goal}}
+    return result, format_table(held_out, lrf_accuracy, verdict)
+
+
+@app.command("eval")
+@friendly_errors
+def evaluate(
+    job_id: int = typer.Argument(..., help="Job whose held-out pairs to rank."),
+    checkpoint_id: Optional[int] = typer.Option(None, "--checkpoint", help="LRF checkpoint id (default: the job's latest)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Also ask this chat model, e.g. local/smollm2-135m."),
+    goal: Optional[str] = typer.Option(None, "--goal", help="The system's final goal, as told to the judge."),
+    store: Optional[str] = StoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Rank a checkpoint's held-out pairs: the LRF against an LLM judge.
+
+    Accuracy per node on the pairs of the examples held out from training; with --judge,
+    the chat model is also asked which output of each pair is better for the final goal.
+    """
+    from optimas_lg.llm import chat_model
+
+    model = chat_model(judge, temperature=0.0, max_tokens=8) if judge else None
+    with Store(store) as s:
+        result, table = evaluate_checkpoint(s, job_id, checkpoint_id, model, goal)
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"job {job_id}, checkpoint {result['checkpoint_id']}: ranking accuracy on "
+                  f"{result['eval_pairs']} held-out pairs", highlight=False)
+    console.print(table, highlight=False, markup=False)

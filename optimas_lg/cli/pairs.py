@@ -1,0 +1,97 @@
+"""``optimas-lg pairs TARGET --data FILE --metric TARGET``: record runs, then build and store
+preference pairs for the graph's nodes from Monte-Carlo rollouts (the LRF's training data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.cli.run import _config, _names
+from optimas_lg.data import load_examples
+from optimas_lg.errors import DataError, KnobError
+from optimas_lg.job import JobSpec, OptimizeConfig
+from optimas_lg.preferences import PairConfig
+from optimas_lg.store import Store
+from optimas_lg.system import System
+from optimas_lg.target import load_target
+from optimas_lg.workspace import Workspace
+
+STAGE = "pairs"
+
+
+@friendly_errors
+def pairs(
+    target: str = typer.Argument(..., help="The graph: path/to/file.py:attr or package.module:attr."),
+    data: Path = typer.Option(..., "--data", help="Dataset file (.jsonl, .json or .csv)."),
+    metric: str = typer.Option(..., "--metric", help="Metric (example, output) -> float, as path/file.py:attr."),
+    inputs: Optional[list[str]] = typer.Option(None, "--inputs", help="Row fields that form the graph input."),
+    labels: Optional[list[str]] = typer.Option(None, "--labels", help="Row fields the metric compares against."),
+    key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
+    config: Optional[str] = typer.Option(None, "--config", help="Knob values (JSON object or file) the runs "
+                                         "and rollouts use; unset knobs keep their defaults."),
+    nodes: Optional[list[str]] = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
+                                              "default: every node with knobs)."),
+    samples: int = typer.Option(4, "--samples", min=2, help="Candidate outputs per recorded node call."),
+    rollouts: int = typer.Option(1, "--rollouts", min=1, help="Downstream runs scoring each candidate."),
+    calls_per_node: int = typer.Option(24, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
+    seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
+    store: Optional[str] = StoreOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Collect preference pairs for the graph's nodes into a new job.
+
+    The data runs once under one knob assignment; each node's recorded calls are then
+    replayed with sampled knob values, every candidate scored by rolling the graph out,
+    and every two candidates of one input with a score gap kept as a pair.
+    """
+    system = System.load(target)
+    examples = load_examples(data, _names(inputs), _names(labels), key)
+    if not examples:
+        raise DataError(f"{data}: no examples to run")
+    knobs = system.knob_values(_config(config))
+    spec = JobSpec(target, metric, str(data), inputs=_names(inputs), labels=_names(labels), key_field=key)
+    settings = OptimizeConfig(pairs=PairConfig(samples, rollouts, calls_per_node=calls_per_node,
+                                               concurrency=concurrency, seed=seed),
+                              concurrency=concurrency, seed=seed)
+    with Store(store) as s:
+        meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
+        job_id = s.create_job("pairs", target, meta)
+        ws = Workspace.create(system, load_target(metric), examples, [], [], s, settings, job_id)
+        chosen = _names(nodes) or ws.tunable_nodes()
+        unknown = sorted(set(chosen) - set(ws.tunable_nodes()))
+        if unknown:
+            raise KnobError(f"--nodes {unknown}: not nodes with knobs; choose from {ws.tunable_nodes()}")
+        summary = ws.run(examples, knobs, s.add_config(knobs, target, note="optimas-lg pairs"), purpose="collect")
+        _, stats = ws.collect_pairs(knobs, settings.pairs, STAGE, nodes=chosen)
+        result = {
+            "job_id": job_id, "runs": len(summary.results), "failed_runs": summary.n_failed, "mean": summary.mean,
+            "system_runs": len(summary.results) + stats.system_runs,
+            "nodes": {node: {"calls": min(len(ws.node_calls(node)[0]), calls_per_node),
+                             "candidates": stats.candidates[node], "failed_candidates": stats.failed_candidates[node],
+                             "pairs": stats.pairs[node]} for node in chosen}}
+        s.finish_job(job_id, "done", {**meta, "knobs": knobs, "result": result})
+    if as_json:
+        print(json.dumps(result))
+        return
+    _print(result)
+
+
+def _print(result: dict[str, Any]) -> None:
+    table = Table()
+    for column in ("node", "calls used", "candidates", "failed candidates", "pairs"):
+        table.add_column(column, justify="left" if column == "node" else "right")
+    for node, row in result["nodes"].items():
+        table.add_row(node, *(str(row[k]) for k in ("calls", "candidates", "failed_candidates", "pairs")))
+    console.print(table)
+    mean = "n/a" if result["mean"] is None else f"{result['mean']:.3f}"
+    console.print(f"{result['runs']} recorded runs (mean {mean}, {result['failed_runs']} failed); "
+                  f"{result['system_runs']} system runs in all; job {result['job_id']}", highlight=False)
+    if not any(row["pairs"] for row in result["nodes"].values()):
+        console.print("no pairs: every candidate of an input scored the same (or failed); try more "
+                      "--samples, --rollouts or examples", highlight=False)
