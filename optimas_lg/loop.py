@@ -220,7 +220,10 @@ def propose(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
 def validate(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
     """Paired comparison on the validation set; record the decision with its evidence."""
     prop, iteration = state["proposal"], state["iteration"]
-    base = {"knob": prop["knob"], "old": prop["previous"], "new": prop["value"], "n": len(ws.valset),
+    single = len(prop["value"]) == 1  # one knob changed: log its plain values
+    base = {"knob": prop["knob"], "n": len(ws.valset),
+            "old": next(iter(prop["previous"].values())) if single else prop["previous"],
+            "new": next(iter(prop["value"].values())) if single else prop["value"],
             "val_current": state["current_val"]}
     if not prop["value"]:
         decision = {**base, "accepted": False, "val_proposed": state["current_val"], "mean_diff": 0.0,

@@ -29,7 +29,7 @@ DEMO_CONFIG = OptimizeConfig(
     proposers={"prompt": {"rounds": 1, "num_candidates": 3, "max_tokens": 120}},
     pairs=PairConfig(samples=3, calls_per_node=12),
     lrf=LRFConfig(epochs=3, max_tokens=128, progress=False),
-    adapt_examples=6,
+    adapt_examples=4,
 )
 MAX_SECONDS = 420
 MAX_ITERATIONS = 6
