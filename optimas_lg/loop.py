@@ -64,12 +64,12 @@ class LoopContext:
     from Studio or the CLI, the spec fields name them and a workspace is built."""
 
     target: str = "examples/offline_qa/agent.py:builder"
-    metric: str = "examples/offline_qa/agent.py:metric"
+    metric: str = "examples/offline_qa/metric.py:metric"
     train: str = "examples/offline_qa/data/train.jsonl"
     val: str | None = "examples/offline_qa/data/val.jsonl"
     test: str | None = "examples/offline_qa/data/test.jsonl"
-    inputs: list[str] | None = None
-    labels: list[str] | None = field(default_factory=lambda: ["answer"])
+    inputs: list[str] | None = field(default_factory=lambda: ["question"])
+    labels: list[str] | None = field(default_factory=lambda: ["answer", "hops", "support"])
     store: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     workspace: Any = None
