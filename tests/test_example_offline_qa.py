@@ -127,3 +127,15 @@ def test_answer_adapter_selects_the_model_name(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(agent, "llm", lambda name, max_tokens: names.append(name) or fake_model)
     graph.invoke(load_split("val")[0].inputs, context=AgentConfig(query_mode="question", answer_adapter="a1"))
     assert names == ["local/smollm2-135m@a1"]
+
+
+def test_answer_format_entity_keeps_the_final_name(fake_model: LastFactModel) -> None:
+    example = load_split("val")[0]
+    context = dict(query_mode="question", top_k=1, hops=1)
+    sentence = graph.invoke(example.inputs, context=AgentConfig(**context))["answer"]
+    entity = graph.invoke(example.inputs, context=AgentConfig(**context, answer_format="entity"))["answer"]
+    assert sentence.startswith("It is ") and sentence.endswith(".")
+    assert entity == sentence.removeprefix("It is ").rstrip(".")
+    assert metric(example, {"answer": entity}) >= metric(example, {"answer": sentence})
+    assert agent._trailing_entity("Luxlosgu was founded by Berer Daxni.") == "Berer Daxni"
+    assert agent._trailing_entity("I do not know.") == "I do not know."
