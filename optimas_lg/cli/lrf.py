@@ -100,7 +100,9 @@ def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = N
     lrf_accuracy = ranking_accuracy(model, held_out)
     goal = goal or f"a high score from the metric {job.meta['spec']['metric']} on the system's final output"
     verdict = judge_accuracy(held_out, judge, model.nodes, goal) if judge is not None else None
-    result = {"job_id": job_id, "checkpoint_id": row.id, "eval_pairs": len(held_out), "lrf": lrf_accuracy,
+    per_node = {n: sum(p.node == n for p in held_out) for n in sorted({p.node for p in held_out})}
+    result = {"job_id": job_id, "checkpoint_id": row.id, "eval_pairs": len(held_out),
+              "eval_pairs_per_node": per_node, "lrf": lrf_accuracy,
               "judge": verdict and {"accuracy": verdict.accuracy, "unparsed": verdict.unparsed, "goal": goal}}
     return result, format_table(held_out, lrf_accuracy, verdict)
 
