@@ -99,27 +99,22 @@ def _workspace(state: LoopState, runtime: Runtime[LoopContext]) -> Workspace:
     return ws
 
 
-def _spent(ws: Workspace, state: LoopState, seconds: float, iterations: int | None = None) -> dict[str, Any]:
-    runs, tokens = ws.spent()
-    before = state.get("spent") or {}
-    return Spent(iterations if iterations is not None else before.get("iterations", 0), runs, tokens,
-                 before.get("seconds", 0.0) + seconds).to_dict()
-
-
 def _timed(fn):
-    """Add each node's wall time to ``spent`` so the budget sees it across resumes."""
+    """Give a node its workspace, and refresh ``spent`` (system runs and tokens from the
+    store, wall time summed over steps) so the budget holds across resumes."""
 
     def wrapper(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         start = time.perf_counter()
-        ws = _workspace(state, runtime) if "job_id" in state else None
-        update = fn(state, runtime) if ws is None else fn(state, runtime, ws)
-        ws = ws or _WORKSPACES[update["job_id"]]
-        merged = {**state, **update}
-        update["spent"] = _spent(ws, merged, time.perf_counter() - start,
-                                 update.get("spent", {}).get("iterations") if "spent" in update else None)
+        ws = _workspace(state, runtime)
+        update = fn(state, runtime, ws)
+        before = state.get("spent") or {}
+        runs, tokens = ws.spent()
+        iterations = (update.get("spent") or before).get("iterations", 0)
+        update["spent"] = Spent(iterations, runs, tokens,
+                                before.get("seconds", 0.0) + time.perf_counter() - start).to_dict()
         return update
 
-    wrapper.__name__ = fn.__name__
+    wrapper.__name__ = fn.__name__  # not functools.wraps: LangGraph must see (state, runtime) only
     wrapper.__doc__ = fn.__doc__
     return wrapper
 
