@@ -115,31 +115,37 @@ def collect_node_pairs(
     chosen = chosen[: config.calls_per_node] if config.calls_per_node else chosen
     stats = PairStats(candidates={node: 0}, failed_candidates={node: 0})
 
-    def one_call(call: m.NodeCall) -> list[Candidate]:
+    def one_call(call: m.NodeCall) -> tuple[list[Candidate], int, int]:
+        """(candidates, failed candidates, system runs) for one recorded call; its own
+        seeded RNG keeps the samples the same whatever thread runs it."""
+        call_rng = random.Random(f"{config.seed}:{node}:{call.id}")
         example = examples[run_keys[call.run_id]]
         state = decode_state(call.inputs)
         inputs = {k: state[k] for k in (call.reads or state) if k in state}
         node_current = {s.name: current[s.name] for s in specs}
-        out = []
-        for values in candidate_assignments(specs, node_current, config.samples, rng, alternatives):
+        out, failed, runs = [], 0, 0
+        for values in candidate_assignments(specs, node_current, config.samples, call_rng, alternatives):
             knobs = {**current, **values}
             try:
                 output = run_node(system, node, state, knobs)
-            except Exception:
-                stats.failed_candidates[node] += 1
+            except Exception:  # a candidate the node cannot run: counted, never scored
+                failed += 1
                 continue
             rollouts = rollout_from(system, node, state, output, example, metric, knobs,
                                     rollouts=config.rollouts, store=store, job_id=job_id)
-            stats.system_runs += len(rollouts)
+            runs += len(rollouts)
             scores = [r.score for r in rollouts if r.error is None and r.score is not None]
             if len(scores) < len(rollouts) or not scores:
-                stats.failed_candidates[node] += 1
+                failed += 1
                 continue
             out.append(Candidate(node, example.key, inputs, output, values, scores))
-        return out
+        return out, failed, runs
 
     with ThreadPoolExecutor(max_workers=max(1, config.concurrency // max(1, config.rollouts))) as pool:
-        candidates = [c for group in pool.map(one_call, chosen) for c in group]
+        results = list(pool.map(one_call, chosen))
+    candidates = [c for group, _, _ in results for c in group]
+    stats.failed_candidates[node] = sum(failed for _, failed, _ in results)
+    stats.system_runs = sum(runs for _, _, runs in results)
     stats.candidates[node] = len(candidates)
     pairs = build_pairs(candidates, min_margin=config.min_margin)
     stats.pairs[node] = len(pairs)
