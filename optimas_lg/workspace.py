@@ -173,13 +173,6 @@ class Workspace:
             stats.add(node_stats)
         return pairs, stats
 
-    def example(self, key: str) -> Example:
-        return self._examples[key]
-
-    @property
-    def examples(self) -> dict[str, Example]:
-        return self._examples
-
     def sample_train(self, n: int, salt: str) -> list[Example]:
         rng = random.Random(f"{self.config.seed}:{salt}")
         return rng.sample(self.trainset, min(n, len(self.trainset)))
