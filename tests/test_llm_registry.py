@@ -10,7 +10,7 @@ from optimas_lg.errors import ModelNotFoundError
 from optimas_lg.llm import local_model_path, save_adapter_path
 from optimas_lg.llm import registry
 from optimas_lg.llm.adapters import split_model_name
-from optimas_lg.llm.generation import SamplingParams, generate_batch
+from optimas_lg.llm.generation import DecodeBatch, SamplingParams, generate_batch
 
 REPO_MODEL_CACHE = Path(__file__).resolve().parents[1] / "storage" / "models"
 
@@ -77,3 +77,16 @@ def test_greedy_rows_decode_the_same_batched_as_alone(shared_cache):
     # A sampled row in the same batch must not disturb the greedy ones.
     together = generate_batch(model, tokenizer, prompts + [prompts[0]], [greedy] * 3 + [sampled])
     assert together[:3] == alone
+
+    # Rows joining a batch mid-decode (continuous batching) decode as they would alone,
+    # and the batch shrinks as rows finish.
+    batch, done = DecodeBatch(model, tokenizer), {}
+    first = batch.add(prompts[1:2], [greedy])
+    for _ in range(3):
+        done.update(batch.step())
+    joined = batch.add([prompts[0], prompts[2]], [greedy, greedy])
+    assert len(batch) == 3
+    while batch:
+        done.update(batch.step())
+    assert [done[i] for i in joined + first] == [alone[0], alone[2], alone[1]]
+    assert batch.row_steps < 3 * batch.steps  # finished rows stopped costing steps

@@ -70,7 +70,9 @@ def text_of(response: httpx.Response) -> str:
 
 
 def test_health_and_models(server, adapter):
-    assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok", "loaded": [BASE]}
+    health = httpx.get(f"{server.base_url}/health").json()
+    assert (health["status"], health["loaded"]) == ("ok", [BASE])
+    assert health["batching"]["decode_steps"] >= 0
     ids = [m["id"] for m in httpx.get(f"{server.base_url}/v1/models").json()["data"]]
     assert BASE in ids
     assert f"{BASE}@{adapter}" in ids

@@ -1,4 +1,5 @@
-"""The models a server holds: base models loaded once, LoRA adapters attached by name.
+"""The models a server holds: base models loaded once, LoRA adapters attached by name,
+and the chat batches that decode on them.
 
 Each base model is loaded on first use (in the batch worker, never on the event loop)
 and wrapped in one ``PeftModel`` the first time an adapter is asked for; further
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from optimas_lg.errors import ModelNotFoundError, OptimasError
 from optimas_lg.llm.adapters import adapter_path, list_adapters, split_model_name
 from optimas_lg.llm.batching import Batcher
-from optimas_lg.llm.generation import Completion, SamplingParams, generate_batch
+from optimas_lg.llm.generation import Completion, DecodeBatch, SamplingParams
 from optimas_lg.llm.registry import REGISTRY, check_model, known_models, load_model_and_tokenizer
 
 
@@ -65,13 +66,28 @@ def _stamp(path: Path) -> int:
     return max(f.stat().st_mtime_ns for f in path.iterdir() if f.is_file())
 
 
+@dataclass
+class BatchStats:
+    """How full the decode batches ran: the figure to read when throughput disappoints."""
+
+    batches: int = 0
+    decode_steps: int = 0
+    row_steps: int = 0
+
+    def to_dict(self) -> dict[str, float]:
+        mean = self.row_steps / self.decode_steps if self.decode_steps else 0.0
+        return {"batches": self.batches, "decode_steps": self.decode_steps, "row_steps": self.row_steps,
+                "mean_rows_per_step": round(mean, 3)}
+
+
 class ModelPool:
-    """Resolves model names, queues chat jobs on one ``Batcher`` and runs their batches."""
+    """Resolves model names, queues chat jobs on one ``Batcher`` and opens its batches."""
 
     def __init__(self, max_batch: int = 8, max_wait: float = 0.02):
         _limit_threads()
         self._loaded: dict[str, _Loaded] = {}
-        self._batcher = Batcher(self._run_batch, max_batch=max_batch, max_wait=max_wait)
+        self.stats = BatchStats()
+        self._batcher = Batcher(self._open_batch, max_batch=max_batch, max_wait=max_wait)
 
     def preload(self, names: list[str]) -> None:
         """Load (converting if needed) these base models now rather than on first request."""
@@ -126,43 +142,85 @@ class ModelPool:
         loaded.peft.set_adapter(loaded.adapters[adapter][0])
         return nullcontext()
 
-    def _run_batch(self, key: tuple[str, str | None], jobs: list[ChatJob]) -> list[ChatResult | Exception]:
+    def _open_batch(self, key: tuple[str, str | None]) -> "ChatBatch":
         base, adapter = key
         loaded = self._base(base)
-        results: list[ChatResult | Exception | None] = []
-        prompts, params, owners = [], [], []
-        for index, job in enumerate(jobs):
-            try:
-                prompt = self._encode(loaded, base, job)
-            except RequestError as exc:
-                results.append(exc)
-                continue
-            results.append(None)
-            for p in job.params:
-                prompts.append(prompt)
-                params.append(_clamp(p, loaded.context - len(prompt)))
-                owners.append(index)
-        if prompts:
-            with self._select(loaded, adapter):
-                completions = generate_batch(loaded.peft or loaded.model, loaded.tokenizer, prompts, params)
-            for index in sorted(set(owners)):
-                rows = [i for i, owner in enumerate(owners) if owner == index]
-                results[index] = ChatResult(len(prompts[rows[0]]), [completions[i] for i in rows])
-        return results  # type: ignore[return-value]
+        self.stats.batches += 1
+        return ChatBatch(base, loaded, self._select(loaded, adapter), self.stats)
 
-    @staticmethod
-    def _encode(loaded: _Loaded, base: str, job: ChatJob) -> list[int]:
-        tokenizer = loaded.tokenizer
-        if not tokenizer.chat_template:
-            raise RequestError(f"model {base!r} has no chat template, so it cannot serve chat completions")
-        text = tokenizer.apply_chat_template(job.messages, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, add_special_tokens=False).input_ids
-        if len(ids) >= loaded.context:
-            raise RequestError(
-                f"the prompt is {len(ids)} tokens but the context window of {base!r} is {loaded.context} "
-                "tokens (prompt plus completion); shorten the messages"
-            )
-        return ids
+
+class ChatBatch:
+    """Chat jobs decoding together on one base model with one adapter (or none).
+
+    A job's ``n`` choices are ``n`` rows of the same prompt; the job finishes when all
+    of them have. The adapter stays selected until the batch closes.
+    """
+
+    def __init__(self, base: str, loaded: _Loaded, adapter: AbstractContextManager, stats: BatchStats):
+        self.base, self.loaded, self.stats = base, loaded, stats
+        self._adapter = ExitStack()
+        self._adapter.enter_context(adapter)
+        self._decode = DecodeBatch(loaded.peft or loaded.model, loaded.tokenizer)
+        self._rows: dict[int, tuple[int, int]] = {}  # row id -> (job id, choice index)
+        self._jobs: dict[int, tuple[int, list[Completion | None]]] = {}  # job id -> (prompt tokens, choices)
+
+    def __len__(self) -> int:
+        return len(self._decode)
+
+    def add(self, jobs: list[tuple[int, ChatJob]]) -> list[tuple[int, BaseException]]:
+        refused: list[tuple[int, BaseException]] = []
+        prompts, params, owners = [], [], []
+        for job_id, job in jobs:
+            try:
+                prompt = _encode(self.loaded, self.base, job)
+            except Exception as exc:  # noqa: BLE001 - a prompt that cannot be encoded fails its own job
+                refused.append((job_id, exc))
+                continue
+            self._jobs[job_id] = (len(prompt), [None] * len(job.params))
+            for choice, p in enumerate(job.params):
+                prompts.append(prompt)
+                params.append(_clamp(p, self.loaded.context - len(prompt)))
+                owners.append((job_id, choice))
+        if prompts:
+            try:
+                row_ids = self._decode.add(prompts, params)
+            except Exception as exc:  # noqa: BLE001 - a failed prefill fails the joining jobs, not the running ones
+                failed = dict.fromkeys(job_id for job_id, _ in owners)
+                for job_id in failed:
+                    del self._jobs[job_id]
+                return refused + [(job_id, exc) for job_id in failed]
+            self._rows.update(zip(row_ids, owners, strict=True))
+        return refused
+
+    def step(self) -> list[tuple[int, ChatResult]]:
+        self.stats.decode_steps += 1
+        self.stats.row_steps += len(self._decode)
+        finished = []
+        for row_id, completion in self._decode.step():
+            job_id, choice = self._rows.pop(row_id)
+            prompt_tokens, choices = self._jobs[job_id]
+            choices[choice] = completion
+            if all(c is not None for c in choices):
+                del self._jobs[job_id]
+                finished.append((job_id, ChatResult(prompt_tokens, choices)))
+        return finished
+
+    def close(self) -> None:
+        self._adapter.close()
+
+
+def _encode(loaded: _Loaded, base: str, job: ChatJob) -> list[int]:
+    tokenizer = loaded.tokenizer
+    if not tokenizer.chat_template:
+        raise RequestError(f"model {base!r} has no chat template, so it cannot serve chat completions")
+    text = tokenizer.apply_chat_template(job.messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    if len(ids) >= loaded.context:
+        raise RequestError(
+            f"the prompt is {len(ids)} tokens but the context window of {base!r} is {loaded.context} "
+            "tokens (prompt plus completion); shorten the messages"
+        )
+    return ids
 
 
 def _clamp(params: SamplingParams, room: int) -> SamplingParams:

@@ -1,10 +1,15 @@
-"""Generate for a batch of prompts whose sampling parameters differ row by row.
+"""Continuous batching: a decode batch that rows join and leave between steps.
 
-``model.generate`` samples all rows alike from the global RNG. Here ``generate`` runs
-greedy, and a logits processor makes each sampled row's choice itself (its own
-temperature, top-p and seeded generator) by leaving only the chosen token. Greedy rows
-are left untouched, so a greedy request decodes exactly as ``generate`` would. A
-stopping criterion ends each row on its own EOS, stop string or token budget.
+``model.generate`` runs a fixed batch until its longest row ends, so rows that finish
+early keep computing padding and requests that arrive meanwhile wait for the whole
+batch. ``DecodeBatch`` owns the KV cache itself: new rows are prefilled together and
+merged into the running cache (left-padded to a common length), every ``step`` decodes
+one token for all rows, and finished rows are cut out of the cache at once.
+
+Each row keeps its own sampling parameters: greedy rows take the argmax (exactly what
+``generate`` does), sampled rows draw from their own temperature, top-p and seeded
+generator. Positions come from each row's own token count, so padding never shifts a
+row: a greedy row decodes the same text whatever batch it shares.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import DynamicCache
 
 
 @dataclass(frozen=True)
@@ -35,90 +40,158 @@ class Completion:
     completion_tokens: int
 
 
-class _RowSampler(LogitsProcessor):
-    def __init__(self, params: list[SamplingParams]):
-        self.rows = [
-            (i, p, torch.Generator().manual_seed(p.seed if p.seed is not None else random.getrandbits(63)))
-            for i, p in enumerate(params)
-            if p.temperature > 0
-        ]
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if not self.rows:
-            return scores
-        scores = scores.clone()
-        for i, p, generator in self.rows:
-            probs = torch.softmax(scores[i].float() / p.temperature, dim=-1)
-            if p.top_p < 1.0:
-                sorted_probs, order = probs.sort(descending=True)
-                outside = sorted_probs.cumsum(0) - sorted_probs > p.top_p  # keeps at least the top token
-                probs[order[outside]] = 0.0
-            token = torch.multinomial(probs, 1, generator=generator)
-            scores[i] = float("-inf")
-            scores[i, token] = 0.0
-        return scores
-
-
 @dataclass
-class _RowStopper(StoppingCriteria):
-    tokenizer: Any
-    params: list[SamplingParams]
-    width: int
-    eos: set[int]
-    lengths: list[int | None] = field(init=False)  # generated tokens per finished row
-    reasons: list[str] = field(init=False)
+class _Row:
+    id: int
+    params: SamplingParams
+    generator: torch.Generator | None
+    tokens: list[int] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.lengths = [None] * len(self.params)
-        self.reasons = ["length"] * len(self.params)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        n = input_ids.shape[1] - self.width
-        for i, p in enumerate(self.params):
-            if self.lengths[i] is not None:
-                continue
-            if int(input_ids[i, -1]) in self.eos or (p.stop and self._hit_stop(input_ids[i], p.stop, n)):
-                self.lengths[i], self.reasons[i] = n, "stop"
-            elif n >= p.max_tokens:
-                self.lengths[i] = n
-        return torch.tensor([length is not None for length in self.lengths], device=input_ids.device)
+class DecodeBatch:
+    """Rows decoding together on one model; ``add`` rows at any time, ``step`` until empty."""
 
-    def _hit_stop(self, row: torch.Tensor, stop: tuple[str, ...], n: int) -> bool:
-        tail = max(len(s) for s in stop) + 4  # a stop string spans at most this many tokens
-        text = self.tokenizer.decode(row[self.width + max(0, n - tail) :], skip_special_tokens=True)
-        return any(s in text for s in stop)
+    def __init__(self, model: Any, tokenizer: Any):
+        self.model, self.tokenizer = model, tokenizer
+        eos = model.generation_config.eos_token_id
+        self.eos = {tokenizer.eos_token_id} if eos is None else set(eos if isinstance(eos, list) else [eos])
+        self.rows: list[_Row] = []
+        self.steps = 0
+        self.row_steps = 0
+        self._next_id = 0
+        self._cache: DynamicCache | None = None
+        self._mask = torch.zeros((0, 0), dtype=torch.long)  # 1 where the cache holds a real token
+        self._logits = torch.zeros((0, 0))  # next-token logits, one row per active row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[int]:
+        """Prefill ``prompts`` (token ids) as new rows; returns their row ids.
+
+        The running rows are untouched until the prefill succeeded, so a failing prompt
+        never costs the rows already decoding.
+        """
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            ids[i, width - len(prompt) :] = torch.tensor(prompt)
+            mask[i, width - len(prompt) :] = 1
+        cache = DynamicCache()
+        logits = self._forward(ids, mask, cache, positions=(mask.cumsum(-1) - 1).clamp(min=0))
+        rows = [_Row(self._next_id + i, p, _generator(p)) for i, p in enumerate(params)]
+        self._next_id += len(rows)
+        self._merge(cache, mask, logits, rows)
+        return [row.id for row in rows]
+
+    def step(self) -> list[tuple[int, Completion]]:
+        """Choose one token for every row; returns the rows that finished, by row id."""
+        if not self.rows:
+            return []
+        chosen = self._choose()
+        finished: list[tuple[int, Completion]] = []
+        keep: list[int] = []
+        for i, (row, token) in enumerate(zip(self.rows, chosen, strict=True)):
+            row.tokens.append(token)
+            reason = self._finish_reason(row)
+            if reason is None:
+                keep.append(i)
+            else:
+                finished.append((row.id, self._completion(row, reason)))
+        self.steps += 1
+        self.row_steps += len(self.rows)
+        if len(keep) < len(self.rows):
+            self._select(keep)
+        if self.rows:
+            tokens = torch.tensor([[row.tokens[-1]] for row in self.rows])
+            self._mask = torch.cat([self._mask, torch.ones((len(self.rows), 1), dtype=torch.long)], dim=1)
+            positions = self._mask.sum(-1, keepdim=True) - 1
+            self._logits = self._forward(tokens, self._mask, self._cache, positions)
+        return finished
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache, positions: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+                             use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1, :].float()
+
+    def _merge(self, cache: DynamicCache, mask: torch.Tensor, logits: torch.Tensor, rows: list[_Row]) -> None:
+        """Append prefilled rows to the running ones, left-padding the shorter cache."""
+        if self._cache is None or not self.rows:
+            self._cache, self._mask, self._logits, self.rows = cache, mask, logits, rows
+            return
+        width = max(self._mask.shape[1], mask.shape[1])
+        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
+            mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)])
+            mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)])
+        self._mask = torch.cat([_pad_left(self._mask, width, dim=1), _pad_left(mask, width, dim=1)])
+        self._logits = torch.cat([self._logits, logits])
+        self.rows += rows
+
+    def _select(self, keep: list[int]) -> None:
+        """Keep only these rows, and drop the leading columns no kept row uses any more."""
+        index = torch.tensor(keep, dtype=torch.long)
+        self.rows = [self.rows[i] for i in keep]
+        if not self.rows:
+            self._cache, self._mask, self._logits = None, self._mask[:0, :0], self._logits[:0]
+            return
+        mask = self._mask[index]
+        start = int((mask.sum(0) > 0).long().argmax())  # first column some row still uses
+        self._mask, self._logits = mask[:, start:], self._logits[index]
+        for layer in self._cache.layers:
+            layer.keys = layer.keys[index, :, start:]
+            layer.values = layer.values[index, :, start:]
+
+    def _choose(self) -> list[int]:
+        chosen = self._logits.argmax(-1).tolist()
+        for i, row in enumerate(self.rows):
+            p = row.params
+            if p.temperature > 0:
+                probs = torch.softmax(self._logits[i] / p.temperature, dim=-1)
+                if p.top_p < 1.0:
+                    sorted_probs, order = probs.sort(descending=True)
+                    outside = sorted_probs.cumsum(0) - sorted_probs > p.top_p  # keeps at least the top token
+                    probs[order[outside]] = 0.0
+                chosen[i] = int(torch.multinomial(probs, 1, generator=row.generator))
+        return chosen
+
+    def _finish_reason(self, row: _Row) -> str | None:
+        if row.tokens[-1] in self.eos or (row.params.stop and self._hit_stop(row)):
+            return "stop"
+        return "length" if len(row.tokens) >= row.params.max_tokens else None
+
+    def _hit_stop(self, row: _Row) -> bool:
+        tail = max(len(s) for s in row.params.stop) + 4  # a stop string spans at most this many tokens
+        text = self.tokenizer.decode(row.tokens[-tail:], skip_special_tokens=True)
+        return any(s in text for s in row.params.stop)
+
+    def _completion(self, row: _Row, reason: str) -> Completion:
+        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        cut = min((text.find(s) for s in row.params.stop if s in text), default=-1)
+        return Completion(text[:cut] if cut >= 0 else text, reason, len(row.tokens))
+
+
+def _generator(params: SamplingParams) -> torch.Generator | None:
+    if params.temperature <= 0:
+        return None
+    return torch.Generator().manual_seed(params.seed if params.seed is not None else random.getrandbits(63))
+
+
+def _pad_left(tensor: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
-    """Decode every prompt (token ids) with its own parameters in one left-padded batch."""
-    width = max(len(p) for p in prompts)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, prompt in enumerate(prompts):
-        input_ids[i, width - len(prompt) :] = torch.tensor(prompt)
-        attention_mask[i, width - len(prompt) :] = 1
-    eos = model.generation_config.eos_token_id
-    eos = {tokenizer.eos_token_id} if eos is None else set(eos if isinstance(eos, list) else [eos])
-    stopper = _RowStopper(tokenizer, params, width, eos)
-    config = GenerationConfig(
-        max_new_tokens=max(p.max_tokens for p in params),
-        do_sample=False,
-        pad_token_id=pad,
-        eos_token_id=sorted(eos),
-    )
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=LogitsProcessorList([_RowSampler(params)]),
-            stopping_criteria=StoppingCriteriaList([stopper]),
-        )
-    completions = []
-    for i, p in enumerate(params):
-        n = stopper.lengths[i] if stopper.lengths[i] is not None else out.shape[1] - width
-        text = tokenizer.decode(out[i, width : width + n], skip_special_tokens=True)
-        cut = min((text.find(s) for s in p.stop if s in text), default=-1)
-        completions.append(Completion(text[:cut] if cut >= 0 else text, stopper.reasons[i], n))
-    return completions
+    """Decode every prompt (token ids) with its own parameters, all rows in one batch."""
+    batch = DecodeBatch(model, tokenizer)
+    ids = batch.add(prompts, params)
+    done: dict[int, Completion] = {}
+    while batch:
+        done.update(batch.step())
+    return [done[i] for i in ids]

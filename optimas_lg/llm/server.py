@@ -54,7 +54,7 @@ def create_app(pool: ModelPool) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "loaded": pool.loaded()}
+        return {"status": "ok", "loaded": pool.loaded(), "batching": pool.stats.to_dict()}
 
     @app.get("/v1/models")
     async def models() -> dict:
