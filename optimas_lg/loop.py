@@ -158,10 +158,14 @@ def collect(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
 
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
-    """Preference pairs for every optimizable node from Monte-Carlo rollouts."""
-    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial")
+    """Preference pairs for every optimizable node from Monte-Carlo rollouts, within what
+    is left of ``budget.max_system_runs``."""
+    max_runs = ws.remaining_runs()
+    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", max_runs=max_runs)
     return {"history": [{"event": "pairs", "pairs": stats.pairs, "candidates": stats.candidates,
-                         "failed_candidates": stats.failed_candidates, "system_runs": stats.system_runs}]}
+                         "llm_candidates": stats.llm_candidates, "failed_candidates": stats.failed_candidates,
+                         "skipped_calls": stats.skipped_calls, "system_runs": stats.system_runs,
+                         "max_runs": max_runs}]}
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
@@ -169,6 +173,14 @@ def train_lrf(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) ->
     all_pairs = stored_pairs(ws.store, ws.job_id)
     if not all_pairs:
         failed = sum(h["failed"] for h in state.get("history", []) if h.get("event") == "collect")
+        skipped = sum(sum((h.get("skipped_calls") or {}).values())
+                      for h in state.get("history", []) if h.get("event") == "pairs")
+        if skipped:
+            raise OptimasError(
+                f"job {ws.job_id}: no preference pairs to train the local rewards on: the system-run budget "
+                f"(budget.max_system_runs = {ws.config.budget.max_system_runs}) was spent before pair collection "
+                f"could score candidates for {skipped} recorded calls; raise the budget or lower "
+                "pairs.samples / pairs.llm_samples / pairs.calls_per_node.")
         raise OptimasError(
             f"job {ws.job_id}: no preference pairs to train the local rewards on ({failed} of "
             f"{len(ws.trainset)} training runs failed; candidates of one input that all score the same "
@@ -250,9 +262,15 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dic
     decision, prop = state["decision"], state["proposal"]
     knobs, config_id = prop["values"], decision["config_id"]
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{state['iteration']}")
-    ws.run(batch, knobs, config_id, purpose="collect")
-    fresh_config = PairConfig(**{**ws.config.pairs.__dict__, "calls_per_node": None})
-    fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{state['iteration']}", [e.key for e in batch])
+    remaining = ws.remaining_runs()
+    if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
+        batch = batch[:remaining]
+    fresh = []
+    if batch:
+        ws.run(batch, knobs, config_id, purpose="collect")
+        fresh_config = PairConfig(**{**ws.config.pairs.__dict__, "calls_per_node": None})
+        fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{state['iteration']}", [e.key for e in batch],
+                                    max_runs=ws.remaining_runs())
     update: dict[str, Any] = {
         "current_knobs": knobs, "current_config_id": config_id, "current_val": decision["val_proposed"],
         "current_val_scores": decision["scores"], "rounds_without_gain": 0,

@@ -157,21 +157,34 @@ class Workspace:
 
     def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
                       example_keys: Sequence[str] | None = None,
-                      nodes: Sequence[str] | None = None) -> tuple[list[PreferencePair], PairStats]:
+                      nodes: Sequence[str] | None = None,
+                      max_runs: int | None = None) -> tuple[list[PreferencePair], PairStats]:
         """Preference pairs for every optimizable node (or only ``nodes``) from the recorded
-        collect runs (replacing whatever an interrupted run of the same ``stage`` stored)."""
+        collect runs (replacing whatever an interrupted run of the same ``stage`` stored).
+
+        ``max_runs`` caps the system runs (rollouts) of the whole collection: each node in
+        turn gets an equal share of what is left (a node that needs less leaves the rest to
+        the nodes after it), and no node exceeds its share.
+        """
         delete_stage(self.store, self.job_id, stage)
         pairs: list[PreferencePair] = []
         stats = PairStats()
-        for node in nodes or self.tunable_nodes():
+        todo = list(nodes or self.tunable_nodes())
+        for i, node in enumerate(todo):
+            share = None if max_runs is None else max(0, max_runs - stats.system_runs) // (len(todo) - i)
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
                 run_node=replay.run_node, rollout_from=replay.rollout_from, decode_state=self.decode_raw,
-                store=self.store, job_id=self.job_id, stage=stage)
+                store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
             pairs += node_pairs
             stats.add(node_stats)
         return pairs, stats
+
+    def remaining_runs(self) -> int | None:
+        """System runs left under ``budget.max_system_runs`` (``None``: no such limit)."""
+        limit = self.config.budget.max_system_runs
+        return None if limit is None else max(0, limit - self.spent()[0])
 
     def sample_train(self, n: int, salt: str) -> list[Example]:
         rng = random.Random(f"{self.config.seed}:{salt}")

@@ -72,6 +72,27 @@ def test_pairs_for_listed_nodes_only(data, store):
     assert bad.exit_code == 1 and "nope" in bad.output
 
 
+def test_pairs_llm_samples_for_a_node_with_no_knob_variety(tmp_path, store):
+    from tests.graphs import sampled
+
+    data = tmp_path / "sampled.jsonl"
+    data.write_text("".join(json.dumps({"id": e.key, **e.inputs, **e.labels}) + "\n" for e in sampled.examples()))
+    graph = "tests/graphs/sampled.py"
+
+    def run(*extra: str) -> dict:
+        return json.loads(_cli("pairs", f"{graph}:builder", "--data", str(data), "--metric", f"{graph}:metric",
+                               "--labels", "answer", "--samples", "2", "--store", store.url, "--json", *extra))
+
+    off = run("--llm-samples", "0")["nodes"]["rewrite"]
+    assert off["llm_candidates"] == 0 and off["pairs"] == 0
+    result = run("--llm-samples", "2", "--temperature", "0.7")
+    row = result["nodes"]["rewrite"]
+    assert row["llm_candidates"] > 0 and row["pairs"] > 0
+    assert row["candidates"] == row["calls"] + row["llm_candidates"]
+    settings = store.get(m.Job, result["job_id"]).meta["config"]["pairs"]
+    assert (settings["llm_samples"], settings["temperature"]) == (2, 0.7)
+
+
 def test_lrf_train_registers_a_checkpoint_and_eval_reuses_its_split(trained, store):
     (row,) = store.select(m.LRFCheckpoint, m.LRFCheckpoint.job_id == trained)
     assert Path(row.path, "meta.json").is_file()

@@ -93,3 +93,18 @@ def test_sigkill_then_resume_loses_no_accepted_change(tmp_path):
     assert sorted(d.iteration for d in after) == [1, 2, 3, 4]
     assert sum(1 for e in baselines if e.payload["label"] == "baseline") == 1
     assert result["val_after"] >= result["val_before"]
+
+
+def test_system_run_budget_holds_inside_pair_collection(store):
+    examples = lookup.examples()
+    train, val = examples[:12], examples[12:]
+    limit = 50  # baseline (8 val runs) + collect (12) leave 30 for the pairs step, which alone would take 40
+    result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, config=_config(),
+                      max_iterations=4, patience=None, max_system_runs=limit)
+    runs = store.select(m.Run, m.Run.job_id == result.job_id)
+    rollouts = [r for r in runs if r.purpose == "rollout"]
+    assert 0 < len(rollouts) <= limit - len(val) - len(train)  # the pairs step stayed inside what was left
+    # the budget is checked between steps: only the one validation after the pairs step runs over
+    assert len(runs) <= limit + len(val)
+    assert "system runs" in (result.stop_reason or "")
+    assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0

@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 from optimas_lg.data import Example
 from optimas_lg.knobs import Choice, FloatRange, IntRange, KnobSpec, Prompt
-from optimas_lg.preferences import PairConfig, candidate_assignments, collect_node_pairs, sample_value
+from optimas_lg.llm.exploration import current_sampling
+from optimas_lg.preferences import (
+    PairConfig,
+    candidate_assignments,
+    collect_node_pairs,
+    sample_seed,
+    sample_value,
+)
 
 
 def test_sampled_values_stay_in_their_space():
@@ -55,3 +62,76 @@ def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
     # x + k == 2 wins: inputs 0, 1, 2 each have one winner and two losers; input 3 cannot reach 2
     assert stats.pairs["n"] == 6
     assert all(p.chosen["y"] == 2 and p.chosen_score == 1.0 and p.rejected_score == 0.0 for p in pairs)
+
+
+def _fake_llm_node(system, node, state, knobs):
+    """A node whose only knob changes nothing; under ``sampling`` it draws from its seed."""
+    active = current_sampling()
+    return {"y": 0 if active is None else active.next_seed() % 3}
+
+
+def _score_y1(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+    assert current_sampling() is None  # rollouts run greedy, outside the override
+    return [SimpleNamespace(score=float(output["y"] == 1), error=None)] * rollouts
+
+
+def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
+    system = SimpleNamespace(knobs={"p": KnobSpec("p", Prompt(node="n"), "hi")})
+    calls = [_call(i) for i in range(6)]
+    examples = {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(6)}
+    run_keys = {f"run{i}": f"e{i}" for i in range(6)}
+    kwargs = dict(run_node=_fake_llm_node, rollout_from=_score_y1, decode_state=lambda raw: raw)
+
+    def collect(**config):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"p": "hi"},
+                                  PairConfig(samples=4, **config), **kwargs)
+
+    none, off = collect(llm_samples=0)
+    assert none == [] and off.candidates["n"] == 6 and off.llm_candidates["n"] == 0  # one candidate per call
+
+    pairs, stats = collect(llm_samples=2, temperature=0.5)
+    again, _ = collect(llm_samples=2, temperature=0.5)
+    assert [p.to_dict() for p in pairs] == [p.to_dict() for p in again]
+    # distinct new outputs only: y=1 and y=2 beside the greedy y=0, at most two per call
+    assert 0 < stats.llm_candidates["n"] <= 12 and stats.candidates["n"] == 6 + stats.llm_candidates["n"]
+    assert stats.system_runs == stats.candidates["n"]
+    assert stats.pairs["n"] > 0 and all(p.chosen == {"y": 1} for p in pairs)
+    other, _ = collect(llm_samples=2, temperature=0.5, seed=1)
+    assert [p.to_dict() for p in other] != [p.to_dict() for p in pairs] or other == pairs == []
+
+
+def test_sample_seeds_are_stable_and_distinct():
+    seeds = {sample_seed(0, "n", f"call{i}", j) for i in range(50) for j in range(4)}
+    assert len(seeds) == 200 and all(0 <= s < 2**31 for s in seeds)
+    assert sample_seed(0, "n", "call1", 0) == sample_seed(0, "n", "call1", 0) != sample_seed(1, "n", "call1", 0)
+
+
+def test_run_allowance_is_never_exceeded_and_deterministic():
+    knob = KnobSpec("k", IntRange(0, 3, node="n"), 0)
+    system = SimpleNamespace(knobs={"k": knob})
+    calls = [_call(i) for i in range(10)]
+    examples = {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(10)}
+    run_keys = {f"run{i}": f"e{i}" for i in range(10)}
+
+    def run_node(system, node, state, knobs):
+        return {"y": state["x"] + knobs["k"]}
+
+    def rollout_from(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+        return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
+
+    def collect(max_runs, concurrency=8):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                  PairConfig(samples=3, rollouts=2, concurrency=concurrency), run_node=run_node,
+                                  rollout_from=rollout_from, decode_state=lambda raw: raw, max_runs=max_runs)
+
+    _, full = collect(None)
+    assert full.system_runs == 60 and full.skipped_calls["n"] == 0
+    for limit in (0, 1, 7, 13, 59):
+        pairs, stats = collect(limit)
+        assert stats.system_runs <= limit and stats.system_runs > limit - 2  # whole candidates of 2 runs
+        assert stats.skipped_calls["n"] == 10 - -(-stats.system_runs // 6)  # calls not even partly served
+        for _ in range(3):  # the same calls and candidates whatever the thread timing
+            again, same = collect(limit)
+            assert [p.to_dict() for p in again] == [p.to_dict() for p in pairs] and same == stats
+        serial, one = collect(limit, concurrency=1)
+        assert [p.to_dict() for p in serial] == [p.to_dict() for p in pairs] and one == stats

@@ -36,7 +36,12 @@ def pairs(
                                          "and rollouts use; unset knobs keep their defaults."),
     nodes: Optional[list[str]] = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
                                               "default: every node with knobs)."),
-    samples: int = typer.Option(4, "--samples", min=2, help="Candidate outputs per recorded node call."),
+    samples: int = typer.Option(4, "--samples", min=1, help="Knob assignments (the current one first) run "
+                                "per recorded node call."),
+    llm_samples: int = typer.Option(2, "--llm-samples", min=0, help="Extra candidates per call: the node at the "
+                                    "current knobs with its LLM sampling (distinct outputs only; 0: off)."),
+    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature of the "
+                                      "--llm-samples draws."),
     rollouts: int = typer.Option(1, "--rollouts", min=1, help="Downstream runs scoring each candidate."),
     calls_per_node: int = typer.Option(24, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
@@ -47,8 +52,9 @@ def pairs(
     """Collect preference pairs for the graph's nodes into a new job.
 
     The data runs once under one knob assignment; each node's recorded calls are then
-    replayed with sampled knob values, every candidate scored by rolling the graph out,
-    and every two candidates of one input with a score gap kept as a pair.
+    replayed with sampled knob values and, for LLM nodes, sampled at --temperature at the
+    current values; every candidate is scored by rolling the graph out (greedy), and every
+    two candidates of one input with a score gap kept as a pair.
     """
     system = System.load(target)
     examples = load_examples(data, _names(inputs), _names(labels), key)
@@ -57,7 +63,8 @@ def pairs(
     knobs = system.knob_values(_config(config))
     spec = JobSpec(target, metric, str(data), inputs=_names(inputs), labels=_names(labels), key_field=key)
     settings = OptimizeConfig(pairs=PairConfig(samples, rollouts, calls_per_node=calls_per_node,
-                                               concurrency=concurrency, seed=seed),
+                                               concurrency=concurrency, seed=seed, llm_samples=llm_samples,
+                                               temperature=temperature),
                               concurrency=concurrency, seed=seed)
     with Store(store) as s:
         meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
@@ -73,7 +80,8 @@ def pairs(
             "job_id": job_id, "runs": len(summary.results), "failed_runs": summary.n_failed, "mean": summary.mean,
             "system_runs": len(summary.results) + stats.system_runs,
             "nodes": {node: {"calls": min(len(ws.node_calls(node)[0]), calls_per_node),
-                             "candidates": stats.candidates[node], "failed_candidates": stats.failed_candidates[node],
+                             "candidates": stats.candidates[node], "llm_candidates": stats.llm_candidates[node],
+                             "failed_candidates": stats.failed_candidates[node],
                              "pairs": stats.pairs[node]} for node in chosen}}
         s.finish_job(job_id, "done", {**meta, "knobs": knobs, "result": result})
     if as_json:
@@ -84,14 +92,15 @@ def pairs(
 
 def _print(result: dict[str, Any]) -> None:
     table = Table()
-    for column in ("node", "calls used", "candidates", "failed candidates", "pairs"):
+    for column in ("node", "calls used", "candidates", "LLM-sampled", "failed candidates", "pairs"):
         table.add_column(column, justify="left" if column == "node" else "right")
     for node, row in result["nodes"].items():
-        table.add_row(node, *(str(row[k]) for k in ("calls", "candidates", "failed_candidates", "pairs")))
+        table.add_row(node, *(str(row[k]) for k in ("calls", "candidates", "llm_candidates", "failed_candidates",
+                                                    "pairs")))
     console.print(table)
     mean = "n/a" if result["mean"] is None else f"{result['mean']:.3f}"
     console.print(f"{result['runs']} recorded runs (mean {mean}, {result['failed_runs']} failed); "
                   f"{result['system_runs']} system runs in all; job {result['job_id']}", highlight=False)
     if not any(row["pairs"] for row in result["nodes"].values()):
         console.print("no pairs: every candidate of an input scored the same (or failed); try more "
-                      "--samples, --rollouts or examples", highlight=False)
+                      "--samples, --llm-samples, --rollouts or examples", highlight=False)

@@ -1,7 +1,9 @@
 """One factory for every chat model a knob can name: ``local/...`` or ``openai/...``.
 
 Local names go through this process's model server (``ensure_server``), so the agent
-gets a plain ``ChatOpenAI`` either way: sync, async and streaming behave the same.
+gets a ``ChatOpenAI`` either way: sync, async and streaming behave the same. Both kinds
+honour ``optimas_lg.llm.exploration.sampling(...)`` at call time (pair collection uses it
+to sample extra candidate outputs at temperature > 0).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import os
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
 
 from optimas_lg.errors import ModelServerError
 from optimas_lg.llm.adapters import adapter_path, split_model_name
+from optimas_lg.llm.exploration import ExploringChatOpenAI
 from optimas_lg.llm.registry import check_model
 from optimas_lg.llm.server import ensure_server
 
@@ -22,17 +24,18 @@ def chat_model(name: str, temperature: float = 0.0, max_tokens: int | None = 256
     """A chat model for ``name``: ``"local/smollm2-135m"``, ``"local/smollm2-135m@<adapter>"``,
     a local HF folder path, or ``"openai/<model>"`` (hosted; needs ``OPENAI_API_KEY``).
 
-    Extra keyword arguments go to ``ChatOpenAI``.
+    Extra keyword arguments go to ``ChatOpenAI``. The model is an ``ExploringChatOpenAI``:
+    inside ``sampling(temperature, seed)`` its requests sample with per-call seeds.
     """
     if name.startswith("openai/"):
         if not (kw.get("api_key") or os.environ.get("OPENAI_API_KEY")):
             raise ModelServerError(f"{name!r} is a hosted OpenAI model: set OPENAI_API_KEY (or pass api_key=...)")
-        return ChatOpenAI(model=name.removeprefix("openai/"), temperature=temperature, max_tokens=max_tokens, **kw)
+        return ExploringChatOpenAI(model=name.removeprefix("openai/"), temperature=temperature, max_tokens=max_tokens, **kw)
     base, adapter = split_model_name(name)
     check_model(base)  # fail here, with the install command, rather than at the first call
     if adapter is not None:
         adapter_path(adapter)
-    return ChatOpenAI(
+    return ExploringChatOpenAI(
         model=name,
         base_url=ensure_server() + "/v1",
         api_key="local",
