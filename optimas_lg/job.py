@@ -42,6 +42,9 @@ class OptimizeConfig:
     aligned after an accepted change. ``kinds`` limits which knob kinds are optimized
     (e.g. leave out ``"lora"`` when RL on a CPU does not fit the time budget);
     ``proposers`` overrides each kind's proposer config (``optimas_lg.optimizers``).
+    ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
+    ``temperature``, rollouts, calls per node); its system runs count against
+    ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
     """
 
     budget: Budget = field(default_factory=Budget)
