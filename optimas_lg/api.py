@@ -79,7 +79,7 @@ def optimize(
     config = config or OptimizeConfig()
     if budget:
         config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **budget))
-    store = store if isinstance(store, Store) else Store(store)
+    store = Store.open(store)
     system = System.load(target)
     if resume is None:
         job_id = store.create_job("optimize", system.name, {"config": config.to_dict()})
@@ -91,7 +91,7 @@ def optimize(
 
 def resume_job(job_id: int, store: Store | str | None = None, progress: ProgressFn | None = None) -> Result:
     """Continue a job started from named targets and data files (the CLI's ``--resume``)."""
-    store = store if isinstance(store, Store) else Store(store)
+    store = Store.open(store)
     job = store.get(m.Job, _check_resumable(store, job_id))
     if "spec" not in job.meta:
         raise OptimasError(f"job {job_id} was started from Python objects; resume it with "
@@ -105,8 +105,8 @@ def resume_job(job_id: int, store: Store | str | None = None, progress: Progress
 def optimize_spec(spec: JobSpec, config: OptimizeConfig, store: Store | str | None = None,
                   progress: ProgressFn | None = None) -> Result:
     """Start a job from named targets and data files, so that it can be resumed by id."""
-    store = store if isinstance(store, Store) else Store(store)
-    job_id = store.create_job("optimize", spec.target, {"spec": spec.to_dict(), "config": config.to_dict()})
+    store = Store.open(store)
+    job_id = spec.create_job(store, config)
     register_workspace(Workspace.from_spec(spec, config, store, job_id))
     return _drive(store, job_id, False, progress)
 

@@ -12,6 +12,7 @@ from optimas_lg.budget import Budget
 from optimas_lg.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.preferences import PairConfig
+from optimas_lg.store import Store
 
 
 @dataclass
@@ -30,6 +31,11 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def create_job(self, store: Store, config: "OptimizeConfig") -> int:
+        """A new optimize job in ``store`` that carries this spec and ``config``, so that
+        it can be resumed by id; returns the job id."""
+        return store.create_job("optimize", self.target, {"spec": self.to_dict(), "config": config.to_dict()})
 
 
 @dataclass

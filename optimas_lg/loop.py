@@ -128,8 +128,7 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     spec = JobSpec(ctx.target, ctx.metric, ctx.train, ctx.val, ctx.test, ctx.inputs, ctx.labels)
     config = OptimizeConfig.from_dict(ctx.settings)
     store = Store(ctx.store)
-    job_id = state.get("job_id") or store.create_job(
-        "optimize", spec.target, {"spec": spec.to_dict(), "config": config.to_dict()})
+    job_id = state.get("job_id") or spec.create_job(store, config)
     register_workspace(Workspace.from_spec(spec, config, store, job_id))
     return {"job_id": job_id}
 

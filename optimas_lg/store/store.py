@@ -60,6 +60,11 @@ class Store:
         self._writer_lock = threading.Lock()
 
     # -- opening --------------------------------------------------------------------
+    @classmethod
+    def open(cls, store: "Store | str | None" = None) -> "Store":
+        """``store`` itself, or a store at that URL (the default store for ``None``)."""
+        return store if isinstance(store, Store) else cls(store)
+
     @staticmethod
     def _create_engine(url: str) -> Engine:
         try:
