@@ -53,6 +53,35 @@ def test_score_many_rejects_duplicate_ids_and_unknown_nodes(frozen):
         frozen.score("plan", {}, {})
 
 
+def test_score_many_batches_by_token_count_not_characters(frozen, monkeypatch):
+    # few tokens in many characters (a word over 100 characters is one [UNK]) vs many tokens in few
+    long_few = [ScoreRequest(f"a{i}", "answer", {"q": "x" * 150 + " " + "y" * 150}, {"o": str(i)}) for i in range(4)]
+    short_many = [ScoreRequest(f"b{i}", "answer", {"q": ", ".join("abcdefghij")}, {"o": str(i)}) for i in range(4)]
+    items = [x for pair in zip(short_many, long_few) for x in pair]
+    alone = [frozen.score(it.node, it.inputs, it.output) for it in items]
+    batches: list[list[int]] = []
+    forward = frozen.forward
+
+    def spy(nodes, texts):
+        batches.append([len(frozen.tokenizer(t)["input_ids"]) for t in texts])
+        return forward(nodes, texts)
+
+    monkeypatch.setattr(frozen, "forward", spy)
+    assert frozen.score_many(items) == pytest.approx(alone, abs=1e-5)
+    assert [len(b) for b in batches] == [4, 4] and max(batches[0]) < min(batches[1])  # padding only within a length
+
+
+def test_score_many_of_nothing_and_training_mode_restored(frozen):
+    assert frozen.score_many([]) == []
+    frozen.train()
+    try:
+        frozen.score_many(requests())
+        assert frozen.training
+    finally:
+        frozen.eval()
+    assert not frozen.training
+
+
 def test_heads_differ_per_node(frozen):
     assert frozen.score("answer", {"q": "a"}, {"o": "b"}) != frozen.score("retrieve", {"q": "a"}, {"o": "b"})
 

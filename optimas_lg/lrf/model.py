@@ -157,24 +157,40 @@ class LocalRewardModel(nn.Module):
             rewards = rewards.index_copy(0, idx, self.heads[self.check_node(node)](pooled[idx]).squeeze(-1))
         return rewards
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_many(self, items: list[ScoreRequest]) -> list[float]:
-        """Scores in the order of ``items``; batched by text length, reassembled by id."""
+        """Scores in the order of ``items``, each written back to its own request's slot
+        (never in batch or completion order); ids must be distinct.
+
+        Batching texts of similar token counts keeps padding low: sorting by characters
+        instead cost 11% more padded tokens, and as much throughput, on the offline QA
+        candidates (bench/lrf_throughput.py). Counting the tokens costs under 1% of a forward.
+        """
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             raise LRFError("score requests must have distinct ids")
+        if not items:
+            return []
         was_training = self.training
         self.eval()
-        texts = {item.id: (item.node, self.text(item.node, item.inputs, item.output)) for item in items}
-        by_length = sorted(ids, key=lambda i: len(texts[i][1]))
-        scores: dict[str, float] = {}
+        nodes = [item.node for item in items]
+        texts = [self.text(item.node, item.inputs, item.output) for item in items]
+        lengths = self.tokenizer(
+            texts, truncation=True, max_length=self.config.max_tokens, return_length=True,
+            return_attention_mask=False, return_token_type_ids=False,
+        )["length"]
+        by_length = sorted(range(len(items)), key=lengths.__getitem__)  # stable: ties keep the caller's order
+        scores = [0.0] * len(items)
         size = self.config.eval_batch_size
-        for start in range(0, len(by_length), size):
-            chunk = by_length[start : start + size]
-            values = self([texts[i][0] for i in chunk], [texts[i][1] for i in chunk])
-            scores.update(zip(chunk, values.tolist()))
-        self.train(was_training)
-        return [scores[i] for i in ids]
+        try:
+            for start in range(0, len(by_length), size):
+                chunk = by_length[start : start + size]
+                values = self([nodes[i] for i in chunk], [texts[i] for i in chunk])
+                for i, value in zip(chunk, values.tolist()):
+                    scores[i] = value
+        finally:
+            self.train(was_training)
+        return scores
 
     def score(self, node: str, inputs: dict, output: dict) -> float:
         """r_node(inputs, output)."""
