@@ -103,7 +103,8 @@ class RunAllowance:
     were served), each getting as many of its candidates' rollouts as still fit, so what
     is scored does not depend on thread timing, and ``used`` never exceeds ``limit``.
     Calls must be submitted to a FIFO pool in index order (earlier calls are then always
-    running or done), and each must ``release`` its turn exactly once.
+    running or done), and each must ``release`` its turn (again is harmless) whether it
+    asked or not.
     """
 
     def __init__(self, limit: int | None) -> None:
@@ -111,7 +112,8 @@ class RunAllowance:
             limit = 0
         self.limit = limit
         self.used = 0
-        self._turn = 0
+        self._turn = 0  # every call before this one has released its turn
+        self._released: set[int] = set()
         self._cond = threading.Condition()
 
     @property
@@ -135,7 +137,10 @@ class RunAllowance:
     def release(self, index: int) -> None:
         """Call ``index`` is done asking; let the next call ask."""
         with self._cond:
-            self._turn = max(self._turn, index + 1)
+            self._released.add(index)
+            while self._turn in self._released:
+                self._released.discard(self._turn)
+                self._turn += 1
             self._cond.notify_all()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from types import SimpleNamespace
 
 from optimas_lg.data import Example
@@ -10,6 +11,7 @@ from optimas_lg.knobs import Choice, FloatRange, IntRange, KnobSpec, Prompt
 from optimas_lg.llm.exploration import current_sampling
 from optimas_lg.preferences import (
     PairConfig,
+    RunAllowance,
     candidate_assignments,
     collect_node_pairs,
     sample_seed,
@@ -135,3 +137,23 @@ def test_run_allowance_is_never_exceeded_and_deterministic():
             assert [p.to_dict() for p in again] == [p.to_dict() for p in pairs] and same == stats
         serial, one = collect(limit, concurrency=1)
         assert [p.to_dict() for p in serial] == [p.to_dict() for p in pairs] and one == stats
+
+
+def test_run_allowance_serves_calls_in_order_whatever_order_they_ask_in():
+    allowance = RunAllowance(5)
+    order: list[int] = []
+
+    def ask(index: int) -> None:
+        granted, skipped = allowance.grant(index, 3, 1)
+        order.append((index, granted, skipped))
+        allowance.release(index)
+
+    allowance.release(2)  # a later call that left early must not let call 1 jump ahead of call 0
+    late = threading.Thread(target=ask, args=(1,))
+    late.start()
+    late.join(timeout=0.2)
+    assert late.is_alive() and order == []  # call 1 waits for call 0
+    ask(0)
+    late.join(timeout=5)
+    assert order == [(0, 3, False), (1, 2, False)] and allowance.used == 5 and allowance.exhausted
+    assert allowance.grant(3, 1, 1) == (0, True)
