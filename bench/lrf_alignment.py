@@ -27,8 +27,11 @@ OUT = REPO / "docs" / "bench" / "lrf_alignment"
 MODEL = "local/smollm2-135m"
 # A middling current config (good retrieval, final-name answers) so that sampled knob
 # values move the score both ways; at the defaults most candidates tie at a low score.
-KNOBS = {"query_mode": "question", "top_k": 2, "hops": 2, "answer_format": "entity"}
-PAIRS = ["--samples", "3", "--rollouts", "1", "--calls-per-node", "24"]
+# query_mode "both" searches with the question plus the LLM's rewrite, so the rewrite
+# node calls the model at the current knobs and its LLM samples can change what is found
+# (with "question" it makes no LLM call and sampling has nothing to vary).
+KNOBS = {"query_mode": "both", "top_k": 2, "hops": 2, "answer_format": "entity"}
+PAIRS = ["--samples", "3", "--llm-samples", "4", "--temperature", "0.8", "--rollouts", "1", "--calls-per-node", "36"]
 TRAIN = ["--epochs", "4", "--eval-fraction", "0.3"]
 GOAL = ("Answer the question with exactly the right name, as short as possible "
         "(scored by token F1 against the gold answer).")
@@ -51,25 +54,31 @@ def markdown(result: dict) -> str:
              f"Offline QA example, training split ({pairs['runs']} questions), {MODEL} through the local server; "
              f"knobs {json.dumps(KNOBS)}; pairs: `{' '.join(PAIRS)}`; LRF: all-MiniLM-L6-v2, `{' '.join(TRAIN)}` (split by example). "
              "Ranking accuracy on the pairs of the held-out examples (a tie or an unparsed verdict counts as wrong).",
-             "", "| node | pairs collected | held-out pairs | LRF | judge | judge unparsed |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "", "| node | candidates (LLM-sampled) | pairs collected | held-out pairs | LRF | judge | judge unparsed |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for node, stats in pairs["nodes"].items():
         held = ev["eval_pairs_per_node"].get(node, 0)
         lrf = f"{ev['lrf'][node]:.3f}" if node in ev["lrf"] else "-"
         jdg = f"{judge[node]:.3f}" if node in judge else "-"
-        lines.append(f"| {node} | {stats['pairs']} | {held} | {lrf} | {jdg} | {ev['judge']['unparsed'].get(node, 0)} |")
-    lines.append(f"| **overall** | {sum(s['pairs'] for s in pairs['nodes'].values())} | {ev['eval_pairs']} | "
+        lines.append(f"| {node} | {stats['candidates']} ({stats.get('llm_candidates', 0)}) | {stats['pairs']} | {held} | "
+                     f"{lrf} | {jdg} | {ev['judge']['unparsed'].get(node, 0)} |")
+    lines.append(f"| **overall** | {sum(s['candidates'] for s in pairs['nodes'].values())} | "
+                 f"{sum(s['pairs'] for s in pairs['nodes'].values())} | {ev['eval_pairs']} | "
                  f"**{ev['lrf']['__overall__']:.3f}** | **{judge['__overall__']:.3f}** | "
                  f"{sum(ev['judge']['unparsed'].values())} |")
     seconds = result["seconds"]
     lines += ["", f"Paper (average over its systems): LRF {PAPER['lrf']:.4f}, judge {PAPER['judge']:.4f}.", "",
               f"Cost: {pairs['system_runs']} system runs; pairs {seconds['pairs']:.0f} s, "
-              f"LRF training {seconds['train']:.0f} s, evaluation with the judge {seconds['eval']:.0f} s "
-              f"({result['cpu_count']} cores). Reproduce: `python bench/lrf_alignment.py`.", ""]
+              f"LRF training {seconds['train']:.0f} s, evaluation with the judge {seconds['eval']:.0f} s; "
+              f"{seconds.get('total', sum(seconds.values())):.0f} s wall in all with the server start "
+              f"({result['cpu_count']} cores, load average {result.get('load_average', '?')} at the start). "
+              "Reproduce: `python bench/lrf_alignment.py`.", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
+    start = time.perf_counter()
+    load = f"{os.getloadavg()[0]:.1f}"
     with tempfile.TemporaryDirectory(prefix="lrf-alignment-") as home:
         env = {**os.environ, "OPTIMAS_LG_HOME": home, "OMP_WAIT_POLICY": "PASSIVE"}
         env.pop("OPTIMAS_LG_STORE", None)
@@ -84,8 +93,8 @@ def main() -> None:
             trained, t_train = cli("lrf", "train", job, *TRAIN, env=env)
             evaluated, t_eval = cli("lrf", "eval", job, "--judge", MODEL, "--goal", GOAL, env=env)
     result = {"model": MODEL, "knobs": KNOBS, "pairs_settings": PAIRS, "train_settings": TRAIN, "goal": GOAL, "paper": PAPER,
-              "cpu_count": os.cpu_count(), "pairs": pairs, "train": trained, "eval": evaluated,
-              "seconds": {"pairs": t_pairs, "train": t_train, "eval": t_eval}}
+              "cpu_count": os.cpu_count(), "load_average": load, "pairs": pairs, "train": trained, "eval": evaluated,
+              "seconds": {"pairs": t_pairs, "train": t_train, "eval": t_eval, "total": time.perf_counter() - start}}
     OUT.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     OUT.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
