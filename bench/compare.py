@@ -446,6 +446,16 @@ LABELS = {"unoptimized": "unoptimized (defaults)", "optimas": "optimas-lg", "mip
           "mipro_lenient": "DSPy MIPROv2, lenient proposer parse", "gepa": "DSPy GEPA"}
 
 
+def lrf_throughput_line(d: dict[str, Any]) -> str:
+    """The docs/benchmarks.md line for ``bench/lrf_throughput.py``'s result."""
+    return (f"- `lrf_throughput.json` (`bench/lrf_throughput.py`): LRF on {d['backbone'].split(' (')[0]}, "
+            f"{d['candidates']} offline QA candidates of {d['nodes']} nodes ({d['tokens_per_text']['mean']:.0f} tokens on "
+            f"average), batch {d['batch_size']}: raw backbone forward {d['raw_texts_per_s']} texts/s (sorted by token "
+            f"count), `score_many` {d['score_many_per_s']} candidates/s = {d['score_ratio']:.3f} of raw (goal >= "
+            f"{d['goal_score_ratio']}); training {d['train_pairs_per_s']} pairs/s = {d['train_ratio']:.3f} of raw; "
+            f"load average {d['load_average_start'][0]} on {d['cpus']} cores.")
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The comparison table and the other result files in docs/bench/ as markdown."""
     lines = ["| method | test F1 (60) | val F1 (30) | system runs | LLM tokens | wall time | test eval |",
@@ -490,11 +500,13 @@ def markdown(data: dict[str, Any]) -> str:
                      f"on {d['cpus']} cores.")
     if (bench / "local_server.json").exists():
         d = json.loads((bench / "local_server.json").read_text())
-        rows = "; ".join(f"{r['setting']}: {r['tokens_per_s']:.1f} tok/s ({r['tokens_per_cpu_s']:.1f} tok/CPU-s)"
-                         for r in d["rows"])
+        rows = "; ".join(f"{r['setting']}: {r['tokens_per_s']:.1f} tok/s, {r['ratio_to_concurrency_1']:.2f}x its "
+                         f"concurrency 1, {r.get('mean_rows_per_step', 1.0):.1f} rows/step" for r in d["rows"])
         lines.append(f"- `local_server.json` (`bench/local_server.py`): {d['requests']} greedy requests of "
                      f"{d['max_tokens']} tokens to {d['model']}: {rows}; load average "
-                     f"{d['load_average_1min_at_end']:.1f} on {d['cpu_count']} cores.")
+                     f"{d['load_average_1min_at_end']:.1f} on {d['cpu_count']} cores (goal >= 4x at concurrency 8).")
+    if (bench / "lrf_throughput.json").exists():
+        lines.append(lrf_throughput_line(json.loads((bench / "lrf_throughput.json").read_text())))
     return "\n".join(lines)
 
 
