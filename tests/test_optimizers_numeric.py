@@ -111,3 +111,11 @@ def test_numeric_and_choice_on_a_real_graph_node_through_replay():
     ctx.current = order.values
     top_k = NumericProposer(NumericConfig(n_trials=12)).propose(ctx, system.knobs["top_k"])
     assert 10 <= top_k.value <= 16 and top_k.proposed_score > 0.8
+
+
+def test_search_keeps_optunas_per_trial_log_quiet_and_restores_its_verbosity(capfd):
+    knob = KnobSpec("top_k", IntRange(1, 64, log=True, node="retrieve"), 1)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    NumericProposer(NumericConfig(n_trials=3)).propose(ctx_for(knob, 1, retrieve, lrf), knob)
+    assert "Trial" not in capfd.readouterr().err
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO

@@ -43,15 +43,21 @@ class NumericProposer(Proposer):
             raise ProposalError(f"knob {knob.name!r}: Optuna cannot search a log scale with step {space.step}")
         sampler = self.sampler or optuna.samplers.TPESampler(
             seed=ctx.seed, n_startup_trials=max(1, min(5, self.config.n_trials // 2)))
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        study.enqueue_trial({knob.name: ctx.current[knob.name]}, skip_if_exists=True)
 
         def objective(trial: optuna.Trial) -> float:
             value = self._suggest(trial, knob)
             evaluator.evaluate(value)
             return evaluator.mean(value)
 
-        study.optimize(objective, n_trials=self.config.n_trials)
+        # Optuna logs every trial at INFO; the proposal is recorded as one event instead.
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            study.enqueue_trial({knob.name: ctx.current[knob.name]}, skip_if_exists=True)
+            study.optimize(objective, n_trials=self.config.n_trials)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         return Search(evaluator.best(), {"sampler": type(sampler).__name__, "trials": len(study.trials)})
 
     @staticmethod
