@@ -1,6 +1,8 @@
 """How well the learned local rewards agree with the global metric, against an LLM judge.
 
-On the offline QA example's training split, with SmolLM2-135M behind one local server:
+On the offline QA example's train and test splits (96 questions: the alignment is
+measured on pairs held out by question, nothing is optimized here, and more questions
+give every node more held-out pairs), with SmolLM2-135M behind one local server:
 ``optimas-lg pairs`` records the runs and builds preference pairs per node from
 Monte-Carlo rollouts, ``optimas-lg lrf train`` trains the LRF (all-MiniLM-L6-v2
 backbone) on the pairs of most examples, and ``optimas-lg lrf eval --judge`` ranks the
@@ -31,7 +33,8 @@ MODEL = "local/smollm2-135m"
 # node calls the model at the current knobs and its LLM samples can change what is found
 # (with "question" it makes no LLM call and sampling has nothing to vary).
 KNOBS = {"query_mode": "both", "top_k": 2, "hops": 2, "answer_format": "entity"}
-PAIRS = ["--samples", "3", "--llm-samples", "4", "--temperature", "0.8", "--rollouts", "1", "--calls-per-node", "36"]
+SPLITS = ("train", "test")
+PAIRS = ["--samples", "3", "--llm-samples", "4", "--temperature", "0.8", "--rollouts", "1", "--calls-per-node", "60"]
 TRAIN = ["--epochs", "4", "--eval-fraction", "0.3"]
 GOAL = ("Answer the question with exactly the right name, as short as possible "
         "(scored by token F1 against the gold answer).")
@@ -51,7 +54,7 @@ def markdown(result: dict) -> str:
     ev, pairs = result["eval"], result["pairs"]
     judge = ev["judge"]["accuracy"]
     lines = ["# LRF alignment: learned local rewards vs an LLM judge", "",
-             f"Offline QA example, training split ({pairs['runs']} questions), {MODEL} through the local server; "
+             f"Offline QA example, {' and '.join(SPLITS)} splits ({pairs['runs']} questions), {MODEL} through the local server; "
              f"knobs {json.dumps(KNOBS)}; pairs: `{' '.join(PAIRS)}`; LRF: all-MiniLM-L6-v2, `{' '.join(TRAIN)}` (split by example). "
              "Ranking accuracy on the pairs of the held-out examples (a tie or an unparsed verdict counts as wrong).",
              "", "| node | candidates (LLM-sampled) | pairs collected | held-out pairs | LRF | judge | judge unparsed |",
@@ -82,10 +85,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lrf-alignment-") as home:
         env = {**os.environ, "OPTIMAS_LG_HOME": home, "OMP_WAIT_POLICY": "PASSIVE"}
         env.pop("OPTIMAS_LG_STORE", None)
+        questions = Path(home) / "questions.jsonl"
+        questions.write_text("".join((REPO / "examples" / "offline_qa" / "data" / f"{split}.jsonl").read_text()
+                                     for split in SPLITS))
         with start_server([MODEL], in_process=False) as server:
             env[URL_ENV] = server.base_url
             pairs, t_pairs = cli("pairs", "examples/offline_qa/agent.py:builder",
-                                 "--data", "examples/offline_qa/data/train.jsonl",
+                                 "--data", str(questions),
                                  "--metric", "examples/offline_qa/metric.py:metric",
                                  "--inputs", "question", "--labels", "answer", "--config", json.dumps(KNOBS),
                                  *PAIRS, env=env)
