@@ -11,20 +11,29 @@ reject changes inside one standard error of the paired difference, which is what
 strict ``>`` on a handful of examples (the paper code's rule) lets through. An example
 that failed under either config counts as a score of 0 for that config, so a change
 that breaks runs cannot pass as progress.
+
+A change of several knobs that passes is then pruned (``prune_change``): each changed
+knob is reverted in turn, and the revert is kept unless the gate says the knob's new
+value beats it. A knob that rode along with a useful one (a prompt rewrite proposed in
+the same round as a better answer format, say) does not get in without evidence.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 
 @dataclass(frozen=True)
 class GateConfig:
+    """The acceptance rule's thresholds; ``prune`` makes every knob of an accepted
+    multi-knob change pass the same rule on its own (one validation pass per knob)."""
+
     min_gain: float = 0.01
     z: float = 1.0
     min_examples: int = 10
+    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,3 +80,40 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     else:
         accepted, reason = True, f"gain {mean:+.4f} > {config.z} x stderr {stderr:.4f}"
     return GateDecision(accepted, mean_cur, mean_new, mean, stderr, n, rule, reason)
+
+
+@dataclass(frozen=True)
+class PruneStep:
+    """One knob of an accepted change, tested against reverting it alone."""
+
+    knob: str
+    kept: bool
+    decision: GateDecision  # the knob's new value (proposed) vs its old one (current)
+
+
+Scores = Sequence[float | None]
+
+
+def prune_change(previous: dict[str, Any], proposed: dict[str, Any], proposed_scores: Scores,
+                 evaluate: Callable[[dict[str, Any]], Scores], config: GateConfig = GateConfig(),
+                 ) -> tuple[dict[str, Any], list[float | None], list[PruneStep]]:
+    """Backward elimination over an accepted change.
+
+    ``previous`` holds the old values of the changed knobs (in the order to test them),
+    ``proposed`` the whole accepted config and ``proposed_scores`` its validation scores;
+    ``evaluate(values)`` scores a config on the same examples. Each changed knob is
+    reverted in turn and stays reverted unless the gate accepts its new value over the
+    old one; the last changed knob left is not tested (the change as a whole passed).
+    Returns the pruned config, its scores and the steps taken.
+    """
+    values, scores, steps = dict(proposed), list(proposed_scores), []
+    for knob in previous:
+        if sum(values[k] != previous[k] for k in previous) <= 1:
+            break
+        reverted = {**values, knob: previous[knob]}
+        reverted_scores = list(evaluate(reverted))
+        decision = paired_gate(reverted_scores, scores, config)
+        steps.append(PruneStep(knob, decision.accepted, decision))
+        if not decision.accepted:
+            values, scores = reverted, reverted_scores
+    return values, scores, steps

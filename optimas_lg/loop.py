@@ -16,7 +16,7 @@ import operator
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -24,10 +24,11 @@ from typing_extensions import TypedDict
 
 from optimas_lg.budget import Spent
 from optimas_lg.errors import OptimasError
-from optimas_lg.gate import paired_gate
+from optimas_lg.gate import GateDecision, paired_gate, prune_change
 from optimas_lg.job import JobSpec, OptimizeConfig
 from optimas_lg.knobs import defaults
 from optimas_lg.lrf import ranking_accuracy
+from optimas_lg.lrf.pairs import canonical_json
 from optimas_lg.optimizers import ProposalContext
 from optimas_lg.preferences import PairConfig, stored_pairs
 from optimas_lg.store import Store, models as m
@@ -224,31 +225,78 @@ def propose(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
 
 
 def validate(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
-    """Paired comparison on the validation set; record the decision with its evidence."""
+    """Paired comparison on the validation set, then pruning of an accepted multi-knob
+    change (each knob must pass on its own); record the decision with its evidence."""
     prop, iteration = state["proposal"], state["iteration"]
-    single = len(prop["value"]) == 1  # one knob changed: log its plain values
-    base = {"knob": prop["knob"], "n": len(ws.valset),
-            "old": next(iter(prop["previous"].values())) if single else prop["previous"],
-            "new": next(iter(prop["value"].values())) if single else prop["value"],
-            "val_current": state["current_val"]}
     if not prop["value"]:
-        decision = {**base, "accepted": False, "val_proposed": state["current_val"], "mean_diff": 0.0,
-                    "stderr": 0.0, "rule": "no change proposed", "config_id": None,
-                    "reason": "the LRF preferred the current value"}
+        decision = {**_decision_base(prop, len(ws.valset), state["current_val"]), "accepted": False,
+                    "val_proposed": state["current_val"], "mean_diff": 0.0, "stderr": 0.0,
+                    "rule": "no change proposed", "config_id": None, "reason": "the LRF preferred the current value"}
         ws.store.add_event(ws.job_id, "decision", decision, node=prop["node"], iteration=iteration)
         return {"decision": decision}
-    config_id = ws.store.add_config(prop["values"], ws.system.name, parent_id=state["current_config_id"],
-                                    note=f"iteration {iteration}: {prop['knob']}")
-    val = ws.evaluate(ws.valset, prop["values"], config_id)
-    ws.store.add_event(ws.job_id, "evaluation", val.payload("val", "proposal", config_id, ws.config.val_repeats),
-                       node=prop["node"], iteration=iteration)
-    gate = paired_gate(state["current_val_scores"], val.scores, ws.config.gate)
-    decision = {**base, "accepted": gate.accepted, "val_current": gate.mean_current,
-                "val_proposed": gate.mean_proposed, "mean_diff": gate.mean_diff, "stderr": gate.stderr,
-                "rule": gate.rule, "config_id": config_id, "reason": gate.reason, "scores": val.scores}
+    evaluate = _validation(ws, state)
+    config_id, scores = evaluate(prop["values"], prop["knob"])
+    gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
+    pruned: list[dict[str, Any]] = []
+    if gate.accepted and ws.config.gate.prune and len(prop["value"]) > 1:
+        prop, config_id, scores, gate, pruned = _prune(ws, state, prop, config_id, scores, gate, evaluate)
+    dropped = [p["knob"] for p in pruned if not p["kept"]]
+    reason = gate.reason + (f"; reverted {', '.join(dropped)} (no gain of its own)" if dropped and gate.accepted else "")
+    decision = {**_decision_base(prop, len(ws.valset), state["current_val"]), "accepted": gate.accepted,
+                "val_current": gate.mean_current, "val_proposed": gate.mean_proposed, "mean_diff": gate.mean_diff,
+                "stderr": gate.stderr, "rule": gate.rule, "config_id": config_id, "reason": reason,
+                "pruned": pruned, "scores": scores}
     ws.store.add_event(ws.job_id, "decision", {k: v for k, v in decision.items() if k != "scores"},
                        node=prop["node"], iteration=iteration)
-    return {"decision": decision}
+    return {"decision": decision, "proposal": prop}
+
+
+def _decision_base(prop: dict[str, Any], n: int, val_current: float) -> dict[str, Any]:
+    single = len(prop["value"]) == 1  # one knob changed: log its plain values
+    return {"knob": prop["knob"], "n": n,
+            "old": next(iter(prop["previous"].values())) if single else prop["previous"],
+            "new": next(iter(prop["value"].values())) if single else prop["value"],
+            "val_current": val_current}
+
+
+Validate = Callable[..., tuple[int, list[float | None]]]
+
+
+def _validation(ws: Workspace, state: LoopState) -> Validate:
+    """``evaluate(values, note, purpose) -> (config id, per-example scores)`` on the
+    validation set, storing the config (child of the current one) and its evaluation."""
+    def evaluate(values: dict[str, Any], note: str, purpose: str = "proposal") -> tuple[int, list[float | None]]:
+        iteration = state["iteration"]
+        config_id = ws.store.add_config(values, ws.system.name, parent_id=state["current_config_id"],
+                                        note=f"iteration {iteration}: {note}")
+        val = ws.evaluate(ws.valset, values, config_id)
+        ws.store.add_event(ws.job_id, "evaluation", val.payload("val", purpose, config_id, ws.config.val_repeats),
+                           node=state["node"], iteration=iteration)
+        return config_id, val.scores
+    return evaluate
+
+
+def _prune(ws: Workspace, state: LoopState, prop: dict[str, Any], config_id: int, scores: list[float | None],
+           gate: GateDecision, evaluate: Validate) -> tuple[dict[str, Any], int, list[float | None], GateDecision, list[dict]]:
+    """Revert each knob of an accepted change that does not beat its old value on its own;
+    keep the pruned change only if it still passes the gate against the current config."""
+    ids: dict[str, int] = {}
+
+    def scored(values: dict[str, Any]) -> list[float | None]:
+        label = "without " + ", ".join(k for k in prop["previous"] if values[k] == prop["previous"][k])
+        ids[canonical_json(values)], result = evaluate(values, label, "pruning")
+        return result
+
+    values, pruned_scores, steps = prune_change(prop["previous"], prop["values"], scores, scored, ws.config.gate)
+    record = [{"knob": step.knob, "kept": step.kept, "gain": step.decision.mean_diff,
+               "stderr": step.decision.stderr, "reason": step.decision.reason} for step in steps]
+    final = paired_gate(state["current_val_scores"], pruned_scores, ws.config.gate)
+    if values == prop["values"] or not final.accepted:
+        return prop, config_id, scores, gate, record
+    changed = [k for k in prop["previous"] if values[k] != prop["previous"][k]]
+    prop = {**prop, "knob": ", ".join(changed), "previous": {k: prop["previous"][k] for k in changed},
+            "value": {k: values[k] for k in changed}, "values": values}
+    return prop, ids[canonical_json(values)], pruned_scores, final, record
 
 
 def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
