@@ -152,3 +152,15 @@ def test_cancelled_jobs_are_skipped():
     assert kept.result(timeout=5) == 20
     batcher.close()
     assert [rows for _, rows in log if rows != "closed"] == [[2], [2]]
+
+
+def test_a_batch_whose_cleanup_fails_does_not_stop_the_worker(caplog):
+    class BadClose(CountdownBatch):
+        def close(self):
+            raise RuntimeError("adapter context broke")
+
+    batcher = Batcher(lambda key: BadClose(key, []), max_batch=8, max_wait=0.0)
+    assert batcher.submit("k", 1).result(timeout=5) == 10
+    assert batcher.submit("k", 2).result(timeout=5) == 20  # the worker still serves
+    batcher.close()
+    assert "closing a batch" in caplog.text

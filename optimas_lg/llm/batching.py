@@ -13,6 +13,7 @@ One worker thread runs the batch, which keeps the cores for one batch at a time.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -39,6 +40,7 @@ class RunningBatch(Protocol):
 
 
 OpenBatch = Callable[[Hashable], RunningBatch]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,7 +118,10 @@ class Batcher:
             self._resolve(running, [(job_id, ModelServerError("the batch ended before this request finished"))
                                     for job_id in running])
             if batch is not None:
-                batch.close()
+                try:
+                    batch.close()
+                except Exception:  # noqa: BLE001 - the worker must outlive one batch's cleanup
+                    log.exception("closing a batch of %r failed", key)
                 batch = None
 
     def _rows_like_oldest(self) -> int:
