@@ -182,10 +182,11 @@ def candidate_assignments(specs: Sequence[KnobSpec], current: dict[str, Any], n:
     return out
 
 
-def sample_seed(seed: int, node: str, call_id: str, index: int) -> int:
-    """The base seed of LLM sample ``index`` for one recorded call (stable across runs and
-    processes, unlike ``hash``); the sample's i-th LLM call uses this plus i."""
-    digest = hashlib.sha256(f"{seed}:{node}:{call_id}:llm:{index}".encode()).digest()
+def sample_seed(seed: int, node: str, call_key: str, index: int) -> int:
+    """The base seed of LLM sample ``index`` for one recorded call (``call_key`` names the
+    call by example and step; stable across runs and processes, unlike ``hash``); the
+    sample's i-th LLM call uses this plus i."""
+    digest = hashlib.sha256(f"{seed}:{node}:{call_key}:llm:{index}".encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1  # 31 bits: fits every server's seed field
 
 
@@ -217,7 +218,10 @@ def collect_node_pairs(
     """
     specs = [s for s in system.knobs.values() if s.node == node]
     rng = random.Random(f"{config.seed}:{node}")
-    chosen = list(calls)
+    # Call ids are random UUIDs and recording order follows thread timing: order and seed
+    # the calls by what they are (example, step), so a rerun draws the same candidates.
+    keys = {call.id: f"{run_keys[call.run_id]}:{call.namespace}:{call.step}" for call in calls}
+    chosen = sorted(calls, key=lambda call: (keys[call.id], call.id))
     rng.shuffle(chosen)
     chosen = chosen[: config.calls_per_node] if config.calls_per_node else chosen
     stats = PairStats(candidates={node: 0}, failed_candidates={node: 0}, llm_candidates={node: 0},
@@ -228,7 +232,7 @@ def collect_node_pairs(
     def outputs(call: m.NodeCall, state: dict) -> tuple[list[tuple[dict, dict]], int]:
         """(knobs, output) of every candidate of one call, knob samples first, and how many
         node runs failed. Its own seeded RNG keeps them the same whatever thread runs it."""
-        call_rng = random.Random(f"{config.seed}:{node}:{call.id}")
+        call_rng = random.Random(f"{config.seed}:{node}:{keys[call.id]}")
         found: list[tuple[dict, dict]] = []
         failed = 0
         for values in candidate_assignments(specs, node_current, config.samples, call_rng, alternatives):
@@ -241,7 +245,7 @@ def collect_node_pairs(
         for index in range(2 * config.llm_samples):
             if new >= config.llm_samples:
                 break
-            seed = sample_seed(config.seed, node, str(call.id), index)
+            seed = sample_seed(config.seed, node, keys[call.id], index)
             try:
                 with sampling(config.temperature, seed) as drawn:
                     output = run_node(system, node, state, {**current, **node_current})

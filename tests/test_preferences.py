@@ -35,7 +35,7 @@ def test_candidates_start_with_the_current_assignment_and_are_distinct():
 
 
 def _call(i: int) -> SimpleNamespace:
-    return SimpleNamespace(id=f"call{i}", run_id=f"run{i}", inputs={"x": i}, reads=["x"])
+    return SimpleNamespace(id=f"call{i}", run_id=f"run{i}", namespace="", step=1, inputs={"x": i}, reads=["x"])
 
 
 def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
@@ -98,6 +98,14 @@ def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
     assert 0 < stats.llm_candidates["n"] <= 12 and stats.candidates["n"] == 6 + stats.llm_candidates["n"]
     assert stats.system_runs == stats.candidates["n"]
     assert stats.pairs["n"] > 0 and all(p.chosen == {"y": 1} for p in pairs)
+
+    # A rerun records the same calls under new random ids, in another order: the calls
+    # chosen and the samples drawn must not change.
+    calls[:] = [SimpleNamespace(**{**vars(c), "id": f"uuid-{7 - i}"}) for i, c in enumerate(reversed(calls))]
+    rerun, _ = collect(llm_samples=2, temperature=0.5, calls_per_node=4)
+    calls[:] = [_call(i) for i in range(6)]
+    first, _ = collect(llm_samples=2, temperature=0.5, calls_per_node=4)
+    assert [p.to_dict() for p in rerun] == [p.to_dict() for p in first]
     other, _ = collect(llm_samples=2, temperature=0.5, seed=1)
     assert [p.to_dict() for p in other] != [p.to_dict() for p in pairs] or other == pairs == []
 
