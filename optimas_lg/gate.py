@@ -12,10 +12,12 @@ strict ``>`` on a handful of examples (the paper code's rule) lets through. An e
 that failed under either config counts as a score of 0 for that config, so a change
 that breaks runs cannot pass as progress.
 
-A change of several knobs that passes is then pruned (``prune_change``): each changed
-knob is reverted in turn, and the revert is kept unless the gate says the knob's new
-value beats it. A knob that rode along with a useful one (a prompt rewrite proposed in
-the same round as a better answer format, say) does not get in without evidence.
+A round that changed several knobs is validated knob by knob (``validate_knobwise``):
+each knob's new value must pass the rule against the config before it, on top of the
+knobs accepted before it. A knob that rides along with a useful one (a prompt rewrite
+proposed in the same round as a better answer format, say) neither gets in without
+evidence nor sinks the useful one. Knobs that only help together get one joint try
+when none passes alone.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ from typing import Any, Callable, Sequence
 
 @dataclass(frozen=True)
 class GateConfig:
-    """The acceptance rule's thresholds; ``prune`` makes every knob of an accepted
-    multi-knob change pass the same rule on its own (one validation pass per knob)."""
+    """The acceptance rule's thresholds."""
 
     min_gain: float = 0.01
     z: float = 1.0
     min_examples: int = 10
-    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,37 +83,40 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
 
 
 @dataclass(frozen=True)
-class PruneStep:
-    """One knob of an accepted change, tested against reverting it alone."""
+class KnobStep:
+    """One validation of a round: ``knobs`` changed on top of what was accepted before."""
 
-    knob: str
-    kept: bool
-    decision: GateDecision  # the knob's new value (proposed) vs its old one (current)
+    knobs: tuple[str, ...]
+    accepted: bool
+    decision: GateDecision
 
 
 Scores = Sequence[float | None]
 
 
-def prune_change(previous: dict[str, Any], proposed: dict[str, Any], proposed_scores: Scores,
-                 evaluate: Callable[[dict[str, Any]], Scores], config: GateConfig = GateConfig(),
-                 ) -> tuple[dict[str, Any], list[float | None], list[PruneStep]]:
-    """Backward elimination over an accepted change.
+def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: dict[str, Any],
+                      evaluate: Callable[[dict[str, Any], tuple[str, ...]], Scores],
+                      config: GateConfig = GateConfig()) -> tuple[dict[str, Any], list[float | None], list[KnobStep]]:
+    """Try each changed knob in order (``changes``: knob -> new value) on top of the ones
+    accepted so far, keeping it when the gate accepts it over the config before it; when
+    several knobs changed and none passed alone, try them all together once.
 
-    ``previous`` holds the old values of the changed knobs (in the order to test them),
-    ``proposed`` the whole accepted config and ``proposed_scores`` its validation scores;
-    ``evaluate(values)`` scores a config on the same examples. Each changed knob is
-    reverted in turn and stays reverted unless the gate accepts its new value over the
-    old one; the last changed knob left is not tested (the change as a whole passed).
-    Returns the pruned config, its scores and the steps taken.
+    ``evaluate(values, knobs)`` scores a config on the validation examples of
+    ``current_scores``. Returns the accepted config, its scores and every step.
     """
-    values, scores, steps = dict(proposed), list(proposed_scores), []
-    for knob in previous:
-        if sum(values[k] != previous[k] for k in previous) <= 1:
-            break
-        reverted = {**values, knob: previous[knob]}
-        reverted_scores = list(evaluate(reverted))
-        decision = paired_gate(reverted_scores, scores, config)
-        steps.append(PruneStep(knob, decision.accepted, decision))
-        if not decision.accepted:
-            values, scores = reverted, reverted_scores
+    values, scores, steps = dict(current), list(current_scores), []
+
+    def attempt(knobs: tuple[str, ...]) -> None:
+        nonlocal values, scores
+        trial = {**values, **{k: changes[k] for k in knobs}}
+        trial_scores = list(evaluate(trial, knobs))
+        decision = paired_gate(scores, trial_scores, config)
+        steps.append(KnobStep(knobs, decision.accepted, decision))
+        if decision.accepted:
+            values, scores = trial, trial_scores
+
+    for knob in changes:
+        attempt((knob,))
+    if len(changes) > 1 and not any(step.accepted for step in steps):
+        attempt(tuple(changes))  # knobs that may only help together
     return values, scores, steps

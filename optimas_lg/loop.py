@@ -16,7 +16,7 @@ import operator
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -24,11 +24,10 @@ from typing_extensions import TypedDict
 
 from optimas_lg.budget import Spent
 from optimas_lg.errors import OptimasError
-from optimas_lg.gate import GateDecision, paired_gate, prune_change
+from optimas_lg.gate import paired_gate, validate_knobwise
 from optimas_lg.job import JobSpec, OptimizeConfig
 from optimas_lg.knobs import defaults
 from optimas_lg.lrf import ranking_accuracy
-from optimas_lg.lrf.pairs import canonical_json
 from optimas_lg.optimizers import ProposalContext
 from optimas_lg.preferences import PairConfig, stored_pairs
 from optimas_lg.store import Store, models as m
@@ -225,8 +224,8 @@ def propose(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> d
 
 
 def validate(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dict[str, Any]:
-    """Paired comparison on the validation set, then pruning of an accepted multi-knob
-    change (each knob must pass on its own); record the decision with its evidence."""
+    """Paired comparison on the validation set, knob by knob when the round changed
+    several (``gate.validate_knobwise``); record the decision with its evidence."""
     prop, iteration = state["proposal"], state["iteration"]
     if not prop["value"]:
         decision = {**_decision_base(prop, len(ws.valset), state["current_val"]), "accepted": False,
@@ -234,18 +233,36 @@ def validate(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> 
                     "rule": "no change proposed", "config_id": None, "reason": "the LRF preferred the current value"}
         ws.store.add_event(ws.job_id, "decision", decision, node=prop["node"], iteration=iteration)
         return {"decision": decision}
-    evaluate = _validation(ws, state)
-    config_id, scores = evaluate(prop["values"], prop["knob"])
+    tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
+
+    def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
+        config_id = ws.store.add_config(values, ws.system.name, parent_id=state["current_config_id"],
+                                        note=f"iteration {iteration}: {', '.join(knobs)}")
+        val = ws.evaluate(ws.valset, values, config_id)
+        ws.store.add_event(ws.job_id, "evaluation", val.payload("val", "proposal", config_id, ws.config.val_repeats),
+                           node=prop["node"], iteration=iteration)
+        tried.append((config_id, values, val.scores))
+        return val.scores
+
+    values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], prop["value"],
+                                              evaluate, ws.config.gate)
+    accepted = any(step.accepted for step in steps)
+    if accepted:
+        kept = [k for k in prop["value"] if values[k] != state["current_knobs"][k]]
+        prop = {**prop, "knob": ", ".join(kept), "previous": {k: prop["previous"][k] for k in kept},
+                "value": {k: values[k] for k in kept}, "values": values}
+        config_id = next(cid for cid, tried_values, _ in tried if tried_values == values)
+    else:
+        config_id, _, scores = tried[-1]
     gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
-    pruned: list[dict[str, Any]] = []
-    if gate.accepted and ws.config.gate.prune and len(prop["value"]) > 1:
-        prop, config_id, scores, gate, pruned = _prune(ws, state, prop, config_id, scores, gate, evaluate)
-    dropped = [p["knob"] for p in pruned if not p["kept"]]
-    reason = gate.reason + (f"; reverted {', '.join(dropped)} (no gain of its own)" if dropped and gate.accepted else "")
-    decision = {**_decision_base(prop, len(ws.valset), state["current_val"]), "accepted": gate.accepted,
+    reason = gate.reason if len(steps) == 1 else "; ".join(
+        f"{', '.join(step.knobs)}: {step.decision.reason} ({'kept' if step.accepted else 'not kept'})" for step in steps)
+    decision = {**_decision_base(prop, len(ws.valset), state["current_val"]), "accepted": accepted,
                 "val_current": gate.mean_current, "val_proposed": gate.mean_proposed, "mean_diff": gate.mean_diff,
                 "stderr": gate.stderr, "rule": gate.rule, "config_id": config_id, "reason": reason,
-                "pruned": pruned, "scores": scores}
+                "steps": [{"knobs": list(step.knobs), "accepted": step.accepted, "gain": step.decision.mean_diff,
+                           "stderr": step.decision.stderr} for step in steps],
+                "scores": scores}
     ws.store.add_event(ws.job_id, "decision", {k: v for k, v in decision.items() if k != "scores"},
                        node=prop["node"], iteration=iteration)
     return {"decision": decision, "proposal": prop}
@@ -257,46 +274,6 @@ def _decision_base(prop: dict[str, Any], n: int, val_current: float) -> dict[str
             "old": next(iter(prop["previous"].values())) if single else prop["previous"],
             "new": next(iter(prop["value"].values())) if single else prop["value"],
             "val_current": val_current}
-
-
-Validate = Callable[..., tuple[int, list[float | None]]]
-
-
-def _validation(ws: Workspace, state: LoopState) -> Validate:
-    """``evaluate(values, note, purpose) -> (config id, per-example scores)`` on the
-    validation set, storing the config (child of the current one) and its evaluation."""
-    def evaluate(values: dict[str, Any], note: str, purpose: str = "proposal") -> tuple[int, list[float | None]]:
-        iteration = state["iteration"]
-        config_id = ws.store.add_config(values, ws.system.name, parent_id=state["current_config_id"],
-                                        note=f"iteration {iteration}: {note}")
-        val = ws.evaluate(ws.valset, values, config_id)
-        ws.store.add_event(ws.job_id, "evaluation", val.payload("val", purpose, config_id, ws.config.val_repeats),
-                           node=state["node"], iteration=iteration)
-        return config_id, val.scores
-    return evaluate
-
-
-def _prune(ws: Workspace, state: LoopState, prop: dict[str, Any], config_id: int, scores: list[float | None],
-           gate: GateDecision, evaluate: Validate) -> tuple[dict[str, Any], int, list[float | None], GateDecision, list[dict]]:
-    """Revert each knob of an accepted change that does not beat its old value on its own;
-    keep the pruned change only if it still passes the gate against the current config."""
-    ids: dict[str, int] = {}
-
-    def scored(values: dict[str, Any]) -> list[float | None]:
-        label = "without " + ", ".join(k for k in prop["previous"] if values[k] == prop["previous"][k])
-        ids[canonical_json(values)], result = evaluate(values, label, "pruning")
-        return result
-
-    values, pruned_scores, steps = prune_change(prop["previous"], prop["values"], scores, scored, ws.config.gate)
-    record = [{"knob": step.knob, "kept": step.kept, "gain": step.decision.mean_diff,
-               "stderr": step.decision.stderr, "reason": step.decision.reason} for step in steps]
-    final = paired_gate(state["current_val_scores"], pruned_scores, ws.config.gate)
-    if values == prop["values"] or not final.accepted:
-        return prop, config_id, scores, gate, record
-    changed = [k for k in prop["previous"] if values[k] != prop["previous"][k]]
-    prop = {**prop, "knob": ", ".join(changed), "previous": {k: prop["previous"][k] for k in changed},
-            "value": {k: values[k] for k in changed}, "values": values}
-    return prop, ids[canonical_json(values)], pruned_scores, final, record
 
 
 def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:

@@ -1,4 +1,4 @@
-from optimas_lg.gate import GateConfig, paired_gate, prune_change
+from optimas_lg.gate import GateConfig, paired_gate, validate_knobwise
 
 
 def test_clear_paired_gain_is_accepted():
@@ -28,29 +28,35 @@ def test_min_gain_blocks_tiny_improvements():
     assert not paired_gate(cur, new).accepted
 
 
-def test_prune_reverts_a_knob_that_rode_along_and_keeps_the_one_that_helps():
-    # 20 examples: the new format fixes examples 0-9; the new prompt changes nothing.
-    def evaluate(values):
-        return [1.0 if values["format"] == "entity" and i < 10 else 0.0 for i in range(20)]
+def test_knobwise_keeps_the_useful_knob_when_a_harmful_one_rode_along():
+    # 20 examples: the new format fixes examples 0-9; the new prompt breaks examples 0-2.
+    def evaluate(values, knobs=()):
+        fixed = values["format"] == "entity"
+        broken = values["prompt"] != "Answer."
+        return [1.0 if fixed and i < 10 and not (broken and i < 3) else 0.0 for i in range(20)]
 
-    previous = {"format": "sentence", "prompt": "Answer."}
-    proposed = {"format": "entity", "prompt": "junk from a small proposer", "top_k": 3}
+    current = {"format": "sentence", "prompt": "Answer.", "top_k": 3}
+    changes = {"format": "entity", "prompt": "junk from a small proposer"}
     tried = []
-    values, scores, steps = prune_change(previous, proposed, evaluate(proposed),
-                                         lambda v: tried.append(dict(v)) or evaluate(v))
-    assert values == {"format": "entity", "prompt": "Answer.", "top_k": 3}
+    values, scores, steps = validate_knobwise(current, evaluate(current), changes,
+                                              lambda v, k: tried.append(k) or evaluate(v))
+    assert values == {**current, "format": "entity"}
     assert scores == evaluate(values)
-    assert [(s.knob, s.kept) for s in steps] == [("format", True), ("prompt", False)]
-    assert tried == [{**proposed, "format": "sentence"}, {**proposed, "prompt": "Answer."}]
+    assert [(s.knobs, s.accepted) for s in steps] == [(("format",), True), (("prompt",), False)]
+    assert tried == [("format",), ("prompt",)]  # no joint try: one knob passed
 
 
-def test_prune_keeps_knobs_that_each_help_and_leaves_a_single_change_alone():
-    def evaluate(values):
-        return [float(values["a"] == 1 and i < 10) + float(values["b"] == 1 and i >= 10) for i in range(20)]
+def test_knobwise_tries_the_joint_change_only_when_no_knob_passes_alone():
+    def evaluate(values, knobs=()):  # only a and b together fix examples 0-9
+        return [float(values["a"] == 1 and values["b"] == 1 and i < 10) for i in range(20)]
 
-    both = {"a": 1, "b": 1}
-    values, _, steps = prune_change({"a": 0, "b": 0}, both, evaluate(both), evaluate)
-    assert values == both and [s.kept for s in steps] == [True, True]
-    calls = []
-    values, _, steps = prune_change({"a": 0}, both, evaluate(both), lambda v: calls.append(v) or evaluate(v))
-    assert values == both and steps == [] and calls == []  # one changed knob: the gate already decided
+    current = {"a": 0, "b": 0}
+    values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1}, evaluate)
+    assert values == {"a": 1, "b": 1}
+    assert [(s.knobs, s.accepted) for s in steps] == [(("a",), False), (("b",), False), (("a", "b"), True)]
+
+    def nothing(values, knobs=()):
+        return [0.0] * 20
+
+    values, _, steps = validate_knobwise(current, nothing(current), {"a": 1}, nothing)
+    assert values == current and len(steps) == 1 and not steps[0].accepted
