@@ -48,3 +48,7 @@ class LRFError(OptimasError):
 
 class SerdeError(OptimasError):
     """A recorded value cannot be turned back into a Python object."""
+
+
+class SettingsError(OptimasError, ValueError):
+    """An optimize setting that does not exist (a typo, or a job stored by another version)."""

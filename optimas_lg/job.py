@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from optimas_lg.budget import Budget
+from optimas_lg.errors import SettingsError
 from optimas_lg.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.preferences import PairConfig
@@ -77,6 +78,13 @@ class OptimizeConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown optimize settings {sorted(unknown)}; known: {sorted(known)}")
-        values = {k: sections[k](**v) if k in sections and isinstance(v, dict) else v for k, v in data.items()}
+            raise SettingsError(f"unknown optimize settings {sorted(unknown)}; known: {sorted(known)}")
+        values = dict(data)
+        for name, section in sections.items():
+            if isinstance(data.get(name), dict):
+                fields = {f.name for f in dataclasses.fields(section)}
+                wrong = set(data[name]) - fields
+                if wrong:
+                    raise SettingsError(f"unknown {name} settings {sorted(wrong)}; known: {sorted(fields)}")
+                values[name] = section(**data[name])
         return cls(**values)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from optimas_lg.api import optimize
+from optimas_lg.errors import SettingsError
 from optimas_lg.gate import GateConfig
 from optimas_lg.job import OptimizeConfig
 from optimas_lg.lrf import LRFConfig
@@ -108,3 +109,11 @@ def test_system_run_budget_holds_inside_pair_collection(store):
     assert len(runs) <= limit + len(val)
     assert "system runs" in (result.stop_reason or "")
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0
+
+
+def test_unknown_settings_are_named_in_the_error():
+    with pytest.raises(SettingsError, match=r"unknown gate settings \['prune'\]"):
+        OptimizeConfig.from_dict({**SETTINGS, "gate": {"min_examples": 5, "prune": True}})
+    with pytest.raises(SettingsError, match=r"unknown optimize settings \['speed'\]"):
+        OptimizeConfig.from_dict({"speed": 2})
+    assert OptimizeConfig.from_dict(_config().to_dict()) == _config()
