@@ -193,8 +193,9 @@ class ChatBatch:
         return refused
 
     def step(self) -> list[tuple[int, ChatResult]]:
-        self.stats.decode_steps += 1
-        self.stats.row_steps += len(self._decode)
+        if self._decode:
+            self.stats.decode_steps += 1
+            self.stats.row_steps += len(self._decode)
         finished = []
         for row_id, completion in self._decode.step():
             job_id, choice = self._rows.pop(row_id)
