@@ -89,4 +89,4 @@ def test_greedy_rows_decode_the_same_batched_as_alone(shared_cache):
     while batch:
         done.update(batch.step())
     assert [done[i] for i in joined + first] == [alone[0], alone[2], alone[1]]
-    assert batch.row_steps < 3 * batch.steps  # finished rows stopped costing steps
+    assert batch.stats.row_steps < 3 * batch.stats.steps  # finished rows stopped costing steps

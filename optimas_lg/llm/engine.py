@@ -20,7 +20,7 @@ from typing import Any
 from optimas_lg.errors import ModelNotFoundError, OptimasError
 from optimas_lg.llm.adapters import adapter_path, list_adapters, split_model_name
 from optimas_lg.llm.batching import Batcher
-from optimas_lg.llm.generation import Completion, DecodeBatch, SamplingParams
+from optimas_lg.llm.generation import Completion, DecodeBatch, DecodeStats, SamplingParams
 from optimas_lg.llm.registry import REGISTRY, check_model, known_models, load_model_and_tokenizer
 
 
@@ -67,16 +67,15 @@ def _stamp(path: Path) -> int:
 
 
 @dataclass
-class BatchStats:
-    """How full the decode batches ran: the figure to read when throughput disappoints."""
+class BatchStats(DecodeStats):
+    """How full the decode batches ran, over every batch the server opened: the figure
+    to read when throughput disappoints."""
 
     batches: int = 0
-    decode_steps: int = 0
-    row_steps: int = 0
 
     def to_dict(self) -> dict[str, float]:
-        mean = self.row_steps / self.decode_steps if self.decode_steps else 0.0
-        return {"batches": self.batches, "decode_steps": self.decode_steps, "row_steps": self.row_steps,
+        mean = self.row_steps / self.steps if self.steps else 0.0
+        return {"batches": self.batches, "decode_steps": self.steps, "row_steps": self.row_steps,
                 "mean_rows_per_step": round(mean, 3)}
 
 
@@ -157,10 +156,10 @@ class ChatBatch:
     """
 
     def __init__(self, base: str, loaded: _Loaded, adapter: AbstractContextManager, stats: BatchStats):
-        self.base, self.loaded, self.stats = base, loaded, stats
+        self.base, self.loaded = base, loaded
         self._adapter = ExitStack()
         self._adapter.enter_context(adapter)
-        self._decode = DecodeBatch(loaded.peft or loaded.model, loaded.tokenizer)
+        self._decode = DecodeBatch(loaded.peft or loaded.model, loaded.tokenizer, stats)
         self._rows: dict[int, tuple[int, int]] = {}  # row id -> (job id, choice index)
         self._jobs: dict[int, tuple[int, list[Completion | None]]] = {}  # job id -> (prompt tokens, choices)
 
@@ -193,9 +192,6 @@ class ChatBatch:
         return refused
 
     def step(self) -> list[tuple[int, ChatResult]]:
-        if self._decode:
-            self.stats.decode_steps += 1
-            self.stats.row_steps += len(self._decode)
         finished = []
         for row_id, completion in self._decode.step():
             job_id, choice = self._rows.pop(row_id)

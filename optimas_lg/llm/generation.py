@@ -41,6 +41,14 @@ class Completion:
 
 
 @dataclass
+class DecodeStats:
+    """Decode steps taken and the rows they advanced, summed: how full the batches ran."""
+
+    steps: int = 0
+    row_steps: int = 0
+
+
+@dataclass
 class _Row:
     id: int
     params: SamplingParams
@@ -51,13 +59,12 @@ class _Row:
 class DecodeBatch:
     """Rows decoding together on one model; ``add`` rows at any time, ``step`` until empty."""
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, stats: DecodeStats | None = None):
         self.model, self.tokenizer = model, tokenizer
+        self.stats = stats if stats is not None else DecodeStats()  # may be shared by many batches
         eos = model.generation_config.eos_token_id
         self.eos = {tokenizer.eos_token_id} if eos is None else set(eos if isinstance(eos, list) else [eos])
         self.rows: list[_Row] = []
-        self.steps = 0
-        self.row_steps = 0
         self._next_id = 0
         self._cache: DynamicCache | None = None
         self._mask = torch.zeros((0, 0), dtype=torch.long)  # 1 where the cache holds a real token
@@ -99,8 +106,8 @@ class DecodeBatch:
                 keep.append(i)
             else:
                 finished.append((row.id, self._completion(row, reason)))
-        self.steps += 1
-        self.row_steps += len(self.rows)
+        self.stats.steps += 1
+        self.stats.row_steps += len(self.rows)
         if len(keep) < len(self.rows):
             self._select(keep)
         if self.rows:
