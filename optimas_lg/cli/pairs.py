@@ -36,15 +36,15 @@ def pairs(
                                          "and rollouts use; unset knobs keep their defaults."),
     nodes: Optional[list[str]] = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
                                               "default: every node with knobs)."),
-    samples: int = typer.Option(4, "--samples", min=1, help="Knob assignments (the current one first) run "
+    samples: int = typer.Option(PairConfig.samples, "--samples", min=1, help="Knob assignments (the current one first) run "
                                 "per recorded node call."),
-    llm_samples: int = typer.Option(2, "--llm-samples", min=0, help="Extra candidates per call: the node at the "
+    llm_samples: int = typer.Option(PairConfig.llm_samples, "--llm-samples", min=0, help="Extra candidates per call: the node at the "
                                     "current knobs with its LLM sampling (distinct outputs only; 0: off)."),
-    temperature: float = typer.Option(0.8, "--temperature", min=0.0, help="Sampling temperature of the "
+    temperature: float = typer.Option(PairConfig.temperature, "--temperature", min=0.0, help="Sampling temperature of the "
                                       "--llm-samples draws."),
-    rollouts: int = typer.Option(1, "--rollouts", min=1, help="Downstream runs scoring each candidate."),
-    calls_per_node: int = typer.Option(24, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
+    rollouts: int = typer.Option(PairConfig.rollouts, "--rollouts", min=1, help="Downstream runs scoring each candidate."),
+    calls_per_node: int = typer.Option(PairConfig.calls_per_node, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
+    concurrency: int = typer.Option(PairConfig.concurrency, "--concurrency", min=1, help="Runs in flight at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
     store: Optional[str] = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
