@@ -38,22 +38,28 @@ def _call(i: int) -> SimpleNamespace:
     return SimpleNamespace(id=f"call{i}", run_id=f"run{i}", namespace="", step=1, inputs={"x": i}, reads=["x"])
 
 
+def _recorded(n: int) -> tuple[list[SimpleNamespace], dict[str, Example], dict[str, str]]:
+    """``n`` recorded calls (input x = i), their examples, and run id -> example key."""
+    return ([_call(i) for i in range(n)], {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(n)},
+            {f"run{i}": f"e{i}" for i in range(n)})
+
+
+def _score_y2(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+    """Rollouts that score 1 when the node wrote y == 2."""
+    return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
+
+
 def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
     knob = KnobSpec("k", IntRange(0, 3, node="n"), 0)
     system = SimpleNamespace(knobs={"k": knob})
-    calls = [_call(i) for i in range(4)]
-    examples = {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(4)}
-    run_keys = {f"run{i}": f"e{i}" for i in range(4)}
+    calls, examples, run_keys = _recorded(4)
 
     def run_node(system, node, state, knobs):
         if knobs["k"] == 3:
             raise RuntimeError("k=3 breaks the node")
         return {"y": state["x"] + knobs["k"]}
 
-    def rollout_from(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
-        return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
-
-    kwargs = dict(run_node=run_node, rollout_from=rollout_from, decode_state=lambda raw: raw)
+    kwargs = dict(run_node=run_node, rollout_from=_score_y2, decode_state=lambda raw: raw)
     pairs, stats = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
                                       PairConfig(samples=4, rollouts=2), **kwargs)
     again, _ = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
@@ -79,9 +85,7 @@ def _score_y1(system, node, state, output, example, metric, knobs, rollouts, sto
 
 def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
     system = SimpleNamespace(knobs={"p": KnobSpec("p", Prompt(node="n"), "hi")})
-    calls = [_call(i) for i in range(6)]
-    examples = {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(6)}
-    run_keys = {f"run{i}": f"e{i}" for i in range(6)}
+    calls, examples, run_keys = _recorded(6)
     kwargs = dict(run_node=_fake_llm_node, rollout_from=_score_y1, decode_state=lambda raw: raw)
 
     def collect(**config):
@@ -119,20 +123,15 @@ def test_sample_seeds_are_stable_and_distinct():
 def test_run_allowance_is_never_exceeded_and_deterministic():
     knob = KnobSpec("k", IntRange(0, 3, node="n"), 0)
     system = SimpleNamespace(knobs={"k": knob})
-    calls = [_call(i) for i in range(10)]
-    examples = {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(10)}
-    run_keys = {f"run{i}": f"e{i}" for i in range(10)}
+    calls, examples, run_keys = _recorded(10)
 
     def run_node(system, node, state, knobs):
         return {"y": state["x"] + knobs["k"]}
 
-    def rollout_from(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
-        return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
-
     def collect(max_runs, concurrency=8):
         return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
                                   PairConfig(samples=3, rollouts=2, concurrency=concurrency), run_node=run_node,
-                                  rollout_from=rollout_from, decode_state=lambda raw: raw, max_runs=max_runs)
+                                  rollout_from=_score_y2, decode_state=lambda raw: raw, max_runs=max_runs)
 
     _, full = collect(None)
     assert full.system_runs == 60 and full.skipped_calls["n"] == 0
