@@ -11,12 +11,12 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError
-from optimas_lg.job import JobSpec, OptimizeConfig
-from optimas_lg.loop import LoopState, build_optimizer_graph, register_workspace, workspace_for
-from optimas_lg.settings import storage_dir
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.loop.graph import LoopState, build_optimizer_graph, register_workspace, workspace_for
+from optimas_lg.home import storage_dir
 from optimas_lg.store import Store, models as m
-from optimas_lg.system import System
-from optimas_lg.workspace import Workspace
+from optimas_lg.graph.system import System
+from optimas_lg.loop.workspace import Workspace
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 

@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from optimas_lg.knobs import LoRA, Prompt, model_name
+from optimas_lg.graph.knobs import LoRA, Prompt, model_name
 from optimas_lg.llm import chat_model
 
 LOCAL_MODEL = "local/smollm2-135m"

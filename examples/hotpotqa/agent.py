@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from examples.hotpotqa.retrieve import top_k_paragraphs
-from optimas_lg.knobs import IntRange, Prompt
+from optimas_lg.graph.knobs import IntRange, Prompt
 from optimas_lg.llm import chat_model
 
 LOCAL_MODEL = "local/smollm2-135m"

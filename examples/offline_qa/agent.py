@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 from examples.offline_qa.generate import DATA_DIR, SPLIT_SIZES
 from examples.offline_qa.retriever import BM25
 from optimas_lg.data import Example, load_examples, read_rows
-from optimas_lg.knobs import Choice, IntRange, LoRA, Prompt, model_name
+from optimas_lg.graph.knobs import Choice, IntRange, LoRA, Prompt, model_name
 from optimas_lg.llm import chat_model
 
 BASE_MODEL = "local/smollm2-135m"

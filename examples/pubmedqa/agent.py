@@ -11,7 +11,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from optimas_lg.knobs import Choice, Prompt
+from optimas_lg.graph.knobs import Choice, Prompt
 from optimas_lg.llm import chat_model
 from optimas_lg.llm.registry import known_models
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from optimas_lg.cli.common import console, friendly_errors
-from optimas_lg.system import System
+from optimas_lg.graph.system import System
 
 
 @friendly_errors

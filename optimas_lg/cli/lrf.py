@@ -11,9 +11,9 @@ import typer
 
 from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.errors import OptimasError
-from optimas_lg.job import JobSpec, OptimizeConfig
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.lrf import checkpoint, format_table, judge_accuracy, ranking_accuracy
-from optimas_lg.preferences import stored_pairs
+from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.store import Store, models as m
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def train(
     The pairs are split by example; the checkpoint is saved under the storage home and
     registered, and its ranking accuracy on the held-out examples' pairs printed.
     """
-    from optimas_lg.workspace import Workspace
+    from optimas_lg.loop.workspace import Workspace
 
     with Store(store) as s:
         job = _job(s, job_id)

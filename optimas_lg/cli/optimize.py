@@ -13,7 +13,7 @@ import typer
 
 from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors
 from optimas_lg.errors import OptimasError
-from optimas_lg.job import JobSpec, OptimizeConfig
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
 
 
 def progress_printer(out: Console) -> Callable[[str, dict[str, Any]], None]:

@@ -14,12 +14,12 @@ from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.cli.run import _config, _names
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError
-from optimas_lg.job import JobSpec, OptimizeConfig
-from optimas_lg.preferences import PairConfig
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.store import Store
-from optimas_lg.system import System
-from optimas_lg.target import load_target
-from optimas_lg.workspace import Workspace
+from optimas_lg.graph.system import System
+from optimas_lg.graph.target import load_target
+from optimas_lg.loop.workspace import Workspace
 
 STAGE = "pairs"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from optimas_lg.cli.common import StoreOption, console, friendly_errors
-from optimas_lg.settings import subdir
+from optimas_lg.home import subdir
 from optimas_lg.store import Store
 
 
@@ -17,7 +17,7 @@ def report(job_id: int = typer.Argument(..., help="Id of the optimize job."),
                                            "(default: STORAGE_HOME/reports/JOB_ID/)"),
            store: str = StoreOption) -> None:
     """Write report.md, report.html and plots for an optimize job (running or finished)."""
-    from optimas_lg.report import write_report  # matplotlib only when a report is made
+    from optimas_lg.loop.report import write_report  # matplotlib only when a report is made
 
     with Store(store) as s:
         path = write_report(s, job_id, out or subdir("reports") / str(job_id))

@@ -11,10 +11,10 @@ import typer
 from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError, TargetError
-from optimas_lg.runner import run_examples
+from optimas_lg.execution.runner import run_examples
 from optimas_lg.store import Store
-from optimas_lg.system import System
-from optimas_lg.target import load_target
+from optimas_lg.graph.system import System
+from optimas_lg.graph.target import load_target
 
 
 def _config(text: str | None) -> dict[str, Any]:

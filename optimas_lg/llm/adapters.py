@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from optimas_lg.errors import ModelNotFoundError
-from optimas_lg.settings import subdir
+from optimas_lg.home import subdir
 
 _ADAPTER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from optimas_lg.errors import ModelNotFoundError
-from optimas_lg.settings import subdir
+from optimas_lg.home import subdir
 
 MODEL_CACHE_ENV = "OPTIMAS_LG_MODEL_CACHE"
 DTYPE_ENV = "OPTIMAS_LG_LLM_DTYPE"

@@ -12,7 +12,7 @@ from optimas_lg.lrf.evaluate import (
 )
 from optimas_lg.lrf.model import LocalRewardModel, LRFConfig, ScoreRequest
 from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs
-from optimas_lg.lrf.replay import ReplayBuffer
+from optimas_lg.lrf.buffer import ReplayBuffer
 from optimas_lg.lrf.train import LRFTrainer, TrainReport, pairwise_loss
 
 __all__ = [

@@ -21,7 +21,7 @@ from optimas_lg.errors import LRFError
 from optimas_lg.lrf.evaluate import accuracy_by_node, ranking_accuracy
 from optimas_lg.lrf.model import LocalRewardModel, LRFConfig
 from optimas_lg.lrf.pairs import PreferencePair
-from optimas_lg.lrf.replay import ReplayBuffer
+from optimas_lg.lrf.buffer import ReplayBuffer
 
 
 def pairwise_loss(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

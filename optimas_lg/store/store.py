@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optimas_lg.errors import SchemaVersionError, StoreError
-from optimas_lg.settings import default_store_url
+from optimas_lg.home import default_store_url
 from optimas_lg.store import models as m
 from optimas_lg.store.writer import BatchWriter
 

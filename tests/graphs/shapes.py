@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from typing_extensions import TypedDict
 
-from optimas_lg.knobs import Choice, IntRange, Prompt
+from optimas_lg.graph.knobs import Choice, IntRange, Prompt
 
 
 class QA(TypedDict, total=False):

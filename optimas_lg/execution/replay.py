@@ -1,0 +1,290 @@
+"""Replay: re-run one node on its recorded input, then continue the graph from there.
+
+This is how Optimas scores a node's candidate output by its effect on the final result.
+The continuation uses LangGraph's own checkpoint fork, so reducers, conditional edges
+and joins behave as in a normal run: on a copy of the graph compiled with an in-memory
+checkpointer and one extra, edgeless node (``__optimas_seed__``), a fresh thread gets
+
+1. the state the node's step started from, written as the seed node (``Overwrite`` for
+   reducer channels, so values are set, not merged; no edge fires);
+2. one superstep holding the outputs of every task of that step in LangGraph's order
+   (the other tasks' recorded outputs and the candidate output of node k), written
+   ``as_node`` each task's node, which fires their edges, routers and join barriers;
+
+then ``invoke(None)`` runs the rest of the graph. Only top-level node calls can be replayed.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langgraph.channels.binop import BinaryOperatorAggregate
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, Overwrite, Send, StateUpdate
+
+from optimas_lg.graph import serde
+from optimas_lg.data import Example, Metric
+from optimas_lg.errors import ReplayError
+from optimas_lg.execution.runner import Invocation, arun_one, map_concurrent, run_coroutine, run_one
+from optimas_lg.store import Store, models
+from optimas_lg.graph.system import System
+
+SEED_NODE = "__optimas_seed__"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One continuation of the graph after the replayed node."""
+
+    final_output: Any
+    score: float | None
+    error: str | None
+    run_id: str
+    feedback: str | None = None
+
+
+class _Fork:
+    """The graph copy used for replays, with its checkpointer."""
+
+    def __init__(self, system: System) -> None:
+        builder = copy.copy(system.builder)
+        builder.nodes = dict(system.builder.nodes)
+        builder.compiled = False
+        builder.add_node(SEED_NODE, _seed)
+        self.saver = InMemorySaver()
+        self.graph: CompiledStateGraph = system._compile(builder, self.saver)
+
+    def seed(self, state: dict[str, Any]) -> dict[str, Any]:
+        channels = self.graph.channels
+        return {k: Overwrite(v) if isinstance(channels[k], BinaryOperatorAggregate) else v
+                for k, v in state.items() if k in channels}
+
+    @staticmethod
+    def thread() -> dict[str, Any]:
+        return {"configurable": {"thread_id": f"optimas-replay-{uuid.uuid4()}"}}
+
+
+def _seed(state: Any) -> dict[str, Any]:
+    """Never runs: replays write the recorded state as this node, which has no edges."""
+    return {}
+
+
+_forks: "weakref.WeakKeyDictionary[System, _Fork]" = weakref.WeakKeyDictionary()
+_forks_lock = threading.Lock()
+
+
+def _fork(system: System) -> _Fork:
+    with _forks_lock:
+        if system not in _forks:
+            _forks[system] = _Fork(system)
+        return _forks[system]
+
+
+def _state_dict(state: Any) -> dict[str, Any]:
+    """A state given as a mapping, pydantic model or dataclass, as channel values."""
+    if isinstance(state, dict):
+        return dict(dict.items(state))
+    fields = getattr(type(state), "model_fields", None) or getattr(state, "__dataclass_fields__", None)
+    if fields is None:
+        raise ReplayError(f"a node's input state must be a mapping, pydantic model or dataclass, got {type(state)}")
+    return {name: getattr(state, name) for name in fields}
+
+
+class _Capture(BaseCallbackHandler):
+    """Keeps the raw return value (update dict or ``Command``) of one top-level node."""
+
+    run_inline = True
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.runs: set[Any] = set()
+        self.output: Any = None
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: Any, metadata: dict[str, Any] | None = None,
+                       **kwargs: Any) -> None:
+        md = metadata or {}
+        if (kwargs.get("name") == self.node == md.get("langgraph_node")
+                and "|" not in md.get("langgraph_checkpoint_ns", "|")):
+            self.runs.add(run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+        if run_id in self.runs:
+            self.output = outputs
+
+
+def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None = None, *,
+             as_send: bool = False, graph_state: Any = None) -> dict[str, Any] | Command:
+    """Execute ``node`` alone on its recorded input with ``knobs``; return its output update.
+
+    ``state`` is the node's input (``NodeCall.inputs`` after ``serde.from_json``). A node
+    that ran as a ``Send`` task gets it as the ``Send`` argument (``as_send=True``), with
+    ``graph_state`` as the rest of the state. A node returning ``Command`` gives the Command.
+    """
+    if node not in system.graph.nodes:
+        raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
+    fork = _fork(system)
+    seed = graph_state if as_send else state
+    cfg = fork.graph.update_state(fork.thread(), fork.seed(_state_dict(seed or {})), as_node=SEED_NODE)
+    capture = _Capture(node)
+    config = system.config(knobs, callbacks=[capture], configurable=dict(cfg["configurable"]))
+    goto = Send(node, state) if as_send else node
+    try:
+        if system.is_async:
+            run_coroutine(lambda: fork.graph.ainvoke(Command(goto=goto), config, context=system.context(knobs),
+                                                     interrupt_after=[node]))
+        else:
+            fork.graph.invoke(Command(goto=goto), config, context=system.context(knobs), interrupt_after=[node])
+    finally:
+        fork.saver.delete_thread(cfg["configurable"]["thread_id"])
+    return capture.output
+
+
+def rollout_from(system: System, node: str, state: Any, node_output: Any, example: Example, metric: Metric,
+                 knobs: dict[str, Any] | None, rollouts: int, store: Store | None = None, job_id: int | None = None,
+                 *, siblings: Sequence[tuple[str, Any]] = (), position: int | None = None, concurrency: int = 4,
+                 replay_of: str | None = None, config_id: int | None = None) -> list[Rollout]:
+    """Continue the graph ``rollouts`` times after ``node`` produced ``node_output`` from ``state``.
+
+    ``state`` is the graph state the node's step started from. ``siblings`` are the
+    ``(node, output)`` of the other tasks of that step in LangGraph's order, and
+    ``position`` is where this node's task stood among them (default: last). With a
+    ``store``, each continuation is recorded as a run with ``purpose="rollout"``.
+    """
+    if node not in system.graph.nodes:
+        raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
+    fork = _fork(system)
+    seed = fork.seed(_state_dict(state))
+    step = list(siblings)
+    step.insert(len(step) if position is None else position, (node, node_output))
+    updates = [[StateUpdate(seed, SEED_NODE)], [StateUpdate(out, name) for name, out in step]]
+    run = {"job_id": job_id, "config_id": config_id, "purpose": "rollout", "replay_of": replay_of}
+    writer = store.writer if store is not None else None  # started here, not lazily from rollout threads
+
+    def invocation() -> Invocation:
+        return Invocation(example, dict(knobs or {}), None, run=run, config=fork.thread())
+
+    def sync_fn(inv: Invocation) -> Rollout:
+        inv.config = fork.graph.bulk_update_state(inv.config, updates)
+        try:
+            return _rollout(run_one(system, fork.graph, inv, metric, store))
+        finally:
+            fork.saver.delete_thread(inv.config["configurable"]["thread_id"])
+
+    async def async_fn(inv: Invocation) -> Rollout:
+        inv.config = await fork.graph.abulk_update_state(inv.config, updates)
+        try:
+            return _rollout(await arun_one(system, fork.graph, inv, metric, store))
+        finally:
+            fork.saver.delete_thread(inv.config["configurable"]["thread_id"])
+
+    try:
+        return map_concurrent([invocation() for _ in range(rollouts)], sync_fn, async_fn, system.is_async,
+                              concurrency)
+    finally:
+        if writer is not None:
+            writer.flush()
+
+
+def _rollout(result: Any) -> Rollout:
+    return Rollout(result.output, result.score, result.error, result.run_id, result.feedback)
+
+
+def _sends(calls: Sequence[models.NodeCall]) -> list[Any]:
+    """The ``Send`` packets a step emitted, in LangGraph's order (by task, Command gotos before routers)."""
+    out: list[Any] = []
+    ordered = sorted((c for c in calls if c.kind == "node"), key=lambda c: c.node)
+    for call in ordered:
+        is_command = isinstance(call.output, dict) and call.output.get(serde.TAG) == "command"
+        values = [call.output["goto"]] if is_command else []
+        values += [r.output["value"] for r in calls if r.kind == "route" and r.parent_call_id == call.id]
+        for value in values:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict) and item.get(serde.TAG) == "send":
+                    out.append(item)
+    return out
+
+
+def _step_layout(store: Store, call: models.NodeCall) -> tuple[list[models.NodeCall], dict[str, int]]:
+    """The top-level node calls of ``call``'s step in LangGraph's write order, and the Send index of push tasks."""
+    nc = models.NodeCall
+    same = store.select(nc, nc.run_id == call.run_id, nc.namespace == "", nc.step == call.step, nc.kind == "node")
+    prev = store.select(nc, nc.run_id == call.run_id, nc.namespace == "", nc.step == call.step - 1)
+    sends = _sends(prev)
+    used: set[int] = set()
+    push_index: dict[str, int] = {}
+    for c in sorted(same, key=lambda c: c.started_at):
+        for i, send in enumerate(sends):
+            if i not in used and send["node"] == c.node and send["arg"] == c.inputs:
+                used.add(i)
+                push_index[c.id] = i
+                break
+    ordered = sorted(same, key=lambda c: (c.id in push_index, push_index.get(c.id, 0), c.node))
+    return ordered, push_index
+
+
+def replay(system: System, node_call: models.NodeCall, example: Example, metric: Metric,
+           knobs: dict[str, Any] | None = None, output: Any = None, rollouts: int = 1, *, store: Store,
+           job_id: int | None = None, concurrency: int = 4) -> list[Rollout]:
+    """Replay a recorded node call: re-run it with ``knobs`` (or take ``output`` as given, or
+    its recorded output when neither is given), then continue the graph ``rollouts`` times.
+
+    The rest of the graph runs with the original run's knob values, ``knobs`` overriding them.
+    """
+    if node_call.kind != "node":
+        raise ReplayError(f"node call {node_call.id} is a {node_call.kind!r} record; only node calls replay")
+    if node_call.namespace:
+        top = node_call.namespace.split("|")[0].partition(":")[0]
+        raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) ran inside subgraph node {top!r}; "
+                          f"replay the enclosing node {top!r} instead")
+    ordered, push_index = _step_layout(store, node_call)
+    nc = models.NodeCall
+    snapshot = store.select(nc, nc.run_id == node_call.run_id, nc.kind == "state", nc.step == node_call.step)
+    as_send = node_call.id in push_index
+    if snapshot:
+        state = serde.from_json(snapshot[0].inputs)
+    elif as_send:
+        raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) was a Send task but run "
+                          f"{node_call.run_id} has no state snapshot for step {node_call.step}; record it again "
+                          "with optimas_lg.execution.runner (which streams the state)")
+    else:
+        state = serde.from_json(node_call.inputs)
+    run_knobs = _run_knobs(store, node_call.run_id)
+    if knobs:
+        run_knobs.update(knobs)
+    if output is None and knobs is None:
+        if node_call.error:
+            raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) failed, so it has no output to "
+                              "replay; pass knobs to re-run it or an output to use")
+        output = serde.from_json(node_call.output)
+    elif output is None:
+        output = run_node(system, node_call.node, serde.from_json(node_call.inputs), run_knobs, as_send=as_send,
+                          graph_state=state)
+    others = [c for c in ordered if c.id != node_call.id]
+    if any(c.error for c in others):
+        raise ReplayError(f"another task of step {node_call.step} in run {node_call.run_id} failed; "
+                          "that step cannot be continued")
+    position = [c.id for c in ordered].index(node_call.id)
+    siblings = [(c.node, serde.from_json(c.output)) for c in others]
+    return rollout_from(system, node_call.node, state, output, example, metric, run_knobs, rollouts, store, job_id,
+                        siblings=siblings, position=position, concurrency=concurrency, replay_of=node_call.run_id)
+
+
+def _run_knobs(store: Store, run_id: str) -> dict[str, Any]:
+    """The knob values a recorded run used: its config version, else what its node calls saw."""
+    run = store.get(models.Run, run_id)
+    if run is None:
+        raise ReplayError(f"run {run_id} is not in store {store.url}")
+    if run.config_id is not None:
+        return dict(store.get(models.ConfigVersion, run.config_id).values)
+    values: dict[str, Any] = {}
+    for call in store.select(models.NodeCall, models.NodeCall.run_id == run_id, models.NodeCall.namespace == ""):
+        values.update(call.knobs or {})
+    return values
+

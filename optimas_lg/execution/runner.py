@@ -1,0 +1,249 @@
+"""Run a dataset through a system under one knob assignment, record every run, score it.
+
+Runs go concurrently: on threads with ``invoke`` for ordinary graphs, on one event
+loop with ``ainvoke`` when some node is async-only (sync nodes would block the loop,
+so threads are the default). Results keep the examples' order and ids; they are never
+matched to inputs by completion order. A node or metric that raises makes a *failed*
+run (status ``failed``, the traceback in ``error``, score ``None``), never a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+from tqdm.auto import tqdm
+
+from optimas_lg.graph import serde
+from optimas_lg.data import Example, Metric, evaluate_metric
+from optimas_lg.errors import MetricError
+from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
+from optimas_lg.store import Store
+from optimas_lg.store.models import utcnow
+from optimas_lg.graph.system import System
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One example's run: the final output and its score, or the error that stopped it."""
+
+    run_id: str
+    example_key: str
+    output: Any
+    score: float | None
+    feedback: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class RunSummary:
+    """All runs of a dataset pass, in the order of the examples."""
+
+    results: list[RunResult]
+    job_id: int | None = None
+    config_id: int | None = None
+    n_node_calls: int = 0
+    n_llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.results)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(not r.ok for r in self.results)
+
+    @property
+    def scores(self) -> list[float]:
+        return [r.score for r in self.results if r.score is not None]
+
+    @property
+    def mean(self) -> float | None:
+        """Mean score over successful runs (``None`` when every run failed)."""
+        scores = self.scores
+        return sum(scores) / len(scores) if scores else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "n_runs": self.n_runs, "n_failed": self.n_failed, "job_id": self.job_id,
+                "config_id": self.config_id, "n_node_calls": self.n_node_calls, "n_llm_calls": self.n_llm_calls,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "elapsed_s": round(self.elapsed_s, 3)}
+
+
+class Counts:
+    """Thread-safe totals of recorded node calls, LLM calls and tokens over runs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values = {"n_node_calls": 0, "n_llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
+
+    def add(self, rec: Recorder | None) -> None:
+        if rec is not None:
+            with self.lock:
+                for key in self.values:
+                    self.values[key] += getattr(rec, key)
+
+
+@dataclass
+class Invocation:
+    """Everything one recorded run needs besides the graph: input, knobs and the ``Run`` row fields."""
+
+    example: Example
+    knobs: dict[str, Any]
+    inputs: Any
+    config: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def _prepare(system: System, inv: Invocation, store: Store | None) -> tuple[dict[str, Any], Any, Recorder | None]:
+    config = system.config(inv.knobs, **inv.config)
+    recorder = Recorder(store, inv.run_id, system.knob_values(inv.knobs), system.knobs) if store else None
+    return config, system.context(inv.knobs), recorder
+
+
+def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output: Any,
+              error: BaseException | None, t0: float, started: Any, counts: Counts | None) -> RunResult:
+    score = feedback = err = None
+    if error is None:
+        try:
+            result = evaluate_metric(metric, inv.example, output)
+            score, feedback = result.value, result.feedback
+        except MetricError as exc:
+            error = exc
+    if error is not None:
+        err = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    if recorder is not None:
+        recorder.finish(example_key=inv.example.key, inputs=serde.to_json(inv.example.inputs),
+                        output=serde.to_json(output), status="failed" if err else "done", score=score,
+                        feedback=feedback, error=err, started_at=started, latency_s=time.perf_counter() - t0,
+                        **inv.run)
+        if counts is not None:
+            counts.add(recorder)
+    return RunResult(inv.run_id, inv.example.key, output, score, feedback, err)
+
+
+def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
+            counts: Counts | None = None) -> RunResult:
+    """Invoke once (recorded when ``store`` is given), score, and write the run."""
+    config, context, recorder = _prepare(system, inv, store)
+    t0, started, output, error = time.perf_counter(), utcnow(), None, None
+    try:
+        if recorder is None:
+            output = graph.invoke(inv.inputs, config, context=context)
+        else:
+            output = record_stream(graph, inv.inputs, config, context, recorder)
+    except Exception as exc:  # a failing node is a failed run, recorded with its traceback
+        error = exc
+    return _conclude(inv, metric, recorder, output, error, t0, started, counts)
+
+
+async def arun_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
+                   counts: Counts | None = None) -> RunResult:
+    """The async form of ``run_one``."""
+    config, context, recorder = _prepare(system, inv, store)
+    t0, started, output, error = time.perf_counter(), utcnow(), None, None
+    try:
+        if recorder is None:
+            output = await graph.ainvoke(inv.inputs, config, context=context)
+        else:
+            output = await arecord_stream(graph, inv.inputs, config, context, recorder)
+    except Exception as exc:
+        error = exc
+    return _conclude(inv, metric, recorder, output, error, t0, started, counts)
+
+
+def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion, also from code that is already inside an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(asyncio.run(make())))  # type: ignore[arg-type]
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+def map_concurrent(items: Sequence[T], sync_fn: Callable[[T], R], async_fn: Callable[[T], Awaitable[R]],
+                   use_async: bool, concurrency: int, on_done: Callable[[R], None] | None = None) -> list[R]:
+    """Apply ``sync_fn`` on threads or ``async_fn`` on one loop; results in the order of ``items``."""
+    concurrency = max(1, concurrency)
+    results: list[Any] = [None] * len(items)
+    if use_async:
+        async def main() -> None:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    results[i] = await async_fn(items[i])
+                if on_done:
+                    on_done(results[i])
+
+            await asyncio.gather(*(one(i) for i in range(len(items))))
+
+        run_coroutine(main)
+        return results
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="optimas-run") as pool:
+        futures = {pool.submit(sync_fn, item): i for i, item in enumerate(items)}
+        for future in futures:
+            results[futures[future]] = future.result()
+            if on_done:
+                on_done(results[futures[future]])
+    return results
+
+
+def run_examples(system: System, examples: Sequence[Example], metric: Metric, knobs: dict[str, Any] | None,
+                 store: Store, job_id: int | None = None, config_id: int | None = None, concurrency: int = 8,
+                 purpose: str = "eval", progress: bool = True) -> RunSummary:
+    """Run every example under ``knobs`` (defaults for the rest), record and score each run.
+
+    Every run is one ``Run`` row (``purpose``, ``job_id``, ``config_id``) with its node and
+    LLM calls. The store's writer is flushed before returning, so the rows can be read.
+    """
+    knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
+    graph = system.compile()
+    writer = store.writer  # start the writer here, not lazily from several run threads at once
+    run = {"job_id": job_id, "config_id": config_id, "purpose": purpose}
+    invocations = [Invocation(ex, knobs, ex.inputs, run=run) for ex in examples]
+    counts = Counts()
+    bar = tqdm(total=len(invocations), disable=not progress, desc=f"{purpose} runs", unit="run")
+    scores: list[float] = []
+
+    def done(result: RunResult) -> None:
+        if result.score is not None:
+            scores.append(result.score)
+        bar.update(1)
+        bar.set_postfix(mean=f"{sum(scores) / len(scores):.3f}" if scores else "-",
+                        failed=bar.n - len(scores))
+
+    def sync_fn(inv: Invocation) -> RunResult:
+        return run_one(system, graph, inv, metric, store, counts)
+
+    async def async_fn(inv: Invocation) -> RunResult:
+        return await arun_one(system, graph, inv, metric, store, counts)
+
+    t0 = time.perf_counter()
+    try:
+        results = map_concurrent(invocations, sync_fn, async_fn, system.is_async, concurrency, done)
+    finally:
+        bar.close()
+        writer.flush()
+    return RunSummary(results, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)

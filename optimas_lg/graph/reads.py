@@ -1,0 +1,66 @@
+"""Which state keys a node reads: the mapping ``System.compile`` hands each node instead
+of a plain state dict, so the recorder can keep a node's real inputs (its reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ReadTracker(dict):
+    """A node's input state that notes which keys the node reads (iteration reads all)."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, data: Any = (), /) -> None:
+        super().__init__(data)
+        self.reads: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads.add(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.add(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.reads.add(key)  # type: ignore[arg-type]
+        return dict.__contains__(self, key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.reads.add(key)
+        return dict.pop(self, key, *default)
+
+    def _all(self) -> None:
+        self.reads.update(dict.keys(self))
+
+    def keys(self):  # type: ignore[override]
+        self._all()
+        return dict.keys(self)
+
+    def values(self):  # type: ignore[override]
+        self._all()
+        return dict.values(self)
+
+    def items(self):  # type: ignore[override]
+        self._all()
+        return dict.items(self)
+
+    def __iter__(self):  # type: ignore[override]
+        self._all()
+        return dict.__iter__(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict.copy(self)
+
+    def __or__(self, other: Any) -> dict[str, Any]:
+        self._all()
+        return dict.copy(self) | other
+
+    def __copy__(self) -> "ReadTracker":
+        # LangGraph's input cache hands each task a shallow copy: give it its own read set
+        return ReadTracker(dict.copy(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict.copy(self),))

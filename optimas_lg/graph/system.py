@@ -1,0 +1,429 @@
+"""The system: a user's LangGraph ``StateGraph`` seen as the DAG of components Optimas optimizes.
+
+``System.load`` accepts a builder, a compiled graph, a zero-argument factory returning
+either, or a ``"file.py:attr"`` / ``"pkg.mod:attr"`` target naming one of those. The
+graph structure comes from the builder (``edges``, ``waiting_edges``, ``branches``,
+node ``ends``), never from ``compiled.get_graph()``, which draws an untyped routing
+function as an edge to END. What cannot be known before running (a router without a
+``Literal`` hint or path map, ``Command(goto=...)`` without declared destinations,
+``Send`` fan-outs) is marked *dynamic* instead of guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect as pyinspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langgraph._internal._runnable import RunnableCallable
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel._utils import find_subgraph_pregel
+from langgraph.types import Checkpointer
+
+from optimas_lg.graph import serde
+from optimas_lg.errors import KnobError, TargetError
+from optimas_lg.graph.knobs import KnobSpec, defaults, knob_specs, validate_assignment
+from optimas_lg.graph.reads import ReadTracker
+from optimas_lg.graph.target import load_target
+
+FORMAT = "optimas-lg/system-graph"
+FORMAT_VERSION = 1
+EdgeKind = Literal["static", "join", "branch", "command"]
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One node: its docstring, knobs, the state keys its input schema declares, and what it may route to."""
+
+    name: str
+    doc: str | None
+    knobs: tuple[str, ...]
+    reads: tuple[str, ...]
+    is_async: bool
+    command_targets: tuple[str, ...] | None
+    dynamic: bool
+    subgraph: SystemGraph | None = None
+    retry: bool = False
+    defer: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc": self.doc, "knobs": list(self.knobs), "reads": list(self.reads), "is_async": self.is_async,
+            "command_targets": None if self.command_targets is None else list(self.command_targets),
+            "dynamic": self.dynamic, "retry": self.retry, "defer": self.defer,
+            "subgraph": self.subgraph.to_json() if self.subgraph else None,
+        }
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A possible transition. ``join`` edges fire only when all ``Join.sources`` have run."""
+
+    source: str
+    target: str
+    kind: EdgeKind
+    branch: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "kind": self.kind, "branch": self.branch}
+
+
+@dataclass(frozen=True)
+class Join:
+    sources: tuple[str, ...]
+    target: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sources": list(self.sources), "target": self.target}
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A conditional edge; ``targets is None`` (dynamic) when the router's return values are unknown."""
+
+    source: str
+    name: str
+    targets: tuple[str, ...] | None
+    path_map: dict[str, str] | None
+    doc: str | None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.targets is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "name": self.name, "dynamic": self.dynamic, "doc": self.doc,
+                "targets": None if self.targets is None else list(self.targets), "path_map": self.path_map}
+
+
+@dataclass
+class SystemGraph:
+    """The introspected graph. ``to_json()`` is the stable format documented in docs/concepts.md."""
+
+    name: str
+    state_keys: list[str]
+    input_keys: list[str]
+    output_keys: list[str]
+    context_schema: str | None
+    knobs: dict[str, KnobSpec]
+    nodes: dict[str, NodeInfo]
+    edges: list[Edge]
+    joins: list[Join]
+    branches: list[Branch]
+    cycles: list[list[str]] = field(default_factory=list)
+
+    @property
+    def dynamic(self) -> list[str]:
+        """Human-readable reasons why parts of the graph are only known at run time."""
+        out = [f"branch {b.name!r} from {b.source!r}: router has no Literal return hint or path_map"
+               for b in self.branches if b.dynamic]
+        out += [f"node {n.name!r}: may route with Command(goto=...) to undeclared destinations"
+                for n in self.nodes.values() if n.dynamic]
+        return out
+
+    def successors(self, node: str) -> set[str]:
+        return {e.target for e in self.edges if e.source == node}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "name": self.name,
+            "state_keys": self.state_keys, "input_keys": self.input_keys, "output_keys": self.output_keys,
+            "context_schema": self.context_schema,
+            "knobs": {name: _knob_json(spec) for name, spec in self.knobs.items()},
+            "nodes": {name: info.to_json() for name, info in self.nodes.items()},
+            "edges": [e.to_json() for e in self.edges],
+            "joins": [j.to_json() for j in self.joins],
+            "branches": [b.to_json() for b in self.branches],
+            "cycles": self.cycles,
+            "dynamic": self.dynamic,
+        }
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart; node labels list their knobs, dynamic routes point at a '?' node."""
+        lines = ["flowchart TD"]
+        _mermaid_body(self, "", lines, "  ")
+        return "\n".join(lines)
+
+
+def _knob_json(spec: KnobSpec) -> dict[str, Any]:
+    space = {f.name: getattr(spec.knob, f.name) for f in dataclasses.fields(spec.knob) if f.name != "node"}
+    space = {k: serde.to_json(list(v) if isinstance(v, tuple) else v) for k, v in space.items()}
+    return {"node": spec.node, "kind": spec.kind, "default": serde.to_json(spec.default), **space}
+
+
+def _mid(prefix: str, name: str) -> str:
+    # a prefix keeps Mermaid keywords such as "end" from being read as ids
+    return "n_" + "".join(c if c.isalnum() else "_" for c in f"{prefix}{name}")
+
+
+def _mermaid_body(g: SystemGraph, prefix: str, lines: list[str], ind: str) -> None:
+    ids = {START: _mid(prefix, "start"), END: _mid(prefix, "end")}
+    lines.append(f'{ind}{ids[START]}(["start"])')
+    lines.append(f'{ind}{ids[END]}(["end"])')
+    for name, info in g.nodes.items():
+        ids[name] = _mid(prefix, name)
+        if info.subgraph is not None:
+            lines.append(f'{ind}subgraph {ids[name]} ["{name} (subgraph)"]')
+            _mermaid_body(info.subgraph, f"{ids[name]}__", lines, ind + "  ")
+            lines.append(f"{ind}end")
+            continue
+        label = name + "".join(f"<br/><i>{k}: {g.knobs[k].kind}</i>" for k in info.knobs)
+        lines.append(f'{ind}{ids[name]}["{label}"]')
+    for e in g.edges:
+        src, dst = ids[e.source], ids[e.target]
+        if e.kind == "static":
+            lines.append(f"{ind}{src} --> {dst}")
+        elif e.kind == "join":
+            lines.append(f"{ind}{src} ==> {dst}")
+        else:
+            lines.append(f"{ind}{src} -.->|{e.branch or 'Command'}| {dst}")
+    dynamic_sources = [(b.source, b.name) for b in g.branches if b.dynamic]
+    dynamic_sources += [(n.name, "Command") for n in g.nodes.values() if n.dynamic]
+    for i, (source, label) in enumerate(dynamic_sources):
+        qid = _mid(prefix, f"dynamic{i}")
+        lines.append(f'{ind}{qid}{{{{"?"}}}}')
+        lines.append(f"{ind}{ids[source]} -.->|{label}| {qid}")
+
+
+def _node_doc(runnable: Any) -> str | None:
+    """The docstring of the user's function (not of a LangGraph/LangChain wrapper class)."""
+    func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else runnable
+    doc = func.__doc__ if func is not None else None
+    if doc and type(func).__doc__ is doc and not pyinspect.isroutine(func):
+        return None  # a class's own docstring (ToolNode, CompiledStateGraph...) says nothing about this node
+    return pyinspect.cleandoc(doc) if doc else None
+
+
+def _router_doc(path: Any) -> tuple[str, str | None]:
+    func = (path.func or path.afunc) if isinstance(path, RunnableCallable) else getattr(path, "func", None) or path
+    name = getattr(func, "__name__", None) or getattr(path, "name", None) or type(path).__name__
+    doc = func.__doc__ if pyinspect.isroutine(func) else None
+    return name, pyinspect.cleandoc(doc) if doc else None
+
+
+def _is_async(runnable: Any) -> bool:
+    return isinstance(runnable, RunnableCallable) and runnable.func is None and runnable.afunc is not None
+
+
+def _returns_command(runnable: Any) -> bool:
+    """Whether the node's return annotation mentions ``Command`` (it may route without edges)."""
+    func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else None
+    if func is None:
+        return False
+    try:
+        ret = typing.get_type_hints(func).get("return")
+    except Exception:  # unresolvable forward references: the annotation tells us nothing
+        ret = getattr(func, "__annotations__", {}).get("return")
+    return ret is not None and "Command" in (ret if isinstance(ret, str) else repr(ret) + str(typing.get_origin(ret)))
+
+
+def _schema_keys(builder: StateGraph, schema: Any) -> list[str]:
+    return [k for k in builder.schemas.get(schema, {}) if k != "__root__"]
+
+
+def _cycles(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
+    """Strongly connected components with a cycle (Tarjan), each sorted, in node order."""
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        if e.source in succ and e.target in succ:
+            succ[e.source].append(e.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in succ[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1 or v in succ[v]:
+                out.append(sorted(comp, key=nodes.index))
+
+    for n in nodes:
+        if n not in index:
+            visit(n)
+    return sorted(out, key=lambda c: nodes.index(c[0]))
+
+
+def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, name: str = "LangGraph") -> SystemGraph:
+    """Build the ``SystemGraph`` of a ``StateGraph`` builder (subgraphs included, recursively)."""
+    knobs = knobs if knobs is not None else knob_specs(builder.context_schema, builder.nodes)
+    nodes: dict[str, NodeInfo] = {}
+    edges: list[Edge] = [Edge(s, t, "static") for s, t in sorted(builder.edges)]
+    joins = [Join(tuple(starts), end) for starts, end in sorted(builder.waiting_edges)]
+    edges += [Edge(s, j.target, "join") for j in joins for s in j.sources]
+    for node_name, spec in builder.nodes.items():
+        if spec.is_error_handler:
+            continue
+        sub = find_subgraph_pregel(spec.runnable)
+        sub_graph = None
+        if isinstance(sub, CompiledStateGraph):
+            sub_graph = introspect(sub.builder, name=node_name)
+        if spec.ends:
+            targets: tuple[str, ...] | None = tuple(spec.ends.values() if isinstance(spec.ends, dict) else spec.ends)
+            edges += [Edge(node_name, t, "command") for t in targets]
+        else:
+            targets = None if _returns_command(spec.runnable) else ()
+        nodes[node_name] = NodeInfo(
+            name=node_name,
+            doc=_node_doc(spec.runnable),
+            knobs=tuple(k for k, s in knobs.items() if s.node == node_name),
+            reads=tuple(_schema_keys(builder, spec.input_schema)),
+            is_async=_is_async(spec.runnable) or bool(sub_graph and any(n.is_async for n in sub_graph.nodes.values())),
+            command_targets=targets,
+            dynamic=targets is None,
+            subgraph=sub_graph,
+            retry=spec.retry_policy is not None,
+            defer=spec.defer,
+        )
+    branches: list[Branch] = []
+    for source, by_name in builder.branches.items():
+        for branch_name, bspec in by_name.items():
+            _, doc = _router_doc(bspec.path)
+            path_map = {str(k): v for k, v in bspec.ends.items()} if bspec.ends is not None else None
+            targets = tuple(dict.fromkeys(bspec.ends.values())) if bspec.ends is not None else None
+            branches.append(Branch(source, branch_name, targets, path_map, doc))
+            edges += [Edge(source, t, "branch", branch_name) for t in targets or ()]
+    order = list(nodes)
+    return SystemGraph(
+        name=name,
+        state_keys=_schema_keys(builder, builder.state_schema),
+        input_keys=_schema_keys(builder, builder.input_schema),
+        output_keys=_schema_keys(builder, builder.output_schema),
+        context_schema=builder.context_schema.__name__ if builder.context_schema else None,
+        knobs={k: s for k, s in knobs.items()},
+        nodes=nodes,
+        edges=edges,
+        joins=joins,
+        branches=branches,
+        cycles=_cycles(order, edges),
+    )
+
+
+class System:
+    """A user's graph plus its knobs: what optimizers change, run and replay.
+
+    Knob values reach nodes two ways: as fields of the graph's ``context_schema``
+    (``runtime.context``, the primary path) and as ``config["configurable"][name]``
+    for older agents that read knobs from the config. ``knob_schema`` declares knobs for
+    a graph whose context schema is not where they live.
+    """
+
+    def __init__(self, builder: StateGraph, *, name: str = "LangGraph", knob_schema: type | None = None,
+                 compile_kwargs: dict[str, Any] | None = None) -> None:
+        self.builder = builder
+        self.name = name
+        self.context_schema: type | None = builder.context_schema
+        self.knob_schema = knob_schema or builder.context_schema
+        node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
+        self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names)
+        self.graph = introspect(builder, self.knobs, name)
+        self._compile_kwargs = compile_kwargs or {}
+
+    @classmethod
+    def load(cls, target: Any, *, knob_schema: type | None = None) -> "System":
+        """Wrap a builder, compiled graph, zero-argument factory, or a target string naming one."""
+        if isinstance(target, System):
+            return target
+        label = target if isinstance(target, str) else repr(target)
+        obj = load_target(target) if isinstance(target, str) else target
+        if callable(obj) and not isinstance(obj, (StateGraph, CompiledStateGraph)):
+            required = [p.name for p in pyinspect.signature(obj).parameters.values()
+                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if required:
+                raise TargetError(f"{label}: a factory must take no arguments, this one needs {required}")
+            obj = obj()
+        if isinstance(obj, CompiledStateGraph):
+            kwargs = {"name": obj.name, "store": obj.store}
+            return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs)
+        if isinstance(obj, StateGraph):
+            return cls(obj, knob_schema=knob_schema)
+        raise TargetError(
+            f"{label}: expected a langgraph StateGraph builder, a compiled StateGraph or a zero-argument "
+            f"factory returning one, got {type(obj).__name__}"
+        )
+
+    @property
+    def is_async(self) -> bool:
+        """True when some node only has an async implementation (run it with the async API)."""
+        return any(n.is_async for n in self.graph.nodes.values())
+
+    def optimizable_nodes(self) -> list[str]:
+        """Nodes with at least one knob, in graph order."""
+        return [name for name, info in self.graph.nodes.items() if info.knobs]
+
+    def knob_values(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The full assignment: defaults overridden by ``values`` (validated)."""
+        values = values or {}
+        validate_assignment(self.knobs, values)
+        return {**defaults(self.knobs), **values}
+
+    def knobs_by_node(self, values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        full = self.knob_values(values)
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in self.knobs.items():
+            out.setdefault(spec.node, {})[name] = full[name]
+        return out
+
+    def context(self, values: dict[str, Any] | None = None) -> Any:
+        """An instance of the context schema: knob defaults, overridden by ``values``.
+
+        Always pass one: LangGraph hands nodes ``runtime.context = None`` otherwise, and
+        dataclass defaults are not applied for you.
+        """
+        if self.context_schema is None:
+            return None
+        values = values or {}
+        validate_assignment(self.knobs, {k: v for k, v in values.items() if k in self.knobs})
+        known = set(typing.get_type_hints(self.context_schema))
+        unknown = sorted(set(values) - known - set(self.knobs))
+        if unknown:
+            raise KnobError(f"{unknown} are not fields of context schema {self.context_schema.__name__} "
+                            f"(fields: {sorted(known)})")
+        fields = {k: v for k, v in {**defaults(self.knobs), **values}.items() if k in known}
+        if typing.is_typeddict(self.context_schema):
+            return fields
+        try:
+            return self.context_schema(**fields)
+        except (TypeError, ValueError) as exc:
+            name = self.context_schema.__name__
+            raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}") from exc
+
+    def config(self, values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        """A run config carrying the knob values in ``configurable`` (the path for older agents)."""
+        configurable = {**self.knob_values(values), **extra.pop("configurable", {})}
+        return {**extra, "configurable": configurable}
+
+    def compile(self, checkpointer: Checkpointer = None, **kwargs: Any) -> CompiledStateGraph:
+        """Compile the graph with read tracking on every node that receives the state as a mapping."""
+        return self._compile(self.builder, checkpointer, **kwargs)
+
+    def _compile(self, builder: StateGraph, checkpointer: Checkpointer = None, **kwargs: Any) -> CompiledStateGraph:
+        graph = builder.compile(checkpointer=checkpointer, **{**self._compile_kwargs, **kwargs})
+        for name, node in graph.nodes.items():
+            if name in builder.nodes and node.mapper is None and isinstance(node.channels, list):
+                node.mapper = ReadTracker
+        return graph
+
+
+def inspect(target: Any) -> SystemGraph:
+    """The system graph of a builder, compiled graph, factory or ``"file.py:attr"`` target."""
+    return System.load(target).graph

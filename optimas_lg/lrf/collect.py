@@ -1,0 +1,336 @@
+"""Preference pairs from Monte-Carlo rollouts (the LRF's training data).
+
+For node k and a recorded call of it: run node k on exactly the recorded input to get
+several candidate outputs, continue the rest of the graph M times from each candidate
+output, and score each candidate by the mean global metric. Every ordered pair of
+candidates with a real score gap becomes a pair (``lrf.build_pairs``), stored with full
+provenance. Candidates come from two sources:
+
+* knob samples: the current knob assignment plus values sampled from node k's knob spaces;
+* LLM samples: node k at the *current* knobs, run inside
+  ``optimas_lg.llm.exploration.sampling(temperature, seed)`` so the chat models of
+  ``optimas_lg.chat_model`` sample instead of decoding greedily. This gives LLM nodes whose
+  knobs rarely change the output (a query rewriter, say) distinct candidates too. Only
+  node k's run samples; the rollouts after it run with the models' own settings.
+
+A collection may be given an allowance of system runs (``max_runs``); it is shared out in
+call order, deterministically, and never exceeded (see ``RunAllowance``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from optimas_lg.data import Example, Metric
+from optimas_lg.errors import OptimasError
+from optimas_lg.graph.knobs import KnobSpec
+from optimas_lg.llm.exploration import sampling
+from optimas_lg.lrf import Candidate, PreferencePair, build_pairs
+from optimas_lg.lrf.pairs import canonical_json
+from optimas_lg.store import Store, models as m
+
+SAMPLE_KEY = "_sample"  # in a candidate's knobs: how an LLM-sampled candidate was drawn
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    """How many candidates and rollouts to spend per recorded node call.
+
+    ``samples`` knob assignments (the current one first) plus up to ``llm_samples``
+    LLM-sampled outputs at the current knobs, drawn at ``temperature`` with seeds derived
+    from ``seed``, the node and the call. An LLM sample identical to an output already
+    scored for the call is not rolled out (it would only pool more rollouts into that
+    candidate): up to ``2 * llm_samples`` draws are made to find distinct ones, and none
+    when the node makes no call to a ``chat_model`` model. ``llm_samples=0`` turns LLM
+    sampling off.
+    """
+
+    samples: int = 4
+    rollouts: int = 1
+    min_margin: float = 0.0
+    calls_per_node: int | None = 24
+    concurrency: int = 8
+    seed: int = 0
+    llm_samples: int = 2
+    temperature: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.rollouts < 1 or self.llm_samples < 0:
+            raise OptimasError(f"pair settings need samples >= 1, rollouts >= 1 and llm_samples >= 0; got "
+                               f"samples={self.samples}, rollouts={self.rollouts}, llm_samples={self.llm_samples}")
+        if self.llm_samples and not self.temperature > 0:
+            raise OptimasError(f"llm_samples={self.llm_samples} needs a sampling temperature > 0, "
+                               f"got {self.temperature}")
+
+
+@dataclass
+class PairStats:
+    """What a collection cost and produced, per node.
+
+    ``candidates`` counts every scored candidate, ``llm_candidates`` those of them that
+    were LLM samples; ``skipped_calls`` the chosen calls left out because the run
+    allowance was spent.
+    """
+
+    pairs: dict[str, int] = field(default_factory=dict)
+    candidates: dict[str, int] = field(default_factory=dict)
+    failed_candidates: dict[str, int] = field(default_factory=dict)
+    llm_candidates: dict[str, int] = field(default_factory=dict)
+    skipped_calls: dict[str, int] = field(default_factory=dict)
+    system_runs: int = 0
+
+    def add(self, other: "PairStats") -> None:
+        """Add ``other``'s counts to these."""
+        for mine, theirs in [(self.pairs, other.pairs), (self.candidates, other.candidates),
+                             (self.failed_candidates, other.failed_candidates),
+                             (self.llm_candidates, other.llm_candidates),
+                             (self.skipped_calls, other.skipped_calls)]:
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        self.system_runs += other.system_runs
+
+
+class RunAllowance:
+    """The system runs a collection may still start (``limit=None``: no limit).
+
+    Calls are granted runs strictly in their order (call ``i`` waits until calls before it
+    were served), each getting as many of its candidates' rollouts as still fit, so what
+    is scored does not depend on thread timing, and ``used`` never exceeds ``limit``.
+    Calls must be submitted to a FIFO pool in index order (earlier calls are then always
+    running or done), and each must ``release`` its turn (again is harmless) whether it
+    asked or not.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        if limit is not None and limit < 0:
+            limit = 0
+        self.limit = limit
+        self.used = 0
+        self._turn = 0  # every call before this one has released its turn
+        self._released: set[int] = set()
+        self._cond = threading.Condition()
+
+    @property
+    def exhausted(self) -> bool:
+        """True once no further run may start."""
+        return self.limit is not None and self.used >= self.limit
+
+    def grant(self, index: int, wanted: int, cost: int) -> tuple[int, bool]:
+        """How many of its ``wanted`` candidates (``cost`` runs each) call ``index`` may score,
+        and whether the call is skipped (at its turn not even one candidate fit)."""
+        with self._cond:
+            if self.limit is None:
+                self.used += wanted * cost
+                return wanted, False
+            self._cond.wait_for(lambda: self._turn >= index)
+            granted = max(0, min(wanted, (self.limit - self.used) // cost))
+            skipped = self.used + cost > self.limit
+            self.used += granted * cost
+            return granted, skipped
+
+    def release(self, index: int) -> None:
+        """Call ``index`` is done asking; let the next call ask."""
+        with self._cond:
+            self._released.add(index)
+            while self._turn in self._released:
+                self._released.discard(self._turn)
+                self._turn += 1
+            self._cond.notify_all()
+
+
+def sample_value(spec: KnobSpec, rng: random.Random, alternatives: Sequence[Any] = ()) -> Any:
+    """A random value from a knob's space. Prompts and LoRA adapters have no space to
+    sample from, so they draw from ``alternatives`` (values tried earlier) or stay put."""
+    knob = spec.knob
+    if spec.kind == "choice":
+        return rng.choice(list(knob.options))
+    if spec.kind in ("int", "float"):
+        low, high = knob.low, knob.high
+        x = math.exp(rng.uniform(math.log(low), math.log(high))) if knob.log else rng.uniform(low, high)
+        if knob.step:
+            x = low + round((x - low) / knob.step) * knob.step
+        x = min(max(x, low), high)
+        return int(round(x)) if spec.kind == "int" else float(x)
+    pool = [spec.default, *alternatives]
+    return rng.choice(pool)
+
+
+def candidate_assignments(specs: Sequence[KnobSpec], current: dict[str, Any], n: int,
+                          rng: random.Random, alternatives: dict[str, Sequence[Any]] | None = None
+                          ) -> list[dict[str, Any]]:
+    """``n`` distinct knob assignments for one node: the current one first, then samples
+    (fewer when the node's space is smaller than ``n``)."""
+    alternatives = alternatives or {}
+    out = [dict(current)]
+    seen = {repr(sorted(current.items()))}
+    for _ in range(20 * n):
+        if len(out) >= n:
+            break
+        values = dict(current)
+        for spec in specs:
+            values[spec.name] = sample_value(spec, rng, alternatives.get(spec.name, ()))
+        key = repr(sorted(values.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(values)
+    return out
+
+
+def sample_seed(seed: int, node: str, call_key: str, index: int) -> int:
+    """The base seed of LLM sample ``index`` for one recorded call (``call_key`` names the
+    call by example and step; stable across runs and processes, unlike ``hash``); the
+    sample's i-th LLM call uses this plus i."""
+    digest = hashlib.sha256(f"{seed}:{node}:{call_key}:llm:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1  # 31 bits: fits every server's seed field
+
+
+def collect_node_pairs(
+    system: Any,
+    node: str,
+    calls: Sequence[m.NodeCall],
+    examples: dict[str, Example],
+    run_keys: dict[str, str],
+    metric: Metric,
+    current: dict[str, Any],
+    config: PairConfig,
+    run_node: Callable[..., dict],
+    rollout_from: Callable[..., list],
+    decode_state: Callable[[Any], dict],
+    store: Store | None = None,
+    job_id: int | None = None,
+    alternatives: dict[str, Sequence[Any]] | None = None,
+    stage: str = "",
+    max_runs: int | None = None,
+) -> tuple[list[PreferencePair], PairStats]:
+    """Pairs for one node from its recorded ``calls`` (``run_keys`` maps a call's run id
+    to its example key). Candidates whose rollouts fail are counted, never scored.
+    Stored pairs are tagged with ``stage`` so a repeated stage can replace its own.
+
+    ``max_runs`` caps the system runs (rollouts) this collection starts: calls are served
+    in their (seeded) order, each with as many whole candidates as still fit, and the
+    rest are skipped (``stats.skipped_calls``). The cap is never exceeded.
+    """
+    specs = [s for s in system.knobs.values() if s.node == node]
+    rng = random.Random(f"{config.seed}:{node}")
+    # Call ids are random UUIDs and recording order follows thread timing: order and seed
+    # the calls by what they are (example, step), so a rerun draws the same candidates.
+    keys = {call.id: f"{run_keys[call.run_id]}:{call.namespace}:{call.step}" for call in calls}
+    chosen = sorted(calls, key=lambda call: (keys[call.id], call.id))
+    rng.shuffle(chosen)
+    chosen = chosen[: config.calls_per_node] if config.calls_per_node else chosen
+    stats = PairStats(candidates={node: 0}, failed_candidates={node: 0}, llm_candidates={node: 0},
+                      skipped_calls={node: 0})
+    allowance = RunAllowance(max_runs)
+    node_current = {s.name: current[s.name] for s in specs}
+
+    def outputs(call: m.NodeCall, state: dict) -> tuple[list[tuple[dict, dict]], int]:
+        """(knobs, output) of every candidate of one call, knob samples first, and how many
+        node runs failed. Its own seeded RNG keeps them the same whatever thread runs it."""
+        call_rng = random.Random(f"{config.seed}:{node}:{keys[call.id]}")
+        found: list[tuple[dict, dict]] = []
+        failed = 0
+        for values in candidate_assignments(specs, node_current, config.samples, call_rng, alternatives):
+            try:
+                found.append((values, run_node(system, node, state, {**current, **values})))
+            except Exception:  # a candidate the node cannot run: counted, never scored
+                failed += 1
+        seen = {canonical_json(out) for _, out in found}
+        new = 0
+        for index in range(2 * config.llm_samples):
+            if new >= config.llm_samples:
+                break
+            seed = sample_seed(config.seed, node, keys[call.id], index)
+            try:
+                with sampling(config.temperature, seed) as drawn:
+                    output = run_node(system, node, state, {**current, **node_current})
+            except Exception:
+                failed += 1
+                new += 1  # a failing draw uses up its slot, so a broken node is not retried forever
+                continue
+            if drawn.calls == 0:
+                break  # the node made no sampling-aware LLM call: every draw would be the same
+            key = canonical_json(output)
+            if key not in seen:
+                seen.add(key)
+                new += 1
+                found.append(({**node_current, SAMPLE_KEY: {"temperature": config.temperature, "seed": seed}},
+                              output))
+        return found, failed
+
+    def one_call(index: int) -> tuple[list[Candidate], int, int, bool]:
+        """(candidates, failed candidates, system runs, skipped) for the index-th chosen call."""
+        try:
+            if allowance.exhausted:
+                return [], 0, 0, True
+            call = chosen[index]
+            example = examples[run_keys[call.run_id]]
+            state = decode_state(call.inputs)
+            inputs = {k: state[k] for k in (call.reads or state) if k in state}
+            found, failed = outputs(call, state)
+            granted, skipped = allowance.grant(index, len(found), config.rollouts)
+            allowance.release(index)
+            if skipped:  # no run left for it: reported as skipped, its node runs not counted
+                return [], 0, 0, True
+            out, runs = [], 0
+            for values, output in found[:granted]:
+                knobs = {**current, **{k: v for k, v in values.items() if k != SAMPLE_KEY}}
+                rollouts = rollout_from(system, node, state, output, example, metric, knobs,
+                                        rollouts=config.rollouts, store=store, job_id=job_id)
+                runs += len(rollouts)
+                scores = [r.score for r in rollouts if r.error is None and r.score is not None]
+                if len(scores) < len(rollouts) or not scores:
+                    failed += 1
+                    continue
+                out.append(Candidate(node, example.key, inputs, output, values, scores))
+            return out, failed, runs, False
+        finally:
+            allowance.release(index)
+
+    with ThreadPoolExecutor(max_workers=max(1, config.concurrency // max(1, config.rollouts))) as pool:
+        results = list(pool.map(one_call, range(len(chosen))))
+    candidates = [c for group, _, _, _ in results for c in group]
+    stats.failed_candidates[node] = sum(failed for _, failed, _, _ in results)
+    stats.system_runs = sum(runs for _, _, runs, _ in results)
+    stats.skipped_calls[node] = sum(skipped for _, _, _, skipped in results)
+    stats.candidates[node] = len(candidates)
+    stats.llm_candidates[node] = sum(SAMPLE_KEY in c.knobs for c in candidates)
+    pairs = build_pairs(candidates, min_margin=config.min_margin)
+    stats.pairs[node] = len(pairs)
+    if store is not None:
+        store.insert_many(m.PreferencePairRow, [pair_row(p, job_id, stage) for p in pairs])
+    return pairs, stats
+
+
+def pair_row(pair: PreferencePair, job_id: int | None, stage: str = "") -> dict[str, Any]:
+    """A store row for a pair."""
+    return {"job_id": job_id, "node": pair.node, "example_key": pair.example_id, "inputs": pair.inputs,
+            "chosen": pair.chosen, "rejected": pair.rejected, "chosen_score": pair.chosen_score,
+            "rejected_score": pair.rejected_score, "weight": pair.weight, "provenance": {"stage": stage}}
+
+
+def delete_stage(store: Store, job_id: int, stage: str) -> int:
+    """Drop the pairs a (possibly interrupted) stage stored, so that rerunning it after a
+    resume does not count them twice."""
+    ids = [r.id for r in store.select(m.PreferencePairRow, m.PreferencePairRow.job_id == job_id)
+           if (r.provenance or {}).get("stage") == stage]
+    if ids:
+        with store.engine.begin() as conn:
+            conn.execute(m.PreferencePairRow.__table__.delete().where(m.PreferencePairRow.id.in_(ids)))
+    return len(ids)
+
+
+def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[PreferencePair]:
+    """All pairs of a job, back as ``PreferencePair`` objects."""
+    where = [m.PreferencePairRow.job_id == job_id]
+    if nodes is not None:
+        where.append(m.PreferencePairRow.node.in_(list(nodes)))
+    return [PreferencePair(node=r.node, example_id=r.example_key, inputs=r.inputs, chosen=r.chosen,
+                           rejected=r.rejected, chosen_score=r.chosen_score, rejected_score=r.rejected_score,
+                           weight=r.weight)
+            for r in store.select(m.PreferencePairRow, *where)]

@@ -1,0 +1,52 @@
+"""Node optimizers: one proposer per knob kind, each guided by its node's local reward.
+
+A proposer takes a ``ProposalContext`` (the node seen through ``run_node`` and its LRF
+``score``) and one ``KnobSpec``, and returns a ``Proposal`` with the evidence behind it.
+"""
+
+from optimas_lg.proposers.choice import ChoiceConfig, ChoiceProposer
+from optimas_lg.proposers.context import (
+    Cost,
+    EvalConfig,
+    GlobalCheckFn,
+    OutputFn,
+    Proposal,
+    ProposalContext,
+    ProposalError,
+    RunNodeFn,
+    ScoreFn,
+)
+from optimas_lg.proposers.candidates import Candidate, CandidateEvaluator
+from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
+from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
+from optimas_lg.proposers.prompt import PromptConfig, PromptProposer, parse_prompts
+from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.registry import PROPOSERS, build_proposers, proposer_for
+
+__all__ = [
+    "PROPOSERS",
+    "Candidate",
+    "CandidateEvaluator",
+    "ChoiceConfig",
+    "ChoiceProposer",
+    "Cost",
+    "EvalConfig",
+    "GlobalCheckFn",
+    "LoRAConfig",
+    "LoRAProposer",
+    "NumericConfig",
+    "NumericProposer",
+    "OutputFn",
+    "PromptConfig",
+    "PromptProposer",
+    "Proposal",
+    "ProposalContext",
+    "ProposalError",
+    "Proposer",
+    "RunNodeFn",
+    "ScoreFn",
+    "Search",
+    "build_proposers",
+    "parse_prompts",
+    "proposer_for",
+]

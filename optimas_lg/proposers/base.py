@@ -1,0 +1,73 @@
+"""The proposer base class: checks, timing and recording shared by every knob kind."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
+from optimas_lg.proposers.candidates import CandidateEvaluator
+
+
+@dataclass
+class Search:
+    """What a proposer's search found: the value to propose and kind-specific evidence."""
+
+    value: Any
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Proposer(ABC):
+    """One optimizer per knob kind, pluggable like Optuna's samplers.
+
+    ``propose`` evaluates the current value first, lets ``search`` try others on the
+    same inputs, and records the whole table so a report can say why a value won.
+    """
+
+    kinds: ClassVar[tuple[KnobKind, ...]]
+    config: EvalConfig
+
+    def propose(self, ctx: ProposalContext, knob: KnobSpec) -> Proposal:
+        """Search a better value of ``knob`` for ``ctx.node``; the current value may win."""
+        self._check(ctx, knob)
+        start = time.perf_counter()
+        evaluator = CandidateEvaluator(ctx, knob, self.config)
+        previous = ctx.current[knob.name]
+        evaluator.evaluate(previous)
+        found = self.search(ctx, knob, evaluator)
+        evaluator.cost.seconds = time.perf_counter() - start
+        proposal = Proposal(
+            node=ctx.node,
+            knob=knob.name,
+            kind=knob.kind,
+            previous=previous,
+            value=found.value,
+            values={**ctx.current, knob.name: found.value},
+            current_score=evaluator.mean(previous),
+            proposed_score=evaluator.mean(found.value),
+            cost=evaluator.cost,
+            candidates=evaluator.table(),
+            details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},
+        )
+        if ctx.store is not None and ctx.job_id is not None:
+            ctx.store.add_event(ctx.job_id, "proposal", proposal.to_payload(), node=ctx.node,
+                                iteration=ctx.iteration)
+        return proposal
+
+    @abstractmethod
+    def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
+        """Try values with ``evaluator`` (the current one is already evaluated) and pick one."""
+
+    def _check(self, ctx: ProposalContext, knob: KnobSpec) -> None:
+        if knob.kind not in self.kinds:
+            raise ProposalError(f"{type(self).__name__} handles {list(self.kinds)} knobs, "
+                                f"not {knob.name!r} of kind {knob.kind!r}")
+        if knob.node != ctx.node:
+            raise ProposalError(f"knob {knob.name!r} belongs to node {knob.node!r}, not {ctx.node!r}")
+        if knob.name not in ctx.current:
+            raise ProposalError(f"knob {knob.name!r} has no current value in the assignment")
+        if not ctx.inputs:
+            raise ProposalError(f"node {ctx.node!r} has no recorded inputs to evaluate candidates on")

@@ -1,0 +1,130 @@
+"""What a node proposer is given and what it returns.
+
+A proposer improves one knob of one node against that node's local reward function
+(LRF). It sees the node only through two callables, ``run_node`` and ``score``, so it
+works the same on a LangGraph node, a replayed call or a test double, and it never
+runs the whole graph (the loop validates proposals on the global metric afterwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from optimas_lg.errors import OptimasError
+from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.store import Store
+
+ScoreFn = Callable[[list[tuple[dict, dict]]], list[float]]
+"""The node's LRF: ``[(input_state, output_update), ...] -> [score, ...]`` in request order."""
+RunNodeFn = Callable[[dict, dict], dict]
+"""Run the node alone: ``(input_state, knob_assignment) -> output_update``."""
+GlobalCheckFn = Callable[[dict], float]
+"""Run a few full-system examples under a knob assignment and return the mean global metric."""
+OutputFn = Callable[[dict, str], dict]
+"""Map one LLM completion of the node back to the node's output update."""
+
+
+class ProposalError(OptimasError):
+    """A proposer cannot work on the knob or context it was given."""
+
+
+@dataclass
+class ProposalContext:
+    """Everything a proposer may use about one node.
+
+    ``inputs`` are recorded input states of the node; ``current`` is the full knob
+    assignment in force. ``run_node`` must be thread-safe when a config asks for more
+    than one worker. ``llm_prompts`` (input state, ``LLMCall.messages`` as the node sent
+    them) and ``lora_output_fn`` serve LoRA training; ``global_check`` guards it against
+    reward hacking. With a ``store`` and ``job_id`` every proposal is recorded as an
+    optimizer event of kind ``"proposal"``.
+    """
+
+    node: str
+    knobs: list[KnobSpec]
+    current: dict[str, Any]
+    inputs: list[dict]
+    score: ScoreFn
+    run_node: RunNodeFn
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    doc: str = ""
+    llm_prompts: list[tuple[dict, Any]] = field(default_factory=list)
+    lora_output_fn: OutputFn | None = None
+    global_check: GlobalCheckFn | None = None
+    store: Store | None = None
+    job_id: int | None = None
+    iteration: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class Cost:
+    """What a proposal spent. ``llm_tokens`` counts the proposer's own LLM use (the prompt
+    writer's tokens, GRPO rollout tokens), not the node's calls inside ``node_runs``."""
+
+    node_runs: int = 0
+    lrf_calls: int = 0
+    llm_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Proposal:
+    """A proposed value for one knob, with the LRF evidence behind it.
+
+    ``values`` is the full knob assignment with the proposal applied; when no candidate
+    beat the current value, ``value == previous`` and the proposal is "no change".
+    ``candidates`` lists every value tried with its mean LRF score on the same inputs.
+    """
+
+    node: str
+    knob: str
+    kind: KnobKind
+    previous: Any
+    value: Any
+    values: dict[str, Any]
+    current_score: float
+    proposed_score: float
+    cost: Cost
+    candidates: list[tuple[Any, float]]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def estimated_gain(self) -> float:
+        return self.proposed_score - self.current_score
+
+    @property
+    def changed(self) -> bool:
+        return self.value != self.previous
+
+    def to_payload(self) -> dict[str, Any]:
+        """A JSON-ready record (what the store keeps as the event payload)."""
+        return {
+            "knob": self.knob,
+            "kind": self.kind,
+            "previous": self.previous,
+            "value": self.value,
+            "changed": self.changed,
+            "current_score": self.current_score,
+            "proposed_score": self.proposed_score,
+            "estimated_gain": self.estimated_gain,
+            "cost": asdict(self.cost),
+            "candidates": [[value, score] for value, score in self.candidates],
+            "details": self.details,
+        }
+
+
+@dataclass
+class EvalConfig:
+    """How candidates are measured: on at most ``max_inputs`` recorded inputs (the same
+    ones for every candidate, so comparisons are paired), ``workers`` node runs at a time.
+
+    A node that raises on an input scores ``failure_score`` there; by default that is
+    one full score spread below the worst output seen, since LRF scales are arbitrary.
+    """
+
+    max_inputs: int = 8
+    workers: int = 4
+    failure_score: float | None = None

@@ -1,0 +1,228 @@
+"""The paper-style example systems (PubMedQA, HotpotQA, Amazon) over the shared data."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+
+import pytest
+from langchain_core.language_models import FakeListChatModel
+
+from examples import amazon, hotpotqa, pubmedqa
+from examples.paper_eval import evaluate, main
+from examples.shared_data import DATA_ENV, REPO_ROOT, data_dir, data_file, seeded_split
+from optimas_lg.data import Example
+from optimas_lg.errors import DataError
+from optimas_lg.graph.knobs import knob_specs
+
+SYSTEMS = [pubmedqa, hotpotqa, amazon]
+ROWS = {pubmedqa: 500, hotpotqa: 60, amazon: 120}
+
+
+def _has_data() -> bool:
+    return all((data_dir() / system.DATA_FILE).is_file() for system in SYSTEMS)
+
+
+needs_data = pytest.mark.skipif(not _has_data(), reason=f"shared data not found at {data_dir()} (set {DATA_ENV})")
+by_system = pytest.mark.parametrize("system", SYSTEMS, ids=lambda s: s.__name__.split(".")[-1])
+
+
+# --- data location --------------------------------------------------------------------------
+
+
+def test_default_data_dir_is_beside_the_repo(monkeypatch):
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    assert data_dir() == REPO_ROOT.parent / "shared" / "data"
+
+
+def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    with pytest.raises(DataError, match=str(tmp_path / pubmedqa.DATA_FILE)):
+        pubmedqa.load_split("val")
+    with pytest.raises(DataError, match="given path"):
+        data_file("x.csv", tmp_path / "nope.csv")
+
+
+def test_env_points_at_another_folder(tmp_path, monkeypatch):
+    row = '{"index": "p%d", "key": "1", "question": "Q?", "context": ["c"], "groundtruth": "yes"}\n'
+    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(90)))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert [len(pubmedqa.load_split(name)) for name in ("train", "val", "test")] == [40, 40, 10]
+    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(80)))
+    with pytest.raises(DataError, match="leave no test examples"):
+        pubmedqa.load_split("train")
+
+
+def test_seeded_split_rejects_unknown_names():
+    examples = [Example(str(i), {}) for i in range(10)]
+    with pytest.raises(DataError, match="unknown split"):
+        seeded_split(examples, "dev", (3, 3))
+
+
+# --- splits of the real files -------------------------------------------------------------
+
+
+@needs_data
+@by_system
+def test_splits_are_disjoint_deterministic_and_cover_the_file(system: ModuleType):
+    parts = {name: system.load_split(name) for name in ("train", "val", "test")}
+    keys = {name: [ex.key for ex in part] for name, part in parts.items()}
+    assert sum(len(k) for k in keys.values()) == len(set().union(*keys.values())) == ROWS[system]
+    assert keys["val"] == [ex.key for ex in system.load_split("val")]
+    assert keys["val"] != [ex.key for ex in system.load_split("val", seed=1)]
+    assert [ex.key for ex in system.load_split("val", limit=3)] == keys["val"][:3]
+    assert all(set(ex.labels) == {"answer"} for ex in parts["train"])
+
+
+@needs_data
+def test_rows_become_graph_inputs():
+    pub = pubmedqa.load_split("val", limit=1)[0]
+    assert set(pub.inputs) == {"question", "context"} and pub.labels["answer"] in {"yes", "no", "maybe"}
+    hot = hotpotqa.load_split("val", limit=1)[0]
+    assert len(hot.inputs["paragraphs"]) == 10 and ": " in hot.inputs["paragraphs"][0]
+    shop = amazon.load_split("val", limit=1)[0]
+    assert len(shop.inputs["choices"]) == 4 and shop.labels["answer"] in range(4)
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Yes.", "yes"), ("The answer is: NO", "no"), ("maybe, the data are mixed", "maybe"),
+    ("Not enough evidence; no.", "no"), ("yes or no? yes", "yes"), ("", None), (None, None),
+    ("unknown", None), ("nobody knows", None),
+])
+def test_pubmedqa_parses_the_first_decision(text, expected):
+    assert pubmedqa.parse_decision(text) == expected
+
+
+def test_pubmedqa_metric():
+    example = Example("k", {}, {"answer": "maybe"})
+    assert pubmedqa.metric(example, {"answer": "Maybe."}) == 1.0
+    assert pubmedqa.metric(example, {"answer": "yes"}) == 0.0
+    assert pubmedqa.metric(example, {}) == 0.0
+
+
+@pytest.mark.parametrize("prediction, gold, expected", [
+    ("Paris", "Paris", 1.0), ("the Paris.", "paris", 1.0), ("", "Paris", 0.0), ("London", "Paris", 0.0),
+    ("Paris France", "Paris", 2 / 3), ("yes", "no", 0.0), ("yes it is", "yes", 0.0), ("No", "no", 1.0),
+    ("", "", 1.0),
+])
+def test_hotpotqa_token_f1(prediction, gold, expected):
+    assert hotpotqa.token_f1(prediction, gold) == pytest.approx(expected)
+
+
+def test_hotpotqa_metric_reads_missing_answer_as_empty():
+    assert hotpotqa.metric(Example("k", {}, {"answer": "Paris"}), {}) == 0.0
+
+
+CHOICES = ["Oral-B Toothbrush Heads, Pack of 4", "Carnival Popcorn Box, Blue", "Acrylic Paint Pens", "Water Flosser"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2", 1), ("Candidate 3.", 2), ("I pick number 4 because", 3), ("carnival popcorn box, blue", 1),
+    ("Oral-B Toothbrush Heads, Pack of 4", 0), ("the paint pens", 2), ("5", None), ("", None), (None, None),
+    ("box pens", None), ("3.5 stars", None),
+])
+def test_amazon_parses_the_picked_candidate(text, expected):
+    assert amazon.parse_choice(text, CHOICES) == expected
+
+
+def test_amazon_metric():
+    example = Example("k", {"choices": CHOICES}, {"answer": 1})
+    assert amazon.metric(example, {"answer": "2"}) == 1.0
+    assert amazon.metric(example, {"answer": "1"}) == 0.0
+    assert amazon.metric(example, {}) == 0.0
+
+
+# --- graphs ------------------------------------------------------------------------------
+
+
+@by_system
+def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
+    specs = knob_specs(system.AgentConfig, system.builder.nodes)
+    kinds = {spec.kind for spec in specs.values()}
+    assert kinds == {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora"}}[system]
+
+
+def test_pubmedqa_model_options_follow_the_environment(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert pubmedqa.model_options()[0] == "local/smollm2-135m"
+    assert "openai/gpt-4o-mini" not in pubmedqa.model_options()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert pubmedqa.model_options()[-1] == "openai/gpt-4o-mini"
+
+
+def test_hotpotqa_retrieval_ranks_by_the_query():
+    paragraphs = ["Alpha: cats purr.", "Beta: dogs bark loudly.", "Gamma: dogs and cats.", "Delta: fish swim."]
+    assert hotpotqa.top_k_paragraphs("dogs bark", paragraphs, 2) == paragraphs[1:3]
+    assert hotpotqa.top_k_paragraphs("nothing matches", paragraphs, 10) == paragraphs
+
+
+class FakeModels:
+    """Stands in for ``chat_model``: records each request and answers with a fixed reply."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.requests: list[tuple[str, int]] = []
+
+    def __call__(self, name: str, temperature: float = 0.0, max_tokens: int = 48) -> FakeListChatModel:
+        self.requests.append((name, max_tokens))
+        return FakeListChatModel(responses=[self.reply])
+
+
+def _examples(system: ModuleType) -> list[Example]:
+    """Two real val examples when the data is here, else two made-up ones."""
+    if _has_data():
+        return system.load_split("val", limit=2)
+    inputs = {pubmedqa: {"question": "Q?", "context": ["A.", "B."]},
+              hotpotqa: {"question": "Who?", "paragraphs": [f"T{i}: text {i}." for i in range(10)]},
+              amazon: {"question": "Session: a, b", "choices": CHOICES}}[system]
+    label = {pubmedqa: "yes", hotpotqa: "yes", amazon: 0}[system]
+    return [Example(f"k{i}", inputs, {"answer": label}) for i in range(2)]
+
+
+@pytest.mark.parametrize("system, context, reply, nodes, models", [
+    (pubmedqa, pubmedqa.AgentConfig(solver_model="m2"), "yes", 2, {"local/smollm2-135m", "m2"}),
+    (hotpotqa, hotpotqa.AgentConfig(top_k=2, model="m1"), "yes", 3, {"m1"}),
+    (amazon, amazon.AgentConfig(analyzer_adapter="a1"), "1", 3, {"local/smollm2-135m@a1", "local/smollm2-135m"}),
+], ids=["pubmedqa", "hotpotqa", "amazon"])
+def test_graph_runs_end_to_end_with_a_fake_model(monkeypatch, system, context, reply, nodes, models):
+    fake = FakeModels(reply)
+    monkeypatch.setattr(system.agent, "chat_model", fake)
+    examples = _examples(system)
+    scores = [score for _, score in evaluate(system, examples, context)]
+    expected = [system.metric(ex, {"answer": reply}) for ex in examples]
+    assert scores == expected
+    assert len(fake.requests) == nodes * len(examples)
+    assert {name for name, _ in fake.requests} == models
+    assert all(tokens <= 48 for _, tokens in fake.requests)
+
+
+def test_graph_runs_without_a_context(monkeypatch):
+    monkeypatch.setattr(hotpotqa.agent, "chat_model", FakeModels("Paris"))
+    out = hotpotqa.graph.invoke(_examples(hotpotqa)[0].inputs)
+    assert out["answer"] == "Paris" and len(out["passages"]) == hotpotqa.AgentConfig.top_k
+
+
+def test_cli_scores_a_split(monkeypatch, capsys):
+    if not _has_data():
+        pytest.skip(f"shared data not found at {data_dir()}")
+    monkeypatch.setattr(amazon.agent, "chat_model", FakeModels("1"))
+    score = main(amazon, ["--limit", "4", "--show", "--set", "decider_model=m3", "--set", "profiler_adapter=null"])
+    out = capsys.readouterr().out
+    assert 0.0 <= score <= 1.0 and "n=4" in out and out.count("answer='1'") == 4
+
+
+# --- real local model ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@needs_data
+def test_systems_run_on_the_local_model():
+    """All three at once, so that the model server batches their requests together."""
+    with ThreadPoolExecutor(len(SYSTEMS)) as pool:
+        runs = list(pool.map(lambda system: evaluate(system, system.load_split("val", limit=2)), SYSTEMS))
+    for results in runs:
+        assert len(results) == 2
+        assert all(isinstance(output["answer"], str) and 0.0 <= score <= 1.0 for output, score in results)

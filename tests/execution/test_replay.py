@@ -1,0 +1,100 @@
+"""Replay: a node alone on its recorded input, continuations via checkpoint forks, equivalence."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from optimas_lg.data import Example
+from optimas_lg.errors import ReplayError
+from optimas_lg.execution.replay import replay, rollout_from, run_node
+from optimas_lg.execution.runner import run_examples
+from optimas_lg.store import models
+from optimas_lg.graph.system import System
+from tests.graphs import shapes
+
+SHAPES = {
+    "sequential": (shapes.sequential, {"question": "where is paris"}),
+    "conditional": (lambda: shapes.conditional(typed=False), {"n": 0, "log": []}),
+    "parallel": (shapes.parallel, {"n": 0, "log": []}),
+    "map_reduce": (shapes.map_reduce, {"topic": "t"}),
+    "subgraph": (shapes.with_subgraph, {"n": 1, "log": []}),
+    "commands": (lambda: shapes.commands(typed=False), {"n": 1, "log": []}),
+    "async": (shapes.async_graph, {"n": 0, "log": []}),
+    "react": (shapes.react_agent, {"messages": [("user", "2+3?")]}),
+}
+
+
+def same(value):
+    """Compare outputs without the random ids LangChain gives new messages."""
+    if isinstance(value, BaseMessage):
+        return (value.type, value.content, [c["name"] for c in getattr(value, "tool_calls", [])])
+    if isinstance(value, dict):
+        return {k: same(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same(v) for v in value]
+    return value
+
+
+def recorded(store, factory, inputs, knobs=None):
+    system = System.load(factory())
+    example = Example("e", inputs, {"answer": "paris is in france"})
+    (result,) = run_examples(system, [example], lambda e, o: 1.0, knobs, store, progress=False).results
+    assert result.ok, result.error
+    nc = models.NodeCall
+    return system, example, result, store.select(nc, nc.run_id == result.run_id, nc.kind == "node",
+                                                 nc.namespace == "", order_by=nc.started_at)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_replaying_any_node_with_its_output_reproduces_the_run(store, shape):
+    system, example, result, node_calls = recorded(store, *SHAPES[shape])
+    for call in node_calls:
+        (rollout,) = replay(system, call, example, lambda e, o: 1.0, store=store)
+        assert rollout.error is None, f"{shape}/{call.node}: {rollout.error}"
+        assert same(rollout.final_output) == same(result.output), f"{shape}: replay of {call.node}@{call.step}"
+
+
+def test_replay_with_other_knobs_reruns_the_node_and_continues(store):
+    system, example, result, (rewrite, retrieve, answer) = recorded(store, *SHAPES["sequential"])
+    assert run_node(system, "retrieve", retrieve.inputs, {"top_k": 1}) == {"docs": ["paris is in france"]}
+    (rollout,) = replay(system, retrieve, example, shapes.exact_match, knobs={"top_k": 4}, store=store)
+    assert len(rollout.final_output["docs"]) == 4 and rollout.score == 1.0
+    (rollout,) = replay(system, rewrite, example, shapes.exact_match, knobs={"rewrite_prompt": "rome italy"}, store=store)
+    assert rollout.final_output["answer"] == "rome is in italy" and rollout.score == 0.0
+    # downstream nodes keep the recorded run's knobs
+    system, example, result, (_, retrieve, _) = recorded(store, *SHAPES["sequential"], knobs={"style": "upper"})
+    (rollout,) = replay(system, retrieve, example, shapes.exact_match, output={"docs": ["x y"]}, store=store)
+    assert rollout.final_output["answer"] == "X Y"
+
+
+def test_rollouts_are_recorded_as_rollout_runs(store):
+    system, example, result, (_, retrieve, _) = recorded(store, *SHAPES["sequential"])
+    rollouts = rollout_from(system, "retrieve", retrieve.inputs, {"docs": ["berlin is in germany"]}, example,
+                            shapes.exact_match, {}, rollouts=3, store=store, job_id=None)
+    assert [r.score for r in rollouts] == [0.0, 0.0, 0.0] and len({r.run_id for r in rollouts}) == 3
+    runs = [store.get(models.Run, r.run_id) for r in rollouts]
+    assert all(r.purpose == "rollout" and r.status == "done" for r in runs)
+    nodes = store.select(models.NodeCall, models.NodeCall.run_id == rollouts[0].run_id)
+    assert [c.node for c in nodes] == ["answer"]
+
+
+def test_send_task_runs_alone_on_its_argument(store):
+    system, example, result, calls = recorded(store, *SHAPES["map_reduce"])
+    work = next(c for c in calls if c.node == "work")
+    out = run_node(system, "work", work.inputs, {}, as_send=True, graph_state={"topic": "t"})
+    assert out == {"results": [work.inputs["item"].upper()]}
+
+
+def test_replay_errors_are_specific(store):
+    system, example, result, calls = recorded(store, *SHAPES["subgraph"])
+    nc = models.NodeCall
+    inner = store.select(nc, nc.run_id == result.run_id, nc.node == "double")[0]
+    with pytest.raises(ReplayError, match="inside subgraph node 'sub'"):
+        replay(system, inner, example, lambda e, o: 1.0, store=store)
+    system, example, result, calls = recorded(store, *SHAPES["conditional"])
+    route = store.select(nc, nc.run_id == result.run_id, nc.kind == "route")[0]
+    with pytest.raises(ReplayError, match="only node calls replay"):
+        replay(system, route, example, lambda e, o: 1.0, store=store)
+    with pytest.raises(ReplayError, match="not in the graph"):
+        run_node(system, "nope", {}, {})

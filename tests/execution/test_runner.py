@@ -1,0 +1,86 @@
+"""Running datasets: order and ids, knobs (context and configurable), failures, the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from typer.testing import CliRunner
+
+from optimas_lg.cli import app
+from optimas_lg.data import Example
+from optimas_lg.execution.runner import run_examples
+from optimas_lg.store import Store, models
+from optimas_lg.graph.system import System
+from tests.graphs import shapes
+
+QUESTIONS = {"paris": "paris is in france", "rome": "rome is in italy", "berlin": "berlin is in germany"}
+
+
+def examples():
+    return [Example(city, {"question": f"where is {city}"}, {"answer": ans}) for city, ans in QUESTIONS.items()]
+
+
+def test_results_keep_example_order_and_ids(store):
+    def slow_first(example, output):  # later examples finish first
+        time.sleep(0.05 if example.key == "paris" else 0.0)
+        return shapes.exact_match(example, output)
+
+    summary = run_examples(System.load(shapes.sequential()), examples(), slow_first, {}, store,
+                           concurrency=3, progress=False)
+    assert [r.example_key for r in summary.results] == ["paris", "rome", "berlin"]
+    assert [r.output["answer"] for r in summary.results] == list(QUESTIONS.values())
+    assert summary.mean == 1.0 and summary.n_failed == 0 and summary.n_node_calls == 9
+    runs = {r.id: r for r in store.select(models.Run)}
+    assert [runs[r.run_id].example_key for r in summary.results] == ["paris", "rome", "berlin"]
+
+
+def test_knobs_reach_context_and_configurable(store):
+    summary = run_examples(System.load(shapes.sequential()), examples(), shapes.exact_match, {"style": "upper"},
+                           store, progress=False)
+    assert summary.mean == 0.0 and summary.results[0].output["answer"] == "PARIS IS IN FRANCE"
+    legacy = System.load(shapes.legacy())
+    summary = run_examples(legacy, [Example("a", {"question": "hi"})], lambda e, o: 1.0, {"suffix": "?"}, store,
+                           progress=False)
+    assert summary.results[0].output["answer"] == "HI?"
+
+
+def test_failing_node_and_metric_are_failed_runs_not_scores(store):
+    exs = [Example(str(n), {"n": n}) for n in (1, 13, 2)]
+
+    def metric(example, output):
+        if example.key == "2":
+            raise ZeroDivisionError("metric bug")
+        return {"score": 0.5, "feedback": "half"}
+
+    summary = run_examples(System.load(shapes.failing()), exs, metric, {}, store, progress=False)
+    ok, node_failed, metric_failed = summary.results
+    assert (ok.score, ok.feedback, ok.error) == (0.5, "half", None)
+    assert node_failed.score is None and "unlucky number 13" in node_failed.error
+    assert metric_failed.score is None and "ZeroDivisionError: metric bug" in metric_failed.error
+    assert summary.n_failed == 2 and summary.mean == 0.5
+    runs = {r.example_key: r for r in store.select(models.Run)}
+    assert runs["13"].status == "failed" and "Traceback" in runs["13"].error and runs["1"].status == "done"
+    (call,) = store.select(models.NodeCall, models.NodeCall.run_id == node_failed.run_id)
+    assert "RuntimeError: unlucky number 13" in call.error
+
+
+def test_cli_run(home, tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps({"id": k, "question": f"where is {k}", "answer": v, "extra": 1})
+                              for k, v in QUESTIONS.items()))
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    args = ["run", "tests/graphs/shapes.py:sequential", "--data", str(data), "--metric",
+            "tests/graphs/shapes.py:exact_match", "--inputs", "question", "--labels", "answer", "--store", url]
+    result = CliRunner().invoke(app, [*args, "--config", '{"top_k": 1}', "--concurrency", "2"])
+    assert result.exit_code == 0, result.output
+    assert "mean score 1.0000 over 3 runs; 0 failed" in result.output
+    with Store(url) as s:
+        (config,) = s.select(models.ConfigVersion)
+        assert config.values == {"rewrite_prompt": "search:", "top_k": 1, "style": "plain"}
+        assert {r.config_id for r in s.select(models.Run)} == {config.id}
+        assert s.select(models.Run)[0].inputs == {"question": "where is " + s.select(models.Run)[0].example_key}
+    result = CliRunner().invoke(app, [*args, "--config", '{"top_k": 10}'])
+    assert result.exit_code == 1 and "top_k" in result.output
+    result = CliRunner().invoke(app, [*args, "--json", "--config", '{"style": "upper"}'])
+    assert json.loads(result.output)["mean"] == 0.0

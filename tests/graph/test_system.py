@@ -1,0 +1,146 @@
+"""Introspection: every graph shape, the JSON format, Mermaid, loading targets, knobs and context."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+import pytest
+from langgraph.graph import START, StateGraph
+from typer.testing import CliRunner
+
+import optimas_lg
+from optimas_lg.cli import app
+from optimas_lg.errors import KnobError, TargetError
+from optimas_lg.graph.knobs import Prompt
+from optimas_lg.graph.system import System
+from tests.graphs import shapes
+
+SHAPES = "tests/graphs/shapes.py"
+
+
+def edges(graph, kind=None):
+    return {(e.source, e.target) for e in graph.edges if kind is None or e.kind == kind}
+
+
+def test_sequential_nodes_docs_knobs_and_json():
+    graph = optimas_lg.inspect(shapes.sequential())
+    assert list(graph.nodes) == ["rewrite", "retrieve", "answer"]
+    assert graph.nodes["rewrite"].doc == "Turn the question into a search query."
+    assert graph.nodes["retrieve"].knobs == ("top_k",)
+    assert edges(graph, "static") == {("__start__", "rewrite"), ("rewrite", "retrieve"), ("retrieve", "answer"),
+                                      ("answer", "__end__")}
+    assert graph.cycles == [] and graph.dynamic == []
+    data = json.loads(json.dumps(graph.to_json()))
+    assert data["format"] == "optimas-lg/system-graph" and data["version"] == 1
+    assert data["knobs"]["top_k"] == {"node": "retrieve", "kind": "int", "default": 2, "low": 1, "high": 5,
+                                      "log": False, "step": 1}
+    assert data["knobs"]["style"]["options"] == ["plain", "upper"]
+    assert data["nodes"]["answer"]["knobs"] == ["style"]
+    assert data["context_schema"] == "QAConfig"
+
+
+def test_conditional_with_hint_is_static_and_reports_the_loop():
+    graph = optimas_lg.inspect(shapes.conditional(typed=True))
+    (branch,) = graph.branches
+    assert branch.targets == ("bump", "__end__") and not branch.dynamic
+    assert graph.cycles == [["bump"]]
+
+
+def test_conditional_without_hint_is_dynamic_not_an_edge_to_end():
+    graph = optimas_lg.inspect(shapes.conditional(typed=False))
+    (branch,) = graph.branches
+    assert branch.dynamic and branch.targets is None
+    assert ("bump", "__end__") not in edges(graph)
+    assert graph.dynamic == ["branch 'untyped_route' from 'bump': router has no Literal return hint or path_map"]
+    assert optimas_lg.inspect(shapes.conditional_path_map()).branches[0].path_map == {"bump": "bump",
+                                                                                       "__end__": "__end__"}
+
+
+def test_parallel_fan_out_and_join():
+    graph = optimas_lg.inspect(shapes.parallel())
+    assert [(j.sources, j.target) for j in graph.joins] == [(("b", "c"), "d")]
+    assert edges(graph, "join") == {("b", "d"), ("c", "d")}
+    assert {("a", "b"), ("a", "c")} <= edges(graph, "static")
+
+
+def test_send_map_reduce_branch_targets():
+    graph = optimas_lg.inspect(shapes.map_reduce())
+    (branch,) = graph.branches
+    assert branch.source == "split" and branch.targets == ("work",)
+
+
+def test_compiled_subgraph_is_introspected_recursively():
+    graph = optimas_lg.inspect(shapes.with_subgraph())
+    sub = graph.nodes["sub"].subgraph
+    assert sub is not None and list(sub.nodes) == ["double"]
+    assert graph.to_json()["nodes"]["sub"]["subgraph"]["nodes"]["double"]["knobs"] == []
+
+
+def test_command_destinations_typed_and_untyped():
+    typed = optimas_lg.inspect(shapes.commands(typed=True))
+    assert typed.nodes["decide"].command_targets == ("left", "right")
+    assert edges(typed, "command") == {("decide", "left"), ("decide", "right")}
+    untyped = optimas_lg.inspect(shapes.commands(typed=False))
+    assert untyped.nodes["decide"].dynamic and untyped.nodes["decide"].command_targets is None
+
+
+def test_react_agent_loop_and_async_nodes():
+    graph = optimas_lg.inspect(shapes.react_agent())
+    assert set(graph.nodes) == {"model", "tools"}
+    assert graph.cycles == [["model", "tools"]]
+    assert System.load(shapes.async_graph()).is_async
+    assert not System.load(shapes.sequential()).is_async
+
+
+def test_mermaid_shows_knobs_and_dynamic_routes():
+    text = optimas_lg.inspect(shapes.sequential()).to_mermaid()
+    assert text.startswith("flowchart TD") and "top_k: int" in text and "n_end" in text
+    assert '{{"?"}}' in optimas_lg.inspect(shapes.conditional(typed=False)).to_mermaid()
+    assert "subgraph n_sub" in optimas_lg.inspect(shapes.with_subgraph()).to_mermaid()
+
+
+def test_load_targets_factories_and_compiled_graphs():
+    assert list(System.load(f"{SHAPES}:sequential").graph.nodes) == ["rewrite", "retrieve", "answer"]
+    assert System.load(shapes.sequential().compile()).knobs.keys() == {"rewrite_prompt", "top_k", "style"}
+    assert System.load("tests.graphs.shapes:react_agent").graph.cycles
+    with pytest.raises(TargetError, match="factory must take no arguments"):
+        System.load(shapes.conditional)
+    with pytest.raises(TargetError, match="expected a langgraph StateGraph"):
+        System.load(f"{SHAPES}:CORPUS")
+
+
+def test_knob_on_unknown_node_names_the_field():
+    @dataclass
+    class Bad:
+        p: Annotated[str, Prompt(node="nope")] = "x"
+
+    g = StateGraph(shapes.Counter, context_schema=Bad)
+    g.add_node("bump", shapes.bump)
+    g.add_edge(START, "bump")
+    with pytest.raises(KnobError, match="'p'.*'nope'"):
+        System.load(g)
+
+
+def test_context_and_config_carry_knobs():
+    system = System.load(shapes.sequential())
+    ctx = system.context({"top_k": 4})
+    assert (ctx.top_k, ctx.style) == (4, "plain")
+    assert system.config({"style": "upper"})["configurable"]["style"] == "upper"
+    assert system.optimizable_nodes() == ["rewrite", "retrieve", "answer"]
+    with pytest.raises(KnobError, match="outside"):
+        system.context({"top_k": 99})
+    with pytest.raises(KnobError, match="unknown knob"):
+        system.knob_values({"topk": 1})
+
+
+def test_cli_inspect_json_and_mermaid():
+    runner = CliRunner()
+    result = runner.invoke(app, ["inspect", f"{SHAPES}:map_reduce", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["branches"][0]["targets"] == ["work"]
+    result = runner.invoke(app, ["inspect", f"{SHAPES}:sequential", "--mermaid"])
+    assert result.exit_code == 0 and "flowchart TD" in result.output
+    result = runner.invoke(app, ["inspect", f"{SHAPES}:nothing"])
+    assert result.exit_code == 1 and "'nothing'" in result.output

@@ -1,0 +1,199 @@
+"""The local model server end to end: one in-process server for the module, real SmolLM2.
+
+The converted model is shared with the repo's own cache (converting takes ~15 s), while
+the storage home, and so the adapters, live in a temp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from langchain_openai import ChatOpenAI
+
+from optimas_lg.errors import ModelNotFoundError, ModelServerError
+from optimas_lg.llm import chat_model, ensure_server, list_adapters, save_adapter_path, start_server
+from optimas_lg.llm.registry import MODEL_CACHE_ENV, load_model_and_tokenizer
+from optimas_lg.llm.server import URL_ENV
+
+BASE = "local/smollm2-135m"
+REPO_MODEL_CACHE = Path(__file__).resolve().parents[2] / "storage" / "models"
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name three colors.",
+    "Explain gravity in one sentence, please, for a child who is five years old.",
+    "What is 2+2?",
+]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(MODEL_CACHE_ENV, str(REPO_MODEL_CACHE))
+        mp.setenv("OPTIMAS_LG_HOME", str(tmp_path_factory.mktemp("home")))
+        mp.delenv(URL_ENV, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def adapter(home) -> str:
+    """A random-init LoRA adapter (non-zero B) that must change greedy output."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = load_model_and_tokenizer(BASE)
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(save_adapter_path("rand-a"))
+    return "rand-a"
+
+
+@pytest.fixture(scope="module")
+def server(home, adapter):
+    with start_server(models=[BASE]) as handle:
+        yield handle
+
+
+def post(server, timeout: float = 300, **body) -> httpx.Response:
+    body.setdefault("model", BASE)
+    body.setdefault("messages", [{"role": "user", "content": QUESTIONS[0]}])
+    body.setdefault("temperature", 0)
+    body.setdefault("max_tokens", 12)
+    return httpx.post(f"{server.base_url}/v1/chat/completions", json=body, timeout=timeout)
+
+
+def text_of(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def test_health_and_models(server, adapter):
+    health = httpx.get(f"{server.base_url}/health").json()
+    assert (health["status"], health["loaded"]) == ("ok", [BASE])
+    assert health["batching"]["decode_steps"] >= 0
+    ids = [m["id"] for m in httpx.get(f"{server.base_url}/v1/models").json()["data"]]
+    assert BASE in ids
+    assert f"{BASE}@{adapter}" in ids
+    assert list_adapters() == [adapter]
+
+
+def test_raw_http_completion_has_openai_shape(server):
+    body = post(server).json()
+    assert body["object"] == "chat.completion" and body["model"] == BASE
+    (choice,) = body["choices"]
+    assert choice["message"]["role"] == "assistant" and "Paris" in choice["message"]["content"]
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 10 and 0 < usage["completion_tokens"] <= 12
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_chatopenai_sync_async_and_stream_agree(server):
+    llm = ChatOpenAI(base_url=f"{server.base_url}/v1", api_key="local", model=BASE, temperature=0, max_tokens=12)
+    sync = llm.invoke(QUESTIONS[0])
+    assert sync.usage_metadata["output_tokens"] > 0
+    assert asyncio.run(llm.ainvoke(QUESTIONS[0])).content == sync.content
+    assert "".join(chunk.content for chunk in llm.stream(QUESTIONS[0])) == sync.content
+
+
+@pytest.mark.slow
+def test_batched_greedy_equals_single(server):
+    alone = [text_of(post(server, messages=[{"role": "user", "content": q}], max_tokens=10)) for q in QUESTIONS]
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        together = list(pool.map(lambda q: text_of(post(server, messages=[{"role": "user", "content": q}], max_tokens=10)), QUESTIONS))
+    assert together == alone
+
+
+def test_stop_n_seed_and_max_tokens(server):
+    stopped = post(server, stop=["Paris"]).json()["choices"][0]
+    assert "Paris" not in stopped["message"]["content"] and stopped["finish_reason"] == "stop"
+    sampled = post(server, temperature=1.0, n=3, seed=7, max_tokens=6).json()
+    again = post(server, temperature=1.0, n=3, seed=7, max_tokens=6).json()
+    texts = [c["message"]["content"] for c in sampled["choices"]]
+    assert len(texts) == 3 and texts == [c["message"]["content"] for c in again["choices"]]
+    short = post(server, max_tokens=2, messages=[{"role": "user", "content": QUESTIONS[2]}]).json()
+    assert short["choices"][0]["finish_reason"] == "length" and short["usage"]["completion_tokens"] == 2
+
+
+def test_adapter_is_selected_by_name_and_base_stays_clean(server, adapter):
+    base_before = text_of(post(server))
+    adapted = text_of(post(server, model=f"{BASE}@{adapter}"))
+    assert adapted != base_before
+    assert text_of(post(server)) == base_before
+    via_factory = chat_model(f"{BASE}@{adapter}", max_tokens=12)  # ensure_server: the process-wide server
+    assert via_factory.invoke(QUESTIONS[0]).content == adapted
+
+
+def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
+    response = post(server, model=f"{BASE}@nope")
+    assert response.status_code == 404 and adapter in response.json()["error"]["message"]
+    response = post(server, model="local/no-such-model")
+    assert response.status_code == 404 and BASE in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": []},
+        {"temperature": 5},
+        {"n": 0},
+        {"messages": [{"role": "robot", "content": "hi"}]},
+        {"tools": [{"type": "function", "function": {"name": "f"}}]},
+        {"stop": ["a", "b", "c", "d", "e"]},
+    ],
+)
+def test_malformed_requests_are_400_with_a_message(server, body):
+    response = post(server, **body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("invalid request:")
+
+
+def test_non_json_body_is_400(server):
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", content=b"{not json", timeout=10)
+    assert response.status_code == 400
+
+
+def test_too_long_prompt_is_400_and_says_why(server):
+    response = post(server, messages=[{"role": "user", "content": "hello " * 9000}])
+    assert response.status_code == 400
+    assert "context window" in response.json()["error"]["message"]
+
+
+def test_broken_adapter_fails_that_request_only(server):
+    broken = save_adapter_path("broken")
+    broken.mkdir(parents=True)
+    (broken / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "target_modules": ["nope"], "r": 2}))
+    response = post(server, model=f"{BASE}@broken")
+    assert response.status_code == 500 and "generation failed" in response.json()["error"]["message"]
+    assert post(server).status_code == 200
+
+
+def test_ensure_server_reuses_configured_url_and_reports_a_dead_one(server, monkeypatch):
+    monkeypatch.setenv(URL_ENV, f"{server.base_url}/v1")
+    assert ensure_server() == server.base_url
+    monkeypatch.setenv(URL_ENV, "http://127.0.0.1:9")
+    with pytest.raises(ModelServerError, match="does not answer"):
+        ensure_server()
+
+
+def test_chat_model_fails_fast_on_bad_names(home, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelServerError, match="OPENAI_API_KEY"):
+        chat_model("openai/gpt-4o-mini")
+    with pytest.raises(ModelNotFoundError, match="unknown model"):
+        chat_model("local/no-such-model")
+    with pytest.raises(ModelNotFoundError, match="existing adapters"):
+        chat_model(f"{BASE}@nope")
+
+
+@pytest.mark.slow
+def test_out_of_process_server_starts_answers_and_stops(home):
+    handle = start_server(models=[BASE], in_process=False)
+    try:
+        assert text_of(post(handle, max_tokens=4))
+    finally:
+        handle.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{handle.base_url}/health", timeout=2)

@@ -1,0 +1,62 @@
+from optimas_lg.loop.gate import GateConfig, paired_gate, validate_knobwise
+
+
+def test_clear_paired_gain_is_accepted():
+    cur = [0.0, 0.5, 0.2, 0.0, 1.0, 0.3, 0.1, 0.0, 0.4, 0.2, 0.0, 0.6]
+    new = [c + 0.3 for c in cur]
+    d = paired_gate(cur, new)
+    assert d.accepted and abs(d.mean_diff - 0.3) < 1e-9 and d.stderr < 1e-9
+
+
+def test_noise_is_rejected_even_when_mean_is_higher():
+    cur = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    new = [0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1]  # one net win out of 12: noise
+    d = paired_gate(cur, new)
+    assert d.mean_diff > 0 and not d.accepted and "noise" in d.reason
+
+
+def test_failed_runs_count_as_zero_and_too_few_examples_are_rejected():
+    d = paired_gate([0.5] * 12, [None] * 12)
+    assert not d.accepted and d.mean_proposed == 0.0
+    d = paired_gate([0.0] * 5, [1.0] * 5, GateConfig(min_examples=10))
+    assert not d.accepted and "only 5" in d.reason
+
+
+def test_min_gain_blocks_tiny_improvements():
+    cur = [0.5] * 20
+    new = [0.505] * 20
+    assert not paired_gate(cur, new).accepted
+
+
+def test_knobwise_keeps_the_useful_knob_when_a_harmful_one_rode_along():
+    # 20 examples: the new format fixes examples 0-9; the new prompt breaks examples 0-2.
+    def evaluate(values, knobs=()):
+        fixed = values["format"] == "entity"
+        broken = values["prompt"] != "Answer."
+        return [1.0 if fixed and i < 10 and not (broken and i < 3) else 0.0 for i in range(20)]
+
+    current = {"format": "sentence", "prompt": "Answer.", "top_k": 3}
+    changes = {"format": "entity", "prompt": "junk from a small proposer"}
+    tried = []
+    values, scores, steps = validate_knobwise(current, evaluate(current), changes,
+                                              lambda v, k: tried.append(k) or evaluate(v))
+    assert values == {**current, "format": "entity"}
+    assert scores == evaluate(values)
+    assert [(s.knobs, s.accepted) for s in steps] == [(("format",), True), (("prompt",), False)]
+    assert tried == [("format",), ("prompt",)]  # no joint try: one knob passed
+
+
+def test_knobwise_tries_the_joint_change_only_when_no_knob_passes_alone():
+    def evaluate(values, knobs=()):  # only a and b together fix examples 0-9
+        return [float(values["a"] == 1 and values["b"] == 1 and i < 10) for i in range(20)]
+
+    current = {"a": 0, "b": 0}
+    values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1}, evaluate)
+    assert values == {"a": 1, "b": 1}
+    assert [(s.knobs, s.accepted) for s in steps] == [(("a",), False), (("b",), False), (("a", "b"), True)]
+
+    def nothing(values, knobs=()):
+        return [0.0] * 20
+
+    values, _, steps = validate_knobwise(current, nothing(current), {"a": 1}, nothing)
+    assert values == current and len(steps) == 1 and not steps[0].accepted

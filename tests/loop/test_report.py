@@ -1,0 +1,120 @@
+"""The optimization report: built from store events alone, for finished and partial jobs."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from optimas_lg.cli import app
+from optimas_lg.errors import StoreError
+from optimas_lg.loop.report import write_report
+
+OLD_PROMPT = "Answer the question.\nBe brief."
+NEW_PROMPT = "Answer the question in one word.\nIf unsure, say `unknown`.\nNever explain | pipes kept."
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STEPS = [  # iteration, node, knob, kind, old, new, accepted, val current, val proposed
+    (1, "answer", "answer_prompt", "prompt", OLD_PROMPT, NEW_PROMPT, True, 0.40, 0.55),
+    (2, "retrieve", "top_k", "int", 3, 5, False, 0.55, 0.53),
+    (3, "answer", "model", "choice", "local/smollm2-135m", "local/qwen", False, 0.55, 0.56),
+]
+
+
+def _job(store, finished: bool = True) -> int:
+    """An optimize job: baseline, LRF training and adaptation, three iterations, final event if finished."""
+    job = store.create_job("optimize", target="examples/qa.py:builder", meta={"budget_runs": 500})
+    values = {"answer_prompt": OLD_PROMPT, "top_k": 3, "model": "local/smollm2-135m"}
+    initial = current = store.add_config(values)
+    store.add_event(job, "evaluation", {"split": "val", "label": "baseline", "config_id": initial, "mean": 0.40,
+                                        "n": 20, "n_failed": 1, "scores": [0.4] * 20, "repeats": 1}, iteration=0)
+    store.add_event(job, "lrf", {"stage": "initial", "checkpoint_id": 1, "n_pairs": 120, "train_loss": 0.52,
+                                 "accuracy": {"answer": 0.71, "retrieve": 0.64, "__overall__": 0.68},
+                                 "judge_accuracy": {"answer": 0.6}})
+    for it, node, knob, kind, old, new, accepted, val_cur, val_new in STEPS:
+        values_of = {"previous": old, "value": new} if it == 2 else {"current": old, "proposed": new}
+        store.add_event(job, "proposal", {"knob": knob, "kind": kind, **values_of, "current_score": 0.1,
+                                          "proposed_score": 0.3, "estimated_gain": 0.2,
+                                          "candidates": [[new, 0.3]], "cost": {"llm_calls": 4}},
+                        node=node, iteration=it)
+        if accepted:
+            values = {**values, knob: new}
+            current = store.add_config(values, parent_id=current)
+        store.add_event(job, "decision", {"accepted": accepted, "knob": knob, "old": old, "new": new,
+                                          "val_current": val_cur, "val_proposed": val_new,
+                                          "mean_diff": val_new - val_cur, "stderr": 0.03, "n": 20,
+                                          "rule": "paired z>1", "config_id": current if accepted else None,
+                                          "reason": "gain" if accepted else "no significant gain"},
+                        node=node, iteration=it)
+        store.add_event(job, "budget", {"system_runs": 100 * it, "llm_tokens": 20_000 * it,
+                                        "seconds": 30.0 * it, "iterations": it}, iteration=it)
+        if accepted:
+            store.add_event(job, "lrf", {"stage": "adapt", "checkpoint_id": 2, "n_pairs": 160, "train_loss": 0.4,
+                                         "accuracy": {"answer": 0.78, "retrieve": 0.66}}, iteration=it)
+    if finished:
+        store.add_event(job, "final", {"initial_config_id": initial, "best_config_id": current,
+                                       "val_before": 0.40, "val_after": 0.55, "test_before": 0.38,
+                                       "test_after": 0.50, "stop_reason": "budget exhausted"})
+        store.finish_job(job)
+    return job
+
+
+def test_report_of_a_finished_job(store, tmp_path):
+    path = write_report(store, _job(store), tmp_path / "out")
+    md = path.read_text()
+    for name in ("validation.png", "lrf_accuracy.png", "budget.png"):
+        data = (path.parent / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5_000
+        assert f"]({name})" in md
+    assert (path.parent / "report.html").read_text().count("<img") == 3
+    assert "budget exhausted" in md and "0.400 → 0.550 (+0.150)" in md and "0.380 → 0.500" in md
+    assert f"```text\n{OLD_PROMPT}\n```" in md  # prompts in full, old and new
+    assert f"```text\n{NEW_PROMPT}\n```" in md
+    assert "Unchanged: `model`=`local/smollm2-135m`, `top_k`=`3`" in md
+    decisions = [line for line in md.splitlines() if line.startswith("| 1 | answer |") or
+                 line.startswith("| 2 | retrieve |") or line.startswith("| 3 | answer |")]
+    assert len(decisions) == 6  # one decision row and one proposal row per iteration
+    assert any("3 → 5" in d and "0.550 vs 0.530" in d and "❌ no" in d for d in decisions)
+    assert any("0.400 vs 0.550" in d and "+0.150 ± 0.030" in d and "✅ yes" in d for d in decisions)
+    assert "| 2 | retrieve | `top_k` | int | 3 → 5 |" in md  # proposal recorded as previous/value
+    assert "answer: 0.71 (judge 0.60), retrieve: 0.64, overall: 0.68" in md
+    assert '"budget_runs": 500' in md
+    assert "## Missing" not in md
+
+
+def test_partial_job_says_what_is_missing(store, tmp_path):
+    job = _job(store, finished=False)
+    md = write_report(store, job, tmp_path).read_text()
+    assert "no final event" in md and "'running'" in md
+    assert "0.400 → 0.550 (+0.150) (so far)" in md
+    assert f"```text\n{NEW_PROMPT}\n```" in md  # best config so far is still diffed
+
+
+def test_job_with_no_events_still_reports(store, tmp_path):
+    job = store.create_job("optimize")
+    path = write_report(store, job, tmp_path)
+    md = path.read_text()
+    assert "no baseline validation evaluation" in md and "No decision events recorded." in md
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_unknown_job_is_a_clear_error(store, tmp_path):
+    with pytest.raises(StoreError, match="no job 99"):
+        write_report(store, 99, tmp_path)
+
+
+def test_cli_writes_to_the_storage_home(store, home):
+    job = _job(store)
+    result = CliRunner().invoke(app, ["report", str(job), "--store", store.url])
+    assert result.exit_code == 0, result.output
+    assert (home / "reports" / str(job) / "report.md").exists()
+    assert "report.md" in result.output
+    missing = CliRunner().invoke(app, ["report", "12345", "--store", store.url])
+    assert missing.exit_code == 1 and "no job 12345" in missing.output
+
+
+def test_events_with_missing_fields_do_not_crash(store, tmp_path):
+    job = store.create_job("optimize")
+    for kind in ("evaluation", "lrf", "proposal", "decision", "budget", "final"):
+        store.add_event(job, kind, {}, iteration=1)
+    store.add_event(job, "decision", {"accepted": True, "val_proposed": None}, iteration=2)
+    md = write_report(store, job, tmp_path).read_text()
+    assert "## Decision log" in md and "Not available" in md

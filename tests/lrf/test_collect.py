@@ -1,0 +1,166 @@
+"""Pair collection from rollouts: candidate sampling and the pairs it yields."""
+
+from __future__ import annotations
+
+import random
+import threading
+from types import SimpleNamespace
+
+from optimas_lg.data import Example
+from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, KnobSpec, Prompt
+from optimas_lg.llm.exploration import current_sampling
+from optimas_lg.lrf.collect import (
+    PairConfig,
+    RunAllowance,
+    candidate_assignments,
+    collect_node_pairs,
+    sample_seed,
+    sample_value,
+)
+
+
+def test_sampled_values_stay_in_their_space():
+    rng = random.Random(0)
+    ints = [sample_value(KnobSpec("k", IntRange(2, 10, node="n", step=2), 2), rng) for _ in range(200)]
+    assert set(ints) <= {2, 4, 6, 8, 10} and len(set(ints)) > 2
+    logs = [sample_value(KnobSpec("f", FloatRange(1e-3, 1.0, node="n", log=True), 0.1), rng) for _ in range(200)]
+    assert all(1e-3 <= x <= 1.0 for x in logs) and sum(x < 0.03 for x in logs) > 50  # log-uniform mass
+    assert sample_value(KnobSpec("p", Prompt(node="n"), "hi"), rng) == "hi"  # no space: stays put
+
+
+def test_candidates_start_with_the_current_assignment_and_are_distinct():
+    specs = [KnobSpec("c", Choice(["a", "b", "c"], node="n"), "a")]
+    out = candidate_assignments(specs, {"c": "a"}, 5, random.Random(0))
+    assert out[0] == {"c": "a"} and len(out) == 3 and len({o["c"] for o in out}) == 3
+
+
+def _call(i: int) -> SimpleNamespace:
+    return SimpleNamespace(id=f"call{i}", run_id=f"run{i}", namespace="", step=1, inputs={"x": i}, reads=["x"])
+
+
+def _recorded(n: int) -> tuple[list[SimpleNamespace], dict[str, Example], dict[str, str]]:
+    """``n`` recorded calls (input x = i), their examples, and run id -> example key."""
+    return ([_call(i) for i in range(n)], {f"e{i}": Example(f"e{i}", {"x": i}) for i in range(n)},
+            {f"run{i}": f"e{i}" for i in range(n)})
+
+
+def _score_y2(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+    """Rollouts that score 1 when the node wrote y == 2."""
+    return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
+
+
+def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
+    knob = KnobSpec("k", IntRange(0, 3, node="n"), 0)
+    system = SimpleNamespace(knobs={"k": knob})
+    calls, examples, run_keys = _recorded(4)
+
+    def run_node(system, node, state, knobs):
+        if knobs["k"] == 3:
+            raise RuntimeError("k=3 breaks the node")
+        return {"y": state["x"] + knobs["k"]}
+
+    kwargs = dict(run_node=run_node, rollout_from=_score_y2, decode_state=lambda raw: raw)
+    pairs, stats = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                      PairConfig(samples=4, rollouts=2), **kwargs)
+    again, _ = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                  PairConfig(samples=4, rollouts=2), **kwargs)
+    assert [p.to_dict() for p in pairs] == [p.to_dict() for p in again]  # deterministic under threads
+    assert stats.failed_candidates["n"] == 4  # k=3 fails on every call and is counted
+    assert stats.candidates["n"] == 12 and stats.system_runs == 24
+    # x + k == 2 wins: inputs 0, 1, 2 each have one winner and two losers; input 3 cannot reach 2
+    assert stats.pairs["n"] == 6
+    assert all(p.chosen["y"] == 2 and p.chosen_score == 1.0 and p.rejected_score == 0.0 for p in pairs)
+
+
+def _fake_llm_node(system, node, state, knobs):
+    """A node whose only knob changes nothing; under ``sampling`` it draws from its seed."""
+    active = current_sampling()
+    return {"y": 0 if active is None else active.next_seed() % 3}
+
+
+def _score_y1(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+    assert current_sampling() is None  # rollouts run greedy, outside the override
+    return [SimpleNamespace(score=float(output["y"] == 1), error=None)] * rollouts
+
+
+def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
+    system = SimpleNamespace(knobs={"p": KnobSpec("p", Prompt(node="n"), "hi")})
+    calls, examples, run_keys = _recorded(6)
+    kwargs = dict(run_node=_fake_llm_node, rollout_from=_score_y1, decode_state=lambda raw: raw)
+
+    def collect(**config):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"p": "hi"},
+                                  PairConfig(samples=4, **config), **kwargs)
+
+    none, off = collect(llm_samples=0)
+    assert none == [] and off.candidates["n"] == 6 and off.llm_candidates["n"] == 0  # one candidate per call
+
+    pairs, stats = collect(llm_samples=2, temperature=0.5)
+    again, _ = collect(llm_samples=2, temperature=0.5)
+    assert [p.to_dict() for p in pairs] == [p.to_dict() for p in again]
+    # distinct new outputs only: y=1 and y=2 beside the greedy y=0, at most two per call
+    assert 0 < stats.llm_candidates["n"] <= 12 and stats.candidates["n"] == 6 + stats.llm_candidates["n"]
+    assert stats.system_runs == stats.candidates["n"]
+    assert stats.pairs["n"] > 0 and all(p.chosen == {"y": 1} for p in pairs)
+
+    # A rerun records the same calls under new random ids, in another order: the calls
+    # chosen and the samples drawn must not change.
+    calls[:] = [SimpleNamespace(**{**vars(c), "id": f"uuid-{7 - i}"}) for i, c in enumerate(reversed(calls))]
+    rerun, _ = collect(llm_samples=2, temperature=0.5, calls_per_node=4)
+    calls[:] = [_call(i) for i in range(6)]
+    first, _ = collect(llm_samples=2, temperature=0.5, calls_per_node=4)
+    assert [p.to_dict() for p in rerun] == [p.to_dict() for p in first]
+    other, _ = collect(llm_samples=2, temperature=0.5, seed=1)
+    assert [p.to_dict() for p in other] != [p.to_dict() for p in pairs] or other == pairs == []
+
+
+def test_sample_seeds_are_stable_and_distinct():
+    seeds = {sample_seed(0, "n", f"call{i}", j) for i in range(50) for j in range(4)}
+    assert len(seeds) == 200 and all(0 <= s < 2**31 for s in seeds)
+    assert sample_seed(0, "n", "call1", 0) == sample_seed(0, "n", "call1", 0) != sample_seed(1, "n", "call1", 0)
+
+
+def test_run_allowance_is_never_exceeded_and_deterministic():
+    knob = KnobSpec("k", IntRange(0, 3, node="n"), 0)
+    system = SimpleNamespace(knobs={"k": knob})
+    calls, examples, run_keys = _recorded(10)
+
+    def run_node(system, node, state, knobs):
+        return {"y": state["x"] + knobs["k"]}
+
+    def collect(max_runs, concurrency=8):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                  PairConfig(samples=3, rollouts=2, concurrency=concurrency), run_node=run_node,
+                                  rollout_from=_score_y2, decode_state=lambda raw: raw, max_runs=max_runs)
+
+    _, full = collect(None)
+    assert full.system_runs == 60 and full.skipped_calls["n"] == 0
+    for limit in (0, 1, 7, 13, 59):
+        pairs, stats = collect(limit)
+        assert stats.system_runs <= limit and stats.system_runs > limit - 2  # whole candidates of 2 runs
+        assert stats.skipped_calls["n"] == 10 - -(-stats.system_runs // 6)  # calls not even partly served
+        for _ in range(3):  # the same calls and candidates whatever the thread timing
+            again, same = collect(limit)
+            assert [p.to_dict() for p in again] == [p.to_dict() for p in pairs] and same == stats
+        serial, one = collect(limit, concurrency=1)
+        assert [p.to_dict() for p in serial] == [p.to_dict() for p in pairs] and one == stats
+
+
+def test_run_allowance_serves_calls_in_order_whatever_order_they_ask_in():
+    allowance = RunAllowance(5)
+    order: list[int] = []
+
+    def ask(index: int) -> None:
+        granted, skipped = allowance.grant(index, 3, 1)
+        order.append((index, granted, skipped))
+        allowance.release(index)
+
+    allowance.release(2)  # a later call that left early must not let call 1 jump ahead of call 0
+    late = threading.Thread(target=ask, args=(1,))
+    late.start()
+    late.join(timeout=0.2)
+    assert late.is_alive() and order == []  # call 1 waits for call 0
+    ask(0)
+    late.join(timeout=5)
+    assert order == [(0, 3, False), (1, 2, False)] and allowance.used == 5 and allowance.exhausted
+    assert allowance.grant(3, 1, 1) == (0, True)
