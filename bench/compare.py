@@ -52,8 +52,9 @@ import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any
 
 from examples.offline_qa.agent import (  # noqa: E402
     ANSWER_TOKENS,
@@ -275,10 +276,12 @@ def run_unoptimized(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_optimas(ctx: dict[str, Any]) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
     from examples.offline_qa.demo import DEMO_CONFIG
     from optimas_lg import optimize
-    from optimas_lg.store import Store, models as m
-    from sqlalchemy import func, select
+    from optimas_lg.store import Store
+    from optimas_lg.store import models as m
 
     store = Store()
     result = optimize(builder, ctx["train"], metric, valset=ctx["val"], config=DEMO_CONFIG, store=store,

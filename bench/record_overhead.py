@@ -22,8 +22,8 @@ from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
 from optimas_lg.execution.runner import Invocation, run_one
-from optimas_lg.store import Store
 from optimas_lg.graph.system import System
+from optimas_lg.store import Store
 
 NODES = 10
 WORK_S = 0.001

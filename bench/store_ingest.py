@@ -12,7 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from optimas_lg.store import Store, models as m
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 ROWS_BATCHED = 50_000
 ROWS_SINGLE = 2_000

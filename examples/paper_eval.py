@@ -9,8 +9,9 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 from optimas_lg.data import Example
 

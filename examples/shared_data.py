@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from optimas_lg.data import Example
 from optimas_lg.errors import DataError

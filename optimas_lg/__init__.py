@@ -8,10 +8,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from optimas_lg.api import Result, optimize  # noqa: E402
 from optimas_lg.data import Example  # noqa: E402
-from optimas_lg.loop.config import OptimizeConfig  # noqa: E402
 from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, LoRA, Prompt  # noqa: E402
-from optimas_lg.llm import chat_model  # noqa: E402
 from optimas_lg.graph.system import System, SystemGraph, inspect  # noqa: E402
+from optimas_lg.llm import chat_model  # noqa: E402
+from optimas_lg.loop.config import OptimizeConfig  # noqa: E402
 
 __all__ = ["Choice", "Example", "FloatRange", "IntRange", "LoRA", "OptimizeConfig", "Prompt", "Result", "System",
            "SystemGraph", "chat_model", "inspect", "optimize"]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError
+from optimas_lg.graph.system import System
+from optimas_lg.home import storage_dir
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.graph import LoopState, build_optimizer_graph, register_workspace, workspace_for
-from optimas_lg.home import storage_dir
-from optimas_lg.store import Store, models as m
-from optimas_lg.graph.system import System
 from optimas_lg.loop.workspace import Workspace
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 

@@ -12,9 +12,10 @@ import csv
 import json
 import math
 import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from optimas_lg.errors import DataError, MetricError
 

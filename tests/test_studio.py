@@ -41,7 +41,8 @@ from pathlib import Path
 
 import pytest
 
-from optimas_lg.store import Store, models as m
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("langgraph_api", reason="needs the dev extra: langgraph-cli[inmem]")

@@ -15,12 +15,13 @@ from rich.console import Console
 from examples.offline_qa import builder, load_split, metric
 from optimas_lg import optimize
 from optimas_lg.cli.optimize import print_result, progress_printer
+from optimas_lg.execution.runner import run_examples
+from optimas_lg.graph.system import System
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
-from optimas_lg.execution.runner import run_examples
-from optimas_lg.store import Store, models as m
-from optimas_lg.graph.system import System
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 # Sized for about ten minutes on a 2-core CPU: RL on LoRA weights is left out here (it
 # works, see docs/optimizers.md, but a GRPO run alone takes minutes on this machine).

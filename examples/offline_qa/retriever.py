@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 _STOPWORDS = frozenset(
     "a an and at by did do does for from has in is it its of on the that this to was what where which who whom why "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,7 +14,8 @@ from optimas_lg.errors import OptimasError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.lrf import checkpoint, format_table, judge_accuracy, ranking_accuracy
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.store import Store, models as m
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -35,13 +36,13 @@ def _job(store: Store, job_id: int) -> m.Job:
 @friendly_errors
 def train(
     job_id: int = typer.Argument(..., help="Job whose stored pairs to train on (from `optimas-lg pairs`)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the training pairs."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the training pairs."),
     eval_fraction: float = typer.Option(0.25, "--eval-fraction", min=0.0, max=1.0,
                                         help="Share of the examples whose pairs are held out."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF model folder or name "
+    backbone: str | None = typer.Option(None, "--backbone", help="HF model folder or name "
                                            "(default: the bundled all-MiniLM-L6-v2)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=8, help="Text budget per scored output."),
-    store: Optional[str] = StoreOption,
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=8, help="Text budget per scored output."),
+    store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train an LRF on a job's stored pairs.
@@ -67,7 +68,7 @@ def train(
     accuracy = report.eval_accuracy or {}
     result = {"job_id": job_id, "checkpoint_id": ckpt, "path": ws.lrf_path, "backbone": config.lrf.resolved_backbone(),
               "train_pairs": len(pairs) - len(held_out), "eval_pairs": len(held_out),
-              "eval_examples": len({p.example_id for p in held_out}), "seconds": report.seconds,
+              "eval_examples": len({p.example_key for p in held_out}), "seconds": report.seconds,
               "final_loss": report.loss_history[-1] if report.loss_history else None, "accuracy": accuracy}
     if as_json:
         print(json.dumps(result))
@@ -92,7 +93,7 @@ def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = N
         raise OptimasError(f"job {job_id} has no {which}; train one with `optimas-lg lrf train {job_id}`")
     row = rows[-1]
     held = set(row.metrics.get("eval_examples") or [])
-    held_out = [p for p in stored_pairs(store, job_id) if p.example_id in held]
+    held_out = [p for p in stored_pairs(store, job_id) if p.example_key in held]
     if not held_out:
         raise OptimasError(f"checkpoint {row.id} records no held-out pairs to evaluate on (it was adapted "
                            "online rather than trained on a split)")
@@ -111,10 +112,10 @@ def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = N
 @friendly_errors
 def evaluate(
     job_id: int = typer.Argument(..., help="Job whose held-out pairs to rank."),
-    checkpoint_id: Optional[int] = typer.Option(None, "--checkpoint", help="LRF checkpoint id (default: the job's latest)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Also ask this chat model, e.g. local/smollm2-135m."),
-    goal: Optional[str] = typer.Option(None, "--goal", help="The system's final goal, as told to the judge."),
-    store: Optional[str] = StoreOption,
+    checkpoint_id: int | None = typer.Option(None, "--checkpoint", help="LRF checkpoint id (default: the job's latest)."),
+    judge: str | None = typer.Option(None, "--judge", help="Also ask this chat model, e.g. local/smollm2-135m."),
+    goal: str | None = typer.Option(None, "--goal", help="The system's final goal, as told to the judge."),
+    store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Rank a checkpoint's held-out pairs: the LRF against an LLM judge.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-from rich.console import Console
+from typing import Any
 
 import typer
+from rich.console import Console
 
 from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors
 from optimas_lg.errors import OptimasError
@@ -55,21 +55,21 @@ def _progress(out: Console, node: str, state: dict[str, Any]) -> None:
 
 @friendly_errors
 def optimize(
-    target: Optional[str] = typer.Argument(None, help="Graph to optimize: path/file.py:builder or module:attr."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Training data (.jsonl, .json or .csv)."),
-    metric: Optional[str] = typer.Option(None, "--metric", help="Metric: path/file.py:fn, fn(example, output) -> float."),
-    val: Optional[Path] = typer.Option(None, "--val", help="Validation data (default: a split of --data)."),
-    test: Optional[Path] = typer.Option(None, "--test", help="Test data, scored before and after."),
-    inputs: Optional[list[str]] = typer.Option(None, "--inputs", help="Row fields fed to the graph (default: all but labels)."),
-    labels: Optional[list[str]] = typer.Option(None, "--labels", help="Row fields the metric reads (e.g. answer)."),
-    max_iterations: Optional[int] = typer.Option(None, "--max-iterations", help="Optimization rounds."),
-    max_runs: Optional[int] = typer.Option(None, "--max-runs", help="Limit on system runs."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Limit on LLM tokens."),
-    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Limit on wall time."),
-    patience: Optional[int] = typer.Option(None, "--patience", help="Stop after this many rounds without a gain."),
-    settings: Optional[Path] = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
-    resume: Optional[int] = typer.Option(None, "--resume", help="Continue job RUN_ID from its last completed step."),
-    store: Optional[str] = StoreOption,
+    target: str | None = typer.Argument(None, help="Graph to optimize: path/file.py:builder or module:attr."),
+    data: Path | None = typer.Option(None, "--data", help="Training data (.jsonl, .json or .csv)."),
+    metric: str | None = typer.Option(None, "--metric", help="Metric: path/file.py:fn, fn(example, output) -> float."),
+    val: Path | None = typer.Option(None, "--val", help="Validation data (default: a split of --data)."),
+    test: Path | None = typer.Option(None, "--test", help="Test data, scored before and after."),
+    inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields fed to the graph (default: all but labels)."),
+    labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric reads (e.g. answer)."),
+    max_iterations: int | None = typer.Option(None, "--max-iterations", help="Optimization rounds."),
+    max_runs: int | None = typer.Option(None, "--max-runs", help="Limit on system runs."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Limit on LLM tokens."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Limit on wall time."),
+    patience: int | None = typer.Option(None, "--patience", help="Stop after this many rounds without a gain."),
+    settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
+    resume: int | None = typer.Option(None, "--resume", help="Continue job RUN_ID from its last completed step."),
+    store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Optimize a graph's knobs end to end; the job is checkpointed and can be resumed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -14,12 +14,12 @@ from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.cli.run import _config, _names
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError
-from optimas_lg.loop.config import JobSpec, OptimizeConfig
-from optimas_lg.lrf.collect import PairConfig
-from optimas_lg.store import Store
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.workspace import Workspace
+from optimas_lg.lrf.collect import PairConfig
+from optimas_lg.store import Store
 
 STAGE = "pairs"
 
@@ -29,12 +29,12 @@ def pairs(
     target: str = typer.Argument(..., help="The graph: path/to/file.py:attr or package.module:attr."),
     data: Path = typer.Option(..., "--data", help="Dataset file (.jsonl, .json or .csv)."),
     metric: str = typer.Option(..., "--metric", help="Metric (example, output) -> float, as path/file.py:attr."),
-    inputs: Optional[list[str]] = typer.Option(None, "--inputs", help="Row fields that form the graph input."),
-    labels: Optional[list[str]] = typer.Option(None, "--labels", help="Row fields the metric compares against."),
+    inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields that form the graph input."),
+    labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric compares against."),
     key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
-    config: Optional[str] = typer.Option(None, "--config", help="Knob values (JSON object or file) the runs "
+    config: str | None = typer.Option(None, "--config", help="Knob values (JSON object or file) the runs "
                                          "and rollouts use; unset knobs keep their defaults."),
-    nodes: Optional[list[str]] = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
+    nodes: list[str] | None = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
                                               "default: every node with knobs)."),
     samples: int = typer.Option(PairConfig.samples, "--samples", min=1, help="Knob assignments (the current one first) run "
                                 "per recorded node call."),
@@ -46,7 +46,7 @@ def pairs(
     calls_per_node: int = typer.Option(PairConfig.calls_per_node, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
     concurrency: int = typer.Option(PairConfig.concurrency, "--concurrency", min=1, help="Runs in flight at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
-    store: Optional[str] = StoreOption,
+    store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Collect preference pairs for the graph's nodes into a new job.

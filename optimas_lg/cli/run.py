@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -12,9 +12,9 @@ from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError, TargetError
 from optimas_lg.execution.runner import run_examples
-from optimas_lg.store import Store
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
+from optimas_lg.store import Store
 
 
 def _config(text: str | None) -> dict[str, Any]:
@@ -42,15 +42,15 @@ def run(
     data: Path = typer.Option(..., "--data", help="Dataset file (.jsonl, .json or .csv)."),
     metric: str = typer.Option(..., "--metric", help="Metric (example, output) -> float | {score, feedback}, "
                                "as path/to/file.py:attr or package.module:attr."),
-    config: Optional[str] = typer.Option(None, "--config", help="Knob values as a JSON object or JSON file "
+    config: str | None = typer.Option(None, "--config", help="Knob values as a JSON object or JSON file "
                                          "(unset knobs keep their defaults)."),
-    inputs: Optional[list[str]] = typer.Option(None, "--inputs", help="Row fields that form the graph input "
+    inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields that form the graph input "
                                                "(repeat or comma-separate; default: all but labels and key)."),
-    labels: Optional[list[str]] = typer.Option(None, "--labels", help="Row fields the metric compares against."),
+    labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric compares against."),
     key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Run only the first N examples."),
-    store: Optional[str] = StoreOption,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N examples."),
+    store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a dataset through the graph under one knob assignment; record every node call; print the mean."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from optimas_lg.cli.common import friendly_errors
@@ -13,7 +11,7 @@ from optimas_lg.cli.common import friendly_errors
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
-    model: Optional[list[str]] = typer.Option(None, "--model", help="Model to preload, e.g. local/smollm2-135m "
+    model: list[str] | None = typer.Option(None, "--model", help="Model to preload, e.g. local/smollm2-135m "
                                               "(repeatable; others load on first use)."),
     max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests decoded together."),
     max_wait: float = typer.Option(0.02, "--max-wait", min=0.0, help="Batching window in seconds."),

@@ -18,8 +18,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator
-from typing import Any, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from uuid import UUID, uuid4
 
 from langchain_core.callbacks import BaseCallbackHandler

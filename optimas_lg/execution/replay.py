@@ -20,8 +20,9 @@ import copy
 import threading
 import uuid
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.channels.binop import BinaryOperatorAggregate
@@ -29,12 +30,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Overwrite, Send, StateUpdate
 
-from optimas_lg.graph import serde
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.runner import Invocation, arun_one, map_concurrent, run_coroutine, run_one
-from optimas_lg.store import Store, models
+from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
+from optimas_lg.store import Store, models
 
 SEED_NODE = "__optimas_seed__"
 

@@ -14,19 +14,20 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from optimas_lg.graph import serde
 from optimas_lg.data import Example, Metric, evaluate_metric
 from optimas_lg.errors import MetricError
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
+from optimas_lg.graph import serde
+from optimas_lg.graph.system import System
 from optimas_lg.store import Store
 from optimas_lg.store.models import utcnow
-from optimas_lg.graph.system import System
 
 T = TypeVar("T")
 R = TypeVar("R")

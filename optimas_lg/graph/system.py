@@ -23,8 +23,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel._utils import find_subgraph_pregel
 from langgraph.types import Checkpointer
 
-from optimas_lg.graph import serde
 from optimas_lg.errors import KnobError, TargetError
+from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec, defaults, knob_specs, validate_assignment
 from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.graph.target import load_target

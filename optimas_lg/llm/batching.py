@@ -16,9 +16,10 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Protocol
+from typing import Any, Protocol
 
 from optimas_lg.errors import ModelServerError
 

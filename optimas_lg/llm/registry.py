@@ -14,9 +14,10 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from optimas_lg.errors import ModelNotFoundError
 from optimas_lg.home import subdir

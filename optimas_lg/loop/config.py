@@ -8,8 +8,8 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from optimas_lg.loop.budget import Budget
 from optimas_lg.errors import SettingsError
+from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig

@@ -22,16 +22,16 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from optimas_lg.loop.budget import Spent
 from optimas_lg.errors import OptimasError
-from optimas_lg.loop.gate import paired_gate, validate_knobwise
-from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.graph.knobs import defaults
-from optimas_lg.lrf import ranking_accuracy
-from optimas_lg.proposers import ProposalContext
-from optimas_lg.lrf.collect import PairConfig, stored_pairs
-from optimas_lg.store import Store, models as m
+from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.workspace import Workspace
+from optimas_lg.lrf import ranking_accuracy
+from optimas_lg.lrf.collect import PairConfig, stored_pairs
+from optimas_lg.proposers import ProposalContext
+from optimas_lg.store import Store
 
 
 class LoopState(TypedDict, total=False):
@@ -347,8 +347,8 @@ def final(state: LoopState, runtime: Runtime[LoopContext], ws: Workspace) -> dic
     ws.store.finish_job(ws.job_id, "done")
     report = None
     if ws.config.write_report:
-        from optimas_lg.loop.report import write_report
         from optimas_lg.home import subdir
+        from optimas_lg.loop.report import write_report
 
         report = str(write_report(ws.store, ws.job_id, subdir("reports") / str(ws.job_id)))
     return {"test_after": test_after, "report": report}

@@ -12,9 +12,10 @@ import difflib
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global backend state
 

@@ -5,18 +5,23 @@ numbers; everything heavy lives here and is rebuilt from the job's spec on resum
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
-from optimas_lg.execution.replay import rollout_from, run_node
-from optimas_lg.graph import serde
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import OptimasError
-from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.execution.replay import rollout_from, run_node
+from optimas_lg.execution.runner import RunSummary, run_examples
+from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
+from optimas_lg.graph.system import System
+from optimas_lg.graph.target import load_target
+from optimas_lg.home import subdir
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.lrf import (
     LocalRewardModel,
     LRFTrainer,
@@ -26,13 +31,10 @@ from optimas_lg.lrf import (
     checkpoint,
     split_by_example,
 )
-from optimas_lg.proposers import Proposer, build_proposers
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
-from optimas_lg.execution.runner import RunSummary, run_examples
-from optimas_lg.home import subdir
-from optimas_lg.store import Store, models as m
-from optimas_lg.graph.system import System
-from optimas_lg.graph.target import load_target
+from optimas_lg.proposers import Proposer, build_proposers
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 
 @dataclass
@@ -211,7 +213,7 @@ class Workspace:
         report = self.trainer.train(train, held_out)
         path = self.save_lrf(name)
         accuracy = report.eval_accuracy or {}
-        metrics = {"accuracy": accuracy, "eval_examples": sorted({p.example_id for p in held_out})}
+        metrics = {"accuracy": accuracy, "eval_examples": sorted({p.example_key for p in held_out})}
         ckpt = self.store.add_lrf_checkpoint(path, self.lrf.config.resolved_backbone(), sorted(self.lrf.nodes),
                                              metrics, job_id=self.job_id)
         self.store.add_event(self.job_id, "lrf", {

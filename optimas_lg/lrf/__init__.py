@@ -1,6 +1,7 @@
 """Local reward functions (LRFs): one learned scorer per graph node, r_k(x, y), trained so
 that a higher score means a higher global reward when the rest of the graph runs on."""
 
+from optimas_lg.lrf.buffer import ReplayBuffer
 from optimas_lg.lrf.checkpoint import load, save
 from optimas_lg.lrf.evaluate import (
     OVERALL,
@@ -12,7 +13,6 @@ from optimas_lg.lrf.evaluate import (
 )
 from optimas_lg.lrf.model import LocalRewardModel, LRFConfig, ScoreRequest
 from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs
-from optimas_lg.lrf.buffer import ReplayBuffer
 from optimas_lg.lrf.train import LRFTrainer, TrainReport, pairwise_loss
 
 __all__ = [

@@ -23,9 +23,10 @@ import hashlib
 import math
 import random
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError
@@ -33,7 +34,8 @@ from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
 from optimas_lg.lrf import Candidate, PreferencePair, build_pairs
 from optimas_lg.lrf.pairs import canonical_json
-from optimas_lg.store import Store, models as m
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
 
 SAMPLE_KEY = "_sample"  # in a candidate's knobs: how an LLM-sampled candidate was drawn
 
@@ -309,7 +311,7 @@ def collect_node_pairs(
 
 def pair_row(pair: PreferencePair, job_id: int | None, stage: str = "") -> dict[str, Any]:
     """A store row for a pair."""
-    return {"job_id": job_id, "node": pair.node, "example_key": pair.example_id, "inputs": pair.inputs,
+    return {"job_id": job_id, "node": pair.node, "example_key": pair.example_key, "inputs": pair.inputs,
             "chosen": pair.chosen, "rejected": pair.rejected, "chosen_score": pair.chosen_score,
             "rejected_score": pair.rejected_score, "weight": pair.weight, "provenance": {"stage": stage}}
 
@@ -330,7 +332,7 @@ def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) 
     where = [m.PreferencePairRow.job_id == job_id]
     if nodes is not None:
         where.append(m.PreferencePairRow.node.in_(list(nodes)))
-    return [PreferencePair(node=r.node, example_id=r.example_key, inputs=r.inputs, chosen=r.chosen,
+    return [PreferencePair(node=r.node, example_key=r.example_key, inputs=r.inputs, chosen=r.chosen,
                            rejected=r.rejected, chosen_score=r.chosen_score, rejected_score=r.rejected_score,
                            weight=r.weight)
             for r in store.select(m.PreferencePairRow, *where)]

@@ -37,16 +37,16 @@ def accuracy_by_node(nodes: list[str], correct: list[bool]) -> dict[str, float]:
 def split_by_example(
     pairs: list[PreferencePair], eval_fraction: float = 0.2, seed: int = 0
 ) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """(train, eval) pairs with no example_id on both sides, about ``eval_fraction`` of
+    """(train, eval) pairs with no example on both sides, about ``eval_fraction`` of
     the examples held out (at least one on each side)."""
     if not 0 < eval_fraction < 1:
         raise LRFError(f"eval_fraction must be strictly between 0 and 1, got {eval_fraction}")
-    ids = sorted({p.example_id for p in pairs})
+    ids = sorted({p.example_key for p in pairs})
     if len(ids) < 2:
         raise LRFError(f"a split by example needs pairs from at least 2 examples, got {len(ids)}")
     random.Random(seed).shuffle(ids)
     held_out = set(ids[: min(len(ids) - 1, max(1, round(eval_fraction * len(ids))))])
-    return [p for p in pairs if p.example_id not in held_out], [p for p in pairs if p.example_id in held_out]
+    return [p for p in pairs if p.example_key not in held_out], [p for p in pairs if p.example_key in held_out]
 
 
 def ranking_accuracy(model: LocalRewardModel, pairs: list[PreferencePair]) -> dict[str, float]:

@@ -27,7 +27,7 @@ class Candidate:
     """One output of ``node`` for one input, with the global scores of its rollouts."""
 
     node: str
-    example_id: str
+    example_key: str
     inputs: dict
     output: dict
     knobs: dict = field(default_factory=dict)
@@ -37,11 +37,11 @@ class Candidate:
     def score(self) -> float:
         """Monte Carlo estimate of the global reward: the mean over rollouts."""
         if not self.rollout_scores:
-            raise LRFError(f"candidate of node {self.node!r} for example {self.example_id!r} has no rollout scores")
+            raise LRFError(f"candidate of node {self.node!r} for example {self.example_key!r} has no rollout scores")
         bad = [s for s in self.rollout_scores if not math.isfinite(s)]
         if bad:
             raise LRFError(
-                f"candidate of node {self.node!r} for example {self.example_id!r} has non-finite scores {bad}: "
+                f"candidate of node {self.node!r} for example {self.example_key!r} has non-finite scores {bad}: "
                 "a failing metric must be fixed or recorded as a real score, not as inf/nan"
             )
         return sum(self.rollout_scores) / len(self.rollout_scores)
@@ -52,7 +52,7 @@ class PreferencePair:
     """For ``inputs`` at ``node``, ``chosen`` led to a higher global score than ``rejected``."""
 
     node: str
-    example_id: str
+    example_key: str
     inputs: dict
     chosen: dict
     rejected: dict
@@ -83,7 +83,7 @@ def _merge_identical(group: list[Candidate]) -> list[Candidate]:
         if key in merged:
             merged[key].rollout_scores.extend(cand.rollout_scores)
         else:
-            merged[key] = Candidate(cand.node, cand.example_id, cand.inputs, cand.output, {}, list(cand.rollout_scores))
+            merged[key] = Candidate(cand.node, cand.example_key, cand.inputs, cand.output, {}, list(cand.rollout_scores))
     return list(merged.values())
 
 
@@ -98,7 +98,7 @@ def build_pairs(candidates: list[Candidate], min_margin: float = 0.0, normalize:
         raise LRFError(f"min_margin must be >= 0, got {min_margin}")
     groups: dict[tuple[str, str, str], list[Candidate]] = {}
     for cand in candidates:
-        groups.setdefault((cand.node, cand.example_id, canonical_json(cand.inputs)), []).append(cand)
+        groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
     pairs: list[PreferencePair] = []
     for group in groups.values():
         scored = [(cand, cand.score) for cand in _merge_identical(group)]
@@ -108,7 +108,7 @@ def build_pairs(candidates: list[Candidate], min_margin: float = 0.0, normalize:
                 continue
             if score_b > score_a:
                 (a, score_a), (b, score_b) = (b, score_b), (a, score_a)
-            pairs.append(PreferencePair(a.node, a.example_id, a.inputs, a.output, b.output, score_a, score_b, gap))
+            pairs.append(PreferencePair(a.node, a.example_key, a.inputs, a.output, b.output, score_a, score_b, gap))
     if normalize:
         for node in {p.node for p in pairs}:
             node_pairs = [p for p in pairs if p.node == node]

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from optimas_lg.errors import LRFError
+from optimas_lg.lrf.buffer import ReplayBuffer
 from optimas_lg.lrf.evaluate import accuracy_by_node, ranking_accuracy
 from optimas_lg.lrf.model import LocalRewardModel, LRFConfig
 from optimas_lg.lrf.pairs import PreferencePair
-from optimas_lg.lrf.buffer import ReplayBuffer
 
 
 def pairwise_loss(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,7 +71,7 @@ class LRFTrainer:
         for pair in pairs:
             self.model.check_node(pair.node)
             if self.config.margin_weighting and not (math.isfinite(pair.weight) and pair.weight > 0):
-                raise LRFError(f"pair for node {pair.node!r}, example {pair.example_id!r} has weight {pair.weight}")
+                raise LRFError(f"pair for node {pair.node!r}, example {pair.example_key!r} has weight {pair.weight}")
 
     def _step(self, optimizer: torch.optim.Optimizer, batch: list[PreferencePair]) -> tuple[float, list[bool]]:
         nodes = [p.node for p in batch]

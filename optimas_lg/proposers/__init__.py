@@ -4,6 +4,8 @@ A proposer takes a ``ProposalContext`` (the node seen through ``run_node`` and i
 ``score``) and one ``KnobSpec``, and returns a ``Proposal`` with the evidence behind it.
 """
 
+from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator, TriedValue
 from optimas_lg.proposers.choice import ChoiceConfig, ChoiceProposer
 from optimas_lg.proposers.context import (
     Cost,
@@ -16,16 +18,14 @@ from optimas_lg.proposers.context import (
     RunNodeFn,
     ScoreFn,
 )
-from optimas_lg.proposers.candidates import Candidate, CandidateEvaluator
 from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
 from optimas_lg.proposers.prompt import PromptConfig, PromptProposer, parse_prompts
-from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.registry import PROPOSERS, build_proposers, proposer_for
 
 __all__ = [
     "PROPOSERS",
-    "Candidate",
+    "TriedValue",
     "CandidateEvaluator",
     "ChoiceConfig",
     "ChoiceProposer",

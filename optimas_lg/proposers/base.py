@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
-from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
 from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
 
 
 @dataclass

@@ -12,7 +12,7 @@ from optimas_lg.proposers.context import Cost, EvalConfig, ProposalContext
 
 
 @dataclass
-class Candidate:
+class TriedValue:
     """One value's results per input: the node's output and its LRF score, or the error."""
 
     value: Any
@@ -38,12 +38,12 @@ class CandidateEvaluator:
         if len(inputs) > config.max_inputs:
             inputs = random.Random(ctx.seed).sample(inputs, config.max_inputs)
         self.inputs = inputs
-        self.candidates: list[Candidate] = []
+        self.candidates: list[TriedValue] = []
 
-    def get(self, value: Any) -> Candidate | None:
+    def get(self, value: Any) -> TriedValue | None:
         return next((c for c in self.candidates if c.value == value), None)
 
-    def evaluate(self, value: Any) -> Candidate:
+    def evaluate(self, value: Any) -> TriedValue:
         """Run the node with ``knob = value`` on every input and score what it returned."""
         cached = self.get(value)
         if cached is not None:
@@ -59,7 +59,7 @@ class CandidateEvaluator:
             self.cost.lrf_calls += len(ok)
             for i, s in zip(ok, found):
                 scores[i] = float(s)
-        candidate = Candidate(value, [out for out, _ in results], scores, [err for _, err in results])
+        candidate = TriedValue(value, [out for out, _ in results], scores, [err for _, err in results])
         self.candidates.append(candidate)
         return candidate
 

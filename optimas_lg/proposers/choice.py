@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
-from optimas_lg.proposers.context import EvalConfig, ProposalContext
-from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import EvalConfig, ProposalContext
 
 
 @dataclass

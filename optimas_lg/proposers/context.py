@@ -8,8 +8,9 @@ runs the whole graph (the loop validates proposals on the global metric afterwar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from optimas_lg.errors import OptimasError
 from optimas_lg.graph.knobs import KnobKind, KnobSpec

@@ -18,9 +18,9 @@ from langchain_core.messages import BaseMessage
 
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
-from optimas_lg.proposers.context import EvalConfig, OutputFn, ProposalContext, ProposalError
-from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import EvalConfig, OutputFn, ProposalContext, ProposalError
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "user": "user",
           "assistant": "assistant", "tool": "tool"}

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import optuna
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
-from optimas_lg.proposers.context import EvalConfig, ProposalContext, ProposalError
-from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import EvalConfig, ProposalContext, ProposalError
 
 
 @dataclass

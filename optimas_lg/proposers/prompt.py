@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
-from optimas_lg.proposers.context import EvalConfig, ProposalContext
-from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import EvalConfig, ProposalContext
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

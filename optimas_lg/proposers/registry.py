@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from optimas_lg.graph.knobs import KnobSpec
 from typing import Any
 
+from optimas_lg.graph.knobs import KnobSpec
+from optimas_lg.proposers.base import Proposer
 from optimas_lg.proposers.choice import ChoiceConfig, ChoiceProposer
 from optimas_lg.proposers.context import ProposalError
 from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
 from optimas_lg.proposers.prompt import PromptConfig, PromptProposer
-from optimas_lg.proposers.base import Proposer
 
 _numeric = NumericProposer()
 PROPOSERS: dict[str, Proposer] = {

@@ -97,7 +97,7 @@ def test_lrf_train_registers_a_checkpoint_and_eval_reuses_its_split(trained, sto
     (row,) = store.select(m.LRFCheckpoint, m.LRFCheckpoint.job_id == trained)
     assert Path(row.path, "meta.json").is_file()
     held = set(row.metrics["eval_examples"])
-    trained_on = {p.example_id for p in stored_pairs(store, trained)} - held
+    trained_on = {p.example_key for p in stored_pairs(store, trained)} - held
     assert held and trained_on  # split by example: no example on both sides
     assert 0.0 <= row.metrics["accuracy"][OVERALL] <= 1.0
 
@@ -105,7 +105,7 @@ def test_lrf_train_registers_a_checkpoint_and_eval_reuses_its_split(trained, sto
     assert "LRF acc" in out and "judge" not in out
     result = json.loads(_cli("lrf", "eval", str(trained), "--json", "--store", store.url))
     assert result["lrf"] == row.metrics["accuracy"]  # the same held-out pairs as at training
-    assert result["eval_pairs"] == sum(p.example_id in held for p in stored_pairs(store, trained))
+    assert result["eval_pairs"] == sum(p.example_key in held for p in stored_pairs(store, trained))
 
 
 def test_lrf_eval_with_a_judge(trained, store):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from optimas_lg.data import Example
-from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.execution.runner import run_examples
-from optimas_lg.store import models
+from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.graph.system import System
+from optimas_lg.store import models
 from tests.graphs import shapes
 
 

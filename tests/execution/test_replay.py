@@ -9,8 +9,8 @@ from optimas_lg.data import Example
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.replay import replay, rollout_from, run_node
 from optimas_lg.execution.runner import run_examples
-from optimas_lg.store import models
 from optimas_lg.graph.system import System
+from optimas_lg.store import models
 from tests.graphs import shapes
 
 SHAPES = {

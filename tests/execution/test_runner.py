@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from optimas_lg.cli import app
 from optimas_lg.data import Example
 from optimas_lg.execution.runner import run_examples
-from optimas_lg.store import Store, models
 from optimas_lg.graph.system import System
+from optimas_lg.store import Store, models
 from tests.graphs import shapes
 
 QUESTIONS = {"paris": "paris is in france", "rome": "rome is in italy", "berlin": "berlin is in germany"}

@@ -13,10 +13,10 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from optimas_lg import chat_model
-from optimas_lg.execution import replay
 from optimas_lg.errors import OptimasError
-from optimas_lg.llm.exploration import ExploringChatOpenAI, current_sampling, sampling
+from optimas_lg.execution import replay
 from optimas_lg.graph.system import System
+from optimas_lg.llm.exploration import ExploringChatOpenAI, current_sampling, sampling
 from tests.graphs import sampled
 
 
@@ -129,8 +129,8 @@ def test_override_reaches_a_node_replayed_alone_and_its_model_samples():
 
 def _workspace(store, **pairs):
     from optimas_lg.loop.config import OptimizeConfig
-    from optimas_lg.lrf.collect import PairConfig
     from optimas_lg.loop.workspace import Workspace
+    from optimas_lg.lrf.collect import PairConfig
 
     config = OptimizeConfig(pairs=PairConfig(samples=3, **pairs), concurrency=4)
     job_id = store.create_job("pairs", "sampled", {})

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from optimas_lg.errors import ModelNotFoundError
-from optimas_lg.llm import local_model_path, save_adapter_path
-from optimas_lg.llm import registry
+from optimas_lg.llm import local_model_path, registry, save_adapter_path
 from optimas_lg.llm.adapters import split_model_name
 from optimas_lg.llm.generation import DecodeBatch, SamplingParams, generate_batch
 

@@ -16,9 +16,7 @@ import pytest
 
 from optimas_lg.api import optimize
 from optimas_lg.errors import SettingsError
-from optimas_lg.loop.gate import GateConfig
 from optimas_lg.loop.config import OptimizeConfig
-from optimas_lg.lrf import LRFConfig
 from optimas_lg.store import models as m
 from tests.graphs import lookup
 

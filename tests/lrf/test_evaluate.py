@@ -24,11 +24,11 @@ def pairs(n_examples: int = 50) -> list[PreferencePair]:
 def test_split_by_example_never_leaks():
     data = pairs()
     train, held = split_by_example(data, eval_fraction=0.2, seed=3)
-    train_ids, held_ids = {p.example_id for p in train}, {p.example_id for p in held}
+    train_ids, held_ids = {p.example_key for p in train}, {p.example_key for p in held}
     assert not train_ids & held_ids
     assert len(held_ids) == 10 and len(train) + len(held) == len(data)
     assert split_by_example(data, 0.2, seed=3) == (train, held)  # reproducible
-    assert {p.example_id for p in split_by_example(data, 0.2, seed=4)[1]} != held_ids
+    assert {p.example_key for p in split_by_example(data, 0.2, seed=4)[1]} != held_ids
 
 
 def test_split_needs_two_examples_and_a_real_fraction():

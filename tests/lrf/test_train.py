@@ -11,7 +11,15 @@ import random
 import pytest
 import torch
 
-from optimas_lg.lrf import OVERALL, LocalRewardModel, LRFConfig, LRFTrainer, PreferencePair, pairwise_loss, ranking_accuracy
+from optimas_lg.lrf import (
+    OVERALL,
+    LocalRewardModel,
+    LRFConfig,
+    LRFTrainer,
+    PreferencePair,
+    pairwise_loss,
+    ranking_accuracy,
+)
 from optimas_lg.lrf.buffer import ReplayBuffer
 
 WORDS = "apple river tiger violin copper garden rocket silver pepper castle ocean candle marble forest piano lemon".split()
@@ -48,7 +56,7 @@ def test_replay_buffer_is_bounded_per_node(policy):
     buffer.add([PreferencePair("other", "x", {}, {"a": 1}, {"a": 0}, 1.0, 0.0)])
     assert buffer.counts() == {"answer": 5, "other": 1}
     if policy == "fifo":
-        assert {p.example_id for p in buffer.sample(10) if p.node == "answer"} == {p.example_id for p in pairs[-5:]}
+        assert {p.example_key for p in buffer.sample(10) if p.node == "answer"} == {p.example_key for p in pairs[-5:]}
     assert len(buffer.sample(3)) == 3 and len(buffer.sample(100)) == 6
 
 

@@ -20,9 +20,9 @@ from typing_extensions import TypedDict
 from optimas_lg.execution import replay
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import LoRA, Prompt, model_name
+from optimas_lg.graph.system import System
 from optimas_lg.llm import chat_model
 from optimas_lg.proposers import LoRAConfig, LoRAProposer, PromptConfig, PromptProposer, ProposalContext
-from optimas_lg.graph.system import System
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,6 @@ stand-ins, not the learned LRF (the loop wires that in)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 

@@ -14,6 +14,7 @@ from typing_extensions import TypedDict
 
 from optimas_lg.execution import replay
 from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, KnobSpec
+from optimas_lg.graph.system import System
 from optimas_lg.proposers import (
     ChoiceConfig,
     ChoiceProposer,
@@ -22,7 +23,6 @@ from optimas_lg.proposers import (
     ProposalContext,
     ProposalError,
 )
-from optimas_lg.graph.system import System
 
 DOCS = [f"doc{i}" for i in range(64)]
 

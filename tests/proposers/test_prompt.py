@@ -3,7 +3,6 @@ deterministic LRF stand-in; the slow one uses the local SmolLM2 model end to end
 
 from __future__ import annotations
 
-import pytest
 from langchain_core.language_models import FakeListChatModel
 
 from optimas_lg.graph.knobs import KnobSpec, Prompt

@@ -13,7 +13,8 @@ import uuid
 import pytest
 
 from optimas_lg.errors import SchemaVersionError, StoreError
-from optimas_lg.store import SCHEMA_VERSION, Store, models as m
+from optimas_lg.store import SCHEMA_VERSION, Store
+from optimas_lg.store import models as m
 
 
 def _run(store: Store) -> str:
