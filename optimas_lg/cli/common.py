@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import KnobError, OptimasError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
 
 StoreOption = typer.Option(None, "--store", help="SQLAlchemy URL of the run store "
                            "(default: $OPTIMAS_LG_STORE or sqlite:///storage/optimas.db)")
@@ -32,3 +34,23 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def knob_values(text: str | None) -> dict[str, Any]:
+    """Knob values from a JSON object given inline or as a file path."""
+    if not text:
+        return {}
+    path = Path(text)
+    source = path.read_text() if not text.lstrip().startswith("{") and path.is_file() else text
+    try:
+        values = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise KnobError(f"--config must be a JSON object or a JSON file: {exc.msg} in {text[:60]!r}") from exc
+    if not isinstance(values, dict):
+        raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
+    return values
+
+
+def field_names(values: list[str] | None) -> list[str] | None:
+    """Names given as repeated options and/or comma-separated (``--labels a,b --labels c``)."""
+    return [n.strip() for v in values for n in v.split(",") if n.strip()] if values else None
