@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = 1
@@ -21,12 +22,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC on every backend.
+
+    PostgreSQL would otherwise convert an aware value to the server's local time zone
+    before dropping it, so the same instant would read back differently per server.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON, datetime: UTCDateTime}
 
 
 class SchemaInfo(Base):
-    """Key/value facts about the store itself (the schema version lives here)."""
+    """Key/value facts about the store itself: its schema version and its identity."""
 
     __tablename__ = "schema_info"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
