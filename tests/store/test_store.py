@@ -4,14 +4,18 @@ openers, payloads kept whole, clear errors on bad stores, private files."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from optimas_lg.errors import SchemaVersionError, StoreError
 from optimas_lg.store import SCHEMA_VERSION, Store
@@ -84,6 +88,92 @@ def test_bad_url_raises_clear_error():
         Store("nosuchdialect://x/y")
 
 
+def test_missing_driver_raises_clear_error():
+    with pytest.raises(StoreError, match="driver .* is not installed"):
+        Store("mysql+pymysql://user@127.0.0.1/db")
+
+
+def test_unreachable_postgres_raises_clear_error_without_password(postgres_server):
+    with pytest.raises(StoreError, match="cannot open store") as err:
+        Store(f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{postgres_server.port}/no_such_db")
+    assert "no_such_db" in str(err.value) and "does not exist" in str(err.value)
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:1/db")
+
+
+def _open_at_once(url: str, barrier: threading.Barrier, results) -> None:
+    barrier.wait()
+    try:
+        with Store(url) as s:
+            results.put(s.identity)
+    except Exception as exc:
+        results.put(f"error: {exc!r}")
+
+
+def test_new_store_opened_by_many_at_once(store_url):
+    """8 processes and 32 threads open one new store at the same moment: all succeed and
+    find the same store (issue 14 item 7: `table schema_info already exists`)."""
+    ctx = multiprocessing.get_context("fork")  # children share the barrier and skip re-importing
+    processes, threads = 8, 32
+    barrier, results = ctx.Barrier(processes + threads), ctx.Queue()
+    procs = [ctx.Process(target=_open_at_once, args=(store_url, barrier, results)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    workers = [threading.Thread(target=_open_at_once, args=(store_url, barrier, results)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    opened = [results.get(timeout=120) for _ in range(processes + threads)]
+    for w in workers:
+        w.join()
+    for p in procs:
+        p.join()
+    assert [o for o in opened if o.startswith("error")] == []
+    with Store(store_url) as s:
+        assert set(opened) == {s.identity}
+        assert s.count(m.SchemaInfo) == 2
+
+
+def test_identity_is_stable_and_per_store(store_url, tmp_path):
+    with Store(store_url) as s:
+        identity = s.identity
+    with Store(store_url) as s:
+        assert s.identity == identity
+    with Store(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.identity != identity
+
+
+def test_store_without_identity_gets_one(store_url):
+    with Store(store_url) as s, s.engine.begin() as conn:  # a store created before stores had one
+        conn.execute(m.SchemaInfo.__table__.delete().where(m.SchemaInfo.key == "store_id"))
+    with Store(store_url) as s:
+        identity = s.identity
+    with Store(store_url) as s:
+        assert s.identity == identity
+
+
+def test_timestamps_are_utc_whatever_the_server_time_zone(store_url):
+    if store_url.startswith("postgresql"):  # a session 9 hours ahead of UTC
+        store_url += "?options=-c%20TimeZone%3DAsia%2FTokyo"
+    with Store(store_url) as s:
+        if s.dialect == "postgresql":
+            with s.engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Tokyo"
+        job = s.get(m.Job, s.create_job("test"))
+    assert abs(job.created_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+
+
+def test_new_sqlite_store_files_are_private(tmp_path):
+    old = os.umask(0)  # not the umask's doing
+    try:
+        with Store(f"sqlite:///{tmp_path / 'private.db'}") as s:
+            _run(s)
+            files = [tmp_path / "private.db", tmp_path / "private.db-wal", tmp_path / "private.db-shm"]
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_folder_raises_clear_error(tmp_path):
     folder = tmp_path / "ro"
@@ -108,13 +198,11 @@ def test_path_under_a_file_raises_clear_error(tmp_path):
         Store(f"sqlite:///{blocker / 'x.db'}")
 
 
-def test_schema_mismatch_raises_clear_error(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    Store(url).close()
-    with sqlite3.connect(tmp_path / "old.db") as conn:
-        conn.execute("UPDATE schema_info SET value = '999' WHERE key = 'schema_version'")
+def test_schema_mismatch_raises_clear_error(store_url):
+    with Store(store_url) as s, s.engine.begin() as conn:
+        conn.execute(update(m.SchemaInfo).where(m.SchemaInfo.key == "schema_version").values(value="999"))
     with pytest.raises(SchemaVersionError, match="schema version 999"):
-        Store(url)
+        Store(store_url)
 
 
 def test_cli_store_info_json(home):
