@@ -8,15 +8,15 @@ import multiprocessing
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from typer.testing import CliRunner
 
+from optimas_lg.cli import app
 from optimas_lg.errors import SchemaVersionError, StoreError
 from optimas_lg.store import SCHEMA_VERSION, Store
 from optimas_lg.store import models as m
@@ -205,9 +205,12 @@ def test_schema_mismatch_raises_clear_error(store_url):
         Store(store_url)
 
 
-def test_cli_store_info_json(home):
-    out = subprocess.run([sys.executable, "-m", "optimas_lg.cli.main", "store", "info", "--json"],
-                         capture_output=True, text=True, check=True, env={**os.environ}).stdout
-    data = json.loads(out)
-    assert data["schema_version"] == SCHEMA_VERSION
+def test_cli_store_info_json(store_url):
+    with Store(store_url) as s:
+        _run(s)
+    result = CliRunner().invoke(app, ["store", "info", "--json", "--store", store_url])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema_version"] == SCHEMA_VERSION and data["size_bytes"] > 0
     assert set(data["tables"]) >= {"runs", "node_calls", "llm_calls", "preference_pairs"}
+    assert data["tables"]["runs"] == 1
