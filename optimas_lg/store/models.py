@@ -3,7 +3,8 @@
 One row per thing the optimizer learns from: a job groups runs; a run is one graph
 invocation on one example under one config; node calls and LLM calls are what happened
 inside it. Configs are immutable versions linked to their parent. Payloads are JSON
-columns and are stored whole.
+columns and are stored whole; names and keys that come from the user's graph or data are
+unbounded text, because PostgreSQL, unlike SQLite, enforces a VARCHAR's length.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Job(Base):
 class Dataset(Base):
     __tablename__ = "datasets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -75,7 +76,7 @@ class ExampleRow(Base):
     __tablename__ = "examples"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
-    key: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(Text)
     split: Mapped[str] = mapped_column(String(32), default="")
     inputs: Mapped[dict[str, Any]] = mapped_column()
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -99,7 +100,7 @@ class Run(Base):
     __tablename__ = "runs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True, default=None)
-    example_key: Mapped[str] = mapped_column(String(200), default="")
+    example_key: Mapped[str] = mapped_column(Text, default="")
     config_id: Mapped[int | None] = mapped_column(ForeignKey("configs.id"), default=None)
     purpose: Mapped[str] = mapped_column(String(32), default="eval")
     replay_of: Mapped[str | None] = mapped_column(String(36), default=None)
@@ -121,10 +122,10 @@ class NodeCall(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     parent_call_id: Mapped[str | None] = mapped_column(String(36), default=None)
     kind: Mapped[str] = mapped_column(String(16), default="node")
-    node: Mapped[str] = mapped_column(String(200), index=True)
+    node: Mapped[str] = mapped_column(Text, index=True)
     namespace: Mapped[str] = mapped_column(Text, default="")
     step: Mapped[int | None] = mapped_column(Integer, default=None)
-    task_id: Mapped[str] = mapped_column(String(200), default="")
+    task_id: Mapped[str] = mapped_column(Text, default="")
     inputs: Mapped[Any] = mapped_column(nullable=True, default=None)
     reads: Mapped[list[Any]] = mapped_column(default=list)
     output: Mapped[Any] = mapped_column(nullable=True, default=None)
@@ -141,7 +142,7 @@ class LLMCall(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     node_call_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
-    model: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str] = mapped_column(Text, default="")
     messages: Mapped[Any] = mapped_column(nullable=True, default=None)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     response: Mapped[Any] = mapped_column(nullable=True, default=None)
@@ -158,8 +159,8 @@ class PreferencePairRow(Base):
     __tablename__ = "preference_pairs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True, default=None)
-    node: Mapped[str] = mapped_column(String(200), index=True)
-    example_key: Mapped[str] = mapped_column(String(200))
+    node: Mapped[str] = mapped_column(Text, index=True)
+    example_key: Mapped[str] = mapped_column(Text)
     inputs: Mapped[Any] = mapped_column()
     chosen: Mapped[Any] = mapped_column()
     rejected: Mapped[Any] = mapped_column()
@@ -191,7 +192,7 @@ class OptimizerEvent(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
     iteration: Mapped[int | None] = mapped_column(Integer, default=None)
     kind: Mapped[str] = mapped_column(String(32))
-    node: Mapped[str | None] = mapped_column(String(200), default=None)
+    node: Mapped[str | None] = mapped_column(Text, default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

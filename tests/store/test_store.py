@@ -61,6 +61,17 @@ def test_large_payload_is_stored_whole(store):
     assert store.get(m.NodeCall, "big").output == big
 
 
+def test_long_names_and_keys_are_stored_whole(store):
+    """PostgreSQL enforces VARCHAR lengths (SQLite does not): a long example key or node name
+    from the user's data must not fail the writer's batch."""
+    key, node = "k" * 1000, "a_node_" * 100
+    run_id = str(uuid.uuid4())
+    store.writer.put(m.Run, {"id": run_id, "example_key": key})
+    store.writer.put(m.NodeCall, {"id": "long", "run_id": run_id, "node": node, "task_id": "t" * 500})
+    store.writer.flush()
+    assert store.get(m.Run, run_id).example_key == key and store.get(m.NodeCall, "long").node == node
+
+
 def test_writer_failure_is_reported_not_swallowed(store):
     store.writer.put(m.NodeCall, {"id": "orphan", "run_id": "no-such-run", "node": "a"})
     with pytest.raises(StoreError, match="writer failed"):
