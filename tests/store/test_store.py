@@ -4,6 +4,7 @@ openers, payloads kept whole, clear errors on bad stores, private files."""
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import sqlite3
@@ -70,6 +71,18 @@ def test_long_names_and_keys_are_stored_whole(store):
     store.writer.put(m.NodeCall, {"id": "long", "run_id": run_id, "node": node, "task_id": "t" * 500})
     store.writer.flush()
     assert store.get(m.Run, run_id).example_key == key and store.get(m.NodeCall, "long").node == node
+
+
+def test_what_sqlite_stores_postgresql_stores(store):
+    """NaN and Infinity in JSON and NUL in text fail PostgreSQL's own types (and the writer's
+    whole batch); the store keeps them on both backends (NUL as U+FFFD on PostgreSQL)."""
+    run_id = _run(store)
+    store.writer.put(m.NodeCall, {"id": "odd", "run_id": run_id, "node": "a", "output": {"nan": math.nan},
+                                  "knobs": {"inf": math.inf, "ninf": -math.inf}, "error": "bad\x00byte"})
+    store.writer.flush()
+    call = store.get(m.NodeCall, "odd")
+    assert math.isnan(call.output["nan"]) and call.knobs == {"inf": math.inf, "ninf": -math.inf}
+    assert call.error in ("bad\x00byte", "bad\ufffdbyte")
 
 
 def test_writer_failure_is_reported_not_swallowed(store):
