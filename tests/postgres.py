@@ -16,8 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-INSTALL_HINT = ("install the PostgreSQL server (Debian: `apt-get install postgresql-15`, which puts initdb and "
-                "pg_ctl in /usr/lib/postgresql/15/bin; add that folder to the PATH)")
+INSTALL_HINT = "install the PostgreSQL 15 server (Debian package postgresql-15: `apt-get install postgresql-15`)"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -31,7 +30,7 @@ class PostgresStartError(RuntimeError):
 def _binary(name: str) -> str:
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
     if found is None:
-        raise PostgresUnavailable(f"{name} is not on the PATH: {INSTALL_HINT}")
+        raise PostgresUnavailable(f"{name} is neither on the PATH nor in /usr/lib/postgresql/*/bin: {INSTALL_HINT}")
     return found
 
 
