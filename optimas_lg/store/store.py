@@ -111,7 +111,8 @@ class Store:
                 "'sqlite:///storage/optimas.db' or 'postgresql+psycopg://user@host/db'."
             ) from exc
         except ImportError as exc:
-            raise StoreError(f"the database driver of store URL {url!r} is not installed ({exc}). Install it "
+            shown = parsed.render_as_string(hide_password=True)
+            raise StoreError(f"the database driver of store URL {shown!r} is not installed ({exc}). Install it "
                              "or use 'postgresql+psycopg://...', whose driver comes with optimas-lg.") from exc
         if engine.dialect.name == "sqlite":
             db = engine.url.database

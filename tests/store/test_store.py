@@ -113,8 +113,9 @@ def test_bad_url_raises_clear_error():
 
 
 def test_missing_driver_raises_clear_error():
-    with pytest.raises(StoreError, match="driver .* is not installed"):
-        Store("mysql+pymysql://user@127.0.0.1/db")
+    with pytest.raises(StoreError, match="driver .* is not installed") as err:
+        Store("mysql+pymysql://user:s3cret@127.0.0.1/db")
+    assert "s3cret" not in str(err.value)
 
 
 def test_unreachable_postgres_raises_clear_error_without_password(postgres_server):
