@@ -1,10 +1,12 @@
-"""Shared fixtures: every test gets its own storage home and store."""
+"""Shared fixtures: every test gets its own storage home and store; PostgreSQL tests get
+their own database on one server started for the session."""
 
 from __future__ import annotations
 
 import pytest
 
 from optimas_lg.store import Store
+from tests.postgres import PostgresServer, PostgresUnavailable
 
 
 @pytest.fixture()
@@ -22,3 +24,22 @@ def store(home):
     s = Store(f"sqlite:///{home / 'optimas.db'}")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server in a temporary folder on a free port, stopped after the session."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server to test against: {exc}")
+    with server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, home):
+    """The URL of a new, empty store on each backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'optimas.db'}"
+    return request.getfixturevalue("postgres_server").create_database()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, update
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, make_url, select, update
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optimas_lg.errors import SchemaVersionError, StoreError
@@ -37,11 +38,27 @@ class StoreInfo:
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for other openers
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only, unless it exists.
+
+    A store holds every recorded message; SQLite gives its -wal and -shm files the
+    mode of the database file, so they stay private too.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
+# pg_advisory_xact_lock key held while a PostgreSQL store is created ("optimas\0")
+_PG_SCHEMA_LOCK = 0x6F7074696D617300
 
 
 class Store:
@@ -50,13 +67,16 @@ class Store:
     SQLite files get WAL mode and a busy timeout so that readers never block the
     single writer. Raises ``StoreError`` for a URL that cannot be used and
     ``SchemaVersionError`` for a store written by another schema version.
+    ``identity`` is a stable id written when the store is created, for keying things
+    kept outside the store (checkpoint threads, report folders) to it.
     """
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_store_url()
         self.engine = self._create_engine(self.url)
+        self.display_url = self.engine.url.render_as_string(hide_password=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._init_schema()
+        self.identity = self._init_schema()
         self._writer: BatchWriter | None = None
         self._writer_lock = threading.Lock()
 
@@ -66,56 +86,103 @@ class Store:
         """``store`` itself, or a store at that URL (the default store for ``None``)."""
         return store if isinstance(store, Store) else cls(store)
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (or another SQLAlchemy dialect name)."""
+        return self.engine.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite store; None for an in-memory or server store."""
+        db = self.engine.url.database
+        if self.dialect != "sqlite" or not db or db == ":memory:":
+            return None
+        return Path(db).expanduser().resolve()
+
     @staticmethod
     def _create_engine(url: str) -> Engine:
         try:
-            engine = create_engine(url)
+            parsed = make_url(url)
+            # a server connection can drop between uses (restart, idle timeout)
+            engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
             raise StoreError(
                 f"cannot use store URL {url!r}: {exc}. Give a SQLAlchemy URL such as "
                 "'sqlite:///storage/optimas.db' or 'postgresql+psycopg://user@host/db'."
             ) from exc
+        except ImportError as exc:
+            shown = parsed.render_as_string(hide_password=True)
+            raise StoreError(f"the database driver of store URL {shown!r} is not installed ({exc}). Install it "
+                             "or use 'postgresql+psycopg://...', whose driver comes with optimas-lg.") from exc
         if engine.dialect.name == "sqlite":
             db = engine.url.database
             if db and db != ":memory:":
-                folder = Path(db).expanduser().resolve().parent
+                path = Path(db).expanduser().resolve()
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StoreError(f"cannot create the folder of SQLite store {db!r}: {exc}") from exc
-                if not os.access(folder, os.W_OK) or (Path(db).exists() and not os.access(db, os.W_OK)):
+                if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
                     raise StoreError(
                         f"SQLite store {db!r} is not writable (read-only file or folder). "
                         "Point --store / OPTIMAS_LG_STORE at a writable location."
                     )
+                try:
+                    create_private_file(path)
+                except OSError as exc:
+                    raise StoreError(f"cannot open store {url!r}: cannot create {path}: {exc}") from exc
             event.listen(engine, "connect", _sqlite_pragmas)
         return engine
 
-    def _init_schema(self) -> None:
+    def _init_schema(self) -> str:
+        """Check the schema version, create the tables of a new store; returns its identity.
+
+        Creation runs in one transaction under a lock (SQLite's write lock, a PostgreSQL
+        advisory lock), so concurrent openers of a new store wait for the first one and
+        then find it complete.
+        """
         try:
-            tables = set(inspect(self.engine).get_table_names())
-            if "schema_info" in tables:
-                with self.engine.connect() as conn:
-                    found = conn.execute(
-                        select(m.SchemaInfo.value).where(m.SchemaInfo.key == "schema_version")
-                    ).scalar_one_or_none()
-                if found is None or int(found) != m.SCHEMA_VERSION:
-                    raise SchemaVersionError(
-                        f"store {self.url!r} has schema version {found}, this optimas-lg uses "
-                        f"{m.SCHEMA_VERSION}. Use a new store file (--store) or the optimas-lg "
-                        "version that wrote it."
-                    )
-            elif tables & {t.name for t in m.Base.metadata.sorted_tables}:
+            with self.engine.connect() as conn:
+                facts = self._facts(conn)
+            if facts is not None and "store_id" in facts:
+                return facts["store_id"]
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif self.dialect == "postgresql":
+                    conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+                facts = self._facts(conn)
+                if facts is None:
+                    m.Base.metadata.create_all(conn)
+                    facts = {"schema_version": str(m.SCHEMA_VERSION)}
+                    conn.execute(insert(m.SchemaInfo), [{"key": "schema_version", "value": facts["schema_version"]}])
+                if "store_id" not in facts:  # a new store, or one created before stores had an identity
+                    facts["store_id"] = uuid.uuid4().hex
+                    conn.execute(insert(m.SchemaInfo), [{"key": "store_id", "value": facts["store_id"]}])
+                conn.commit()
+            return facts["store_id"]
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(f"cannot open store {self.display_url!r}: {exc.orig}") from exc
+
+    def _facts(self, conn: Connection) -> dict[str, str] | None:
+        """The store's schema_info rows, None for an empty database; raises if the version differs."""
+        tables = set(inspect(conn).get_table_names())
+        if "schema_info" not in tables:
+            if tables & {t.name for t in m.Base.metadata.sorted_tables}:
                 raise SchemaVersionError(
-                    f"store {self.url!r} has optimas-lg tables but no schema version: it was not "
+                    f"store {self.display_url!r} has optimas-lg tables but no schema version: it was not "
                     "written by optimas-lg or is damaged. Use a new store file."
                 )
-            m.Base.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                if not conn.execute(select(m.SchemaInfo.key)).first():
-                    conn.execute(insert(m.SchemaInfo), [{"key": "schema_version", "value": str(m.SCHEMA_VERSION)}])
-        except OperationalError as exc:
-            raise StoreError(f"cannot open store {self.url!r}: {exc.orig}") from exc
+            return None
+        facts = {key: value for key, value in conn.execute(select(m.SchemaInfo.key, m.SchemaInfo.value))}
+        found = facts.get("schema_version")
+        if found is None or int(found) != m.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"store {self.display_url!r} has schema version {found}, this optimas-lg uses "
+                f"{m.SCHEMA_VERSION}. Use a new store file (--store) or the optimas-lg "
+                "version that wrote it."
+            )
+        return facts
 
     def session(self) -> Session:
         """A new ORM session (use as a context manager)."""
@@ -207,13 +274,15 @@ class Store:
         return chain
 
     def info(self) -> StoreInfo:
-        """Counts per table, file size and schema version."""
+        """Counts per table, size on disk (file or database) and schema version."""
         tables = {t.__tablename__: self.count(t) for t in _INSERT_ORDER}
         size = None
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
-            db = Path(self.engine.url.database)
+        if (db := self.sqlite_path) is not None:
             size = sum(p.stat().st_size for p in [db, Path(f"{db}-wal")] if p.exists())
-        return StoreInfo(self.url, m.SCHEMA_VERSION, size, tables)
+        elif self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                size = conn.scalar(select(func.pg_database_size(func.current_database())))
+        return StoreInfo(self.display_url, m.SCHEMA_VERSION, size, tables)
 
     def close(self) -> None:
         writer, self._writer = self._writer, None

@@ -1,17 +1,23 @@
-"""The run store: concurrent writers, payloads kept whole, clear errors on bad stores."""
+"""The run store, on SQLite and on a real PostgreSQL server: concurrent writers and
+openers, payloads kept whole, clear errors on bad stores, private files."""
 
 from __future__ import annotations
 
 import json
+import math
+import multiprocessing
 import os
 import sqlite3
-import subprocess
-import sys
+import stat
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
 
+from optimas_lg.cli import app
 from optimas_lg.errors import SchemaVersionError, StoreError
 from optimas_lg.store import SCHEMA_VERSION, Store
 from optimas_lg.store import models as m
@@ -43,9 +49,10 @@ def test_concurrent_writers_lose_nothing(store):
     rows = store.select(m.NodeCall, m.NodeCall.node == "n7")
     assert len(rows) == per_thread
     assert all(r.inputs == {"t": 7, "i": r.step} and r.output == {"v": r.step * 7} for r in rows)
-    with sqlite3.connect(store.engine.url.database) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.dialect == "sqlite":
+        with sqlite3.connect(store.engine.url.database) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_large_payload_is_stored_whole(store):
@@ -53,6 +60,29 @@ def test_large_payload_is_stored_whole(store):
     big = {"text": "x" * 2_000_000, "nested": [{"k": i} for i in range(10_000)]}
     store.insert_many(m.NodeCall, [{"id": "big", "run_id": run_id, "node": "a", "output": big}])
     assert store.get(m.NodeCall, "big").output == big
+
+
+def test_long_names_and_keys_are_stored_whole(store):
+    """PostgreSQL enforces VARCHAR lengths (SQLite does not): a long example key or node name
+    from the user's data must not fail the writer's batch."""
+    key, node = "k" * 1000, "a_node_" * 100
+    run_id = str(uuid.uuid4())
+    store.writer.put(m.Run, {"id": run_id, "example_key": key})
+    store.writer.put(m.NodeCall, {"id": "long", "run_id": run_id, "node": node, "task_id": "t" * 500})
+    store.writer.flush()
+    assert store.get(m.Run, run_id).example_key == key and store.get(m.NodeCall, "long").node == node
+
+
+def test_what_sqlite_stores_postgresql_stores(store):
+    """NaN and Infinity in JSON and NUL in text fail PostgreSQL's own types (and the writer's
+    whole batch); the store keeps them on both backends (NUL as U+FFFD on PostgreSQL)."""
+    run_id = _run(store)
+    store.writer.put(m.NodeCall, {"id": "odd", "run_id": run_id, "node": "a", "output": {"nan": math.nan},
+                                  "knobs": {"inf": math.inf, "ninf": -math.inf}, "error": "bad\x00byte"})
+    store.writer.flush()
+    call = store.get(m.NodeCall, "odd")
+    assert math.isnan(call.output["nan"]) and call.knobs == {"inf": math.inf, "ninf": -math.inf}
+    assert call.error in ("bad\x00byte", "bad\ufffdbyte")
 
 
 def test_writer_failure_is_reported_not_swallowed(store):
@@ -82,6 +112,93 @@ def test_bad_url_raises_clear_error():
         Store("nosuchdialect://x/y")
 
 
+def test_missing_driver_raises_clear_error():
+    with pytest.raises(StoreError, match="driver .* is not installed") as err:
+        Store("mysql+pymysql://user:s3cret@127.0.0.1/db")
+    assert "s3cret" not in str(err.value)
+
+
+def test_unreachable_postgres_raises_clear_error_without_password(postgres_server):
+    with pytest.raises(StoreError, match="cannot open store") as err:
+        Store(f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{postgres_server.port}/no_such_db")
+    assert "no_such_db" in str(err.value) and "does not exist" in str(err.value)
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:1/db")
+
+
+def _open_at_once(url: str, barrier: threading.Barrier, results) -> None:
+    barrier.wait()
+    try:
+        with Store(url) as s:
+            results.put(s.identity)
+    except Exception as exc:
+        results.put(f"error: {exc!r}")
+
+
+def test_new_store_opened_by_many_at_once(store_url):
+    """8 processes and 32 threads open one new store at the same moment: all succeed and
+    find the same store (issue 14 item 7: `table schema_info already exists`)."""
+    ctx = multiprocessing.get_context("fork")  # children share the barrier and skip re-importing
+    processes, threads = 8, 32
+    barrier, results = ctx.Barrier(processes + threads), ctx.Queue()
+    procs = [ctx.Process(target=_open_at_once, args=(store_url, barrier, results)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    workers = [threading.Thread(target=_open_at_once, args=(store_url, barrier, results)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    opened = [results.get(timeout=120) for _ in range(processes + threads)]
+    for w in workers:
+        w.join()
+    for p in procs:
+        p.join()
+    assert [o for o in opened if o.startswith("error")] == []
+    with Store(store_url) as s:
+        assert set(opened) == {s.identity}
+        assert s.count(m.SchemaInfo) == 2
+
+
+def test_identity_is_stable_and_per_store(store_url, tmp_path):
+    with Store(store_url) as s:
+        identity = s.identity
+    with Store(store_url) as s:
+        assert s.identity == identity
+    with Store(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.identity != identity
+
+
+def test_store_without_identity_gets_one(store_url):
+    with Store(store_url) as s, s.engine.begin() as conn:  # a store created before stores had one
+        conn.execute(m.SchemaInfo.__table__.delete().where(m.SchemaInfo.key == "store_id"))
+    with Store(store_url) as s:
+        identity = s.identity
+    with Store(store_url) as s:
+        assert s.identity == identity
+
+
+def test_timestamps_are_utc_whatever_the_server_time_zone(store_url):
+    if store_url.startswith("postgresql"):  # a session 9 hours ahead of UTC
+        store_url += "?options=-c%20TimeZone%3DAsia%2FTokyo"
+    with Store(store_url) as s:
+        if s.dialect == "postgresql":
+            with s.engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Tokyo"
+        job = s.get(m.Job, s.create_job("test"))
+    assert abs(job.created_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
+
+
+def test_new_sqlite_store_files_are_private(tmp_path):
+    old = os.umask(0)  # not the umask's doing
+    try:
+        with Store(f"sqlite:///{tmp_path / 'private.db'}") as s:
+            _run(s)
+            files = [tmp_path / "private.db", tmp_path / "private.db-wal", tmp_path / "private.db-shm"]
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_folder_raises_clear_error(tmp_path):
     folder = tmp_path / "ro"
@@ -106,18 +223,19 @@ def test_path_under_a_file_raises_clear_error(tmp_path):
         Store(f"sqlite:///{blocker / 'x.db'}")
 
 
-def test_schema_mismatch_raises_clear_error(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    Store(url).close()
-    with sqlite3.connect(tmp_path / "old.db") as conn:
-        conn.execute("UPDATE schema_info SET value = '999' WHERE key = 'schema_version'")
+def test_schema_mismatch_raises_clear_error(store_url):
+    with Store(store_url) as s, s.engine.begin() as conn:
+        conn.execute(update(m.SchemaInfo).where(m.SchemaInfo.key == "schema_version").values(value="999"))
     with pytest.raises(SchemaVersionError, match="schema version 999"):
-        Store(url)
+        Store(store_url)
 
 
-def test_cli_store_info_json(home):
-    out = subprocess.run([sys.executable, "-m", "optimas_lg.cli.main", "store", "info", "--json"],
-                         capture_output=True, text=True, check=True, env={**os.environ}).stdout
-    data = json.loads(out)
-    assert data["schema_version"] == SCHEMA_VERSION
+def test_cli_store_info_json(store_url):
+    with Store(store_url) as s:
+        _run(s)
+    result = CliRunner().invoke(app, ["store", "info", "--json", "--store", store_url])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema_version"] == SCHEMA_VERSION and data["size_bytes"] > 0
     assert set(data["tables"]) >= {"runs", "node_calls", "llm_calls", "preference_pairs"}
+    assert data["tables"]["runs"] == 1
