@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError
 from optimas_lg.graph.system import System
-from optimas_lg.home import storage_dir
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.graph import build_optimizer_graph
 from optimas_lg.loop.progress import ProgressFn, printer
@@ -30,6 +26,7 @@ from optimas_lg.loop.workspace import Workspace
 from optimas_lg.proposers import ProposerArg
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
+from optimas_lg.store.checkpoints import checkpointer
 from optimas_lg.store.lifecycle import job_guard
 
 Progress = ProgressFn | bool | None
@@ -142,18 +139,8 @@ def _qualname(proposer: ProposerArg) -> str:
 def _resumable(store: Store, job_id: int) -> m.Job:
     job = store.get(m.Job, job_id)
     if job is None or job.kind != "optimize":
-        raise OptimasError(f"no optimization job {job_id} in store {store.url}")
+        raise OptimasError(f"no optimization job {job_id} in store {store.display_url}")
     return job
-
-
-@contextlib.contextmanager
-def checkpointer() -> Iterator[SqliteSaver]:
-    """The loop's LangGraph checkpointer: ``checkpoints.db`` in the storage home."""
-    conn = sqlite3.connect(storage_dir() / "checkpoints.db", check_same_thread=False)
-    try:
-        yield SqliteSaver(conn)
-    finally:
-        conn.close()
 
 
 def _drive(ws: Workspace, resuming: bool, progress: Progress) -> Result:
@@ -161,9 +148,11 @@ def _drive(ws: Workspace, resuming: bool, progress: Progress) -> Result:
     job_id = ws.job_id
     assert job_id is not None, "bind the workspace to its job first"
     report = printer() if progress is True else (progress or None)
-    thread = {"configurable": {"thread_id": f"optimize-{job_id}"}, "recursion_limit": 100_000}
+    # the thread is keyed by the store's identity too: a store recreated at the same path
+    # (or another store's job with the same id) never continues this job's thread
+    thread = {"configurable": {"thread_id": f"optimize-{ws.store.identity}-{job_id}"}, "recursion_limit": 100_000}
     context = LoopContext(store=ws.store.url, workspace=ws)
-    with job_guard(ws.store, job_id), checkpointer() as saver:
+    with job_guard(ws.store, job_id), checkpointer(ws.store) as saver:
         graph = build_optimizer_graph().compile(checkpointer=saver)
         snapshot = graph.get_state(thread)
         # A finished thread has no tasks left. (``next`` alone is not enough: it omits a

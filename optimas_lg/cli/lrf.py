@@ -23,7 +23,7 @@ app = typer.Typer(help="Train and evaluate local reward functions (LRFs).", no_a
 def _job(store: Store, job_id: int) -> m.Job:
     job = store.get(m.Job, job_id)
     if job is None:
-        raise OptimasError(f"no job {job_id} in store {store.url}")
+        raise OptimasError(f"no job {job_id} in store {store.display_url}")
     if "spec" not in job.meta:
         raise OptimasError(f"job {job_id} was started from Python objects: it names no graph to build an LRF for")
     return job

@@ -279,7 +279,7 @@ def _run_knobs(store: Store, run_id: str) -> dict[str, Any]:
     """The knob values a recorded run used: its config version, else what its node calls saw."""
     run = store.get(models.Run, run_id)
     if run is None:
-        raise ReplayError(f"run {run_id} is not in store {store.url}")
+        raise ReplayError(f"run {run_id} is not in store {store.display_url}")
     if run.config_id is not None:
         return dict(store.get(models.ConfigVersion, run.config_id).values)
     values: dict[str, Any] = {}

@@ -77,7 +77,7 @@ def load_history(store: Store, job_id: int) -> JobHistory:
     """Read a job and its events; raises ``StoreError`` when the job does not exist."""
     job = store.get(m.Job, job_id)
     if job is None:
-        raise StoreError(f"no job {job_id} in store {store.url!r}; "
+        raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
                          "`optimas-lg store info` shows what the store holds.")
     history = JobHistory(job)
     for event in queries.job_events(store, job_id):
@@ -94,7 +94,7 @@ def load_history(store: Store, job_id: int) -> JobHistory:
 
 def report_dir(store: Store, job_id: int) -> Path:
     """Where a job's report goes by default: under the storage home, by store and job."""
-    return subdir("reports") / str(job_id)
+    return subdir("reports") / store.identity / str(job_id)
 
 
 # -- summary figures -------------------------------------------------------------------

@@ -96,7 +96,7 @@ class LocalRewards:
 
     def _save(self, stage: str, metrics: dict) -> int:
         model, _ = self._require()
-        path = subdir("lrf") / f"job{self.job_id}-{stage}"
+        path = subdir("lrf") / self.store.identity / f"job{self.job_id}-{stage}"
         checkpoint.save(model, path)
         self.path = str(path)
         return self.store.add_lrf_checkpoint(self.path, model.config.resolved_backbone(), sorted(model.nodes),

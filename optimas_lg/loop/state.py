@@ -85,7 +85,7 @@ class LoopContext:
 def _workspace_of_job(store: Store, job_id: int) -> Workspace:
     job = store.get(m.Job, job_id)
     if job is None or "spec" not in (job.meta or {}):
-        raise OptimasError(f"job {job_id} in store {store.url} names no target and data to rebuild it from; "
+        raise OptimasError(f"job {job_id} in store {store.display_url} names no target and data to rebuild it from; "
                            f"resume it with optimas_lg.optimize(..., resume={job_id}) and the same objects")
     return Workspace.from_spec(JobSpec(**job.meta["spec"]), OptimizeConfig.from_dict(job.meta["config"]), store,
                                job_id)

@@ -169,7 +169,7 @@ def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = N
     JSON-ready dict and a text table."""
     job = store.get(m.Job, job_id)
     if job is None:
-        raise LRFError(f"no job {job_id} in store {store.url}")
+        raise LRFError(f"no job {job_id} in store {store.display_url}")
     rows = queries.lrf_checkpoints(store, job_id)
     if checkpoint_id is not None:
         rows = [r for r in rows if r.id == checkpoint_id]

@@ -96,24 +96,6 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Dataset(Base):
-    __tablename__ = "datasets"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(SafeText)
-    source: Mapped[str] = mapped_column(SafeText, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class ExampleRow(Base):
-    __tablename__ = "examples"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
-    key: Mapped[str] = mapped_column(SafeText)
-    split: Mapped[str] = mapped_column(String(32), default="")
-    inputs: Mapped[dict[str, Any]] = mapped_column()
-    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
 class ConfigVersion(Base):
     """An immutable knob assignment; ``parent_id`` gives its lineage."""
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from optimas_lg.home import default_store_url
 from optimas_lg.store import models as m
 from optimas_lg.store.writer import BatchWriter
 
-_INSERT_ORDER = [m.Job, m.Dataset, m.ExampleRow, m.ConfigVersion, m.Run, m.NodeCall, m.LLMCall,
+_INSERT_ORDER = [m.Job, m.ConfigVersion, m.Run, m.NodeCall, m.LLMCall,
                  m.PreferencePairRow, m.LRFCheckpoint, m.OptimizerEvent]
 
 
@@ -222,12 +222,6 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(m.Job).where(m.Job.id == job_id).values(**values))
 
-    def add_dataset(self, name: str, examples: Iterable[dict[str, Any]], source: str = "") -> int:
-        """Store a dataset; each example is a dict with ``key``, ``inputs``, ``labels``, ``split``."""
-        ds = self._add(m.Dataset(name=name, source=source))
-        self.insert_many(m.ExampleRow, [{"dataset_id": ds.id, **ex} for ex in examples])
-        return ds.id
-
     def add_config(self, values: dict[str, Any], target: str = "", parent_id: int | None = None,
                    note: str = "") -> int:
         """Record a new immutable config version; returns its id."""
@@ -242,10 +236,6 @@ class Store:
                            metrics: dict[str, Any] | None = None, job_id: int | None = None) -> int:
         return self._add(m.LRFCheckpoint(path=path, backbone=backbone, nodes=nodes,
                                          metrics=metrics or {}, job_id=job_id)).id
-
-    def finish_run(self, run_id: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(m.Run).where(m.Run.id == run_id).values(**values))
 
     # -- reading --------------------------------------------------------------------
     def get(self, table: type, key: Any) -> Any:

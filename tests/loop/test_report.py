@@ -100,7 +100,7 @@ def test_cli_writes_to_the_storage_home(store, home):
     job = _job(store)
     result = CliRunner().invoke(app, ["report", str(job), "--store", store.url])
     assert result.exit_code == 0, result.output
-    assert (home / "reports" / str(job) / "report.md").exists()
+    assert (home / "reports" / store.identity / str(job) / "report.md").exists()
     assert "report.md" in result.output
     missing = CliRunner().invoke(app, ["report", "12345", "--store", store.url])
     assert missing.exit_code == 1 and "no job 12345" in missing.output
