@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from optimas_lg.api import optimize, resume_job
+from optimas_lg.api import optimize, optimize_spec, resume_job
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.report import load_history
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.proposers import ChoiceProposer, Search
+from optimas_lg.store import Store
 from optimas_lg.store import models as m
 from tests.graphs import lookup
 
@@ -183,3 +184,42 @@ def test_a_job_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     result = resume_job(job_id, store, progress=False)
     assert result.job_id == job_id and store.get(m.Job, job_id).status == "done"
     assert len(result.decisions) == 1
+
+
+def test_an_interrupted_job_resumes_on_either_store_backend(tmp_path, store_url):
+    """Ctrl-C after the LRF is trained marks the job interrupted; resuming continues from
+    the store's own checkpoints (a PostgreSQL store keeps them in its database)."""
+    examples = lookup.examples()
+    _write_jsonl(tmp_path / "train.jsonl", examples[:12])
+    _write_jsonl(tmp_path / "val.jsonl", examples[12:])
+    spec = JobSpec("tests/graphs/lookup.py:builder", "tests/graphs/lookup.py:metric", str(tmp_path / "train.jsonl"),
+                   str(tmp_path / "val.jsonl"), labels=["answer"])
+    config = OptimizeConfig.from_dict({**SETTINGS, "budget": {"max_iterations": 2}})
+
+    def interrupt(node, state):
+        if node == "train_lrf":
+            raise KeyboardInterrupt
+
+    with Store(store_url) as store:
+        with pytest.raises(KeyboardInterrupt):
+            optimize_spec(spec, config, store, progress=interrupt)
+        job = store.select(m.Job)[-1]
+        assert job.status == "interrupted"
+        result = resume_job(job.id, store, progress=False)
+        assert store.get(m.Job, job.id).status == "done" and len(result.decisions) == 2
+        history = load_history(store, job.id)
+        assert sum(e.record.stage == "initial" for e in history.lrf) == 1  # steps before the stop are not redone
+        assert sum(e.record.label == "baseline" for e in history.evaluations) == 1
+
+
+def test_two_stores_in_one_home_never_share_a_job(home):
+    """Job 1 of one store and job 1 of another: separate checkpoint threads and reports."""
+    examples = lookup.examples()
+    results = []
+    for name in ("a.db", "b.db"):
+        with Store(f"sqlite:///{home / name}") as store:
+            results.append(optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                                    config=_config(), max_iterations=1, patience=None, progress=False))
+    assert [r.job_id for r in results] == [1, 1]
+    assert [len(r.decisions) for r in results] == [1, 1]  # the second did not continue the first's thread
+    assert results[0].report != results[1].report
