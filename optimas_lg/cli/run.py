@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.cli.common import StoreOption, console, error_line, friendly_errors
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError, TargetError
 from optimas_lg.execution.runner import run_examples
@@ -76,5 +76,5 @@ def run(
                   f"{summary.n_failed} failed; job {job_id}, config {config_id}", highlight=False)
     for result in summary.results:
         if result.error:
-            last = result.error.strip().splitlines()[-1]
-            console.print(f"  failed {result.example_key}: {last}", highlight=False, markup=False)
+            console.print(f"  failed {result.example_key}: {error_line(result.error)}", highlight=False,
+                          markup=False, soft_wrap=True)
