@@ -35,7 +35,8 @@ def _cli(*args: str) -> str:
 
 def _pairs(data: Path, store, *extra: str) -> str:
     return _cli("pairs", f"{GRAPH}:builder", "--data", str(data), "--metric", f"{GRAPH}:metric", "--labels", "answer",
-               "--config", '{"style": "plain"}', "--samples", "3", "--calls-per-node", "12", "--store", store.url, *extra)
+               "--config", '{"style": "plain"}', "--samples", "3", "--calls-per-node", "12", "--store", store.url,
+               *extra)
 
 
 @pytest.fixture()
