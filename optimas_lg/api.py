@@ -1,10 +1,17 @@
-"""``optimas_lg.optimize``: the Python entry point of the optimizer loop."""
+"""``optimas_lg.optimize`` and friends: the Python entry points of the optimizer loop.
+
+Every entry point loads and checks everything a job needs (settings, target, metric,
+data, proposers) before the job exists in the store, runs the loop graph with the job's
+``Workspace`` in its run context, and records how the job ended: ``done``, ``failed``
+(with the error) or ``interrupted`` (Ctrl-C), never left ``running``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,19 +22,25 @@ from optimas_lg.errors import OptimasError
 from optimas_lg.graph.system import System
 from optimas_lg.home import storage_dir
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
-from optimas_lg.loop.graph import LoopState, build_optimizer_graph, register_workspace, workspace_for
+from optimas_lg.loop.graph import build_optimizer_graph
+from optimas_lg.loop.progress import ProgressFn, printer
+from optimas_lg.loop.records import Decision, Record, entry, read_history
+from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
+from optimas_lg.proposers import ProposerArg
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
+from optimas_lg.store.lifecycle import job_guard
 
-ProgressFn = Callable[[str, dict[str, Any]], None]
+Progress = ProgressFn | bool | None
+"""``True``: print one line per loop step to stderr; ``False``/``None``: silent; or a callable."""
 
 
 @dataclass
 class Result:
     """The outcome of an optimization: the best knob values (also as an instance of the
     graph's context schema, ready for ``graph.invoke(x, context=result.best_config)``),
-    scores before and after, the decision history and the store job id."""
+    scores before and after, the loop's records in order and the store job id."""
 
     job_id: int
     best_knobs: dict[str, Any]
@@ -37,24 +50,19 @@ class Result:
     val_after: float
     test_before: float | None
     test_after: float | None
-    history: list[dict[str, Any]]
+    history: list[Record]
     stop_reason: str | None
     report: str | None
 
+    @property
+    def decisions(self) -> list[Decision]:
+        """The gate's decision of every round, in order."""
+        return [r for r in self.history if isinstance(r, Decision)]
+
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("best_config")
-        return data
-
-
-def checkpointer() -> SqliteSaver:
-    """The loop's LangGraph checkpointer: ``checkpoints.db`` in the storage home."""
-    conn = sqlite3.connect(storage_dir() / "checkpoints.db", check_same_thread=False)
-    return SqliteSaver(conn)
-
-
-def _thread(job_id: int) -> dict[str, Any]:
-    return {"configurable": {"thread_id": f"optimize-{job_id}"}, "recursion_limit": 100_000}
+        """JSON-ready (without ``best_config``, which is the context schema's own type)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "best_config"}
+        return {**data, "history": [entry(r) for r in self.history]}
 
 
 def optimize(
@@ -67,7 +75,8 @@ def optimize(
     config: OptimizeConfig | None = None,
     store: Store | str | None = None,
     resume: int | None = None,
-    progress: ProgressFn | None = None,
+    proposers: Mapping[str, ProposerArg] | None = None,
+    progress: Progress = True,
     **budget: Any,
 ) -> Result:
     """Optimize the knobs of a LangGraph graph end to end.
@@ -75,80 +84,110 @@ def optimize(
     ``target`` is a ``StateGraph`` builder, a compiled graph, a factory or a
     ``"file.py:attr"`` name; ``metric(example, output) -> float``. Budget limits
     (``max_iterations``, ``max_system_runs``, ``max_llm_tokens``, ``max_seconds``,
-    ``patience``) may be given as keywords. ``resume=job_id`` continues a stopped job
-    from its last completed step.
+    ``patience``) may be given as keywords. ``proposers`` replaces the proposer of a knob
+    kind (``{"prompt": MyProposer()}``, instances or ``Proposer`` subclasses).
+    ``resume=job_id`` continues a stopped job from its last completed step (pass the same
+    objects). ``progress`` prints one line per step unless ``False`` or a callable.
     """
     config = config or OptimizeConfig()
     if budget:
         config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **budget))
+    config.validate()
     store = Store.open(store)
-    system = System.load(target)
+    ws = Workspace.create(System.load(target), metric, trainset, valset, testset, store, config,
+                          proposers=proposers)
     if resume is None:
-        job_id = store.create_job("optimize", system.name, {"config": config.to_dict()})
+        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(config, proposers)))
     else:
-        job_id = _check_resumable(store, resume)
-    register_workspace(Workspace.create(system, metric, trainset, valset, testset, store, config, job_id))
-    return _drive(store, job_id, resume is not None, progress)
-
-
-def resume_job(job_id: int, store: Store | str | None = None, progress: ProgressFn | None = None) -> Result:
-    """Continue a job started from named targets and data files (the CLI's ``--resume``)."""
-    store = Store.open(store)
-    job = store.get(m.Job, _check_resumable(store, job_id))
-    if "spec" not in job.meta:
-        raise OptimasError(f"job {job_id} was started from Python objects; resume it with "
-                           f"optimas_lg.optimize(..., resume={job_id}) and the same objects")
-    spec = JobSpec(**job.meta["spec"])
-    config = OptimizeConfig.from_dict(job.meta["config"])
-    register_workspace(Workspace.from_spec(spec, config, store, job_id))
-    return _drive(store, job_id, True, progress)
+        ws.bind(_resumable(store, resume).id)
+    return _drive(ws, resume is not None, progress)
 
 
 def optimize_spec(spec: JobSpec, config: OptimizeConfig, store: Store | str | None = None,
-                  progress: ProgressFn | None = None) -> Result:
-    """Start a job from named targets and data files, so that it can be resumed by id."""
+                  progress: Progress = True, proposers: Mapping[str, ProposerArg] | None = None) -> Result:
+    """Start a job from named targets and data files, so that it can be resumed by id
+    (the CLI's ``optimize``)."""
+    config.validate()
     store = Store.open(store)
-    job_id = spec.create_job(store, config)
-    register_workspace(Workspace.from_spec(spec, config, store, job_id))
-    return _drive(store, job_id, False, progress)
+    ws = Workspace.from_spec(spec, config, store, proposers=proposers)
+    ws.bind(spec.create_job(store, config))
+    return _drive(ws, False, progress)
 
 
-def _check_resumable(store: Store, job_id: int) -> int:
+def resume_job(job_id: int, store: Store | str | None = None, progress: Progress = True,
+               proposers: Mapping[str, ProposerArg] | None = None) -> Result:
+    """Continue a job started from named targets and data files (the CLI's ``--resume``)."""
+    store = Store.open(store)
+    job = _resumable(store, job_id)
+    if "spec" not in job.meta:
+        raise OptimasError(f"job {job_id} was started from Python objects; resume it with "
+                           f"optimas_lg.optimize(..., resume={job_id}) and the same objects")
+    ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), OptimizeConfig.from_dict(job.meta["config"]), store,
+                             job_id, proposers)
+    return _drive(ws, True, progress)
+
+
+def _job_meta(config: OptimizeConfig, proposers: Mapping[str, ProposerArg] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"config": config.to_dict()}
+    if proposers:  # not JSON: named, so the report says which ran
+        meta["proposer_overrides"] = {kind: _qualname(p) for kind, p in proposers.items()}
+    return meta
+
+
+def _qualname(proposer: ProposerArg) -> str:
+    cls = proposer if isinstance(proposer, type) else type(proposer)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _resumable(store: Store, job_id: int) -> m.Job:
     job = store.get(m.Job, job_id)
     if job is None or job.kind != "optimize":
         raise OptimasError(f"no optimization job {job_id} in store {store.url}")
-    return job_id
+    return job
 
 
-def _drive(store: Store, job_id: int, resuming: bool, progress: ProgressFn | None) -> Result:
-    saver = checkpointer()
+@contextlib.contextmanager
+def checkpointer() -> Iterator[SqliteSaver]:
+    """The loop's LangGraph checkpointer: ``checkpoints.db`` in the storage home."""
+    conn = sqlite3.connect(storage_dir() / "checkpoints.db", check_same_thread=False)
     try:
+        yield SqliteSaver(conn)
+    finally:
+        conn.close()
+
+
+def _drive(ws: Workspace, resuming: bool, progress: Progress) -> Result:
+    """Run (or continue) the loop graph for the workspace's job; record how it ended."""
+    job_id = ws.job_id
+    assert job_id is not None, "bind the workspace to its job first"
+    report = printer() if progress is True else (progress or None)
+    thread = {"configurable": {"thread_id": f"optimize-{job_id}"}, "recursion_limit": 100_000}
+    context = LoopContext(store=ws.store.url, workspace=ws)
+    with job_guard(ws.store, job_id), checkpointer() as saver:
         graph = build_optimizer_graph().compile(checkpointer=saver)
-        thread = _thread(job_id)
         snapshot = graph.get_state(thread)
         # A finished thread has no tasks left. (``next`` alone is not enough: it omits a
         # task whose writes were saved just before a kill, which resuming still applies.)
-        if resuming and snapshot.values and not snapshot.tasks:
-            values = snapshot.values
-        else:
-            stream = graph.stream(None if resuming else {"job_id": job_id}, thread, stream_mode="updates")
-            for chunk in stream:
-                for node, update in chunk.items():
-                    if progress is not None and update:
-                        progress(node, {**graph.get_state(thread).values, **update})
-            values = graph.get_state(thread).values
-    finally:
-        saver.conn.close()
-    return _result(values)
+        if not (resuming and snapshot.values and not snapshot.tasks):
+            # a job killed before its first checkpoint starts over
+            start = None if resuming and snapshot.values else {"job_id": job_id}
+            # closing() stops the loop (and its pending checkpoint writes) before the
+            # saver's connection closes, even when the progress callback raises
+            with contextlib.closing(graph.stream(start, thread, context=context, stream_mode="updates")) as steps:
+                for chunk in steps:
+                    for node, update in chunk.items():
+                        if report is not None and update:
+                            report(node, {**graph.get_state(thread).values, **update})
+        values: LoopState = graph.get_state(thread).values  # type: ignore[assignment]
+    return _result(ws, values)
 
 
-def _result(values: LoopState) -> Result:
-    ws = workspace_for(values["job_id"])
+def _result(ws: Workspace, values: LoopState) -> Result:
     initial = ws.store.get(m.ConfigVersion, values["initial_config_id"]).values
     return Result(
         job_id=values["job_id"], best_knobs=values["current_knobs"],
         best_config=ws.system.context(values["current_knobs"]), initial_knobs=initial,
         val_before=values["baseline_val"], val_after=values["current_val"],
         test_before=values.get("test_before"), test_after=values.get("test_after"),
-        history=values.get("history", []), stop_reason=values.get("stop_reason"), report=values.get("report"))
-
+        history=read_history(values.get("history")), stop_reason=values.get("stop_reason"),
+        report=values.get("report"))

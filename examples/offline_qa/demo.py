@@ -14,14 +14,13 @@ from rich.console import Console
 
 from examples.offline_qa import builder, load_split, metric
 from optimas_lg import optimize
-from optimas_lg.cli.optimize import print_result, progress_printer
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.report import load_history
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.store import Store
-from optimas_lg.store import models as m
 
 # Sized for about ten minutes on a 2-core CPU: RL on LoRA weights is left out here (it
 # works, see docs/optimizers.md, but a GRPO run alone takes minutes on this machine).
@@ -37,9 +36,9 @@ MAX_ITERATIONS = 6
 
 
 def _test_scores(store: Store, job_id: int, label: str) -> list[float]:
-    events = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == job_id, m.OptimizerEvent.kind == "evaluation")
-    found = [e.payload["scores"] for e in events if e.payload["split"] == "test" and e.payload["label"] == label]
-    return [s or 0.0 for s in found[-1]]
+    found = load_history(store, job_id).evaluation("test", label)
+    assert found is not None, f"job {job_id} has no test evaluation {label!r}"
+    return [s or 0.0 for s in found.scores]
 
 
 def main() -> None:
@@ -51,13 +50,16 @@ def main() -> None:
     start = time.perf_counter()
     store = Store()
     result = optimize(builder, train, metric, valset=val, testset=test, config=DEMO_CONFIG, store=store,
-                      progress=progress_printer(console), max_iterations=MAX_ITERATIONS, max_seconds=MAX_SECONDS)
-    print_result(result)
+                      max_iterations=MAX_ITERATIONS, max_seconds=MAX_SECONDS)
+    changed = {k: v for k, v in result.best_knobs.items() if result.initial_knobs.get(k) != v}
+    console.print(f"\njob {result.job_id}: val {result.val_before:.3f} → {result.val_after:.3f}  "
+                  f"({result.stop_reason})\nchanged knobs: {changed or 'none'}\nreport: {result.report}",
+                  highlight=False)
 
     before = _test_scores(store, result.job_id, "baseline")
     after = _test_scores(store, result.job_id, "final")
     again = run_examples(System.load(builder), test, metric, result.best_knobs, store, progress=False)
-    diffs = [b - a for a, b in zip(before, after)]
+    diffs = [b - a for a, b in zip(before, after, strict=True)]
     mean = sum(diffs) / len(diffs)
     stderr = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs))
     noise = abs((again.mean or 0.0) - result.test_after)

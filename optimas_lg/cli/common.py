@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import KnobError, OptimasError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
 
 StoreOption = typer.Option(None, "--store", help="SQLAlchemy URL of the run store "
                            "(default: $OPTIMAS_LG_STORE or sqlite:///storage/optimas.db)")
@@ -33,7 +35,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except OptimasError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -49,3 +51,23 @@ def error_line(recorded: str) -> str:
     start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
                 default=-1)
     return next((line for line in lines[start + 1:] if line and not line[0].isspace()), lines[-1] if lines else "")
+
+
+def knob_values(text: str | None) -> dict[str, Any]:
+    """Knob values from a JSON object given inline or as a file path."""
+    if not text:
+        return {}
+    path = Path(text)
+    source = path.read_text() if not text.lstrip().startswith("{") and path.is_file() else text
+    try:
+        values = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise KnobError(f"--config must be a JSON object or a JSON file: {exc.msg} in {text[:60]!r}") from exc
+    if not isinstance(values, dict):
+        raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
+    return values
+
+
+def field_names(values: list[str] | None) -> list[str] | None:
+    """Names given as repeated options and/or comma-separated (``--labels a,b --labels c``)."""
+    return [n.strip() for v in values for n in v.split(",") if n.strip()] if values else None

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
+import time
 
 import typer
 
 from optimas_lg.cli.common import StoreOption, console, friendly_errors
 from optimas_lg.errors import OptimasError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
-from optimas_lg.lrf import checkpoint, format_table, judge_accuracy, ranking_accuracy
+from optimas_lg.lrf import evaluate_checkpoint, format_table
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.store import Store
+from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
-
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseChatModel
 
 app = typer.Typer(help="Train and evaluate local reward functions (LRFs).", no_args_is_help=True)
 
@@ -63,56 +60,30 @@ def train(
         if not pairs:
             raise OptimasError(f"job {job_id} has no stored preference pairs; collect them with `optimas-lg pairs`")
         ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), config, s, job_id)
-        name = f"train{s.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == job_id) + 1}"
-        report, held_out, ckpt = ws.train_lrf(pairs, name)
-    accuracy = report.eval_accuracy or {}
-    result = {"job_id": job_id, "checkpoint_id": ckpt, "path": ws.lrf_path, "backbone": config.lrf.resolved_backbone(),
-              "train_pairs": len(pairs) - len(held_out), "eval_pairs": len(held_out),
-              "eval_examples": len({p.example_key for p in held_out}), "seconds": report.seconds,
-              "final_loss": report.loss_history[-1] if report.loss_history else None, "accuracy": accuracy}
+        name = f"train{len(queries.lrf_checkpoints(s, job_id)) + 1}"
+        start = time.perf_counter()
+        event, held_out = ws.rewards.train(pairs, name)
+        seconds = time.perf_counter() - start
+    accuracy = event.accuracy
+    result = {"job_id": job_id, "checkpoint_id": event.checkpoint_id, "path": ws.rewards.path,
+              "backbone": config.lrf.resolved_backbone(), "train_pairs": len(pairs) - len(held_out),
+              "eval_pairs": len(held_out), "eval_examples": len({p.example_key for p in held_out}),
+              "seconds": seconds, "final_loss": event.train_loss, "accuracy": accuracy}
     if as_json:
         print(json.dumps(result))
         return
-    console.print(f"checkpoint {ckpt}: {result['path']}\ntrained on {result['train_pairs']} pairs in "
-                  f"{report.seconds:.0f}s; held-out ranking accuracy on {len(held_out)} pairs of "
+    console.print(f"checkpoint {event.checkpoint_id}: {result['path']}\ntrained on {result['train_pairs']} pairs in "
+                  f"{seconds:.0f}s; held-out ranking accuracy on {len(held_out)} pairs of "
                   f"{result['eval_examples']} unseen examples:", highlight=False)
     console.print(format_table(held_out, accuracy), highlight=False, markup=False)
-
-
-def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = None,
-                        judge: BaseChatModel | None = None, goal: str | None = None) -> tuple[dict[str, Any], str]:
-    """LRF (and optional judge) ranking accuracy on the pairs of the examples the checkpoint
-    held out when it was trained (``checkpoint_id`` defaults to the job's latest), as a
-    JSON-ready dict and a text table."""
-    job = _job(store, job_id)
-    rows = store.select(m.LRFCheckpoint, m.LRFCheckpoint.job_id == job_id)
-    if checkpoint_id is not None:
-        rows = [r for r in rows if r.id == checkpoint_id]
-    if not rows:
-        which = "LRF checkpoint" if checkpoint_id is None else f"checkpoint {checkpoint_id}"
-        raise OptimasError(f"job {job_id} has no {which}; train one with `optimas-lg lrf train {job_id}`")
-    row = rows[-1]
-    held = set(row.metrics.get("eval_examples") or [])
-    held_out = [p for p in stored_pairs(store, job_id) if p.example_key in held]
-    if not held_out:
-        raise OptimasError(f"checkpoint {row.id} records no held-out pairs to evaluate on (it was adapted "
-                           "online rather than trained on a split)")
-    model = checkpoint.load(row.path)
-    lrf_accuracy = ranking_accuracy(model, held_out)
-    goal = goal or f"a high score from the metric {job.meta['spec']['metric']} on the system's final output"
-    verdict = judge_accuracy(held_out, judge, model.nodes, goal) if judge is not None else None
-    per_node = {n: sum(p.node == n for p in held_out) for n in sorted({p.node for p in held_out})}
-    result = {"job_id": job_id, "checkpoint_id": row.id, "eval_pairs": len(held_out),
-              "eval_pairs_per_node": per_node, "lrf": lrf_accuracy,
-              "judge": verdict and {"accuracy": verdict.accuracy, "unparsed": verdict.unparsed, "goal": goal}}
-    return result, format_table(held_out, lrf_accuracy, verdict)
 
 
 @app.command("eval")
 @friendly_errors
 def evaluate(
     job_id: int = typer.Argument(..., help="Job whose held-out pairs to rank."),
-    checkpoint_id: int | None = typer.Option(None, "--checkpoint", help="LRF checkpoint id (default: the job's latest)."),
+    checkpoint_id: int | None = typer.Option(None, "--checkpoint",
+                                             help="LRF checkpoint id (default: the job's latest)."),
     judge: str | None = typer.Option(None, "--judge", help="Also ask this chat model, e.g. local/smollm2-135m."),
     goal: str | None = typer.Option(None, "--goal", help="The system's final goal, as told to the judge."),
     store: str | None = StoreOption,

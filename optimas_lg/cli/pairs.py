@@ -10,8 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors
-from optimas_lg.cli.run import _config, _names
+from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, KnobError
 from optimas_lg.graph.system import System
@@ -20,6 +19,7 @@ from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.store import Store
+from optimas_lg.store.lifecycle import job_guard
 
 STAGE = "pairs"
 
@@ -36,14 +36,17 @@ def pairs(
                                          "and rollouts use; unset knobs keep their defaults."),
     nodes: list[str] | None = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "
                                               "default: every node with knobs)."),
-    samples: int = typer.Option(PairConfig.samples, "--samples", min=1, help="Knob assignments (the current one first) run "
-                                "per recorded node call."),
-    llm_samples: int = typer.Option(PairConfig.llm_samples, "--llm-samples", min=0, help="Extra candidates per call: the node at the "
-                                    "current knobs with its LLM sampling (distinct outputs only; 0: off)."),
-    temperature: float = typer.Option(PairConfig.temperature, "--temperature", min=0.0, help="Sampling temperature of the "
-                                      "--llm-samples draws."),
-    rollouts: int = typer.Option(PairConfig.rollouts, "--rollouts", min=1, help="Downstream runs scoring each candidate."),
-    calls_per_node: int = typer.Option(PairConfig.calls_per_node, "--calls-per-node", min=1, help="Recorded calls replayed per node."),
+    samples: int = typer.Option(PairConfig.samples, "--samples", min=1,
+                                help="Knob assignments (the current one first) run per recorded node call."),
+    llm_samples: int = typer.Option(PairConfig.llm_samples, "--llm-samples", min=0,
+                                    help="Extra candidates per call: the node at the current knobs with its LLM "
+                                    "sampling (distinct outputs only; 0: off)."),
+    temperature: float = typer.Option(PairConfig.temperature, "--temperature", min=0.0,
+                                      help="Sampling temperature of the --llm-samples draws."),
+    rollouts: int = typer.Option(PairConfig.rollouts, "--rollouts", min=1,
+                                 help="Downstream runs scoring each candidate."),
+    calls_per_node: int = typer.Option(PairConfig.calls_per_node, "--calls-per-node", min=1,
+                                       help="Recorded calls replayed per node."),
     concurrency: int = typer.Option(PairConfig.concurrency, "--concurrency", min=1, help="Runs in flight at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
     store: str | None = StoreOption,
@@ -57,25 +60,27 @@ def pairs(
     two candidates of one input with a score gap kept as a pair.
     """
     system = System.load(target)
-    examples = load_examples(data, _names(inputs), _names(labels), key)
+    examples = load_examples(data, field_names(inputs), field_names(labels), key)
     if not examples:
         raise DataError(f"{data}: no examples to run")
-    knobs = system.knob_values(_config(config))
-    spec = JobSpec(target, metric, str(data), inputs=_names(inputs), labels=_names(labels), key_field=key)
+    knobs = system.knob_values(knob_values(config))
+    spec = JobSpec(target, metric, str(data), inputs=field_names(inputs), labels=field_names(labels), key_field=key)
     settings = OptimizeConfig(pairs=PairConfig(samples, rollouts, calls_per_node=calls_per_node,
                                                concurrency=concurrency, seed=seed, llm_samples=llm_samples,
                                                temperature=temperature),
                               concurrency=concurrency, seed=seed)
     with Store(store) as s:
-        meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
-        job_id = s.create_job("pairs", target, meta)
-        ws = Workspace.create(system, load_target(metric), examples, [], [], s, settings, job_id)
-        chosen = _names(nodes) or ws.tunable_nodes()
+        ws = Workspace.create(system, load_target(metric), examples, [], [], s, settings)
+        chosen = field_names(nodes) or ws.tunable_nodes()
         unknown = sorted(set(chosen) - set(ws.tunable_nodes()))
         if unknown:
             raise KnobError(f"--nodes {unknown}: not nodes with knobs; choose from {ws.tunable_nodes()}")
-        summary = ws.run(examples, knobs, s.add_config(knobs, target, note="optimas-lg pairs"), purpose="collect")
-        _, stats = ws.collect_pairs(knobs, settings.pairs, STAGE, nodes=chosen)
+        meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
+        ws.bind(s.create_job("pairs", target, meta))
+        with job_guard(s, ws.job_id):
+            summary = ws.run(examples, knobs, s.add_config(knobs, target, note="optimas-lg pairs"), purpose="collect")
+            _, stats = ws.collect_pairs(knobs, settings.pairs, STAGE, nodes=chosen)
+        job_id = ws.job_id
         result = {
             "job_id": job_id, "runs": len(summary.results), "failed_runs": summary.n_failed, "mean": summary.mean,
             "system_runs": len(summary.results) + stats.system_runs,

@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, error_line, friendly_errors
+from optimas_lg.cli.common import StoreOption, console, error_line, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
-from optimas_lg.errors import DataError, KnobError, TargetError
+from optimas_lg.errors import DataError, TargetError
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.store import Store
-
-
-def _config(text: str | None) -> dict[str, Any]:
-    """Knob values from a JSON object given inline or as a file path."""
-    if not text:
-        return {}
-    path = Path(text)
-    source = path.read_text() if not text.lstrip().startswith("{") and path.is_file() else text
-    try:
-        values = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise KnobError(f"--config must be a JSON object or a JSON file: {exc.msg} in {text[:60]!r}") from exc
-    if not isinstance(values, dict):
-        raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
-    return values
-
-
-def _names(values: list[str] | None) -> list[str] | None:
-    return [n.strip() for v in values for n in v.split(",") if n.strip()] if values else None
 
 
 @friendly_errors
@@ -58,10 +38,10 @@ def run(
     metric_fn = load_target(metric)
     if not callable(metric_fn):
         raise TargetError(f"metric {metric!r} is a {type(metric_fn).__name__}, not a function")
-    examples = load_examples(data, _names(inputs), _names(labels), key)[:limit]
+    examples = load_examples(data, field_names(inputs), field_names(labels), key)[:limit]
     if not examples:
         raise DataError(f"{data}: no examples to run")
-    knobs = system.knob_values(_config(config))
+    knobs = system.knob_values(knob_values(config))
     with Store(store) as s:
         job_id = s.create_job("run", target, {"data": str(data), "metric": metric})
         config_id = s.add_config(knobs, target=target, note="optimas-lg run")

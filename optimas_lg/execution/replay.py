@@ -35,7 +35,7 @@ from optimas_lg.errors import ReplayError
 from optimas_lg.execution.runner import Invocation, arun_one, map_concurrent, run_coroutine, run_one
 from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
-from optimas_lg.store import Store, models
+from optimas_lg.store import Store, models, queries
 
 SEED_NODE = "__optimas_seed__"
 
@@ -214,9 +214,8 @@ def _sends(calls: Sequence[models.NodeCall]) -> list[Any]:
 
 def _step_layout(store: Store, call: models.NodeCall) -> tuple[list[models.NodeCall], dict[str, int]]:
     """The top-level node calls of ``call``'s step in LangGraph's write order, and the Send index of push tasks."""
-    nc = models.NodeCall
-    same = store.select(nc, nc.run_id == call.run_id, nc.namespace == "", nc.step == call.step, nc.kind == "node")
-    prev = store.select(nc, nc.run_id == call.run_id, nc.namespace == "", nc.step == call.step - 1)
+    same = queries.step_calls(store, call.run_id, call.step, kind="node")
+    prev = queries.step_calls(store, call.run_id, call.step - 1)
     sends = _sends(prev)
     used: set[int] = set()
     push_index: dict[str, int] = {}
@@ -245,11 +244,10 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
         raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) ran inside subgraph node {top!r}; "
                           f"replay the enclosing node {top!r} instead")
     ordered, push_index = _step_layout(store, node_call)
-    nc = models.NodeCall
-    snapshot = store.select(nc, nc.run_id == node_call.run_id, nc.kind == "state", nc.step == node_call.step)
+    snapshot = queries.state_snapshot(store, node_call.run_id, node_call.step)
     as_send = node_call.id in push_index
-    if snapshot:
-        state = serde.from_json(snapshot[0].inputs, system.types)
+    if snapshot is not None:
+        state = serde.from_json(snapshot.inputs, system.types)
     elif as_send:
         raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) was a Send task but run "
                           f"{node_call.run_id} has no state snapshot for step {node_call.step}; record it again "
@@ -285,7 +283,7 @@ def _run_knobs(store: Store, run_id: str) -> dict[str, Any]:
     if run.config_id is not None:
         return dict(store.get(models.ConfigVersion, run.config_id).values)
     values: dict[str, Any] = {}
-    for call in store.select(models.NodeCall, models.NodeCall.run_id == run_id, models.NodeCall.namespace == ""):
+    for call in queries.top_level_calls(store, run_id):
         values.update(call.knobs or {})
     return values
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
+
+from optimas_lg.loop.records import Record
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,13 @@ class Budget:
         return None
 
 
-@dataclass
-class Spent:
-    """What an optimization has used so far (kept in the loop's checkpointed state)."""
+@dataclass(frozen=True)
+class Spent(Record):
+    """What an optimization has used so far (kept in the loop's checkpointed state and
+    stored as a ``budget`` event after every round)."""
 
+    kind: ClassVar[str] = "budget"
     iterations: int = 0
     system_runs: int = 0
     llm_tokens: int = 0
     seconds: float = 0.0
-
-    def add(self, system_runs: int = 0, llm_tokens: int = 0, seconds: float = 0.0) -> "Spent":
-        return Spent(self.iterations, self.system_runs + system_runs, self.llm_tokens + llm_tokens,
-                     self.seconds + seconds)
-
-    def to_dict(self) -> dict:
-        return asdict(self)

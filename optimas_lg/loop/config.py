@@ -4,7 +4,6 @@ from the command line and edited in LangGraph Studio."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +12,8 @@ from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
+from optimas_lg.proposers.registry import KINDS, build_proposers
+from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
 
 
@@ -72,19 +73,17 @@ class OptimizeConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "OptimizeConfig":
-        """Rebuild from ``to_dict`` output (nested sections back into their classes)."""
-        sections = {"budget": Budget, "gate": GateConfig, "pairs": PairConfig, "lrf": LRFConfig}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+    def from_dict(cls, data: Any) -> OptimizeConfig:
+        """Settings JSON (``to_dict`` output, a ``--settings`` file, Studio's context) back
+        into a config, every section and proposer setting checked: anything unknown, of the
+        wrong type or invalid raises ``SettingsError`` naming it."""
+        config = from_settings(cls, data, "optimize")
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Check what the field types alone do not: knob kinds and each proposer's settings."""
+        unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
-            raise SettingsError(f"unknown optimize settings {sorted(unknown)}; known: {sorted(known)}")
-        values = dict(data)
-        for name, section in sections.items():
-            if isinstance(data.get(name), dict):
-                fields = {f.name for f in dataclasses.fields(section)}
-                wrong = set(data[name]) - fields
-                if wrong:
-                    raise SettingsError(f"unknown {name} settings {sorted(wrong)}; known: {sorted(fields)}")
-                values[name] = section(**data[name])
-        return cls(**values)
+            raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
+        build_proposers(self.proposers)

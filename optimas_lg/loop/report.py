@@ -8,6 +8,7 @@ and shows what there is.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
 import json
@@ -15,42 +16,60 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global backend state
 
 from optimas_lg.errors import StoreError
-from optimas_lg.store import Store
+from optimas_lg.home import subdir
+from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent
+from optimas_lg.proposers import Proposal
+from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
+
+R = TypeVar("R")
 
 CELL_WIDTH = 40
 ACCEPTED, REJECTED, BASELINE = "#2e7d32", "#c62828", "#616161"
 
 
 # -- reading the job -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Logged(Generic[R]):
+    """A record with where the loop logged it."""
+
+    iteration: int | None
+    node: str | None
+    record: R
+
+
 @dataclass
 class JobHistory:
-    """One job's row and its optimizer events grouped by kind (each in recorded order)."""
+    """One job's row and its optimizer events, read back into their records (each list
+    in recorded order)."""
 
     job: m.Job
-    events: dict[str, list[m.OptimizerEvent]] = field(default_factory=dict)
+    evaluations: list[Logged[Evaluation]] = field(default_factory=list)
+    lrf: list[Logged[LRFEvent]] = field(default_factory=list)
+    proposals: list[Logged[Proposal]] = field(default_factory=list)
+    decisions: list[Logged[Decision]] = field(default_factory=list)
+    budget: list[Logged[Spent]] = field(default_factory=list)
+    final: Final | None = None
 
-    def of(self, kind: str) -> list[m.OptimizerEvent]:
-        return self.events.get(kind, [])
-
-    @property
-    def final(self) -> dict[str, Any] | None:
-        finals = self.of("final")
-        return finals[-1].payload if finals else None
-
-    def evaluation(self, split: str, label: str) -> dict[str, Any] | None:
+    def evaluation(self, split: str, label: str) -> Evaluation | None:
         """The last evaluation of ``split`` with ``label`` (e.g. val/baseline), if any."""
-        found = [e.payload for e in self.of("evaluation")
-                 if e.payload.get("split") == split and e.payload.get("label") == label]
+        found = [e.record for e in self.evaluations if e.record.split == split and e.record.label == label]
         return found[-1] if found else None
 
-    def accepted(self) -> list[m.OptimizerEvent]:
-        return [e for e in self.of("decision") if e.payload.get("accepted")]
+    def accepted(self) -> list[Decision]:
+        return [d.record for d in self.decisions if d.record.accepted]
+
+
+_READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "evaluation": ("evaluations", Evaluation.from_json), "lrf": ("lrf", LRFEvent.from_json),
+    "proposal": ("proposals", Proposal.from_json), "decision": ("decisions", Decision.from_json),
+    "budget": ("budget", Spent.from_json)}
 
 
 def load_history(store: Store, job_id: int) -> JobHistory:
@@ -60,9 +79,18 @@ def load_history(store: Store, job_id: int) -> JobHistory:
         raise StoreError(f"no job {job_id} in store {store.url!r}; "
                          "`optimas-lg store info` shows what the store holds.")
     history = JobHistory(job)
-    for event in store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == job_id):
-        history.events.setdefault(event.kind, []).append(event)
+    for event in queries.job_events(store, job_id):
+        if event.kind == Final.kind:
+            history.final = Final.from_json(event.payload)
+        elif event.kind in _READERS:
+            name, read = _READERS[event.kind]
+            getattr(history, name).append(Logged(event.iteration, event.node, read(event.payload)))
     return history
+
+
+def report_dir(store: Store, job_id: int) -> Path:
+    """Where a job's report goes by default: under the storage home, by store and job."""
+    return subdir("reports") / str(job_id)
 
 
 # -- summary figures -------------------------------------------------------------------
@@ -80,23 +108,19 @@ class Outcome:
     partial: bool
 
 
-def _mean(payload: dict[str, Any] | None) -> float | None:
-    return payload.get("mean") if payload else None
-
-
 def outcome(history: JobHistory) -> Outcome:
     """The job's result: from its final event, else reconstructed from the events so far."""
     final = history.final
     if final is not None:
-        return Outcome(final.get("val_before"), final.get("val_after"), final.get("test_before"),
-                       final.get("test_after"), final.get("initial_config_id"),
-                       final.get("best_config_id"), final.get("stop_reason") or "?", partial=False)
+        return Outcome(final.val_before, final.val_after, final.test_before, final.test_after,
+                       final.initial_config_id, final.best_config_id, final.stop_reason or "?", partial=False)
     baseline = history.evaluation("val", "baseline")
     accepted = history.accepted()
-    val_after = accepted[-1].payload.get("val_proposed") if accepted else _mean(baseline)
-    initial = baseline.get("config_id") if baseline else None
-    best = next((e.payload["config_id"] for e in reversed(accepted) if e.payload.get("config_id")), initial)
-    return Outcome(_mean(baseline), val_after, _mean(history.evaluation("test", "baseline")), None,
+    val_after = accepted[-1].val_proposed if accepted else (baseline.mean if baseline else None)
+    initial = baseline.config_id if baseline else None
+    best = next((d.config_id for d in reversed(accepted) if d.config_id), initial)
+    test = history.evaluation("test", "baseline")
+    return Outcome(baseline.mean if baseline else None, val_after, test.mean if test else None, None,
                    initial, best, "not finished (no final event)", partial=True)
 
 
@@ -111,11 +135,11 @@ def missing_parts(history: JobHistory) -> list[str]:
                      "test score.")
     if history.evaluation("val", "baseline") is None:
         notes.append("no baseline validation evaluation.")
-    for kind, what in [("lrf", "no LRF training events (no ranking accuracy)."),
-                       ("proposal", "no proposals recorded."),
-                       ("decision", "no accept/reject decisions recorded."),
-                       ("budget", "no budget events (spend unknown).")]:
-        if not history.of(kind):
+    for found, what in [(history.lrf, "no LRF training events (no ranking accuracy)."),
+                        (history.proposals, "no proposals recorded."),
+                        (history.decisions, "no accept/reject decisions recorded."),
+                        (history.budget, "no budget events (spend unknown).")]:
+        if not found:
             notes.append(what)
     return notes
 
@@ -128,8 +152,9 @@ def _figure(rows: int = 1) -> tuple[Figure, Any]:
 
 def plot_validation(history: JobHistory, path: Path) -> Path | None:
     """Validation score per iteration: current score, proposals accepted/rejected, baseline."""
-    decisions = history.of("decision")
-    baseline = _mean(history.evaluation("val", "baseline"))
+    decisions = history.decisions
+    first = history.evaluation("val", "baseline")
+    baseline = first.mean if first else None
     if not decisions and baseline is None:
         return None
     fig, ax = _figure()
@@ -137,19 +162,19 @@ def plot_validation(history: JobHistory, path: Path) -> Path | None:
         ax.axhline(baseline, color=BASELINE, linestyle="--", linewidth=1, label=f"baseline {baseline:.3f}")
     steps_x, steps_y = ([0], [baseline]) if baseline is not None else ([], [])
     for accepted, color, label in [(True, ACCEPTED, "accepted"), (False, REJECTED, "rejected")]:
-        chosen = [e for e in decisions if bool(e.payload.get("accepted")) == accepted]
-        ax.scatter([e.iteration or 0 for e in chosen], [e.payload.get("val_proposed") for e in chosen],
+        chosen = [d for d in decisions if d.record.accepted == accepted]
+        ax.scatter([d.iteration or 0 for d in chosen], [d.record.val_proposed for d in chosen],
                    color=color, marker="o" if accepted else "x", s=40, zorder=3, label=label)
-    for e in decisions:
-        steps_x.append(e.iteration or 0)
-        steps_y.append(e.payload["val_proposed"] if e.payload.get("accepted") else e.payload.get("val_current"))
+    for d in decisions:
+        steps_x.append(d.iteration or 0)
+        steps_y.append(d.record.val_proposed if d.record.accepted else d.record.val_current)
     if steps_x:
         ax.step(steps_x, steps_y, where="post", color="#1565c0", linewidth=1.5, label="current config")
     final = history.final
-    if final and final.get("val_after") is not None:
+    if final is not None:
         last = max(steps_x, default=0)
-        ax.scatter([last], [final["val_after"]], marker="*", s=160, color="#f9a825", zorder=4,
-                   label=f"final {final['val_after']:.3f}")
+        ax.scatter([last], [final.val_after], marker="*", s=160, color="#f9a825", zorder=4,
+                   label=f"final {final.val_after:.3f}")
     ax.set(xlabel="iteration", ylabel="validation score", title="Validation score per iteration")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
@@ -164,44 +189,39 @@ def _node_order(names: set[str]) -> list[str]:
 
 
 def plot_lrf(history: JobHistory, path: Path) -> Path | None:
-    """Ranking accuracy per node: the first and latest LRF trainings, LRF vs judge when present."""
-    events = history.of("lrf")
+    """Ranking accuracy per node: the first and latest LRF versions."""
+    events = history.lrf
     if not events:
         return None
     shown = [events[0]] + ([events[-1]] if len(events) > 1 else [])
-    nodes = _node_order({n for e in shown for n in e.payload.get("accuracy") or {}})
-    series = []  # (label, accuracy per node, colour, hatch)
-    for colour, e in enumerate(shown):
-        stage = f"{e.payload.get('stage', '?')}" + (f" (it. {e.iteration})" if e.iteration else "")
-        series.append((f"LRF {stage}", e.payload.get("accuracy") or {}, f"C{colour}", None))
-        if e.payload.get("judge_accuracy"):
-            series.append((f"judge {stage}", e.payload["judge_accuracy"], f"C{colour}", "//"))
+    nodes = _node_order({n for e in shown for n in e.record.accuracy})
     fig, ax = _figure()
-    width = 0.8 / len(series)
-    for i, (label, acc, colour, hatch) in enumerate(series):
-        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(nodes))]
-        bars = ax.bar(xs, [acc.get(n, 0.0) for n in nodes], width, label=label, color=colour, hatch=hatch,
-                      alpha=0.45 if hatch else 0.9, edgecolor="white" if hatch else None)
+    width = 0.8 / len(shown)
+    for i, e in enumerate(shown):
+        acc = e.record.accuracy
+        label = f"LRF {e.record.stage}" + (f" (it. {e.iteration})" if e.iteration else "")
+        xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(nodes))]
+        bars = ax.bar(xs, [acc.get(n, 0.0) for n in nodes], width, label=label, color=f"C{i}", alpha=0.9)
         ax.bar_label(bars, labels=[f"{acc[n]:.2f}" if n in acc else "" for n in nodes], fontsize=7)
     ax.axhline(0.5, color=BASELINE, linestyle=":", linewidth=1, label="chance")
     ax.set_xticks(range(len(nodes)), [n.strip("_") for n in nodes])
     ax.set(ylim=(0, 1.25), yticks=[0, 0.25, 0.5, 0.75, 1.0], ylabel="pairwise ranking accuracy",
            title="Local reward functions: ranking accuracy on pairs not trained on")
-    ax.legend(fontsize=8, loc="upper center", ncols=len(series) + 1, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", ncols=len(shown) + 1, frameon=False)
     fig.savefig(path)
     return path
 
 
 def plot_budget(history: JobHistory, path: Path) -> Path | None:
     """Cumulative system runs and LLM tokens over iterations."""
-    events = history.of("budget")
+    events = [e.record for e in history.budget]
     if not events:
         return None
-    xs = [e.payload.get("iterations", e.iteration or 0) for e in events]
+    xs = [e.iterations for e in events]
     fig, (runs, tokens) = _figure(rows=2)
-    runs.plot(xs, [e.payload.get("system_runs", 0) for e in events], marker="o", color="C0")
+    runs.plot(xs, [e.system_runs for e in events], marker="o", color="C0")
     runs.set(ylabel="system runs", title="Budget spent")
-    tokens.plot(xs, [e.payload.get("llm_tokens", 0) for e in events], marker="o", color="C1")
+    tokens.plot(xs, [e.llm_tokens for e in events], marker="o", color="C1")
     tokens.set(ylabel="LLM tokens", xlabel="iteration")
     tokens.yaxis.set_major_formatter("{x:,.0f}")
     for ax in (runs, tokens):
@@ -263,11 +283,8 @@ def _before_after(before: Any, after: Any) -> str:
 
 
 def summary_section(history: JobHistory, result: Outcome) -> str:
-    job, budget = history.job, history.of("budget")
-    decisions = history.of("decision")
-    iterations = budget[-1].payload.get("iterations") if budget else None
-    if iterations is None:
-        iterations = len({e.iteration for e in decisions})
+    job, budget, decisions = history.job, history.budget, history.decisions
+    iterations = budget[-1].record.iterations if budget else len({d.iteration for d in decisions})
     so_far = " (so far)" if result.partial else ""
     rows = [("target", f"`{job.target}`" if job.target else "—"), ("status", job.status),
             ("started", f"{job.created_at:%Y-%m-%d %H:%M:%S}"),
@@ -278,9 +295,9 @@ def summary_section(history: JobHistory, result: Outcome) -> str:
             ("iterations", str(iterations)),
             ("accepted changes", f"{len(history.accepted())} of {len(decisions)} proposals tested")]
     if budget:
-        spent = budget[-1].payload
-        rows.append(("budget spent", f"{spent.get('system_runs', 0):,} system runs, "
-                     f"{spent.get('llm_tokens', 0):,} LLM tokens, {spent.get('seconds', 0):.0f} s"))
+        spent = budget[-1].record
+        rows.append(("budget spent", f"{spent.system_runs:,} system runs, "
+                     f"{spent.llm_tokens:,} LLM tokens, {spent.seconds:.0f} s"))
     return "## Summary\n\n" + _table(["", ""], [[f"**{k}**", v] for k, v in rows])
 
 
@@ -298,7 +315,7 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
         return "\n".join(out + ["Not available: the initial or best config is not recorded yet."])
     label = "Best config so far" if result.partial else "Best config"
     out += [f"{label}: #{best.id}; initial config: #{initial.id}.", ""]
-    kinds = {e.payload.get("knob"): e.payload.get("kind") for e in history.of("proposal")}
+    kinds = {p.record.knob: p.record.kind for p in history.proposals}
     old, new = initial.values, best.values
     changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
     texts = [k for k in changed if _is_text(old.get(k), kinds.get(k)) or _is_text(new.get(k), kinds.get(k))]
@@ -318,57 +335,55 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
     return "\n".join(out).rstrip()
 
 
-def _decision_row(e: m.OptimizerEvent) -> list[str]:
-    p = e.payload
-    return [_num(e.iteration), e.node or "—", f"`{p.get('knob', '?')}`",
-            f"{_cell(p.get('old'), 25)} → {_cell(p.get('new'), 25)}",
-            f"{_num(p.get('val_current'))} vs {_num(p.get('val_proposed'))}",
-            f"{_num(p.get('mean_diff'), signed=True)} ± {_num(p.get('stderr'))}",
-            _num(p.get("n")), "✅ yes" if p.get("accepted") else "❌ no",
-            _cell(p.get("rule", ""), 20), _cell(p.get("reason", ""), 50)]
+def _changes(changes: dict[str, Change]) -> str:
+    return "<br>".join(f"`{k}`: {_cell(c.old, 25)} → {_cell(c.new, 25)}" for k, c in changes.items()) or "—"
 
 
-def _proposal_row(e: m.OptimizerEvent) -> list[str]:
-    p = e.payload
-    cost = ", ".join(f"{k}={_num(v)}" for k, v in (p.get("cost") or {}).items())
-    return [_num(e.iteration), e.node or "—", f"`{p.get('knob', '?')}`", p.get("kind", "?"),
-            f"{_cell(p.get('current', p.get('previous')), 25)} → {_cell(p.get('proposed', p.get('value')), 25)}",
-            f"{_num(p.get('current_score'))} → {_num(p.get('proposed_score'))}",
-            _num(p.get("estimated_gain"), signed=True), str(len(p.get("candidates") or [])), cost or "—"]
+def _decision_row(e: Logged[Decision]) -> list[str]:
+    d = e.record
+    return [_num(e.iteration), e.node or "—", _changes(d.changes),
+            f"{_num(d.val_current)} vs {_num(d.val_proposed)}", f"{_num(d.mean_diff, signed=True)} ± {_num(d.stderr)}",
+            _num(d.n), "✅ yes" if d.accepted else "❌ no", _cell(d.rule, 20), _cell(d.reason, 50)]
 
 
-def _lrf_row(e: m.OptimizerEvent) -> list[str]:
-    p = e.payload
-    judge = p.get("judge_accuracy") or {}
-    accuracy = p.get("accuracy") or {}
-    acc = ", ".join(f"{n.strip('_')}: {accuracy[n]:.2f}" + (f" (judge {judge[n]:.2f})" if n in judge else "")
-                    for n in _node_order(set(accuracy)))
-    return [p.get("stage", "?"), _num(e.iteration), _num(p.get("checkpoint_id")), _num(p.get("n_pairs")),
-            _num(p.get("train_loss")), acc or "—"]
+def _proposal_row(e: Logged[Proposal]) -> list[str]:
+    p = e.record
+    cost = ", ".join(f"{k}={_num(v)}" for k, v in dataclasses.asdict(p.cost).items())
+    return [_num(e.iteration), e.node or "—", f"`{p.knob}`", p.kind,
+            f"{_cell(p.previous, 25)} → {_cell(p.value, 25)}",
+            f"{_num(p.current_score)} → {_num(p.proposed_score)}",
+            _num(p.estimated_gain, signed=True), str(len(p.candidates)), cost]
 
 
-def _evaluation_row(e: m.OptimizerEvent) -> list[str]:
-    p = e.payload
-    return [_num(e.iteration), p.get("label", "?"), p.get("split", "?"), _num(p.get("config_id")),
-            _num(p.get("mean")), _num(p.get("n")), _num(p.get("n_failed")), _num(p.get("repeats"))]
+def _lrf_row(e: Logged[LRFEvent]) -> list[str]:
+    r = e.record
+    acc = ", ".join(f"{n.strip('_')}: {r.accuracy[n]:.2f}" for n in _node_order(set(r.accuracy)))
+    return [r.stage, _num(e.iteration), _num(r.checkpoint_id), _num(r.n_pairs), _num(r.train_loss), acc or "—"]
 
 
-EVENT_TABLES = [  # section title, event kind, header, one row per event
-    ("Decision log", "decision", ["iter", "node", "knob", "old → new", "val current vs proposed",
-                                  "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row),
-    ("Proposals", "proposal", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
-                               "est. gain", "candidates", "cost"], _proposal_row),
+def _evaluation_row(e: Logged[Evaluation]) -> list[str]:
+    r = e.record
+    return [_num(e.iteration), r.label, r.split, _num(r.config_id), _num(r.mean), _num(len(r.scores)),
+            _num(r.n_failed), _num(r.repeats)]
+
+
+EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]]]] = [
+    # section title, JobHistory list, header, one row per logged record
+    ("Decision log", "decisions", ["iter", "node", "knob: old → new", "val current vs proposed",
+                                   "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row),
+    ("Proposals", "proposals", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
+                                "est. gain", "candidates", "cost"], _proposal_row),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
                                        "ranking accuracy per node"], _lrf_row),
-    ("Evaluations", "evaluation", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
+    ("Evaluations", "evaluations", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
      _evaluation_row),
 ]
 
 
-def event_table_section(history: JobHistory, title: str, kind: str, header: list[str],
-                        row: Callable[[m.OptimizerEvent], list[str]]) -> str:
-    events = history.of(kind)
-    body = _table(header, [row(e) for e in events]) if events else f"No {kind} events recorded."
+def event_table_section(history: JobHistory, title: str, name: str, header: list[str],
+                        row: Callable[[Any], list[str]]) -> str:
+    logged = getattr(history, name)
+    body = _table(header, [row(e) for e in logged]) if logged else f"No {name} recorded."
     return f"## {title}\n\n{body}"
 
 

@@ -6,6 +6,7 @@ from optimas_lg.lrf.checkpoint import load, save
 from optimas_lg.lrf.evaluate import (
     OVERALL,
     JudgeResult,
+    evaluate_checkpoint,
     format_table,
     judge_accuracy,
     ranking_accuracy,
@@ -27,6 +28,7 @@ __all__ = [
     "ScoreRequest",
     "TrainReport",
     "build_pairs",
+    "evaluate_checkpoint",
     "format_table",
     "judge_accuracy",
     "load",

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import SettingsError
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
-from optimas_lg.lrf import Candidate, PreferencePair, build_pairs
-from optimas_lg.lrf.pairs import canonical_json
-from optimas_lg.store import Store
+from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs, canonical_json
+from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 
 SAMPLE_KEY = "_sample"  # in a candidate's knobs: how an LLM-sampled candidate was drawn
@@ -64,10 +63,10 @@ class PairConfig:
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.rollouts < 1 or self.llm_samples < 0:
-            raise OptimasError(f"pair settings need samples >= 1, rollouts >= 1 and llm_samples >= 0; got "
+            raise SettingsError(f"pair settings need samples >= 1, rollouts >= 1 and llm_samples >= 0; got "
                                f"samples={self.samples}, rollouts={self.rollouts}, llm_samples={self.llm_samples}")
         if self.llm_samples and not self.temperature > 0:
-            raise OptimasError(f"llm_samples={self.llm_samples} needs a sampling temperature > 0, "
+            raise SettingsError(f"llm_samples={self.llm_samples} needs a sampling temperature > 0, "
                                f"got {self.temperature}")
 
 
@@ -319,20 +318,12 @@ def pair_row(pair: PreferencePair, job_id: int | None, stage: str = "") -> dict[
 def delete_stage(store: Store, job_id: int, stage: str) -> int:
     """Drop the pairs a (possibly interrupted) stage stored, so that rerunning it after a
     resume does not count them twice."""
-    ids = [r.id for r in store.select(m.PreferencePairRow, m.PreferencePairRow.job_id == job_id)
-           if (r.provenance or {}).get("stage") == stage]
-    if ids:
-        with store.engine.begin() as conn:
-            conn.execute(m.PreferencePairRow.__table__.delete().where(m.PreferencePairRow.id.in_(ids)))
-    return len(ids)
+    return queries.delete_pairs_of_stage(store, job_id, stage)
 
 
 def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[PreferencePair]:
     """All pairs of a job, back as ``PreferencePair`` objects."""
-    where = [m.PreferencePairRow.job_id == job_id]
-    if nodes is not None:
-        where.append(m.PreferencePairRow.node.in_(list(nodes)))
     return [PreferencePair(node=r.node, example_key=r.example_key, inputs=r.inputs, chosen=r.chosen,
                            rejected=r.rejected, chosen_score=r.chosen_score, rejected_score=r.rejected_score,
                            weight=r.weight)
-            for r in store.select(m.PreferencePairRow, *where)]
+            for r in queries.job_pairs(store, job_id, nodes)]

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optimas_lg.errors import LRFError
+from optimas_lg.lrf import checkpoint
+from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.lrf.model import ScoreRequest
 from optimas_lg.lrf.pairs import PreferencePair, canonical_json
+from optimas_lg.store import Store, queries
+from optimas_lg.store import models as m
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -158,3 +162,35 @@ def format_table(
              for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = None,
+                        judge: BaseChatModel | None = None, goal: str | None = None) -> tuple[dict[str, Any], str]:
+    """LRF (and optional judge) ranking accuracy on the pairs of the examples the checkpoint
+    held out when it was trained (``checkpoint_id`` defaults to the job's latest), as a
+    JSON-ready dict and a text table."""
+    job = store.get(m.Job, job_id)
+    if job is None:
+        raise LRFError(f"no job {job_id} in store {store.url}")
+    rows = queries.lrf_checkpoints(store, job_id)
+    if checkpoint_id is not None:
+        rows = [r for r in rows if r.id == checkpoint_id]
+    if not rows:
+        which = "LRF checkpoint" if checkpoint_id is None else f"checkpoint {checkpoint_id}"
+        raise LRFError(f"job {job_id} has no {which}; train one with `optimas-lg lrf train {job_id}`")
+    row = rows[-1]
+    held = set(row.metrics.get("eval_examples") or [])
+    held_out = [p for p in stored_pairs(store, job_id) if p.example_key in held]
+    if not held_out:
+        raise LRFError(f"checkpoint {row.id} records no held-out pairs to evaluate on (it was adapted "
+                           "online rather than trained on a split)")
+    model = checkpoint.load(row.path)
+    lrf_accuracy = ranking_accuracy(model, held_out)
+    metric = (job.meta.get("spec") or {}).get("metric", "the job's metric")
+    goal = goal or f"a high score from the metric {metric} on the system's final output"
+    verdict = judge_accuracy(held_out, judge, model.nodes, goal) if judge is not None else None
+    per_node = {n: sum(p.node == n for p in held_out) for n in sorted({p.node for p in held_out})}
+    result = {"job_id": job_id, "checkpoint_id": row.id, "eval_pairs": len(held_out),
+              "eval_pairs_per_node": per_node, "lrf": lrf_accuracy,
+              "judge": verdict and {"accuracy": verdict.accuracy, "unparsed": verdict.unparsed, "goal": goal}}
+    return result, format_table(held_out, lrf_accuracy, verdict)

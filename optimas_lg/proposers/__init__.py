@@ -21,10 +21,10 @@ from optimas_lg.proposers.context import (
 from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
 from optimas_lg.proposers.prompt import PromptConfig, PromptProposer, parse_prompts
-from optimas_lg.proposers.registry import PROPOSERS, build_proposers, proposer_for
+from optimas_lg.proposers.registry import DEFAULT_PROPOSERS, ProposerArg, build_proposers, proposer_for
 
 __all__ = [
-    "PROPOSERS",
+    "DEFAULT_PROPOSERS",
     "TriedValue",
     "CandidateEvaluator",
     "ChoiceConfig",
@@ -43,6 +43,7 @@ __all__ = [
     "ProposalContext",
     "ProposalError",
     "Proposer",
+    "ProposerArg",
     "RunNodeFn",
     "ScoreFn",
     "Search",

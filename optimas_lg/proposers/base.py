@@ -24,11 +24,16 @@ class Proposer(ABC):
     """One optimizer per knob kind, pluggable like Optuna's samplers.
 
     ``propose`` evaluates the current value first, lets ``search`` try others on the
-    same inputs, and records the whole table so a report can say why a value won.
+    same inputs, and records the whole table so a report can say why a value won. A
+    subclass declares the ``kinds`` it handles and its ``config_class`` (an
+    ``EvalConfig`` dataclass, so JSON settings can configure it) and implements ``search``.
     """
 
     kinds: ClassVar[tuple[KnobKind, ...]]
-    config: EvalConfig
+    config_class: ClassVar[type[EvalConfig]] = EvalConfig
+
+    def __init__(self, config: EvalConfig | None = None) -> None:
+        self.config = config or self.config_class()
 
     def propose(self, ctx: ProposalContext, knob: KnobSpec) -> Proposal:
         """Search a better value of ``knob`` for ``ctx.node``; the current value may win."""
@@ -38,6 +43,7 @@ class Proposer(ABC):
         previous = ctx.current[knob.name]
         evaluator.evaluate(previous)
         found = self.search(ctx, knob, evaluator)
+        evaluator.evaluate(found.value)  # a no-op when search already did, as it usually has
         evaluator.cost.seconds = time.perf_counter() - start
         proposal = Proposal(
             node=ctx.node,
@@ -53,7 +59,7 @@ class Proposer(ABC):
             details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},
         )
         if ctx.store is not None and ctx.job_id is not None:
-            ctx.store.add_event(ctx.job_id, "proposal", proposal.to_payload(), node=ctx.node,
+            ctx.store.add_event(ctx.job_id, "proposal", proposal.to_json(), node=ctx.node,
                                 iteration=ctx.iteration)
         return proposal
 

@@ -42,9 +42,8 @@ class ChoiceProposer(Proposer):
     """Scores every option on the same inputs; an option that fails counts as a failure."""
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("choice",)
-
-    def __init__(self, config: ChoiceConfig | None = None) -> None:
-        self.config = config or ChoiceConfig()
+    config_class: ClassVar[type[EvalConfig]] = ChoiceConfig
+    config: ChoiceConfig
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         options = list(knob.knob.options)

@@ -9,7 +9,7 @@ runs the whole graph (the loop validates proposals on the global metric afterwar
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from optimas_lg.errors import OptimasError
@@ -100,21 +100,19 @@ class Proposal:
     def changed(self) -> bool:
         return self.value != self.previous
 
-    def to_payload(self) -> dict[str, Any]:
-        """A JSON-ready record (what the store keeps as the event payload)."""
-        return {
-            "knob": self.knob,
-            "kind": self.kind,
-            "previous": self.previous,
-            "value": self.value,
-            "changed": self.changed,
-            "current_score": self.current_score,
-            "proposed_score": self.proposed_score,
-            "estimated_gain": self.estimated_gain,
-            "cost": asdict(self.cost),
-            "candidates": [[value, score] for value, score in self.candidates],
-            "details": self.details,
-        }
+    def to_json(self) -> dict[str, Any]:
+        """The JSON the store keeps as the ``proposal`` event's payload."""
+        return {**asdict(self), "candidates": [[value, score] for value, score in self.candidates],
+                "changed": self.changed, "estimated_gain": self.estimated_gain}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Proposal:
+        """A proposal back from its ``to_json`` form."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["cost"] = Cost(**values.get("cost", {}))
+        values["candidates"] = [(value, score) for value, score in values.get("candidates", [])]
+        return cls(**values)
 
 
 @dataclass

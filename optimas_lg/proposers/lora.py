@@ -97,9 +97,8 @@ class LoRAProposer(Proposer):
     """
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("lora",)
-
-    def __init__(self, config: LoRAConfig | None = None) -> None:
-        self.config = config or LoRAConfig()
+    config_class: ClassVar[type[EvalConfig]] = LoRAConfig
+    config: LoRAConfig
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         if not ctx.llm_prompts:

@@ -32,9 +32,11 @@ class NumericProposer(Proposer):
     """
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("int", "float")
+    config_class: ClassVar[type[EvalConfig]] = NumericConfig
+    config: NumericConfig
 
     def __init__(self, config: NumericConfig | None = None, sampler: optuna.samplers.BaseSampler | None = None) -> None:
-        self.config = config or NumericConfig()
+        super().__init__(config)
         self.sampler = sampler
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:

@@ -103,9 +103,11 @@ class PromptProposer(Proposer):
     """
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("prompt",)
+    config_class: ClassVar[type[EvalConfig]] = PromptConfig
+    config: PromptConfig
 
     def __init__(self, config: PromptConfig | None = None, llm: BaseChatModel | None = None) -> None:
-        self.config = config or PromptConfig()
+        super().__init__(config)
         self.llm = llm
 
     def _llm(self) -> BaseChatModel:

@@ -4,19 +4,25 @@ decision, and survive SIGKILL with ``--resume``."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
+import weakref
 from pathlib import Path
 
 import pytest
 
 from optimas_lg.api import optimize
-from optimas_lg.errors import SettingsError
 from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.records import Evaluation
+from optimas_lg.loop.report import load_history
+from optimas_lg.loop.workspace import Workspace
+from optimas_lg.proposers import ChoiceProposer, Search
 from optimas_lg.store import models as m
 from tests.graphs import lookup
 
@@ -37,10 +43,10 @@ def test_loop_finds_the_better_config_and_records_decisions(store):
     assert result.val_after > result.val_before
     assert result.best_knobs != result.initial_knobs
     assert lookup.metric(examples[0], {"answer": "x"}) == 0.0  # the metric can fail
-    decisions = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
-                             m.OptimizerEvent.kind == "decision")
-    assert len(decisions) == 4
-    assert any(d.payload["accepted"] for d in decisions)
+    decisions = load_history(store, result.job_id).decisions
+    assert [d.record for d in decisions] == result.decisions and len(decisions) == 4
+    assert any(d.accepted for d in result.decisions)
+    assert store.get(m.Job, result.job_id).status == "done"
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0
     assert Path(result.report).is_file()
     # the best config is an instance of the user's context schema
@@ -90,7 +96,7 @@ def test_sigkill_then_resume_loses_no_accepted_change(tmp_path):
     # decisions made before the kill are kept and not redone; the loop went on to the end
     assert [d.iteration for d in after[: len(before)]] == [d.iteration for d in before]
     assert sorted(d.iteration for d in after) == [1, 2, 3, 4]
-    assert sum(1 for e in baselines if e.payload["label"] == "baseline") == 1
+    assert sum(1 for e in baselines if Evaluation.from_json(e.payload).label == "baseline") == 1
     assert result["val_after"] >= result["val_before"]
 
 
@@ -109,9 +115,56 @@ def test_system_run_budget_holds_inside_pair_collection(store):
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0
 
 
-def test_unknown_settings_are_named_in_the_error():
-    with pytest.raises(SettingsError, match=r"unknown gate settings \['prune'\]"):
-        OptimizeConfig.from_dict({**SETTINGS, "gate": {"min_examples": 5, "prune": True}})
-    with pytest.raises(SettingsError, match=r"unknown optimize settings \['speed'\]"):
-        OptimizeConfig.from_dict({"speed": 2})
-    assert OptimizeConfig.from_dict(_config().to_dict()) == _config()
+class FirstOption(ChoiceProposer):
+    """A user's proposer: always proposes the last option, and counts its calls."""
+
+    calls = 0
+
+    def search(self, ctx, knob, evaluator):
+        FirstOption.calls += 1
+        return Search(knob.knob.options[-1], {"rule": "last option"})
+
+
+def test_a_user_proposer_runs_inside_the_loop(store):
+    examples = lookup.examples()
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      config=_config(), proposers={"choice": FirstOption}, max_iterations=2, patience=None,
+                      progress=False)
+    proposals = load_history(store, result.job_id).proposals
+    assert FirstOption.calls >= 1
+    assert any(p.record.details.get("rule") == "last option" for p in proposals)
+    assert store.get(m.Job, result.job_id).meta["proposer_overrides"] == {"choice": f"{__name__}:FirstOption"}
+
+
+def test_a_finished_job_releases_its_reward_model(store):
+    """Two jobs in one process: nothing keeps the first job's workspace (and its LRF) alive."""
+    examples = lookup.examples()
+    seen = []
+
+    def watch(node, state):  # find the driven job's workspace, keep only weak references
+        if node == "train_lrf":
+            with warnings.catch_warnings():  # isinstance() on every object wakes deprecated torch aliases
+                warnings.simplefilter("ignore")
+                ws = next(o for o in gc.get_objects() if isinstance(o, Workspace) and o.job_id == state["job_id"])
+            seen.append(weakref.ref(ws.rewards.model))
+
+    for _ in range(2):
+        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, config=_config(),
+                 max_iterations=1, progress=watch)
+        gc.collect()
+        assert seen[-1]() is None, "the finished job's reward model is still referenced"
+
+
+def test_a_failing_loop_marks_the_job_failed_and_keeps_its_records(store):
+    examples = lookup.examples()
+
+    def broken(node, state):
+        if node == "collect":
+            raise RuntimeError("progress display broke")
+
+    with pytest.raises(RuntimeError, match="progress display broke"):
+        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, config=_config(),
+                 max_iterations=1, progress=broken)
+    job = store.select(m.Job)[-1]
+    assert job.status == "failed" and "progress display broke" in job.meta["error"]
+    assert load_history(store, job.id).evaluation("val", "baseline") is not None  # what was recorded stays

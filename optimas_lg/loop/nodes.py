@@ -1,0 +1,303 @@
+"""The optimizer loop's nodes. Each takes the checkpointed ``LoopState`` and the run's
+``LoopContext``, gets the live job from the context, and returns a state update with
+the loop's records as JSON (``optimas_lg.loop.records``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+
+from optimas_lg.errors import OptimasError
+from optimas_lg.execution.replay import run_node
+from optimas_lg.graph import serde
+from optimas_lg.graph.knobs import defaults
+from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.gate import paired_gate, validate_knobwise
+from optimas_lg.loop.records import (
+    Collected,
+    Decision,
+    Evaluation,
+    Final,
+    GateStep,
+    NodeProposal,
+    PairsCollected,
+    changes_between,
+    entries,
+    entry,
+)
+from optimas_lg.loop.state import LoopContext, LoopState
+from optimas_lg.loop.workspace import Workspace
+from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.proposers import ProposalContext
+from optimas_lg.store import Store
+from optimas_lg.store.lifecycle import job_guard
+
+Node = Callable[[LoopState, Runtime[LoopContext]], dict[str, Any]]
+
+
+def accounted(fn: Node) -> Node:
+    """Refresh ``spent`` after a node (system runs and tokens from the store, wall time
+    summed over steps), so the budget holds across resumes; a node that raises marks the
+    job failed or interrupted (a run from Studio has no other place to record it)."""
+
+    def wrapper(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+        start = time.perf_counter()
+        ws = runtime.context.job(state)
+        with job_guard(ws.store, state["job_id"]):
+            update = fn(state, runtime)
+        before = Spent.from_json(state.get("spent") or {})
+        runs, tokens = ws.spent()
+        iterations = Spent.from_json(update.get("spent") or {}).iterations or before.iterations
+        update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start).to_json()
+        return update
+
+    wrapper.__name__ = fn.__name__  # not functools.wraps: LangGraph must see (state, runtime) only
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _record(ws: Workspace, evaluation: Evaluation, iteration: int, node: str | None = None) -> Evaluation:
+    ws.store.add_event(ws.job_id, evaluation.kind, evaluation.to_json(), node=node, iteration=iteration)
+    if evaluation.all_failed:
+        raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run of config {evaluation.config_id} failed "
+                           f"({evaluation.label}); `optimas-lg store info` and the runs table show the errors")
+    return evaluation
+
+
+# -- nodes ------------------------------------------------------------------------
+def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Open the job: from Python or the CLI it exists already; from Studio it is created
+    here from the context's spec and settings."""
+    ctx = runtime.context
+    if "job_id" not in state:  # a new job from Studio: everything loads before the job exists
+        spec, config = ctx.spec(), OptimizeConfig.from_dict(ctx.settings)
+        store = Store(ctx.store)
+        ws = Workspace.from_spec(spec, config, store)
+        ws.bind(spec.create_job(store, config))
+        ctx.workspace = ws
+        return {"job_id": ws.job_id}
+    ctx.job(state)
+    return {"job_id": state["job_id"]}
+
+
+def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Score the initial config on validation (and test) data."""
+    ws = runtime.context.job(state)
+    knobs = defaults(ws.system.knobs)
+    config_id = ws.store.add_config(knobs, ws.system.name, note="initial")
+    val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
+    test_before = _record(ws, ws.evaluate("test", "baseline", knobs, config_id), iteration=0).mean \
+        if ws.testset else None
+    return {"iteration": 0, "initial_config_id": config_id, "current_config_id": config_id, "current_knobs": knobs,
+            "current_val": val.mean, "current_val_scores": val.scores, "baseline_val": val.mean,
+            "test_before": test_before, "rounds_without_gain": 0, "lrf_path": None}
+
+
+def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Run the training examples under the current config; the recorder keeps every node call."""
+    ws = runtime.context.job(state)
+    summary = ws.run(ws.trainset, state["current_knobs"], state["current_config_id"], purpose="collect")
+    if summary.n_failed == summary.n_runs:
+        first = next(r.error for r in summary.results if r.error)
+        raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error:\n{first}")
+    return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean))]}
+
+
+def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Preference pairs for every tunable node from Monte-Carlo rollouts, within what is
+    left of ``budget.max_system_runs``."""
+    ws = runtime.context.job(state)
+    max_runs = ws.remaining_runs()
+    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", max_runs=max_runs)
+    record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
+                            stats.skipped_calls, stats.system_runs, max_runs)
+    return {"history": [entry(record)]}
+
+
+def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example."""
+    ws = runtime.context.job(state)
+    all_pairs = stored_pairs(ws.store, ws.job_id)
+    if not all_pairs:
+        raise OptimasError(_no_pairs_message(ws, state))
+    event, _ = ws.rewards.train(all_pairs, "initial")
+    return {"lrf_path": ws.rewards.path, "history": [entry(event)]}
+
+
+def _no_pairs_message(ws: Workspace, state: LoopState) -> str:
+    skipped = sum(sum(p.skipped_calls.values()) for p in entries(state.get("history"), PairsCollected))
+    if skipped:
+        return (f"job {ws.job_id}: no preference pairs to train the local rewards on: the system-run budget "
+                f"(budget.max_system_runs = {ws.config.budget.max_system_runs}) was spent before pair collection "
+                f"could score candidates for {skipped} recorded calls; raise the budget or lower "
+                "pairs.samples / pairs.llm_samples / pairs.calls_per_node.")
+    failed = sum(c.failed for c in entries(state.get("history"), Collected))
+    return (f"job {ws.job_id}: no preference pairs to train the local rewards on ({failed} of "
+            f"{len(ws.trainset)} training runs failed; candidates of one input that all score the same "
+            "give no pair). Check the failed runs with `optimas-lg store info` and the runs table, "
+            "or give more training examples / samples per call.")
+
+
+def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Choose the node to improve this round, uniformly at random (seeded) among the
+    tunable nodes the recorded runs reached (a node the current knobs route around has
+    no inputs to work on)."""
+    ws = runtime.context.job(state)
+    iteration = state["iteration"] + 1
+    reached = ws.reached_nodes()
+    if not reached:
+        raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
+                           "call in the training runs, so there is nothing to optimize on")
+    rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
+    return {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
+            "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+
+
+def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
+    """What the proposers of ``node`` may use: its recorded inputs, the node run alone,
+    its LRF, and a few full-system runs as the global check."""
+    calls, _ = ws.node_calls(node)
+    reads = sorted({k for c in calls for k in (c.reads or [])})
+    check_batch = ws.sample_train(8, "global-check")
+
+    def global_check(knobs: dict[str, Any]) -> float:
+        return ws._evaluate(check_batch, "train", "global-check", knobs, state["current_config_id"]).mean
+
+    return ProposalContext(
+        node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
+        inputs=[serde.from_json(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
+        run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
+        reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
+        doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
+        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)
+
+
+def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Improve the picked node's knobs against its LRF, each with the proposer for its
+    kind (cheap kinds first, each starting from the values the previous ones chose)."""
+    ws = runtime.context.job(state)
+    node = state["node"] or ""
+    ctx = _proposal_context(ws, node, state)
+    scores: list[float] = []
+    for knob in ctx.knobs:
+        proposal = ws.proposers[knob.kind].propose(ctx, knob)
+        scores += [proposal.current_score, proposal.proposed_score]
+        ctx.current = proposal.values
+    record = NodeProposal(node, [k.name for k in ctx.knobs], changes_between(state["current_knobs"], ctx.current),
+                          ctx.current, scores[0] if scores else None, scores[-1] if scores else None)
+    return {"proposal": record.to_json()}
+
+
+def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Paired comparison on the validation set, knob by knob when the round changed
+    several (``gate.validate_knobwise``); record the decision with its evidence."""
+    ws = runtime.context.job(state)
+    prop, iteration = NodeProposal.from_json(state["proposal"] or {}), state["iteration"]
+    if not prop.changes:
+        decision = Decision(prop.node, {}, len(ws.valset), False, state["current_val"], state["current_val"], 0.0,
+                            0.0, "no change proposed", "the LRF preferred the current values",
+                            scores=state["current_val_scores"])
+    else:
+        decision = _gate(ws, state, prop, iteration)
+    ws.store.add_event(ws.job_id, decision.kind, decision.to_json(), node=prop.node, iteration=iteration)
+    return {"decision": decision.to_json()}
+
+
+def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
+    tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
+
+    def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
+        config_id = ws.store.add_config(values, ws.system.name, parent_id=state["current_config_id"],
+                                        note=f"iteration {iteration}: {', '.join(knobs)}")
+        val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
+        tried.append((config_id, values, val.scores))
+        return val.scores
+
+    new_values = {k: c.new for k, c in prop.changes.items()}
+    values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], new_values,
+                                              evaluate, ws.config.gate)
+    accepted = any(step.accepted for step in steps)
+    if accepted:
+        changes = {k: c for k, c in prop.changes.items() if values[k] != state["current_knobs"][k]}
+        config_id = next(cid for cid, tried_values, _ in tried if tried_values == values)
+    else:
+        changes, (config_id, _, scores) = prop.changes, tried[-1]
+    gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
+    reason = gate.reason if len(steps) == 1 else "; ".join(
+        f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
+    return Decision(prop.node, changes, len(ws.valset), accepted, gate.mean_current, gate.mean_proposed,
+                    gate.mean_diff, gate.stderr, gate.rule, reason, config_id,
+                    [GateStep(list(s.knobs), s.accepted, s.decision.mean_diff, s.decision.stderr) for s in steps],
+                    scores)
+
+
+def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
+    return "adapt" if Decision.from_json(state["decision"] or {}).accepted else "check_stop"
+
+
+def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
+    fresh pairs, a few steps mixed with the replay buffer."""
+    ws = runtime.context.job(state)
+    decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
+    knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
+    batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
+    remaining = ws.remaining_runs()
+    if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
+        batch = batch[:remaining]
+    fresh = []
+    if batch:
+        ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
+        fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
+        fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
+                                    max_runs=ws.remaining_runs())
+    update: dict[str, Any] = {
+        "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
+        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
+    if not fresh:
+        return update
+    event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
+    return {**update, "lrf_path": ws.rewards.path, "history": [entry(decision), entry(event)]}
+
+
+def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Stop when a budget limit is reached; otherwise go round again."""
+    ws = runtime.context.job(state)
+    decision = Decision.from_json(state["decision"] or {})
+    rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
+    spent = Spent.from_json(state.get("spent") or {})
+    reason = ws.config.budget.stop_reason(spent, rounds)
+    ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
+    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
+    if not decision.accepted:
+        update["history"] = [entry(decision)]
+    return update
+
+
+def route_stop(state: LoopState) -> Literal["pick_node", "final"]:
+    return "final" if state.get("stop_reason") else "pick_node"
+
+
+def final(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    """Score the best config on the test set, record the outcome and write the report."""
+    ws = runtime.context.job(state)
+    test_after = None
+    if ws.testset:
+        test = ws.evaluate("test", "final", state["current_knobs"], state["current_config_id"])
+        test_after = _record(ws, test, state["iteration"]).mean
+    outcome = Final(state["initial_config_id"], state["current_config_id"], state["baseline_val"],
+                    state["current_val"], state.get("test_before"), test_after, state.get("stop_reason"))
+    ws.store.add_event(ws.job_id, outcome.kind, outcome.to_json())
+    ws.store.finish_job(ws.job_id, "done")
+    report = None
+    if ws.config.write_report:
+        from optimas_lg.loop.report import report_dir, write_report  # matplotlib only when a report is made
+
+        report = str(write_report(ws.store, ws.job_id, report_dir(ws.store, ws.job_id)))
+    return {"test_after": test_after, "report": report}

@@ -1,0 +1,67 @@
+"""Progress of a running optimization: one line per finished loop step.
+
+``optimas_lg.optimize`` prints these by default, the CLI prints the same lines, and any
+``progress(node, state)`` callable can take their place.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.records import Collected, Decision, LRFEvent, NodeProposal, PairsCollected, entries
+from optimas_lg.loop.state import LoopState
+
+ProgressFn = Callable[[str, LoopState], None]
+"""Called after each loop step with the step's name and the loop state after it."""
+
+
+def step_line(node: str, state: LoopState) -> str | None:
+    """What a finished step did, its scores and the budget spent so far (``None``: nothing to say)."""
+    spent = Spent.from_json(state.get("spent") or {})
+    budget = f"runs {spent.system_runs:,} · tokens {spent.llm_tokens:,} · {spent.seconds:.0f}s"
+    it = state.get("iteration", 0)
+    history = state.get("history")
+    if node == "baseline":
+        test = state.get("test_before")
+        msg = f"baseline  val {state['baseline_val']:.3f}" + (f"  test {test:.3f}" if test is not None else "")
+    elif node == "collect":
+        c = entries(history, Collected)[-1]
+        mean = "-" if c.mean is None else f"{c.mean:.3f}"
+        msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}"
+    elif node == "pairs":
+        msg = f"pairs     per node {entries(history, PairsCollected)[-1].pairs}"
+    elif node == "train_lrf":
+        acc = entries(history, LRFEvent)[-1].accuracy
+        msg = "train_lrf held-out ranking accuracy " + (", ".join(f"{k.strip('_')} {v:.2f}" for k, v in acc.items())
+                                                        or "- (no held-out pairs)")
+    elif node == "propose":
+        p = NodeProposal.from_json(state["proposal"] or {})
+        scores = ("" if p.current_score is None or p.proposed_score is None
+                  else f": LRF {p.current_score:.3f} → {p.proposed_score:.3f}")
+        msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)")
+    elif node == "validate":
+        d = Decision.from_json(state["decision"] or {})
+        mark = "accepted" if d.accepted else "rejected"
+        msg = f"[{it}] val {d.val_current:.3f} → {d.val_proposed:.3f}  {mark}  ({d.reason})"
+    elif node == "final":
+        test = state.get("test_after")
+        msg = f"final     best val {state['current_val']:.3f}" + (f"  test {test:.3f}" if test is not None else "")
+    else:
+        return None
+    return f"{msg}  [{budget}]"
+
+
+def printer(out: TextIO | None = None) -> ProgressFn:
+    """A progress callback printing ``step_line`` to ``out`` (default: stderr, so stdout
+    stays free for results)."""
+
+    def progress(node: str, state: LoopState) -> None:
+        line = step_line(node, state)
+        if line is not None:
+            print(line, file=out or sys.stderr, flush=True)
+
+    return progress
+

@@ -1,0 +1,220 @@
+"""The typed records the optimizer loop writes and reads back.
+
+One definition each: the loop builds them, ``to_json`` turns them into the JSON kept in
+the loop's checkpointed state and in the store's optimizer events, and ``from_json``
+reads them back for the CLI, the report, the API and Studio. Nothing outside this
+module reads their fields by string.
+
+A knob change is always a mapping ``knob -> Change(old, new)``, however many knobs
+changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+R = TypeVar("R", bound="Record")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One knob's value before and after a change."""
+
+    old: Any
+    new: Any
+
+
+Changes = dict[str, Change]
+
+
+def changes_between(before: dict[str, Any], after: dict[str, Any]) -> Changes:
+    """The knobs whose value differs between two assignments, in ``after``'s order."""
+    return {k: Change(before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+class Record:
+    """Base of the loop's records: JSON out, the same record back in.
+
+    ``kind`` names the optimizer event a record is stored as (``None``: kept in the
+    loop's state only). Nested records and ``Change`` maps are rebuilt by ``from_json``
+    from the field annotations declared in ``_nested``.
+    """
+
+    kind: ClassVar[str | None] = None
+    _nested: ClassVar[dict[str, Any]] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls: type[R], data: dict[str, Any]) -> R:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values = {k: v for k, v in data.items() if k in known}
+        for name, how in cls._nested.items():
+            if values.get(name) is None:
+                continue
+            if how is Change:
+                values[name] = {k: Change(**v) for k, v in values[name].items()}
+            elif isinstance(how, list):
+                values[name] = [how[0].from_json(v) for v in values[name]]
+            else:
+                values[name] = how.from_json(values[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class NodeProposal(Record):
+    """What one round's proposers chose for the picked node: the knobs they changed,
+    the full assignment with those changes, and the node's LRF score before and after."""
+
+    node: str
+    knobs: list[str]
+    changes: Changes
+    values: dict[str, Any]
+    current_score: float | None
+    proposed_score: float | None
+    _nested: ClassVar[dict[str, Any]] = {"changes": Change}
+
+    @property
+    def label(self) -> str:
+        """The changed knobs (or, for "no change", the knobs that were searched)."""
+        return ", ".join(self.changes or self.knobs)
+
+
+@dataclass(frozen=True)
+class GateStep(Record):
+    """One knob-by-knob validation step (``gate.validate_knobwise``)."""
+
+    knobs: list[str]
+    accepted: bool
+    gain: float
+    stderr: float
+
+
+@dataclass(frozen=True)
+class Decision(Record):
+    """The gate's verdict on a round's proposal, with its evidence.
+
+    ``changes`` are the changes kept when accepted (else all that were tried);
+    ``scores`` the per-example validation scores of the config tried last or kept;
+    ``config_id`` that config (``None`` when nothing was proposed).
+    """
+
+    kind: ClassVar[str] = "decision"
+    node: str
+    changes: Changes
+    n: int
+    accepted: bool
+    val_current: float
+    val_proposed: float
+    mean_diff: float
+    stderr: float
+    rule: str
+    reason: str
+    config_id: int | None = None
+    steps: list[GateStep] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)
+    _nested: ClassVar[dict[str, Any]] = {"changes": Change, "steps": [GateStep]}
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.changes) or "(no change)"
+
+
+@dataclass(frozen=True)
+class Evaluation(Record):
+    """Per-example mean scores of one config on one split (``None``: failed every repeat)."""
+
+    kind: ClassVar[str] = "evaluation"
+    split: str
+    label: str
+    config_id: int
+    scores: list[float | None]
+    n_failed: int
+    repeats: int = 1
+
+    @property
+    def mean(self) -> float:
+        """Mean over all examples, a failed example counting 0 (never silently dropped)."""
+        return sum(s or 0.0 for s in self.scores) / len(self.scores) if self.scores else 0.0
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.scores) and all(s is None for s in self.scores)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "mean": self.mean, "n": len(self.scores)}
+
+
+@dataclass(frozen=True)
+class LRFEvent(Record):
+    """A local reward model trained (``stage`` "initial") or adapted after an accepted change.
+
+    ``accuracy`` is ranking accuracy per node on pairs it was not trained on: held-out
+    examples after training, the fresh pairs (before the update) after adapting.
+    """
+
+    kind: ClassVar[str] = "lrf"
+    stage: str
+    checkpoint_id: int
+    n_pairs: int
+    accuracy: dict[str, float]
+    n_eval_pairs: int | None = None
+    train_loss: float | None = None
+    train_accuracy: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Collected(Record):
+    """Training runs under the current config (the recorder keeps their node calls)."""
+
+    runs: int
+    failed: int
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class PairsCollected(Record):
+    """What preference-pair collection produced and cost, per node."""
+
+    pairs: dict[str, int]
+    candidates: dict[str, int]
+    llm_candidates: dict[str, int]
+    failed_candidates: dict[str, int]
+    skipped_calls: dict[str, int]
+    system_runs: int
+    max_runs: int | None
+
+
+@dataclass(frozen=True)
+class Final(Record):
+    """The job's outcome: the best config against the initial one."""
+
+    kind: ClassVar[str] = "final"
+    initial_config_id: int
+    best_config_id: int
+    val_before: float
+    val_after: float
+    test_before: float | None
+    test_after: float | None
+    stop_reason: str | None
+
+
+def entry(record: Record) -> dict[str, Any]:
+    """A record as one entry of the loop state's ``history`` (tagged with its type)."""
+    return {"record": type(record).__name__, **record.to_json()}
+
+
+def entries(history: list[dict[str, Any]] | None, cls: type[R]) -> list[R]:
+    """The ``history`` entries of one record type, read back into it."""
+    return [cls.from_json(h) for h in history or [] if h.get("record") == cls.__name__]
+
+
+HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, Decision)}
+
+
+def read_history(history: list[dict[str, Any]] | None) -> list[Record]:
+    """Every ``history`` entry as its record."""
+    return [HISTORY_TYPES[h["record"]].from_json(h) for h in history or [] if h.get("record") in HISTORY_TYPES]

@@ -1,0 +1,33 @@
+"""How a job's row ends: ``done`` is recorded by whoever finishes the work; any exit by
+an exception goes through ``job_guard``, so no job is left ``running``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+from collections.abc import Iterator
+
+from optimas_lg.store import models as m
+from optimas_lg.store.store import Store
+
+
+def end_job(store: Store, job_id: int, error: BaseException) -> None:
+    """Mark an unfinished job ``interrupted`` (Ctrl-C, cancellation) or ``failed``, keeping
+    its metadata and adding the error's one-line summary."""
+    job = store.get(m.Job, job_id)
+    if job is None or job.status == "done":
+        return
+    stopped = isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
+    summary = "".join(traceback.format_exception_only(error)).strip()
+    store.finish_job(job_id, "interrupted" if stopped else "failed", {**(job.meta or {}), "error": summary})
+
+
+@contextlib.contextmanager
+def job_guard(store: Store, job_id: int) -> Iterator[None]:
+    """Run work for a job; if it raises, record how the job ended and re-raise."""
+    try:
+        yield
+    except BaseException as exc:
+        end_job(store, job_id, exc)
+        raise

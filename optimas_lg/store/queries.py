@@ -1,0 +1,116 @@
+"""Named queries over the run store: every read the rest of optimas-lg makes.
+
+Callers ask for "the latest collect call of node k per example" or "a job's events of
+one kind", never build SQL themselves; a new store backend then only has to answer
+these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from optimas_lg.store import models as m
+from optimas_lg.store.store import Store
+
+
+# -- jobs and their spend ---------------------------------------------------------------
+def job_spend(store: Store, job_id: int) -> tuple[int, int]:
+    """(system runs, LLM tokens) recorded for a job so far."""
+    with store.session() as s:
+        runs = s.scalar(select(func.count()).select_from(m.Run).where(m.Run.job_id == job_id)) or 0
+        tokens = s.scalar(
+            select(func.coalesce(func.sum(m.LLMCall.prompt_tokens + m.LLMCall.completion_tokens), 0))
+            .join(m.Run, m.Run.id == m.LLMCall.run_id).where(m.Run.job_id == job_id)
+        ) or 0
+    return int(runs), int(tokens)
+
+
+def latest_job(store: Store, kind: str, status: str | None = None) -> int | None:
+    """The id of the newest job of ``kind`` (with ``status``, if given)."""
+    where = [m.Job.kind == kind] + ([m.Job.status == status] if status else [])
+    with store.session() as s:
+        return s.scalar(select(m.Job.id).where(*where).order_by(m.Job.id.desc()).limit(1))
+
+
+def job_events(store: Store, job_id: int, kind: str | None = None) -> list[m.OptimizerEvent]:
+    """A job's optimizer events (of one ``kind``, or all) in recorded order."""
+    where = [m.OptimizerEvent.job_id == job_id]
+    if kind is not None:
+        where.append(m.OptimizerEvent.kind == kind)
+    return store.select(m.OptimizerEvent, *where)
+
+
+def lrf_checkpoints(store: Store, job_id: int) -> list[m.LRFCheckpoint]:
+    """A job's LRF checkpoints, oldest first."""
+    return store.select(m.LRFCheckpoint, m.LRFCheckpoint.job_id == job_id)
+
+
+# -- recorded runs and node calls -------------------------------------------------------
+def latest_node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str] | None = None,
+                      purpose: str = "collect") -> tuple[list[m.NodeCall], dict[str, str]]:
+    """The latest successful call of ``node`` per example in a job's finished runs of
+    ``purpose``, and a map from run id to example key."""
+    where = [m.Run.job_id == job_id, m.Run.purpose == purpose, m.Run.status == "done"]
+    if example_keys is not None:
+        where.append(m.Run.example_key.in_(list(example_keys)))
+    with store.session() as s:
+        rows = s.execute(
+            select(m.NodeCall, m.Run.example_key).join(m.Run, m.Run.id == m.NodeCall.run_id)
+            .where(*where, m.NodeCall.node == node, m.NodeCall.kind == "node", m.NodeCall.error.is_(None))
+            .order_by(m.NodeCall.started_at)
+        ).all()
+    latest: dict[str, m.NodeCall] = {}
+    run_keys: dict[str, str] = {}
+    for call, key in rows:
+        latest[key] = call
+        run_keys[call.run_id] = key
+    return list(latest.values()), run_keys
+
+
+def llm_calls_of(store: Store, node_call_ids: Sequence[str]) -> list[m.LLMCall]:
+    """The LLM calls made inside the given node calls."""
+    if not node_call_ids:
+        return []
+    return store.select(m.LLMCall, m.LLMCall.node_call_id.in_(list(node_call_ids)))
+
+
+def step_calls(store: Store, run_id: str, step: int, kind: str | None = None) -> list[m.NodeCall]:
+    """The top-level records of one step of a run (node calls, routes, state snapshots)."""
+    nc = m.NodeCall
+    where = [nc.run_id == run_id, nc.namespace == "", nc.step == step]
+    if kind is not None:
+        where.append(nc.kind == kind)
+    return store.select(nc, *where)
+
+
+def state_snapshot(store: Store, run_id: str, step: int) -> m.NodeCall | None:
+    """The recorded graph state at the start of a step, if the run streamed it."""
+    nc = m.NodeCall
+    found = store.select(nc, nc.run_id == run_id, nc.kind == "state", nc.step == step)
+    return found[0] if found else None
+
+
+def top_level_calls(store: Store, run_id: str) -> list[m.NodeCall]:
+    """Every top-level record of a run (outside subgraphs)."""
+    return store.select(m.NodeCall, m.NodeCall.run_id == run_id, m.NodeCall.namespace == "")
+
+
+# -- preference pairs -------------------------------------------------------------------
+def job_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[m.PreferencePairRow]:
+    """A job's stored preference pairs (of ``nodes``, or all)."""
+    where: list[Any] = [m.PreferencePairRow.job_id == job_id]
+    if nodes is not None:
+        where.append(m.PreferencePairRow.node.in_(list(nodes)))
+    return store.select(m.PreferencePairRow, *where)
+
+
+def delete_pairs_of_stage(store: Store, job_id: int, stage: str) -> int:
+    """Drop the pairs one collection stage of a job stored; returns how many."""
+    ids = [r.id for r in job_pairs(store, job_id) if (r.provenance or {}).get("stage") == stage]
+    if ids:
+        with store.engine.begin() as conn:
+            conn.execute(delete(m.PreferencePairRow).where(m.PreferencePairRow.id.in_(ids)))
+    return len(ids)
