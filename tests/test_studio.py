@@ -14,8 +14,9 @@ what Studio would read from it:
 - ``POST /threads`` + ``POST /threads/{id}/runs/wait`` runs the offline example agent on
   one question and returns a final state with an answer (skipped while
   ``examples/offline_qa/agent.py`` does not exist);
-- a streamed optimizer run with the default configuration gets through ``start``: the
-  default target, metric and data resolve and a job opens in the store (then cancelled).
+- a streamed run of the loop preset for the offline example (``optimize_offline_qa``) with
+  its default configuration gets through ``start``: the default target, metric and data
+  resolve and a job opens in the store (then cancelled).
 
 Isolation: the in-memory runtime writes its state to ``./.langgraph_api`` and resolves the
 config's paths against its working directory, so the server runs in a temp folder that
@@ -299,7 +300,7 @@ def test_offline_qa_runs_one_question(studio):
 
 
 def _context_default(studio: Studio, field: str):
-    schemas = studio.http.get(f"/assistants/{studio.assistant_id('optimizer')}/schemas").json()
+    schemas = studio.http.get(f"/assistants/{studio.assistant_id('optimize_offline_qa')}/schemas").json()
     return schemas["context_schema"]["properties"][field]["default"]
 
 
@@ -324,7 +325,7 @@ def test_optimizer_run_opens_a_job_with_the_default_config(studio):
     The rest of the loop (many agent runs) is too slow for this test; the run is cancelled."""
     mark = len(_log_lines(studio.log))
     thread_id = studio.http.post("/threads", json={}).json()["thread_id"]
-    body = {"assistant_id": studio.assistant_id("optimizer"), "input": {}, "stream_mode": ["updates"],
+    body = {"assistant_id": studio.assistant_id("optimize_offline_qa"), "input": {}, "stream_mode": ["updates"],
             "context": {"settings": {"budget": {"max_iterations": 1}}}, "on_disconnect": "cancel"}
     deadline = time.monotonic() + START_TIMEOUT
     run_id, first = None, None

@@ -60,7 +60,7 @@ class _Fork:
         builder.compiled = False
         builder.add_node(SEED_NODE, _seed)
         self.saver = InMemorySaver()
-        self.graph: CompiledStateGraph = system._compile(builder, self.saver)
+        self.graph: CompiledStateGraph = system.compile(self.saver, builder=builder)
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         channels = self.graph.channels

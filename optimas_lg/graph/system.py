@@ -428,11 +428,11 @@ class System:
         configurable = {**self.knob_values(values), **extra.pop("configurable", {})}
         return {**extra, "configurable": configurable}
 
-    def compile(self, checkpointer: Checkpointer = None, **kwargs: Any) -> CompiledStateGraph:
-        """Compile the graph with read tracking on every node that receives the state as a mapping."""
-        return self._compile(self.builder, checkpointer, **kwargs)
-
-    def _compile(self, builder: StateGraph, checkpointer: Checkpointer = None, **kwargs: Any) -> CompiledStateGraph:
+    def compile(self, checkpointer: Checkpointer = None, *, builder: StateGraph | None = None,
+                **kwargs: Any) -> CompiledStateGraph:
+        """Compile the graph (or ``builder``, a modified copy of it, as replay uses) with read
+        tracking on every node that receives the state as a mapping."""
+        builder = builder or self.builder
         graph = builder.compile(checkpointer=checkpointer, **{**self._compile_kwargs, **kwargs})
         for name, node in graph.nodes.items():
             if name in builder.nodes and node.mapper is None and isinstance(node.channels, list):

@@ -65,8 +65,9 @@ def accounted(fn: Node) -> Node:
 def _record(ws: Workspace, evaluation: Evaluation, iteration: int, node: str | None = None) -> Evaluation:
     ws.store.add_event(ws.job_id, evaluation.kind, evaluation.to_json(), node=node, iteration=iteration)
     if evaluation.all_failed:
-        raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run of config {evaluation.config_id} failed "
-                           f"({evaluation.label}); `optimas-lg store info` and the runs table show the errors")
+        last_line = (evaluation.first_error or "").strip().splitlines()[-1:] or ["?"]
+        raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run ({evaluation.label}, config "
+                           f"{evaluation.config_id}) failed; the first error: {last_line[0]}")
     return evaluation
 
 
@@ -167,7 +168,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     check_batch = ws.sample_train(8, "global-check")
 
     def global_check(knobs: dict[str, Any]) -> float:
-        return ws._evaluate(check_batch, "train", "global-check", knobs, state["current_config_id"]).mean
+        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, state["current_config_id"]).mean
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),

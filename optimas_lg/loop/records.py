@@ -125,7 +125,8 @@ class Decision(Record):
 
 @dataclass(frozen=True)
 class Evaluation(Record):
-    """Per-example mean scores of one config on one split (``None``: failed every repeat)."""
+    """Per-example mean scores of one config on one split (``None``: failed every repeat),
+    with the first failed run's error, if any."""
 
     kind: ClassVar[str] = "evaluation"
     split: str
@@ -134,6 +135,7 @@ class Evaluation(Record):
     scores: list[float | None]
     n_failed: int
     repeats: int = 1
+    first_error: str | None = None
 
     @property
     def mean(self) -> float:

@@ -56,6 +56,7 @@ class JobHistory:
     decisions: list[Logged[Decision]] = field(default_factory=list)
     budget: list[Logged[Spent]] = field(default_factory=list)
     final: Final | None = None
+    unreadable: list[str] = field(default_factory=list)  # events that do not read back as their record
 
     def evaluation(self, split: str, label: str) -> Evaluation | None:
         """The last evaluation of ``split`` with ``label`` (e.g. val/baseline), if any."""
@@ -80,11 +81,14 @@ def load_history(store: Store, job_id: int) -> JobHistory:
                          "`optimas-lg store info` shows what the store holds.")
     history = JobHistory(job)
     for event in queries.job_events(store, job_id):
-        if event.kind == Final.kind:
-            history.final = Final.from_json(event.payload)
-        elif event.kind in _READERS:
-            name, read = _READERS[event.kind]
-            getattr(history, name).append(Logged(event.iteration, event.node, read(event.payload)))
+        try:
+            if event.kind == Final.kind:
+                history.final = Final.from_json(event.payload)
+            elif event.kind in _READERS:
+                name, read = _READERS[event.kind]
+                getattr(history, name).append(Logged(event.iteration, event.node, read(event.payload)))
+        except (TypeError, ValueError, KeyError) as exc:  # written by another version, or damaged
+            history.unreadable.append(f"{event.kind} event {event.id} (iteration {event.iteration}): {exc}")
     return history
 
 
@@ -135,6 +139,9 @@ def missing_parts(history: JobHistory) -> list[str]:
                      "test score.")
     if history.evaluation("val", "baseline") is None:
         notes.append("no baseline validation evaluation.")
+    if history.unreadable:
+        notes.append(f"{len(history.unreadable)} recorded events could not be read (another optimas-lg version "
+                     "wrote them, or they are damaged): " + "; ".join(history.unreadable))
     for found, what in [(history.lrf, "no LRF training events (no ranking accuracy)."),
                         (history.proposals, "no proposals recorded."),
                         (history.decisions, "no accept/reject decisions recorded."),

@@ -108,22 +108,23 @@ class Workspace:
     def evaluate(self, split_name: str, label: str, knobs: dict[str, Any], config_id: int) -> Evaluation:
         """Score a config on a split (``val`` or ``test``), ``val_repeats`` times, averaging per example."""
         examples = {"val": self.valset, "test": self.testset}[split_name]
-        return self._evaluate(examples, split_name, label, knobs, config_id)
+        return self.evaluate_examples(examples, split_name, label, knobs, config_id)
 
-    def _evaluate(self, examples: Sequence[Example], split_name: str, label: str, knobs: dict[str, Any],
-                  config_id: int) -> Evaluation:
+    def evaluate_examples(self, examples: Sequence[Example], split_name: str, label: str, knobs: dict[str, Any],
+                          config_id: int) -> Evaluation:
+        """``evaluate`` on any examples (a training mini-batch, say), labelled ``split_name``."""
         repeats = max(1, self.config.val_repeats)
         per_example: list[list[float]] = [[] for _ in examples]
-        failed = 0
+        errors: list[str] = []
         for _ in range(repeats):
             summary = self.run(examples, knobs, config_id, purpose="eval")
             for i, result in enumerate(summary.results):
                 if result.error is None and result.score is not None:
                     per_example[i].append(result.score)
                 else:
-                    failed += 1
+                    errors.append(result.error or "no score")
         scores = [sum(s) / len(s) if s else None for s in per_example]
-        return Evaluation(split_name, label, config_id, scores, failed, repeats)
+        return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
 
     def spent(self) -> tuple[int, int]:
         """(system runs, LLM tokens) recorded for this job so far."""

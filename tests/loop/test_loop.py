@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from optimas_lg.api import optimize
-from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.api import optimize, resume_job
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.report import load_history
 from optimas_lg.loop.workspace import Workspace
@@ -168,3 +168,18 @@ def test_a_failing_loop_marks_the_job_failed_and_keeps_its_records(store):
     job = store.select(m.Job)[-1]
     assert job.status == "failed" and "progress display broke" in job.meta["error"]
     assert load_history(store, job.id).evaluation("val", "baseline") is not None  # what was recorded stays
+
+
+def test_a_job_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, store):
+    """The job row exists but no step was checkpointed (killed while loading): resuming
+    starts the loop over instead of failing."""
+    examples = lookup.examples()
+    _write_jsonl(tmp_path / "train.jsonl", examples[:12])
+    _write_jsonl(tmp_path / "val.jsonl", examples[12:])
+    spec = JobSpec("tests/graphs/lookup.py:builder", "tests/graphs/lookup.py:metric", str(tmp_path / "train.jsonl"),
+                   str(tmp_path / "val.jsonl"), labels=["answer"])
+    config = OptimizeConfig.from_dict({**SETTINGS, "budget": {"max_iterations": 1}})
+    job_id = spec.create_job(store, config)
+    result = resume_job(job_id, store, progress=False)
+    assert result.job_id == job_id and store.get(m.Job, job_id).status == "done"
+    assert len(result.decisions) == 1

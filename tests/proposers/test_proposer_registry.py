@@ -41,7 +41,8 @@ def test_overrides_by_instance_class_or_settings():
     mine = FirstOption()
     assert build_proposers(overrides={"choice": mine})["choice"] is mine
     assert type(build_proposers(overrides={"choice": FirstOption})["choice"]) is FirstOption
-    by_name = build_proposers({"choice": {"use": "tests/proposers/test_registry.py:FirstOption", "temperature": 2}})
+    use = "tests/proposers/test_proposer_registry.py:FirstOption"
+    by_name = build_proposers({"choice": {"use": use, "temperature": 2}})
     assert type(by_name["choice"]).__name__ == "FirstOption" and by_name["choice"].config.temperature == 2
 
 
