@@ -32,29 +32,27 @@ methods can be run one at a time) and ``docs/bench/compare.png``.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
+import platform
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinning threads collapse on shared cores
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm must not fetch its price list
 os.environ.setdefault("DSPY_CACHEDIR", os.path.join(os.environ.get("OPTIMAS_LG_HOME", "/tmp"), "dspy_cache"))
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python bench/compare.py` (make bench) must import examples/
-
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from typing import Any  # noqa: E402
 
 from examples.offline_qa.agent import (  # noqa: E402
     ANSWER_TOKENS,
@@ -407,8 +405,8 @@ def plot(data: dict[str, Any]) -> None:
               "mipro_lenient": "MIPROv2\n(lenient parse)", "gepa": "DSPy GEPA"}
     repeats = [r["test_f1"] for r in data.get("optimas_runs") or []]
     if len(repeats) > 1:  # the bars show the last run; say so when there were others
-        labels["optimas"] = (f"optimas-lg, last of\n{len(repeats)} runs: " + "\n"
-                             + ", ".join(f"{x:.2f}" for x in repeats))
+        scores = ", ".join(f"{x:.2f}" for x in repeats)
+        labels["optimas"] = f"optimas-lg, last of\n{len(repeats)} runs: \n{scores}"
     names = [labels[r["method"]] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     panels = [("test F1 (60 questions)", [r.get("test_f1") for r in rows]),
@@ -456,9 +454,9 @@ def lrf_throughput_line(d: dict[str, Any]) -> str:
     return (f"- `lrf_throughput.json` (`bench/lrf_throughput.py`): LRF on {d['backbone'].split(' (')[0]}, "
             f"{d['candidates']} offline QA candidates of {d['nodes']} nodes "
             f"({d['tokens_per_text']['mean']:.0f} tokens on average), batch {d['batch_size']}: raw backbone forward "
-            f"{d['raw_texts_per_s']} texts/s (sorted by token "
-            f"count), `score_many` {d['score_many_per_s']} candidates/s = {d['score_ratio']:.3f} of raw (goal >= "
-            f"{d['goal_score_ratio']}); training {d['train_pairs_per_s']} pairs/s = {d['train_ratio']:.3f} of raw; "
+            f"{d['raw_texts_per_s']} texts/s (sorted by token count), `score_many` {d['score_many_per_s']} "
+            f"candidates/s = {d['score_ratio']:.3f} of raw (goal >= {d['goal_score_ratio']}); training "
+            f"{d['train_pairs_per_s']} pairs/s = {d['train_ratio']:.3f} of raw; "
             f"load average {d['load_average_start'][0]} on {d['cpus']} cores.")
 
 
@@ -478,8 +476,7 @@ def markdown(data: dict[str, Any]) -> str:
         val = "-" if r.get("val_f1") is None else f"{r['val_f1']:.3f}"
         lines.append(f"| {LABELS[name]} | {r['test_f1']:.3f} | {val} | {r['optimize_runs']} | "
                      f"{r['tokens']['total']:,} | {r['seconds'] / 60:.1f} min | {r['test_runs']} runs, "
-                     f"{r['test_tokens']:,} tokens, "
-                     f"{r['test_seconds']:.0f} s |")
+                     f"{r['test_tokens']:,} tokens, {r['test_seconds']:.0f} s |")
     repeats = data.get("optimas_runs") or []
     if repeats:
         lines += ["", "optimas-lg, every run of this session (same budget and data; the optimizer's code moved "
@@ -491,8 +488,8 @@ def markdown(data: dict[str, Any]) -> str:
         for i, r in enumerate(repeats, 1):
             changed = ", ".join(f"{k}={v!r}" for k, v in r["final"].items() if defaults.get(k) != v) or "none"
             lines.append(f"| {i} | {r.get('started', '')} | {r['test_f1']:.3f} | {r['val_f1']:.3f} | "
-                         f"{r['optimize_runs']} | {r['tokens']['total']:,} | {r['seconds'] / 60:.1f} min | {changed} | "
-                         f"{r.get('stop_reason')} |")
+                         f"{r['optimize_runs']} | {r['tokens']['total']:,} | {r['seconds'] / 60:.1f} min | "
+                         f"{changed} | {r.get('stop_reason')} |")
     lines += ["", "Other result files in docs/bench/:", ""]
     bench = OUT_JSON.parent
     if (bench / "store_ingest.json").exists():

@@ -47,7 +47,8 @@ def transformers_reference(prompts: list[str]) -> dict:
     model, tokenizer = load_model_and_tokenizer(MODEL)
     tokens, start, cpu = 0, time.perf_counter(), time.process_time()
     for prompt in prompts:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
         ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
             out = model.generate(**ids, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -77,7 +78,8 @@ def server_run(base_url: str, prompts: list[str], concurrency: int, label: str) 
     steps = after["decode_steps"] - before["decode_steps"]
     rows = after["row_steps"] - before["row_steps"]
     return {"setting": f"server {label}, concurrency {concurrency}", "dtype": label, "concurrency": concurrency,
-            "tokens": tokens, "seconds": seconds, "cpu_seconds": cpu, "mean_rows_per_step": rows / steps if steps else 0.0}
+            "tokens": tokens, "seconds": seconds, "cpu_seconds": cpu,
+            "mean_rows_per_step": rows / steps if steps else 0.0}
 
 
 def server_rows(prompts: list[str], dtype: str) -> list[dict]:
@@ -119,7 +121,8 @@ def main() -> None:
         print(
             f"{row['setting']:38} {row['tokens']:>6} {row['seconds']:>7.1f} {row['tokens_per_s']:>6.1f} "
             f"{row['ratio_to_concurrency_1']:>5.2f} {row['ratio_to_float32_concurrency_1']:>8.2f} "
-            f"{row['tokens_per_cpu_s']:>9.1f} {row['cpu_ratio_to_concurrency_1']:>5.2f} {row.get('mean_rows_per_step', 1.0):>9.2f}"
+            f"{row['tokens_per_cpu_s']:>9.1f} {row['cpu_ratio_to_concurrency_1']:>5.2f} "
+            f"{row.get('mean_rows_per_step', 1.0):>9.2f}"
         )
     print("x c1: ratio to the same server at concurrency 1; x f32 c1: ratio to the float32 server at concurrency 1")
     print(f"(load average {result['load_average_1min_at_end']:.1f} on {os.cpu_count()} cores; written to {OUT})")

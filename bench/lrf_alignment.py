@@ -54,17 +54,19 @@ def markdown(result: dict) -> str:
     ev, pairs = result["eval"], result["pairs"]
     judge = ev["judge"]["accuracy"]
     lines = ["# LRF alignment: learned local rewards vs an LLM judge", "",
-             f"Offline QA example, {' and '.join(SPLITS)} splits ({pairs['runs']} questions), {MODEL} through the local server; "
-             f"knobs {json.dumps(KNOBS)}; pairs: `{' '.join(PAIRS)}`; LRF: all-MiniLM-L6-v2, `{' '.join(TRAIN)}` (split by example). "
+             f"Offline QA example, {' and '.join(SPLITS)} splits ({pairs['runs']} questions), {MODEL} through the "
+             f"local server; knobs {json.dumps(KNOBS)}; pairs: `{' '.join(PAIRS)}`; LRF: all-MiniLM-L6-v2, "
+             f"`{' '.join(TRAIN)}` (split by example). "
              "Ranking accuracy on the pairs of the held-out examples (a tie or an unparsed verdict counts as wrong).",
-             "", "| node | candidates (LLM-sampled) | pairs collected | held-out pairs | LRF | judge | judge unparsed |",
+             "",
+             "| node | candidates (LLM-sampled) | pairs collected | held-out pairs | LRF | judge | judge unparsed |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for node, stats in pairs["nodes"].items():
         held = ev["eval_pairs_per_node"].get(node, 0)
         lrf = f"{ev['lrf'][node]:.3f}" if node in ev["lrf"] else "-"
         jdg = f"{judge[node]:.3f}" if node in judge else "-"
-        lines.append(f"| {node} | {stats['candidates']} ({stats.get('llm_candidates', 0)}) | {stats['pairs']} | {held} | "
-                     f"{lrf} | {jdg} | {ev['judge']['unparsed'].get(node, 0)} |")
+        lines.append(f"| {node} | {stats['candidates']} ({stats.get('llm_candidates', 0)}) | {stats['pairs']} | "
+                     f"{held} | {lrf} | {jdg} | {ev['judge']['unparsed'].get(node, 0)} |")
     lines.append(f"| **overall** | {sum(s['candidates'] for s in pairs['nodes'].values())} | "
                  f"{sum(s['pairs'] for s in pairs['nodes'].values())} | {ev['eval_pairs']} | "
                  f"**{ev['lrf']['__overall__']:.3f}** | **{judge['__overall__']:.3f}** | "
@@ -98,8 +100,9 @@ def main() -> None:
             job = str(pairs["job_id"])
             trained, t_train = cli("lrf", "train", job, *TRAIN, env=env)
             evaluated, t_eval = cli("lrf", "eval", job, "--judge", MODEL, "--goal", GOAL, env=env)
-    result = {"model": MODEL, "knobs": KNOBS, "pairs_settings": PAIRS, "train_settings": TRAIN, "goal": GOAL, "paper": PAPER,
-              "cpu_count": os.cpu_count(), "load_average": load, "pairs": pairs, "train": trained, "eval": evaluated,
+    result = {"model": MODEL, "knobs": KNOBS, "pairs_settings": PAIRS, "train_settings": TRAIN, "goal": GOAL,
+              "paper": PAPER, "cpu_count": os.cpu_count(), "load_average": load, "pairs": pairs, "train": trained,
+              "eval": evaluated,
               "seconds": {"pairs": t_pairs, "train": t_train, "eval": t_eval, "total": time.perf_counter() - start}}
     OUT.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     OUT.with_suffix(".md").write_text(markdown(result))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import json.scanner
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,7 +58,10 @@ def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] |
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise DataError(f"{source}: row {i} is a {type(row).__name__}, expected an object/mapping")
-        keys = list(input_keys) if input_keys is not None else [k for k in row if k not in label_keys and k != key_field]
+        if input_keys is not None:
+            keys = list(input_keys)
+        else:
+            keys = [k for k in row if k not in label_keys and k != key_field]
         missing = [k for k in [*keys, *label_keys] if k not in row]
         if missing:
             raise DataError(f"{source}: row {i} has no field(s) {missing}; it has {sorted(row)}")
@@ -71,8 +75,50 @@ def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] |
     return examples
 
 
+class _DuplicateField(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.pos = 0  # where the object holding it starts
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's fields, refusing a repeated name (json keeps the last one silently)."""
+    row: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in row:
+            raise _DuplicateField(name)
+        row[name] = value
+    return row
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` refusing repeated fields with ``_DuplicateField``, which says where."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_fields)
+    except _DuplicateField:
+        pass  # the fast parser cannot say where: parse again with the Python one, which can
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_fields)
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[dict, int]:
+        try:
+            return json.decoder.JSONObject(s_and_end, *args)
+        except _DuplicateField as exc:
+            exc.pos = exc.pos or s_and_end[1]  # the innermost object: the one with the repeat
+            raise
+
+    decoder.parse_object = parse_object
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    return decoder.decode(text)
+
+
+def _duplicate(path: Path, line: int, name: str) -> DataError:
+    return DataError(f"{path}:{line}: field {name!r} appears twice in one row; keep one of them")
+
+
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL, JSON (list of objects) or CSV file; errors name the file and line."""
+    """Rows of a JSONL, JSON (list of objects) or CSV file; errors name the file and line.
+    A field repeated within a row is an error, not last-wins."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
@@ -83,18 +129,29 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        rows.append(_loads(line))
                     except json.JSONDecodeError as exc:
                         raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+                    except _DuplicateField as exc:
+                        raise _duplicate(path, n, exc.name) from exc
             return rows
         if suffix == ".json":
-            data = json.loads(path.read_text())
+            text = path.read_text()
+            try:
+                data = _loads(text)
+            except _DuplicateField as exc:
+                raise _duplicate(path, text.count("\n", 0, exc.pos) + 1, exc.name) from exc
             if not isinstance(data, list):
                 raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
             return data
         if suffix == ".csv":
             with path.open(newline="") as f:
-                return list(csv.DictReader(f))
+                reader = csv.DictReader(f)
+                header = reader.fieldnames or []
+                repeated = next((name for i, name in enumerate(header) if name in header[:i]), None)
+                if repeated is not None:
+                    raise DataError(f"{path}:1: column {repeated!r} appears twice in the header; keep one of them")
+                return list(reader)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     raise DataError(f"{path}: unsupported format {suffix!r}; use .jsonl, .json or .csv")

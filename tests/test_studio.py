@@ -126,7 +126,8 @@ class Studio:
         if self._assistants is None:
             response = self.http.post("/assistants/search", json={"limit": 100})
             response.raise_for_status()
-            self._assistants = {a["graph_id"]: a for a in response.json() if a["metadata"].get("created_by") == "system"}
+            self._assistants = {a["graph_id"]: a for a in response.json()
+                                if a["metadata"].get("created_by") == "system"}
         return self._assistants
 
     def assistant_id(self, graph_id: str) -> str:
@@ -246,7 +247,8 @@ def test_optimizer_context_is_editable_config(studio):
         assert (REPO / props[name]["default"].split(":")[0]).is_file(), props[name]
     assert props["settings"]["type"] == "object"
     # the loop's state is what Studio shows between steps
-    assert {"job_id", "iteration", "current_val", "history", "stop_reason"} <= set(schemas["state_schema"]["properties"])
+    state_fields = set(schemas["state_schema"]["properties"])
+    assert {"job_id", "iteration", "current_val", "history", "stop_reason"} <= state_fields
 
     # Studio saves an edited configuration as an assistant version. Round-trip one on a new
     # assistant so the system assistant keeps the defaults for the run below.
@@ -286,11 +288,12 @@ def test_offline_qa_runs_one_question(studio):
     thread = studio.http.post("/threads", json={})
     thread.raise_for_status()
     thread_id = thread.json()["thread_id"]
-    response = studio.http.post(f"/threads/{thread_id}/runs/wait", json={"assistant_id": assistant_id, "input": payload},
-                                timeout=RUN_TIMEOUT)
+    response = studio.http.post(f"/threads/{thread_id}/runs/wait",
+                                json={"assistant_id": assistant_id, "input": payload}, timeout=RUN_TIMEOUT)
     response.raise_for_status()
     final = response.json()
-    assert "__error__" not in final, f"run failed: {final['__error__']}\nserver log:\n{_first_traceback(studio.log, mark)}"
+    assert "__error__" not in final, (f"run failed: {final['__error__']}\n"
+                                      f"server log:\n{_first_traceback(studio.log, mark)}")
     assert isinstance(final.get("answer"), str) and final["answer"].strip(), final
     assert final["question"] == payload["question"]
 
@@ -340,7 +343,8 @@ def test_optimizer_run_opens_a_job_with_the_default_config(studio):
     if run_id is not None:
         studio.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", params={"action": "interrupt"})
     assert first is not None, "the run ended without an update"
-    assert first[0] == "updates", f"the optimizer failed at start: {first[1]}\nserver log:\n{_first_traceback(studio.log, mark)}"
+    assert first[0] == "updates", (f"the optimizer failed at start: {first[1]}\n"
+                                   f"server log:\n{_first_traceback(studio.log, mark)}")
     job_id = first[1]["start"]["job_id"]
     assert isinstance(job_id, int)
 

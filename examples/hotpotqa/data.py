@@ -14,7 +14,8 @@ SPLIT_SIZES = (20, 20)  # train, val; the remaining 20 of the 60 rows are the te
 
 def paragraphs(context: dict[str, Any]) -> list[str]:
     """``"Title: sentence sentence ..."`` for each of a row's paragraphs."""
-    return [f"{title}: {''.join(sentences).strip()}" for title, sentences in zip(context["title"], context["sentences"])]
+    pairs = zip(context["title"], context["sentences"])
+    return [f"{title}: {''.join(sentences).strip()}" for title, sentences in pairs]
 
 
 def load_split(name: str, limit: int | None = None, path: str | Path | None = None, seed: int = 0) -> list[Example]:

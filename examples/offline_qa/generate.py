@@ -40,7 +40,8 @@ class World:
 
 
 def _word(rng: random.Random, syllables: int) -> str:
-    return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables)).capitalize()
+    parts = (rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables))
+    return "".join(parts).capitalize()
 
 
 def _names(rng: random.Random, count: int, make) -> list[str]:
@@ -76,7 +77,8 @@ def facts(world: World) -> list[str]:
     """The knowledge base: one short sentence per relation."""
     out = []
     for p in world.born_in:
-        out += [f"{p} was born in {world.born_in[p]}.", f"{p} works at {world.works_at[p]}.", f"{p} enjoys {world.hobby[p]}."]
+        out += [f"{p} was born in {world.born_in[p]}.", f"{p} works at {world.works_at[p]}.",
+                f"{p} enjoys {world.hobby[p]}."]
     for c in world.founder:
         out += [f"{c} was founded by {world.founder[c]}.", f"{c} has its headquarters in {world.hq[c]}.",
                 f"{c} makes {world.product[c]}."]
@@ -119,7 +121,8 @@ def generate(seed: int = SEED) -> dict[str, list[dict[str, object]]]:
     pool = questions(world)
     rng.shuffle(pool)
     by_hops = {h: [q for q in pool if q["hops"] == h] for h in (1, 2)}
-    out: dict[str, list[dict[str, object]]] = {"kb": [{"id": f"f{i:03d}", "text": t} for i, t in enumerate(facts(world))]}
+    kb = [{"id": f"f{i:03d}", "text": t} for i, t in enumerate(facts(world))]
+    out: dict[str, list[dict[str, object]]] = {"kb": kb}
     for name, size in SPLIT_SIZES.items():
         one_hop = size // ONE_HOP_EVERY
         rows = by_hops[1][:one_hop] + by_hops[2][:size - one_hop]

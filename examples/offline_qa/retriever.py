@@ -53,7 +53,8 @@ class BM25:
         out = []
         for doc, length in zip(self._docs, self._lengths):
             norm = self.k1 * (1 - self.b + self.b * length / self._avg)
-            out.append(sum(self._idf[t] * n * doc[t] * (self.k1 + 1) / (doc[t] + norm) for t, n in q.items() if t in doc))
+            out.append(sum(self._idf[t] * n * doc[t] * (self.k1 + 1) / (doc[t] + norm)
+                           for t, n in q.items() if t in doc))
         return out
 
     def search(self, query: str, k: int, exclude: Sequence[int] = ()) -> list[int]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from optimas_lg.errors import KnobError, OptimasError
 
@@ -23,17 +24,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(func: F) -> F:
-    """Turn an ``OptimasError`` into a one-line message and exit code 1 (no traceback)."""
+    """Turn an ``OptimasError`` into a one-line message and exit code 1 (no traceback).
+
+    The line is the error's own text, neither read as Rich markup (a ``[...]`` in a path
+    would vanish) nor broken at the terminal width.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except OptimasError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_line(recorded: str) -> str:
+    """The line of a recorded traceback that states the error (``Type: message``).
+
+    The traceback's last line is not it when the error has notes: LangGraph notes every
+    error raised in a node with "During task with name ... and id ...".
+    """
+    lines = recorded.strip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
+                default=-1)
+    return next((line for line in lines[start + 1:] if line and not line[0].isspace()), lines[-1] if lines else "")
 
 
 def knob_values(text: str | None) -> dict[str, Any]:

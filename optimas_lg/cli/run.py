@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
+from optimas_lg.cli.common import StoreOption, console, error_line, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
 from optimas_lg.errors import DataError, TargetError
 from optimas_lg.execution.runner import run_examples
@@ -56,5 +56,5 @@ def run(
                   f"{summary.n_failed} failed; job {job_id}, config {config_id}", highlight=False)
     for result in summary.results:
         if result.error:
-            last = result.error.strip().splitlines()[-1]
-            console.print(f"  failed {result.example_key}: {last}", highlight=False, markup=False)
+            console.print(f"  failed {result.example_key}: {error_line(result.error)}", highlight=False,
+                          markup=False, soft_wrap=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from optimas_lg.cli.common import friendly_errors
+from optimas_lg.llm.server import FOLDERS_FLAG, MAX_REQUEST_BYTES, ServerOptions
+from optimas_lg.llm.server import serve as run_server
 
 
 @friendly_errors
@@ -15,11 +17,14 @@ def serve(
                                               "(repeatable; others load on first use)."),
     max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests decoded together."),
     max_wait: float = typer.Option(0.02, "--max-wait", min=0.0, help="Batching window in seconds."),
+    max_request_bytes: int = typer.Option(MAX_REQUEST_BYTES, "--max-request-bytes", min=1,
+                                          help="Larger request bodies are refused (HTTP 413)."),
+    allow_model_folders: bool = typer.Option(False, FOLDERS_FLAG, help="Let any client name any local model "
+                                             "folder (default: registered models, saved adapters, --model)."),
 ) -> None:
     """Serve local models at http://HOST:PORT/v1 until interrupted.
 
     Agents in other processes use it when OPTIMAS_LG_LLM_URL points at it.
     """
-    from optimas_lg.llm.server import serve as run_server
-
-    run_server(host, port, list(model or []), max_batch, max_wait)
+    run_server(host, port, list(model or []),
+               ServerOptions(max_batch, max_wait, max_request_bytes, allow_model_folders))

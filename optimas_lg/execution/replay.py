@@ -247,13 +247,13 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
     snapshot = queries.state_snapshot(store, node_call.run_id, node_call.step)
     as_send = node_call.id in push_index
     if snapshot is not None:
-        state = serde.from_json(snapshot.inputs)
+        state = serde.from_json(snapshot.inputs, system.types)
     elif as_send:
         raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) was a Send task but run "
                           f"{node_call.run_id} has no state snapshot for step {node_call.step}; record it again "
                           "with optimas_lg.execution.runner (which streams the state)")
     else:
-        state = serde.from_json(node_call.inputs)
+        state = serde.from_json(node_call.inputs, system.types)
     run_knobs = _run_knobs(store, node_call.run_id)
     if knobs:
         run_knobs.update(knobs)
@@ -261,16 +261,16 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
         if node_call.error:
             raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) failed, so it has no output to "
                               "replay; pass knobs to re-run it or an output to use")
-        output = serde.from_json(node_call.output)
+        output = serde.from_json(node_call.output, system.types)
     elif output is None:
-        output = run_node(system, node_call.node, serde.from_json(node_call.inputs), run_knobs, as_send=as_send,
-                          graph_state=state)
+        inputs = serde.from_json(node_call.inputs, system.types)
+        output = run_node(system, node_call.node, inputs, run_knobs, as_send=as_send, graph_state=state)
     others = [c for c in ordered if c.id != node_call.id]
     if any(c.error for c in others):
         raise ReplayError(f"another task of step {node_call.step} in run {node_call.run_id} failed; "
                           "that step cannot be continued")
     position = [c.id for c in ordered].index(node_call.id)
-    siblings = [(c.node, serde.from_json(c.output)) for c in others]
+    siblings = [(c.node, serde.from_json(c.output, system.types)) for c in others]
     return rollout_from(system, node_call.node, state, output, example, metric, run_knobs, rollouts, store, job_id,
                         siblings=siblings, position=position, concurrency=concurrency, replay_of=node_call.run_id)
 

@@ -6,6 +6,11 @@ the same type: LangChain messages and documents, ``Send``/``Command``, pydantic 
 dataclasses, tuples, sets, bytes, datetimes, enums and dicts with non-string keys.
 A value with no faithful JSON form is kept as its ``repr`` (tag ``"repr"``) and
 ``from_json`` raises ``SerdeError`` naming its type, rather than replaying a wrong value.
+
+A store may be shared or edited, so its contents are data, never code: ``from_json``
+builds only the LangChain classes in ``LANGCHAIN_TYPES`` and the classes of the ``Types``
+it is given (``System.types``: the graph's own schema types). It never imports a name
+read from a stored value.
 """
 
 from __future__ import annotations
@@ -14,33 +19,125 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
-import importlib
 import math
+import typing
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core._api.beta_decorator import suppress_langchain_beta_warning
+from langchain_core.documents import Document
 from langchain_core.load import dumpd, load
 from langchain_core.load.serializable import Serializable
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    FunctionMessage,
+    FunctionMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    RemoveMessage,
+    SystemMessage,
+    SystemMessageChunk,
+    ToolMessage,
+    ToolMessageChunk,
+)
 from langgraph.types import Command, Send
+from typing_extensions import is_typeddict
 
 from optimas_lg.errors import SerdeError
 
 TAG = "__olg__"
+
+# Plain data classes only: LangChain's own "core" set also admits prompts and runnables,
+# whose construction from a stored payload is not safe.
+LANGCHAIN_TYPES: tuple[type[Serializable], ...] = (
+    AIMessage, AIMessageChunk, ChatMessage, ChatMessageChunk, FunctionMessage, FunctionMessageChunk,
+    HumanMessage, HumanMessageChunk, RemoveMessage, SystemMessage, SystemMessageChunk, ToolMessage,
+    ToolMessageChunk, Document,
+)
 
 
 def _qualname(obj: type) -> str:
     return f"{obj.__module__}:{obj.__qualname__}"
 
 
-def _import(path: str) -> Any:
-    module, _, qual = path.partition(":")
+def _buildable(cls: type) -> bool:
+    """Whether ``to_json`` records ``cls`` by name (so decoding it needs an allow-list entry)."""
+    if issubclass(cls, Serializable):
+        return False  # stored with LangChain's own format, checked against LANGCHAIN_TYPES
+    return (issubclass(cls, enum.Enum) or hasattr(cls, "model_fields") or dataclasses.is_dataclass(cls)
+            or (issubclass(cls, tuple) and hasattr(cls, "_fields")))
+
+
+def _field_types(cls: type) -> list[Any]:
+    """The annotations of ``cls``'s fields; an unresolvable forward reference hides only its own class."""
+    fields = getattr(cls, "model_fields", None)
+    if isinstance(fields, dict):
+        return [f.annotation for f in fields.values()]
     try:
-        obj: Any = importlib.import_module(module)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SerdeError(f"cannot restore a recorded {path}: {exc}") from exc
-    return obj
+        return list(typing.get_type_hints(cls, include_extras=True).values())
+    except Exception:  # NameError & co from a string annotation: register what it names explicitly
+        return [a for a in getattr(cls, "__annotations__", {}).values() if not isinstance(a, str)]
+
+
+class Types:
+    """The classes ``from_json`` may build from a recorded value, looked up by the
+    ``module:qualname`` the value carries (never imported).
+
+    ``Types.reachable(*roots)`` collects the enums, pydantic models, dataclasses and
+    NamedTuples among ``roots`` and in their fields, recursively through containers,
+    unions, ``Annotated`` and TypedDicts: pass a graph's state and context schemas.
+    """
+
+    def __init__(self, classes: Iterable[type] = ()) -> None:
+        self._classes = {_qualname(c): c for c in classes}
+
+    @classmethod
+    def reachable(cls, *roots: Any) -> Types:
+        found: list[type] = []
+        seen: set[Any] = set()
+        todo = list(roots)
+        while todo:
+            tp = todo.pop()
+            origin, args = typing.get_origin(tp), typing.get_args(tp)
+            if origin is typing.Literal:
+                todo += [type(a) for a in args if isinstance(a, enum.Enum)]
+            elif origin is typing.Annotated:
+                todo.append(args[0])
+            elif origin is not None:
+                todo += args
+            elif isinstance(tp, type) and tp not in seen:
+                seen.add(tp)
+                if _buildable(tp):
+                    found.append(tp)
+                if is_typeddict(tp) or (_buildable(tp) and not issubclass(tp, enum.Enum)):
+                    todo += _field_types(tp)
+        return cls(found)
+
+    def __contains__(self, cls: type) -> bool:
+        return self._classes.get(_qualname(cls)) is cls
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """An instance of the allowed class called ``name``; ``SerdeError`` for any other name."""
+        cls = self._classes.get(name)
+        if cls is None:
+            raise SerdeError(
+                f"a recorded value names type {name}, which this graph does not declare; decoding builds only "
+                "LangChain messages and documents and the state and context schema types, so pass any other "
+                "type a node stores as System(builder, types=[...])"
+            )
+        try:
+            return cls(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise SerdeError(f"cannot rebuild a recorded {name}: {exc}") from exc
+
+
+NO_TYPES = Types()
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
@@ -93,43 +190,53 @@ def to_json(value: Any) -> Any:
     return {TAG: "repr", "type": _qualname(type(value)), "repr": repr(value)}
 
 
-def from_json(data: Any) -> Any:
-    """Rebuild a value written by ``to_json``; raises ``SerdeError`` for a value kept only as repr."""
+def from_json(data: Any, types: Types = NO_TYPES) -> Any:
+    """Rebuild a value written by ``to_json``, building only LangChain messages and documents
+    and the classes in ``types``; raises ``SerdeError`` for any other type or a value kept as repr."""
     if isinstance(data, list):
-        return [from_json(v) for v in data]
+        return [from_json(v, types) for v in data]
     if not isinstance(data, dict):
         return data
     tag = data.get(TAG)
     if tag is None:
-        return {k: from_json(v) for k, v in data.items()}
+        return {k: from_json(v, types) for k, v in data.items()}
     if tag == "lc":
-        with suppress_langchain_beta_warning():  # load() is marked beta but is LangChain's own reviver
-            return load(data["value"], allowed_objects="core")
+        return _load_langchain(data["value"])
     if tag == "send":
-        return Send(data["node"], from_json(data["arg"]))
+        return Send(data["node"], from_json(data["arg"], types))
     if tag == "command":
-        return Command(graph=data["graph"], update=from_json(data["update"]), goto=from_json(data["goto"]),
-                       resume=from_json(data["resume"]))
+        return Command(graph=data["graph"], update=from_json(data["update"], types),
+                       goto=from_json(data["goto"], types), resume=from_json(data["resume"], types))
     if tag in ("tuple", "set", "frozenset"):
-        return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](from_json(v) for v in data["items"])
+        items = (from_json(v, types) for v in data["items"])
+        return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
     if tag == "dict":
-        return {from_json(k): from_json(v) for k, v in data["items"]}
+        return {from_json(k, types): from_json(v, types) for k, v in data["items"]}
     if tag == "float":
         return float(data["value"])
     if tag == "bytes":
         return base64.b64decode(data["b64"])
     if tag == "enum":
-        return _import(data["cls"])(from_json(data["value"]))
+        return types.build(data["cls"], from_json(data["value"], types))
     if tag in ("datetime", "date", "time"):
         return getattr(dt, tag).fromisoformat(data["iso"])
     if tag in ("pydantic", "dataclass"):
-        cls = _import(data["cls"])
-        return cls(**{k: from_json(v) for k, v in data["fields"].items()})
+        return types.build(data["cls"], **{k: from_json(v, types) for k, v in data["fields"].items()})
     if tag == "namedtuple":
-        return _import(data["cls"])(*(from_json(v) for v in data["items"]))
+        return types.build(data["cls"], *(from_json(v, types) for v in data["items"]))
     if tag == "repr":
         raise SerdeError(
             f"a recorded value of type {data['type']} was stored only as its repr ({data['repr'][:80]}) "
             "and cannot be replayed; keep state values JSON-like, LangChain objects, dataclasses or pydantic models"
         )
     raise SerdeError(f"unknown serialized tag {tag!r}; the store was written by another optimas-lg version")
+
+
+def _load_langchain(value: Any) -> Any:
+    try:
+        with suppress_langchain_beta_warning():  # load() is marked beta but is LangChain's own reviver
+            return load(value, allowed_objects=LANGCHAIN_TYPES)
+    except ValueError as exc:
+        name = ".".join(map(str, value.get("id") or ["?"])) if isinstance(value, dict) else type(value).__name__
+        raise SerdeError(f"a recorded LangChain value names {name}, which is not a message or document, so it "
+                         "is not decoded") from exc

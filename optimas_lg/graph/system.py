@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect as pyinspect
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -224,6 +225,16 @@ def _schema_keys(builder: StateGraph, schema: Any) -> list[str]:
     return [k for k in builder.schemas.get(schema, {}) if k != "__root__"]
 
 
+def _schemas(builder: StateGraph) -> list[Any]:
+    """Every schema of ``builder`` and of its subgraphs: what their recorded values are built from."""
+    out = [*builder.schemas, builder.context_schema]
+    for spec in builder.nodes.values():
+        sub = find_subgraph_pregel(spec.runnable)
+        if isinstance(sub, CompiledStateGraph):
+            out += _schemas(sub.builder)
+    return [s for s in out if s is not None]
+
+
 def _cycles(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
     """Strongly connected components with a cycle (Tarjan), each sorted, in node order."""
     succ: dict[str, list[str]] = {n: [] for n in nodes}
@@ -325,10 +336,14 @@ class System:
     (``runtime.context``, the primary path) and as ``config["configurable"][name]``
     for older agents that read knobs from the config. ``knob_schema`` declares knobs for
     a graph whose context schema is not where they live.
+
+    ``types`` are what replay may rebuild from the store (``serde.from_json``): the types
+    reachable from the state, input, output and context schemas (subgraphs included) and
+    the ``types`` given, for values a node stores under an ``Any`` field.
     """
 
     def __init__(self, builder: StateGraph, *, name: str = "LangGraph", knob_schema: type | None = None,
-                 compile_kwargs: dict[str, Any] | None = None) -> None:
+                 compile_kwargs: dict[str, Any] | None = None, types: Sequence[type] = ()) -> None:
         self.builder = builder
         self.name = name
         self.context_schema: type | None = builder.context_schema
@@ -336,10 +351,11 @@ class System:
         node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
         self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names)
         self.graph = introspect(builder, self.knobs, name)
+        self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
 
     @classmethod
-    def load(cls, target: Any, *, knob_schema: type | None = None) -> "System":
+    def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = ()) -> "System":
         """Wrap a builder, compiled graph, zero-argument factory, or a target string naming one."""
         if isinstance(target, System):
             return target
@@ -353,9 +369,9 @@ class System:
             obj = obj()
         if isinstance(obj, CompiledStateGraph):
             kwargs = {"name": obj.name, "store": obj.store}
-            return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs)
+            return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types)
         if isinstance(obj, StateGraph):
-            return cls(obj, knob_schema=knob_schema)
+            return cls(obj, knob_schema=knob_schema, types=types)
         raise TargetError(
             f"{label}: expected a langgraph StateGraph builder, a compiled StateGraph or a zero-argument "
             f"factory returning one, got {type(obj).__name__}"

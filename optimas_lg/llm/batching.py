@@ -8,6 +8,8 @@ queued jobs of its key join at the next step boundary, up to ``max_batch`` rows,
 finished jobs leave at once. A job of another key that is older than the queued ones
 stops new joins, so the batch drains and that key goes next: no key starves.
 One worker thread runs the batch, which keeps the cores for one batch at a time.
+A job ``cancel``ed while queued never runs; one cancelled while running leaves its
+batch at the next step boundary, so an abandoned request stops costing decode steps.
 """
 
 from __future__ import annotations
@@ -36,11 +38,21 @@ class RunningBatch(Protocol):
     def step(self) -> list[tuple[int, Any]]:
         """Advance every row one step; returns ``(job id, result)`` of the jobs that finished."""
 
+    def remove(self, job_ids: list[int]) -> None:
+        """Stop decoding these jobs (cancelled) and free what they hold."""
+
     def close(self) -> None:
         """Release what the batch holds (called once it is empty or failed)."""
 
 
 OpenBatch = Callable[[Hashable], RunningBatch]
+
+
+class CancelledByClient(ModelServerError):
+    """The job was cancelled while it ran (its client disconnected)."""
+
+    def __init__(self) -> None:
+        super().__init__("the request was cancelled before it finished")
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +74,7 @@ class Batcher:
             raise ValueError(f"need max_batch >= 1 and max_wait >= 0, got {max_batch}, {max_wait}")
         self.open_batch, self.max_batch, self.max_wait = open_batch, max_batch, max_wait
         self._queue: list[_Job] = []
+        self._cancelled: set[Future] = set()  # running jobs to drop at the next step
         self._cond = threading.Condition()
         self._closed = False
         self._ids = itertools.count()
@@ -77,6 +90,13 @@ class Batcher:
             self._queue.append(job)
             self._cond.notify()
         return job.future
+
+    def cancel(self, future: Future) -> None:
+        """Give up on a submitted job (its client left): it never starts, or stops at the
+        next step with ``CancelledByClient``."""
+        if not future.cancel():  # already running: the worker drops it between steps
+            with self._cond:
+                self._cancelled.add(future)
 
     def close(self) -> None:
         """Finish the running batch, fail the queued jobs, stop the worker."""
@@ -103,6 +123,7 @@ class Batcher:
                     key = self._queue[0].key
                 rows = sum(job.size for job in running.values())
                 joining = self._take(key, self.max_batch - rows, opening=batch is None)
+                cancelled, self._cancelled = self._cancelled, set()
             if batch is None and not joining:
                 continue  # every job of that key was cancelled
             running.update((job.id, job) for job in joining)
@@ -111,6 +132,10 @@ class Batcher:
                     batch = self.open_batch(key)
                 if joining:
                     self._resolve(running, batch.add([(job.id, job.payload) for job in joining]))
+                dropped = [job_id for job_id, job in running.items() if job.future in cancelled]
+                if dropped:
+                    batch.remove(dropped)
+                    self._resolve(running, [(job_id, CancelledByClient()) for job_id in dropped])
                 self._resolve(running, batch.step())
             except Exception as exc:  # noqa: BLE001 - a failed batch fails its jobs, not the server
                 self._resolve(running, [(job_id, exc) for job_id in running])

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from optimas_lg.errors import ModelServerError
 from optimas_lg.llm.adapters import adapter_path, split_model_name
 from optimas_lg.llm.exploration import ExploringChatOpenAI
-from optimas_lg.llm.registry import check_model
+from optimas_lg.llm.registry import REGISTRY, check_model
 from optimas_lg.llm.server import ensure_server
 
 
@@ -30,14 +30,15 @@ def chat_model(name: str, temperature: float = 0.0, max_tokens: int | None = 256
     if name.startswith("openai/"):
         if not (kw.get("api_key") or os.environ.get("OPENAI_API_KEY")):
             raise ModelServerError(f"{name!r} is a hosted OpenAI model: set OPENAI_API_KEY (or pass api_key=...)")
-        return ExploringChatOpenAI(model=name.removeprefix("openai/"), temperature=temperature, max_tokens=max_tokens, **kw)
+        return ExploringChatOpenAI(model=name.removeprefix("openai/"), temperature=temperature,
+                                   max_tokens=max_tokens, **kw)
     base, adapter = split_model_name(name)
     check_model(base)  # fail here, with the install command, rather than at the first call
     if adapter is not None:
         adapter_path(adapter)
     return ExploringChatOpenAI(
         model=name,
-        base_url=ensure_server() + "/v1",
+        base_url=ensure_server(None if base in REGISTRY else base) + "/v1",  # the server serves this folder
         api_key="local",
         temperature=temperature,
         max_tokens=max_tokens,

@@ -1,16 +1,22 @@
 """The models a server holds: base models loaded once, LoRA adapters attached by name,
 and the chat batches that decode on them.
 
-Each base model is loaded on first use (in the batch worker, never on the event loop)
-and wrapped in one ``PeftModel`` the first time an adapter is asked for; further
+Each base model is loaded on first use (in the request's thread, never on the event
+loop) and wrapped in one ``PeftModel`` the first time an adapter is asked for; further
 adapters are added to that wrapper, so serving several adapters never reloads the base.
 An adapter re-saved on disk (a trainer's next checkpoint) is reloaded on its next use.
+
+Prompts are tokenized in the request's thread too, before they queue: a long prompt
+costs its own request time, not every other client's decode steps. A pool serves the
+registered models and the adapters saved by optimas-lg; a model folder on disk only
+when the server was started with ``allow_model_folders`` or was given that folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
@@ -23,6 +29,8 @@ from optimas_lg.llm.batching import Batcher
 from optimas_lg.llm.generation import Completion, DecodeBatch, DecodeStats, SamplingParams
 from optimas_lg.llm.registry import REGISTRY, check_model, known_models, load_model_and_tokenizer
 
+FOLDERS_FLAG = "--allow-model-folders"
+
 
 class RequestError(OptimasError):
     """The request cannot be served as given (too long for the context window, no chat template...)."""
@@ -32,6 +40,14 @@ class RequestError(OptimasError):
 class ChatJob:
     messages: list[dict[str, str]]
     params: list[SamplingParams]  # one per choice
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """A chat job once tokenized: what the batch worker decodes."""
+
+    ids: list[int]
+    params: list[SamplingParams]
 
 
 @dataclass(frozen=True)
@@ -72,26 +88,37 @@ class BatchStats(DecodeStats):
     to read when throughput disappoints."""
 
     batches: int = 0
+    cancelled: int = 0  # jobs dropped mid-decode because their client left
 
     def to_dict(self) -> dict[str, float]:
         mean = self.row_steps / self.steps if self.steps else 0.0
         return {"batches": self.batches, "decode_steps": self.steps, "row_steps": self.row_steps,
-                "mean_rows_per_step": round(mean, 3)}
+                "mean_rows_per_step": round(mean, 3), "cancelled": self.cancelled}
 
 
 class ModelPool:
     """Resolves model names, queues chat jobs on one ``Batcher`` and opens its batches."""
 
-    def __init__(self, max_batch: int = 8, max_wait: float = 0.02):
+    def __init__(self, max_batch: int = 8, max_wait: float = 0.02, allow_model_folders: bool = False):
         _limit_threads()
         self._loaded: dict[str, _Loaded] = {}
+        self._load_lock = threading.Lock()
+        self._allow_model_folders = allow_model_folders
+        self._folders: set[Path] = set()  # folders whoever started the pool named
         self.stats = BatchStats()
         self._batcher = Batcher(self._open_batch, max_batch=max_batch, max_wait=max_wait)
+
+    def allow(self, folder: str) -> None:
+        """Serve the model folder ``folder`` (named by whoever started the server, not by a client)."""
+        self._folders.add(Path(folder).expanduser().resolve())
 
     def preload(self, names: list[str]) -> None:
         """Load (converting if needed) these base models now rather than on first request."""
         for name in names:
-            self._base(split_model_name(name)[0])
+            base = split_model_name(name)[0]
+            if base not in REGISTRY:
+                self.allow(base)
+            self._base(base)
 
     def loaded(self) -> list[str]:
         return list(self._loaded)
@@ -102,22 +129,41 @@ class ModelPool:
         return list(dict.fromkeys(known_models() + self.loaded())) + [f"{b}@{a}" for b, a in adapters if b]
 
     def submit(self, model: str, job: ChatJob) -> Future:
-        """Check the names now (fast, raises ``ModelNotFoundError``); generate later in a batch."""
+        """Check the names and tokenize now, in the caller's thread (raises ``ModelNotFoundError``
+        or ``RequestError``); generate later in a batch."""
         base, adapter = split_model_name(model)
-        check_model(base)
+        self._check(base)
         if adapter is not None:
             adapter_path(adapter)
-        return self._batcher.submit((base, adapter), job, size=len(job.params))
+        prompt = _encode(self._base(base), base, job)
+        return self._batcher.submit((base, adapter), _Prompt(prompt, job.params), size=len(job.params))
+
+    def cancel(self, future: Future) -> None:
+        """Stop a submitted job whose client left (see ``Batcher.cancel``)."""
+        self._batcher.cancel(future)
 
     def close(self) -> None:
         self._batcher.close()
 
+    def _check(self, base: str) -> None:
+        """Registered names, folders the server was given, or any folder with ``allow_model_folders``."""
+        if (base not in REGISTRY and not self._allow_model_folders
+                and Path(base).expanduser().resolve() not in self._folders):
+            raise ModelNotFoundError(
+                f"model {base!r} is not a registered model ({', '.join(sorted(REGISTRY))}); this server loads "
+                f"a model folder only when started with {FOLDERS_FLAG} or --model FOLDER"
+            )
+        check_model(base)
+
     def _base(self, name: str) -> _Loaded:
-        if name not in self._loaded:
-            model, tokenizer = load_model_and_tokenizer(name)
-            context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
-            self._loaded[name] = _Loaded(model, tokenizer, int(context))
-        return self._loaded[name]
+        if name in self._loaded:  # no lock: the batch worker must not wait for another model's load
+            return self._loaded[name]
+        with self._load_lock:  # request threads race for a model's first use: load it once
+            if name not in self._loaded:
+                model, tokenizer = load_model_and_tokenizer(name)
+                context = getattr(model.config, "max_position_embeddings", None) or tokenizer.model_max_length
+                self._loaded[name] = _Loaded(model, tokenizer, int(context))
+            return self._loaded[name]
 
     def _select(self, loaded: _Loaded, adapter: str | None) -> AbstractContextManager:
         """Activate ``adapter`` (loading or refreshing it), or disable adapters for the base."""
@@ -156,7 +202,7 @@ class ChatBatch:
     """
 
     def __init__(self, base: str, loaded: _Loaded, adapter: AbstractContextManager, stats: BatchStats):
-        self.base, self.loaded = base, loaded
+        self.base, self.loaded, self.stats = base, loaded, stats
         self._adapter = ExitStack()
         self._adapter.enter_context(adapter)
         self._decode = DecodeBatch(loaded.peft or loaded.model, loaded.tokenizer, stats)
@@ -166,30 +212,32 @@ class ChatBatch:
     def __len__(self) -> int:
         return len(self._decode)
 
-    def add(self, jobs: list[tuple[int, ChatJob]]) -> list[tuple[int, BaseException]]:
-        refused: list[tuple[int, BaseException]] = []
+    def add(self, jobs: list[tuple[int, _Prompt]]) -> list[tuple[int, BaseException]]:
         prompts, params, owners = [], [], []
         for job_id, job in jobs:
-            try:
-                prompt = _encode(self.loaded, self.base, job)
-            except Exception as exc:  # noqa: BLE001 - a prompt that cannot be encoded fails its own job
-                refused.append((job_id, exc))
-                continue
-            self._jobs[job_id] = (len(prompt), [None] * len(job.params))
+            self._jobs[job_id] = (len(job.ids), [None] * len(job.params))
             for choice, p in enumerate(job.params):
-                prompts.append(prompt)
-                params.append(_clamp(p, self.loaded.context - len(prompt)))
+                prompts.append(job.ids)
+                params.append(_clamp(p, self.loaded.context - len(job.ids)))
                 owners.append((job_id, choice))
-        if prompts:
-            try:
-                row_ids = self._decode.add(prompts, params)
-            except Exception as exc:  # noqa: BLE001 - a failed prefill fails the joining jobs, not the running ones
-                failed = dict.fromkeys(job_id for job_id, _ in owners)
-                for job_id in failed:
-                    del self._jobs[job_id]
-                return refused + [(job_id, exc) for job_id in failed]
-            self._rows.update(zip(row_ids, owners, strict=True))
-        return refused
+        try:
+            row_ids = self._decode.add(prompts, params)
+        except Exception as exc:  # noqa: BLE001 - a failed prefill fails the joining jobs, not the running ones
+            for job_id, _ in jobs:
+                del self._jobs[job_id]
+            return [(job_id, exc) for job_id, _ in jobs]
+        self._rows.update(zip(row_ids, owners, strict=True))
+        return []
+
+    def remove(self, job_ids: list[int]) -> None:
+        gone = set(job_ids)
+        rows = [row_id for row_id, (job_id, _) in self._rows.items() if job_id in gone]
+        self._decode.remove(rows)
+        for row_id in rows:
+            del self._rows[row_id]
+        for job_id in gone:
+            self._jobs.pop(job_id, None)
+        self.stats.cancelled += len(gone)
 
     def step(self) -> list[tuple[int, ChatResult]]:
         finished = []

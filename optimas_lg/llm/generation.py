@@ -117,7 +117,15 @@ class DecodeBatch:
             self._logits = self._forward(tokens, self._mask, self._cache, positions)
         return finished
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache, positions: torch.Tensor) -> torch.Tensor:
+    def remove(self, row_ids: list[int]) -> None:
+        """Drop these rows (their client left) and free their part of the cache now."""
+        gone = set(row_ids)
+        keep = [i for i, row in enumerate(self.rows) if row.id not in gone]
+        if len(keep) < len(self.rows):
+            self._select(keep)
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache,
+                 positions: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
                              use_cache=True, logits_to_keep=1)
@@ -194,7 +202,8 @@ def _pad_left(tensor: torch.Tensor, width: int, dim: int = 2) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
-def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]],
+                   params: list[SamplingParams]) -> list[Completion]:
     """Decode every prompt (token ids) with its own parameters, all rows in one batch."""
     batch = DecodeBatch(model, tokenizer)
     ids = batch.add(prompts, params)

@@ -14,7 +14,6 @@ from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError
 from optimas_lg.execution.replay import run_node
-from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.config import OptimizeConfig
@@ -172,7 +171,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
-        inputs=[serde.from_json(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
+        inputs=[ws.decode(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
         run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,

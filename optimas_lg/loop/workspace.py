@@ -170,16 +170,20 @@ class Workspace:
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
-                run_node=run_node, rollout_from=rollout_from, decode_state=serde.from_json,
+                run_node=run_node, rollout_from=rollout_from, decode_state=self.decode,
                 store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
             pairs += node_pairs
             stats.add(node_stats)
         return pairs, stats
 
+    def decode(self, raw: Any) -> Any:
+        """A recorded value back as the graph saw it (its own state types allowed, nothing else)."""
+        return serde.from_json(raw, self.system.types)
+
     def llm_prompts(self, calls: Sequence[m.NodeCall]) -> list[tuple[dict, Any]]:
         """(input state, chat messages as sent) of the LLM calls made inside ``calls``."""
         by_call = {c.id: c for c in calls}
-        return [(serde.from_json(by_call[r.node_call_id].inputs), r.messages)
+        return [(self.decode(by_call[r.node_call_id].inputs), r.messages)
                 for r in queries.llm_calls_of(self.store, list(by_call)) if r.messages]
 
 

@@ -64,7 +64,8 @@ def read_meta(directory: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise LRFError(f"LRF checkpoint metadata {path} is not valid JSON: {exc}") from exc
     if meta.get("format") != FORMAT_VERSION:
-        raise LRFError(f"LRF checkpoint {directory} has format {meta.get('format')}, this version reads {FORMAT_VERSION}")
+        raise LRFError(f"LRF checkpoint {directory} has format {meta.get('format')}, "
+                       f"this version reads {FORMAT_VERSION}")
     return meta
 
 
@@ -88,7 +89,8 @@ def load(directory: str | Path, expected_nodes: set[str] | None = None) -> Local
     try:
         missing_keys, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as exc:
-        raise LRFError(f"LRF checkpoint {directory} does not fit backbone {config.resolved_backbone()!r}: {exc}") from exc
+        raise LRFError(f"LRF checkpoint {directory} does not fit backbone {config.resolved_backbone()!r}: "
+                       f"{exc}") from exc
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     if unexpected or trainable & set(missing_keys):
         raise LRFError(

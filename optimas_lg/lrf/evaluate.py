@@ -106,7 +106,8 @@ def parse_choice(reply: str) -> str | None:
 
 
 def _render(values: dict) -> str:
-    return "\n".join(f"- {k}: {v if isinstance(v, str) else canonical_json(v)}" for k, v in values.items()) or "(nothing)"
+    lines = (f"- {k}: {v if isinstance(v, str) else canonical_json(v)}" for k, v in values.items())
+    return "\n".join(lines) or "(nothing)"
 
 
 def judge_accuracy(
@@ -157,7 +158,8 @@ def format_table(
             row.append(str(sum(judge.unparsed.values()) if node == OVERALL else judge.unparsed.get(node, 0)))
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

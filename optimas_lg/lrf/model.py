@@ -128,7 +128,8 @@ class LocalRewardModel(nn.Module):
 
     def text(self, node: str, inputs: dict, output: dict) -> str:
         """text(x, y) for this model's tokenizer and token budget."""
-        return serialize(node, self.nodes[self.check_node(node)], inputs, output, self.tokenizer, self.config.max_tokens)
+        return serialize(node, self.nodes[self.check_node(node)], inputs, output, self.tokenizer,
+                         self.config.max_tokens)
 
     def check_node(self, node: str) -> str:
         """``node`` itself, or an LRFError naming the nodes this model has heads for."""

@@ -83,7 +83,8 @@ def _merge_identical(group: list[Candidate]) -> list[Candidate]:
         if key in merged:
             merged[key].rollout_scores.extend(cand.rollout_scores)
         else:
-            merged[key] = Candidate(cand.node, cand.example_key, cand.inputs, cand.output, {}, list(cand.rollout_scores))
+            merged[key] = Candidate(cand.node, cand.example_key, cand.inputs, cand.output, {},
+                                    list(cand.rollout_scores))
     return list(merged.values())
 
 

@@ -28,7 +28,8 @@ def _spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:
     try:
         return tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     except NotImplementedError as exc:
-        raise LRFError(f"the LRF needs a fast tokenizer (with offset mappings), got {type(tokenizer).__name__}") from exc
+        raise LRFError("the LRF needs a fast tokenizer (with offset mappings), "
+                       f"got {type(tokenizer).__name__}") from exc
 
 
 def _truncate_middle(text: str, spans: list[tuple[int, int]], cap: int, marker_tokens: int) -> str:
@@ -100,8 +101,10 @@ def serialize(node: str, description: str, inputs: dict, output: dict, tokenizer
         text = _render(
             node,
             _truncate_middle(description, desc_spans, desc_cap, marker_tokens),
-            {k: _truncate_middle(v, s, c, marker_tokens) for (k, v), s, c in zip(in_text.items(), in_spans, in_caps)},
-            {k: _truncate_middle(v, s, c, marker_tokens) for (k, v), s, c in zip(out_text.items(), out_spans, out_caps)},
+            {k: _truncate_middle(v, s, c, marker_tokens)
+             for (k, v), s, c in zip(in_text.items(), in_spans, in_caps)},
+            {k: _truncate_middle(v, s, c, marker_tokens)
+             for (k, v), s, c in zip(out_text.items(), out_spans, out_caps)},
         )
         excess = len(_spans(tokenizer, text)) - budget
         if excess <= 0:

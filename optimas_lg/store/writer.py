@@ -59,9 +59,8 @@ class BatchWriter:
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            raise StoreError(
-                f"the store writer failed; rows after the failure were not saved: {self._error}"
-            ) from self._error
+            raise StoreError("the store writer failed; rows after the failure were not saved: "
+                             f"{self._error}") from self._error
 
     def _loop(self) -> None:
         pending: dict[type, list[dict[str, Any]]] = defaultdict(list)

@@ -11,8 +11,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
-from optimas_lg.lrf import evaluate_checkpoint
-from optimas_lg.lrf import OVERALL
+from optimas_lg.lrf import OVERALL, evaluate_checkpoint
 from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.store import models as m
 from tests.graphs import lookup
@@ -35,7 +34,8 @@ def _cli(*args: str) -> str:
 
 def _pairs(data: Path, store, *extra: str) -> str:
     return _cli("pairs", f"{GRAPH}:builder", "--data", str(data), "--metric", f"{GRAPH}:metric", "--labels", "answer",
-               "--config", '{"style": "plain"}', "--samples", "3", "--calls-per-node", "12", "--store", store.url, *extra)
+               "--config", '{"style": "plain"}', "--samples", "3", "--calls-per-node", "12", "--store", store.url,
+               *extra)
 
 
 @pytest.fixture()

@@ -38,7 +38,8 @@ class LastFactModel(SimpleChatModel):
             return prompt.rsplit("Question:", 1)[-1].strip()
         facts = prompt.split("Facts:\n", 1)[1].split("\n\nQuestion:", 1)[0].splitlines()
         last = facts[-1].rstrip(".")
-        for verb in (" founded by ", " born in ", " headquarters in ", " works at ", " enjoys ", " makes ", " for its "):
+        verbs = (" founded by ", " born in ", " headquarters in ", " works at ", " enjoys ", " makes ", " for its ")
+        for verb in verbs:
             if verb in last:
                 return "It is " + last.split(verb, 1)[1] + "."
         return "I do not know."

@@ -60,7 +60,8 @@ def test_replay_with_other_knobs_reruns_the_node_and_continues(store):
     assert run_node(system, "retrieve", retrieve.inputs, {"top_k": 1}) == {"docs": ["paris is in france"]}
     (rollout,) = replay(system, retrieve, example, shapes.exact_match, knobs={"top_k": 4}, store=store)
     assert len(rollout.final_output["docs"]) == 4 and rollout.score == 1.0
-    (rollout,) = replay(system, rewrite, example, shapes.exact_match, knobs={"rewrite_prompt": "rome italy"}, store=store)
+    (rollout,) = replay(system, rewrite, example, shapes.exact_match, knobs={"rewrite_prompt": "rome italy"},
+                        store=store)
     assert rollout.final_output["answer"] == "rome is in italy" and rollout.score == 0.0
     # downstream nodes keep the recorded run's knobs
     system, example, result, (_, retrieve, _) = recorded(store, *SHAPES["sequential"], knobs={"style": "upper"})

@@ -223,7 +223,8 @@ def failing() -> StateGraph:
 
 def retrying() -> StateGraph:
     g = StateGraph(Counter)
-    g.add_node("flaky", flaky, retry_policy=RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False, retry_on=ValueError))
+    policy = RetryPolicy(max_attempts=3, initial_interval=0.001, jitter=False, retry_on=ValueError)
+    g.add_node("flaky", flaky, retry_policy=policy)
     g.add_edge(START, "flaky")
     return g
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from optimas_lg.errors import ModelServerError
-from optimas_lg.llm.batching import Batcher
+from optimas_lg.llm.batching import Batcher, CancelledByClient
 
 
 class CountdownBatch:
@@ -42,6 +42,11 @@ class CountdownBatch:
                 del self.left[job_id]
                 done.append((job_id, self.payloads[job_id] * 10))
         return done
+
+    def remove(self, job_ids):
+        self.log.append((self.key, "removed", sorted(self.payloads[j] for j in job_ids)))
+        for job_id in job_ids:
+            del self.left[job_id]
 
     def close(self):
         self.log.append((self.key, "closed"))
@@ -152,6 +157,27 @@ def test_cancelled_jobs_are_skipped():
     assert kept.result(timeout=5) == 20
     batcher.close()
     assert [rows for _, rows in log if rows != "closed"] == [[2], [2]]
+
+
+def test_a_job_cancelled_while_running_leaves_its_batch_at_the_next_step():
+    log = []
+    started = threading.Event()
+
+    class Watched(CountdownBatch):
+        def step(self):
+            started.set()
+            return super().step()
+
+    batcher = Batcher(lambda key: Watched(key, log, delay=0.02), max_batch=8, max_wait=0.0)
+    abandoned, other = batcher.submit("k", 1000), batcher.submit("k", 5)
+    started.wait(5)
+    batcher.cancel(abandoned)
+    with pytest.raises(CancelledByClient):
+        abandoned.result(timeout=5)
+    assert other.result(timeout=5) == 50  # its neighbour in the batch is untouched
+    batcher.close()
+    assert ("k", "removed", [1000]) in log
+    assert sum(1 for entry in log if entry[1] not in ("closed", "removed")) < 100  # not 1000 steps
 
 
 def test_a_batch_whose_cleanup_fails_does_not_stop_the_worker(caplog):

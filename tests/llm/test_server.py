@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from langchain_openai import ChatOpenAI
 
 from optimas_lg.errors import ModelNotFoundError, ModelServerError
 from optimas_lg.llm import chat_model, ensure_server, list_adapters, save_adapter_path, start_server
+from optimas_lg.llm.engine import FOLDERS_FLAG, ChatJob, ModelPool
+from optimas_lg.llm.generation import SamplingParams
 from optimas_lg.llm.registry import MODEL_CACHE_ENV, load_model_and_tokenizer
-from optimas_lg.llm.server import URL_ENV
+from optimas_lg.llm.server import MAX_REQUEST_BYTES, URL_ENV
 
 BASE = "local/smollm2-135m"
 REPO_MODEL_CACHE = Path(__file__).resolve().parents[2] / "storage" / "models"
@@ -100,9 +103,12 @@ def test_chatopenai_sync_async_and_stream_agree(server):
 
 @pytest.mark.slow
 def test_batched_greedy_equals_single(server):
-    alone = [text_of(post(server, messages=[{"role": "user", "content": q}], max_tokens=10)) for q in QUESTIONS]
+    def ask(question: str) -> str:
+        return text_of(post(server, messages=[{"role": "user", "content": question}], max_tokens=10))
+
+    alone = [ask(q) for q in QUESTIONS]
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
-        together = list(pool.map(lambda q: text_of(post(server, messages=[{"role": "user", "content": q}], max_tokens=10)), QUESTIONS))
+        together = list(pool.map(ask, QUESTIONS))
     assert together == alone
 
 
@@ -155,10 +161,67 @@ def test_non_json_body_is_400(server):
     assert response.status_code == 400
 
 
-def test_too_long_prompt_is_400_and_says_why(server):
+def batching(server) -> dict:
+    return httpx.get(f"{server.base_url}/health").json()["batching"]
+
+
+def test_too_long_prompt_is_400_and_says_why_before_it_queues(server):
+    batches = batching(server)["batches"]
     response = post(server, messages=[{"role": "user", "content": "hello " * 9000}])
     assert response.status_code == 400
     assert "context window" in response.json()["error"]["message"]
+    assert batching(server)["batches"] == batches  # tokenized in the request, never in the batch worker
+
+
+def test_a_20_mb_request_is_413_before_it_is_read(server):
+    batches = batching(server)["batches"]
+    started = time.monotonic()
+    response = post(server, messages=[{"role": "user", "content": "hello " * ((20 << 20) // 6)}])
+    assert response.status_code == 413 and time.monotonic() - started < 5
+    message = response.json()["error"]["message"]
+    assert f"limit of {MAX_REQUEST_BYTES} bytes" in message and "--max-request-bytes" in message
+    assert batching(server)["batches"] == batches
+    assert text_of(post(server, max_tokens=2))  # and the server goes on serving
+
+
+def test_a_body_without_a_length_is_413_once_it_passes_the_limit(server):
+    chunks = (b" " * (1 << 16) for _ in range(2 * MAX_REQUEST_BYTES >> 16))  # chunked: no Content-Length
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", content=chunks, timeout=30,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "--max-request-bytes" in response.json()["error"]["message"]
+
+
+def test_a_client_that_disconnects_stops_its_decoding(server):
+    before = batching(server)
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up, as a user pressing Ctrl-C would
+        post(server, timeout=1.0, max_tokens=2000, messages=[{"role": "user", "content": "Count from 1 to 1000."}])
+    deadline = time.monotonic() + 10
+    while batching(server)["cancelled"] == before["cancelled"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = batching(server)
+    assert after["cancelled"] == before["cancelled"] + 1
+    time.sleep(0.5)
+    assert batching(server)["decode_steps"] == after["decode_steps"]  # nothing decodes for nobody
+    assert after["decode_steps"] - before["decode_steps"] < 200  # stopped long before 2000 tokens
+
+
+def test_a_model_folder_needs_the_servers_consent(server, tmp_path):
+    folder = str(REPO_MODEL_CACHE / BASE.replace("/", "--"))
+    response = post(server, model=folder)
+    assert response.status_code == 404
+    assert "not a registered model" in response.json()["error"]["message"] and FOLDERS_FLAG in response.text
+    assert httpx.get(f"{server.base_url}/health").json()["loaded"] == [BASE]  # nothing was loaded
+    pool = ModelPool(allow_model_folders=True)
+    try:  # with the flag, a folder gets as far as the folder check
+        with pytest.raises(ModelNotFoundError, match="config.json"):
+            pool.submit(str(tmp_path), ChatJob([{"role": "user", "content": "hi"}], [SamplingParams()]))
+    finally:
+        pool.close()
+
+
+def test_chat_model_serves_a_folder_its_own_process_names(server):
+    folder = str(REPO_MODEL_CACHE / BASE.replace("/", "--"))
+    assert chat_model(folder, max_tokens=12).invoke(QUESTIONS[0]).content == text_of(post(server))
 
 
 def test_broken_adapter_fails_that_request_only(server):

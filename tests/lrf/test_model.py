@@ -32,7 +32,8 @@ def tiny_decoder(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("tiny-gpt2")
     tok = AutoTokenizer.from_pretrained(default_backbone(), local_files_only=True)
     torch.manual_seed(0)
-    GPT2Model(GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=256)).save_pretrained(path)
+    config = GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=256)
+    GPT2Model(config).save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
 
@@ -95,7 +96,8 @@ def test_decoder_backbone_uses_last_token_pooling(tiny_decoder):
 
 
 def test_lora_checkpoint_saves_adapter_and_heads_only(tiny_decoder, tmp_path):
-    model = LocalRewardModel(NODES, LRFConfig(backbone=tiny_decoder, lora=True, lora_target_modules=["c_attn"], progress=False))
+    config = LRFConfig(backbone=tiny_decoder, lora=True, lora_target_modules=["c_attn"], progress=False)
+    model = LocalRewardModel(NODES, config)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or n.startswith("heads.") for n in trainable)
     with torch.no_grad():

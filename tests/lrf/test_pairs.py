@@ -46,7 +46,8 @@ def test_every_pair_with_a_gap_once_higher_score_chosen():
 
 def test_min_margin_filters_small_gaps():
     got = {(repr(p.chosen), repr(p.rejected)) for p in build_pairs(table(), min_margin=0.4) if p.node == "answer"}
-    assert got == {("{'a': '4'}", "{'a': '5'}"), ("{'a': '4 '}", "{'a': '5'}"), ("{'a': 'four'}", "{'a': '5'}"), ("{'a': '6'}", "{'a': '7'}")}
+    assert got == {("{'a': '4'}", "{'a': '5'}"), ("{'a': '4 '}", "{'a': '5'}"), ("{'a': 'four'}", "{'a': '5'}"),
+                   ("{'a': '6'}", "{'a': '7'}")}
 
 
 def test_normalize_gives_mean_weight_one_per_node():
@@ -63,7 +64,8 @@ def test_identical_outputs_never_pair():
 
 def test_bad_scores_are_errors_not_minus_inf():
     with pytest.raises(LRFError, match="non-finite"):
-        build_pairs([Candidate("n", "e", Q, {"a": "x"}, {}, [-math.inf]), Candidate("n", "e", Q, {"a": "y"}, {}, [1.0])])
+        build_pairs([Candidate("n", "e", Q, {"a": "x"}, {}, [-math.inf]),
+                     Candidate("n", "e", Q, {"a": "y"}, {}, [1.0])])
     with pytest.raises(LRFError, match="no rollout scores"):
         build_pairs([Candidate("n", "e", Q, {"a": "x"}, {}, [])])
 

@@ -27,7 +27,8 @@ def test_short_call_is_shown_whole(tok):
 def test_long_input_loses_its_middle_but_output_survives(tok):
     context = "START " + " ".join(f"filler{i}" for i in range(2000)) + " END"
     answer = "The answer is Lovelace. " + "because " * 300 + "FINAL"
-    text = serialize("answer", "Answer.", {"question": "Who wrote it?", "context": context}, {"answer": answer}, tok, 200)
+    inputs = {"question": "Who wrote it?", "context": context}
+    text = serialize("answer", "Answer.", inputs, {"answer": answer}, tok, 200)
     assert n_tokens(tok, text) <= 200
     assert "Who wrote it?" in text  # short values are kept whole
     assert "START" in text and "END" in text and " ... " in text  # head and tail of the long input

@@ -22,7 +22,8 @@ from optimas_lg.lrf import (
 )
 from optimas_lg.lrf.buffer import ReplayBuffer
 
-WORDS = "apple river tiger violin copper garden rocket silver pepper castle ocean candle marble forest piano lemon".split()
+WORDS = ("apple river tiger violin copper garden rocket silver pepper castle ocean candle marble forest piano "
+         "lemon").split()
 
 
 def secret_word_pairs(n: int, seed: int, mode: str | None = None) -> list[PreferencePair]:
@@ -74,7 +75,8 @@ def trained():
 @pytest.mark.slow
 def test_training_learns_a_learnable_preference(trained):
     model, trainer, report, before, _ = trained
-    print(f"eval accuracy before {before[OVERALL]:.3f}, after {report.eval_accuracy[OVERALL]:.3f}, {report.seconds:.1f}s")
+    print(f"eval accuracy before {before[OVERALL]:.3f}, after {report.eval_accuracy[OVERALL]:.3f}, "
+          f"{report.seconds:.1f}s")
     assert report.eval_accuracy["answer"] >= 0.85
     assert report.eval_accuracy[OVERALL] > before[OVERALL] + 0.2
     assert report.steps == len(report.loss_history) == 8

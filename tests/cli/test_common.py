@@ -1,0 +1,70 @@
+"""The CLI's one-line failures: the error itself, whole, on one line."""
+
+from __future__ import annotations
+
+import json
+import traceback
+
+from typer.testing import CliRunner
+
+from optimas_lg.cli import app
+from optimas_lg.cli.common import error_line
+
+AGENT = '''
+from typing_extensions import TypedDict
+from langgraph.graph import END, START, StateGraph
+
+
+class State(TypedDict, total=False):
+    q: str
+
+
+def fail(state: State) -> dict:
+    raise ValueError(f"cannot answer {state['q']!r}")
+
+
+builder = StateGraph(State)
+builder.add_node("fail", fail)
+builder.add_edge(START, "fail")
+builder.add_edge("fail", END)
+
+
+def metric(example, output):
+    return 1.0
+'''
+
+
+def test_a_failed_run_shows_the_error_not_langgraphs_note(tmp_path, store):
+    (tmp_path / "agent.py").write_text(AGENT)
+    (tmp_path / "data.jsonl").write_text(json.dumps({"id": "e1", "q": "hi"}) + "\n")
+    agent = tmp_path / "agent.py"
+    result = CliRunner().invoke(app, ["run", f"{agent}:builder", "--data", str(tmp_path / "data.jsonl"),
+                                      "--metric", f"{agent}:metric", "--store", store.url])
+    assert result.exit_code == 0, result.output
+    assert "  failed e1: ValueError: cannot answer 'hi'\n" in result.stdout
+    assert "During task" not in result.stdout
+
+
+def test_a_cli_error_is_one_line_with_brackets_kept(tmp_path, store):
+    agent = tmp_path / "agent.py"
+    agent.write_text(AGENT)
+    missing = tmp_path / "[run-7]" / ("a-long-folder-name-" * 6) / "data.jsonl"
+    result = CliRunner().invoke(app, ["run", f"{agent}:builder", "--data", str(missing), "--metric",
+                                      f"{agent}:metric", "--store", store.url])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: data file {missing} does not exist\n"
+
+
+def test_error_line_skips_notes_and_finds_the_last_chained_error():
+    try:
+        try:
+            raise KeyError("docs")
+        except KeyError as inner:
+            error = RuntimeError("retrieval failed\nsecond line of the message")
+            error.add_note("During task with name 'retrieve' and id '1234'")
+            raise error from inner
+    except RuntimeError as exc:
+        recorded = "".join(traceback.format_exception(exc))
+    assert recorded.strip().splitlines()[-1].startswith("During task")
+    assert error_line(recorded) == "RuntimeError: retrieval failed"
+    assert error_line("plain message\n") == "plain message"
