@@ -295,7 +295,7 @@ def run_optimas(ctx: dict[str, Any]) -> dict[str, Any]:
             "stop_reason": result.stop_reason, "final": result.best_knobs, "_config": result.best_config,
             "config": {"demo_config": DEMO_CONFIG.to_dict(), "max_system_runs": ctx["budget"],
                        "max_seconds": ctx["max_seconds"]},
-            "history": result.history}
+            "history": result.to_dict()["history"]}
 
 
 def run_mipro_lenient(ctx: dict[str, Any]) -> dict[str, Any]:
