@@ -61,7 +61,7 @@ def _orders() -> dict[str, list[dict[str, Any]]]:
     """Each customer's orders, most recent first (five distinct items, increasing ages)."""
     rng = random.Random(13)
     out = {}
-    for c, customer in enumerate(CUSTOMERS):
+    for customer in CUSTOMERS:
         items = rng.sample(ITEMS, 5)
         ages = sorted(rng.sample(range(2, 40), 5))
         out[customer] = [{"id": f"{customer}-{i}", "item": item, "age": age, "status": rng.choice(STATUSES)}
