@@ -10,8 +10,9 @@
 * ``refund_desk``: never reached under the default knobs (``FakeTriageChat`` calls every
   message a status question unless the triage prompt mentions refunds).
 
-Headroom: the defaults score about 0.2 on ``examples()``; ``intent_source="keywords"``,
-``history_window >= 3``, ``match_slack >= 2`` and ``refund_policy="approve"`` score 1.0.
+Headroom (measured on ``examples()``): the defaults score 0.083; the lookup knobs alone
+reach 0.5 at ``history_window >= 3`` and ``match_slack >= 2`` (either alone: at most
+0.25); adding ``intent_source="keywords"`` and ``refund_policy="approve"`` scores 1.0.
 """
 
 from __future__ import annotations
