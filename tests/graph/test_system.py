@@ -163,6 +163,8 @@ def test_subgraph_sharing_its_parents_context_schema():
     assert result.exit_code == 0, result.output
     nodes = json.loads(result.output)["nodes"]
     assert nodes["lookup"]["knobs"] == ["history_window", "match_slack"] and nodes["triage"]["is_async"]
+    table = CliRunner().invoke(app, ["inspect", f"{ORDERS}:graph"], terminal_width=200).output
+    assert "triage [async]" in table and "lookup [subgraph]" in table
 
 
 def test_a_subgraph_with_its_own_knob_schema_is_checked_against_its_own_nodes():
