@@ -1,9 +1,6 @@
 """``optimize`` on the order-support agent of issue 13 (async triage on a chat model,
 MessagesState, pydantic context, a subgraph node with two numeric knobs, a node the
 defaults never reach), with a fake chat model and a tiny budget.
-
-The tests marked xfail need the loop-side fixes of issue 13 (optimas_lg/loop, api.py,
-cli/optimize.py); each reason says what fails today.
 """
 
 from __future__ import annotations
@@ -30,21 +27,24 @@ from optimas_lg.store import models as m
 from tests.graphs import orders
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 96, "progress": False},
-            "pairs": {"samples": 3, "calls_per_node": 6}, "adapt_examples": 4}
+SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
+            "pairs": {"samples": 3, "calls_per_node": 4}, "adapt_examples": 4}
 
 
-def _optimize(store, kinds: list[str]) -> optimas_lg.Result:
+def _optimize(store, kinds: list[str], iterations: int = 2) -> optimas_lg.Result:
     examples = orders.examples(30)
     config = OptimizeConfig.from_dict({**SETTINGS, "kinds": kinds})
     return optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:24],
-                               testset=examples[24:], store=store, config=config, max_iterations=2, patience=None)
+                               testset=examples[24:], store=store, config=config, max_iterations=iterations,
+                               patience=None)
 
 
-def test_the_support_agent_optimizes_its_subgraph_knobs(store):
+def test_the_support_agent_optimizes_its_subgraph_knobs(store, capfd):
     """Async triage runs inside the loop's checkpointed graph, MessagesState pairs train the LRF,
     and the subgraph node's two numeric knobs move together to their best values."""
     result = _optimize(store, ["int"])
+    out, err = capfd.readouterr()
+    assert "baseline" in out + err and "Loading weights" not in err  # progress by default, no loading bars
     runs = store.select(m.Run, m.Run.job_id == result.job_id)
     assert runs and all(r.status == "done" for r in runs), next(r.error for r in runs if r.error)
     assert result.val_before == pytest.approx(1 / 12)
@@ -55,15 +55,14 @@ def test_the_support_agent_optimizes_its_subgraph_knobs(store):
     assert pairs and all(isinstance(p.inputs["messages"][0], HumanMessage) for p in pairs)
 
 
-@pytest.mark.xfail(strict=False, reason="loop side: pick_node draws refund_desk, which no run under the default "
-                   "knobs reaches; propose raises ProposalError 'node refund_desk has no recorded inputs to "
-                   "evaluate candidates on', and the job stays running (issue 13, 'No dead ends')")
 def test_a_node_the_defaults_never_reach_is_skipped_not_fatal(store):
-    result = _optimize(store, ["choice", "int"])
+    """refund_desk has knobs but no recorded call under the defaults (the fake triage model never says refund)."""
+    result = _optimize(store, ["choice", "int"], iterations=1)  # seed 0 drew refund_desk first
     assert store.get(m.Job, result.job_id).status == "done"
     assert result.val_after >= result.val_before
-    assert len(store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
-                            m.OptimizerEvent.kind == "decision")) <= 2
+    (decision,) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
+                               m.OptimizerEvent.kind == "decision")
+    assert decision.node in ("triage", "lookup")
 
 
 class Broken(orders.FakeTriageChat):
@@ -71,10 +70,6 @@ class Broken(orders.FakeTriageChat):
         raise ConnectionError("model server unreachable")
 
 
-@pytest.mark.xfail(strict=False, reason="loop side: a baseline whose every run failed is scored 0.0 (the CLI "
-                   "prints 'baseline val 0.000'); the loop goes on until train_lrf raises 'no preference pairs ... "
-                   "(12 of 12 training runs failed ...)' without the runs' first error, and the job stays running "
-                   "(issue 13, 'No dead ends' / 'silent failures')")
 def test_a_baseline_where_every_run_failed_stops_the_job_with_the_error(store, monkeypatch):
     monkeypatch.setattr(orders, "MODEL", Broken())
     with pytest.raises(OptimasError, match="model server unreachable"):
@@ -83,22 +78,11 @@ def test_a_baseline_where_every_run_failed_stops_the_job_with_the_error(store, m
     assert job.status == "failed"
 
 
-@pytest.mark.slow  # a whole optimization, for its output only
-@pytest.mark.xfail(strict=False, reason="loop side: optimas_lg.optimize prints nothing unless given a progress "
-                   "callback (issue 13, 'One behaviour everywhere': progress by default, switchable off)")
-def test_the_python_api_shows_progress_by_default(store, capfd):
-    _optimize(store, ["int"])
-    out, err = capfd.readouterr()
-    assert "baseline" in out + err
-
-
 def _write_jsonl(path: Path, examples: list) -> None:
     path.write_text("".join(json.dumps({"id": e.key, **e.inputs, **e.labels}) + "\n" for e in examples))
 
 
 @pytest.mark.slow  # a CLI subprocess
-@pytest.mark.xfail(strict=False, reason="loop side: on Ctrl-C `optimas-lg optimize` exits 130 with no message "
-                   "(no `--resume N`) and leaves the job running (issue 13 'silent failures', issue 14 item 5)")
 def test_ctrl_c_in_optimize_says_how_to_resume(tmp_path):
     examples = orders.examples(30)
     _write_jsonl(tmp_path / "train.jsonl", examples[:12])
