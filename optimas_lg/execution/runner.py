@@ -152,19 +152,6 @@ class Invocation:
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
-def error_text(error: BaseException) -> str:
-    """The traceback of a failed run, ending with the error itself (``Type: message``).
-
-    LangGraph adds a note ("During task with name ...") that Python prints after the
-    error line; it goes just before it here, so the last line is the error a one-line
-    report shows.
-    """
-    report = traceback.TracebackException(type(error), error, error.__traceback__)
-    notes, report.__notes__ = report.__notes__ or [], None
-    text, last = "".join(report.format()), "".join(report.format_exception_only())
-    return text.removesuffix(last) + "".join(f"{note}\n" for note in notes) + last
-
-
 def _prepare(system: System, inv: Invocation, store: Store | None) -> tuple[dict[str, Any], Any, Recorder | None]:
     config = system.config(inv.knobs, **inv.config)
     recorder = Recorder(store, inv.run_id, system.knob_values(inv.knobs), system.knobs) if store else None
@@ -181,7 +168,7 @@ def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output
         except MetricError as exc:
             error = exc
     if error is not None:
-        err = error_text(error)
+        err = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     if recorder is not None:
         recorder.finish(example_key=inv.example.key, inputs=serde.to_json(inv.example.inputs),
                         output=serde.to_json(output), status="failed" if err else "done", score=score,

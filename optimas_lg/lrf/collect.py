@@ -323,9 +323,14 @@ def delete_stage(store: Store, job_id: int, stage: str) -> int:
     return queries.delete_pairs_of_stage(store, job_id, stage)
 
 
-def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[PreferencePair]:
-    """All pairs of a job, back as ``PreferencePair`` objects (state values decoded)."""
-    return [PreferencePair(node=r.node, example_key=r.example_key, inputs=serde.from_json(r.inputs),
-                           chosen=serde.from_json(r.chosen), rejected=serde.from_json(r.rejected),
+def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None,
+                 types: serde.Types = serde.NO_TYPES) -> list[PreferencePair]:
+    """All pairs of a job, back as ``PreferencePair`` objects, their state values decoded
+    (LangChain messages always; the graph's own classes with ``types=system.types``)."""
+    def decode(value: Any) -> Any:
+        return serde.from_json(value, types)
+
+    return [PreferencePair(node=r.node, example_key=r.example_key, inputs=decode(r.inputs),
+                           chosen=decode(r.chosen), rejected=decode(r.rejected),
                            chosen_score=r.chosen_score, rejected_score=r.rejected_score, weight=r.weight)
             for r in queries.job_pairs(store, job_id, nodes)]

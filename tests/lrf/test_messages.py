@@ -7,14 +7,16 @@ import json
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from pydantic import BaseModel
 from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
+from optimas_lg.errors import SerdeError
 from optimas_lg.graph import serde
-from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.lrf.collect import pair_row, stored_pairs
 from optimas_lg.lrf.model import default_backbone
-from optimas_lg.lrf.pairs import canonical_json
+from optimas_lg.lrf.pairs import PreferencePair, canonical_json
 from optimas_lg.lrf.text import serialize
 from optimas_lg.store import models as m
 from tests.graphs import orders
@@ -64,3 +66,19 @@ def test_messages_compare_by_what_they_say(tok):
     call = AIMessage("", tool_calls=[{"name": "track", "args": {"order": "c1-0"}, "id": "call-9"}])
     text = serialize("agent", "", {"messages": [HumanMessage("where?", name="ada")]}, {"messages": [call]}, tok, 64)
     assert text.endswith('- messages: ada: where?\nwrites:\n- messages: ai:  [calls track({"order": "c1-0"})]')
+
+
+class Order(BaseModel):
+    id: str
+    status: str
+
+
+def test_pairs_holding_the_graphs_own_types_decode_with_them(store):
+    job_id = store.create_job("pairs")
+    pair = PreferencePair("lookup", "m0", {"messages": [HumanMessage("where?")]}, {"order": Order(id="a", status="ok")},
+                          {"order": None}, 1.0, 0.0)
+    store.insert_many(m.PreferencePairRow, [pair_row(pair, job_id)])
+    (back,) = stored_pairs(store, job_id, types=serde.Types.reachable(Order))
+    assert back.chosen == {"order": Order(id="a", status="ok")} and back.inputs["messages"][0].content == "where?"
+    with pytest.raises(SerdeError, match="does not declare"):
+        stored_pairs(store, job_id)
