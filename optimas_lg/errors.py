@@ -1,6 +1,8 @@
 """Exception classes. Every error optimas-lg raises on purpose is an ``OptimasError``
 whose message says what went wrong, where, and what to do about it."""
 
+from typing import Any
+
 
 class OptimasError(Exception):
     """Base class of all optimas-lg errors."""
@@ -52,3 +54,14 @@ class SerdeError(OptimasError):
 
 class SettingsError(OptimasError, ValueError):
     """An optimize setting that does not exist (a typo, or a job stored by another version)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch of runs part-way; ``done`` is what finished (recorded) and
+    ``pending`` how many runs never finished. A ``KeyboardInterrupt``, so code that does
+    not handle it stops as on any Ctrl-C."""
+
+    def __init__(self, done: Any, pending: int) -> None:
+        super().__init__(f"interrupted: {pending} runs not done")
+        self.done = done
+        self.pending = pending

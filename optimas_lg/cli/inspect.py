@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from optimas_lg.cli.common import console, friendly_errors
@@ -34,7 +35,8 @@ def inspect(
                                                                       if b.dynamic} or info.dynamic else [])
         knobs = ", ".join(f"{k} ({graph.knobs[k].kind})" for k in info.knobs)
         kind = " [subgraph]" if info.subgraph else " [async]" if info.is_async else ""
-        table.add_row(name + kind, knobs, ", ".join(targets), (info.doc or "").split("\n")[0])
+        # escaped: rich would read "[async]" as a markup tag and drop it
+        table.add_row(escape(name + kind), knobs, ", ".join(targets), escape((info.doc or "").split("\n")[0]))
     console.print(table)
     for cycle in graph.cycles:
         console.print(f"cycle: {' -> '.join(cycle)}", highlight=False)

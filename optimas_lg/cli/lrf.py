@@ -56,10 +56,10 @@ def train(
         config.lrf = dataclasses.replace(config.lrf, progress=not as_json,
                                          **{k: v for k, v in overrides.items() if v is not None})
         config.lrf_eval_fraction = eval_fraction
-        pairs = stored_pairs(s, job_id)
+        ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), config, s, job_id)
+        pairs = stored_pairs(s, job_id, types=ws.system.types)
         if not pairs:
             raise OptimasError(f"job {job_id} has no stored preference pairs; collect them with `optimas-lg pairs`")
-        ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), config, s, job_id)
         name = f"train{len(queries.lrf_checkpoints(s, job_id)) + 1}"
         start = time.perf_counter()
         event, held_out = ws.rewards.train(pairs, name)

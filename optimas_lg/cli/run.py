@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
 from optimas_lg.cli.common import StoreOption, console, error_line, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
-from optimas_lg.errors import DataError, TargetError
-from optimas_lg.execution.runner import run_examples
+from optimas_lg.errors import DataError, Interrupted, TargetError
+from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.store import Store
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 
 @friendly_errors
@@ -42,19 +47,49 @@ def run(
     if not examples:
         raise DataError(f"{data}: no examples to run")
     knobs = system.knob_values(knob_values(config))
-    with Store(store) as s:
-        job_id = s.create_job("run", target, {"data": str(data), "metric": metric})
-        config_id = s.add_config(knobs, target=target, note="optimas-lg run")
-        summary = run_examples(system, examples, metric_fn, knobs, s, job_id=job_id, config_id=config_id,
-                               concurrency=concurrency, progress=not as_json)
-        s.finish_job(job_id, "done", {**summary.to_dict(), "data": str(data), "metric": metric})
+    meta = {"data": str(data), "metric": metric}
+    with Store(store) as s, _sigterm_as_interrupt():
+        job_id = s.create_job("run", target, meta)
+        try:
+            config_id = s.add_config(knobs, target=target, note="optimas-lg run")
+            summary = run_examples(system, examples, metric_fn, knobs, s, job_id=job_id, config_id=config_id,
+                                   concurrency=concurrency, progress=not as_json)
+        except Interrupted as stop:
+            s.finish_job(job_id, "interrupted", {**stop.done.to_dict(), **meta, "not_run": stop.pending})
+            _report(stop.done, job_id, as_json, not_run=stop.pending)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+        except KeyboardInterrupt:
+            s.finish_job(job_id, "interrupted", meta)
+            raise
+        except BaseException as exc:
+            s.finish_job(job_id, "failed", {**meta, "error": f"{type(exc).__name__}: {exc}"})
+            raise
+        s.finish_job(job_id, "done", {**summary.to_dict(), **meta})
+    _report(summary, job_id, as_json)
+
+
+def _report(summary: RunSummary, job_id: int, as_json: bool, not_run: int | None = None) -> None:
+    """The summary line (or JSON) and one line per failed run; ``not_run`` after a Ctrl-C."""
     if as_json:
-        print(json.dumps(summary.to_dict()))
+        print(json.dumps({**summary.to_dict(), **({"interrupted": True, "not_run": not_run} if not_run is not None
+                                                   else {})}))
         return
+    if not_run is not None:
+        console.print(f"interrupted: {not_run} examples not run (job {job_id} marked interrupted)", highlight=False)
     mean = "n/a (every run failed)" if summary.mean is None else f"{summary.mean:.4f}"
     console.print(f"mean score {mean} over {summary.n_runs - summary.n_failed} runs; "
-                  f"{summary.n_failed} failed; job {job_id}, config {config_id}", highlight=False)
+                  f"{summary.n_failed} failed; job {job_id}, config {summary.config_id}", highlight=False)
     for result in summary.results:
         if result.error:
             console.print(f"  failed {result.example_key}: {error_line(result.error)}", highlight=False,
                           markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM stop a run the way Ctrl-C does (no new runs, a summary, the job marked)."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -32,7 +32,7 @@ from langgraph.types import Command, Overwrite, Send, StateUpdate
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import ReplayError
-from optimas_lg.execution.runner import Invocation, arun_one, map_concurrent, run_coroutine, run_one
+from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_concurrent, run_coroutine, run_one
 from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
 from optimas_lg.store import Store, models, queries
@@ -120,6 +120,7 @@ class _Capture(BaseCallbackHandler):
             self.output = outputs
 
 
+@isolated
 def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None = None, *,
              as_send: bool = False, graph_state: Any = None) -> dict[str, Any] | Command:
     """Execute ``node`` alone on its recorded input with ``knobs``; return its output update.
@@ -147,6 +148,7 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     return capture.output
 
 
+@isolated
 def rollout_from(system: System, node: str, state: Any, node_output: Any, example: Example, metric: Metric,
                  knobs: dict[str, Any] | None, rollouts: int, store: Store | None = None, job_id: int | None = None,
                  *, siblings: Sequence[tuple[str, Any]] = (), position: int | None = None, concurrency: int = 4,

@@ -5,24 +5,32 @@ loop with ``ainvoke`` when some node is async-only (sync nodes would block the l
 so threads are the default). Results keep the examples' order and ids; they are never
 matched to inputs by completion order. A node or metric that raises makes a *failed*
 run (status ``failed``, the traceback in ``error``, score ``None``), never a score.
+
+Every run is the user's own top-level run: it never inherits the config of a graph it
+is called from (``isolated``), and async runs share one event loop per process
+(``event_loop``). Ctrl-C stops a batch at once: queued runs are dropped, runs in flight
+on threads finish (async ones are cancelled), and ``Interrupted`` carries what finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from langchain_core.runnables.config import var_child_runnable_config
 from tqdm.auto import tqdm
 
 from optimas_lg.data import Example, Metric, evaluate_metric
-from optimas_lg.errors import MetricError
+from optimas_lg.errors import Interrupted, MetricError, OptimasError
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
 from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
@@ -31,6 +39,37 @@ from optimas_lg.store.models import utcnow
 
 T = TypeVar("T")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def isolated(fn: F) -> F:
+    """Run ``fn`` outside any enclosing LangGraph run.
+
+    LangChain hands a node's config to everything invoked inside it through a context
+    variable, so a graph run from a node of another graph (the optimizer loop, Studio)
+    would become its subgraph: the outer checkpointer (a ``SqliteSaver`` has no async
+    methods and is not thread-safe), thread, namespace, callbacks and recursion limit.
+    """
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            token = var_child_runnable_config.set(None)
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                var_child_runnable_config.reset(token)
+
+        return awrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = var_child_runnable_config.set(None)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            var_child_runnable_config.reset(token)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -140,6 +179,7 @@ def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output
     return RunResult(inv.run_id, inv.example.key, output, score, feedback, err)
 
 
+@isolated
 def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
             counts: Counts | None = None) -> RunResult:
     """Invoke once (recorded when ``store`` is given), score, and write the run."""
@@ -155,6 +195,7 @@ def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: 
     return _conclude(inv, metric, recorder, output, error, t0, started, counts)
 
 
+@isolated
 async def arun_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
                    counts: Counts | None = None) -> RunResult:
     """The async form of ``run_one``."""
@@ -170,47 +211,122 @@ async def arun_one(system: System, graph: Any, inv: Invocation, metric: Metric, 
     return _conclude(inv, metric, recorder, output, error, t0, started, counts)
 
 
+class _LoopThread:
+    """One event loop on a daemon thread, started on first use (again after a fork)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self.lock:
+            if self.loop is None or self.thread is None or not self.thread.is_alive():
+                self.loop = asyncio.new_event_loop()
+                self.thread = threading.Thread(target=self.loop.run_forever, name="optimas-async", daemon=True)
+                self.thread.start()
+            return self.loop
+
+
+_LOOP = _LoopThread()
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop every async run of this process uses.
+
+    One loop for the process, not one per batch: async clients (httpx, OpenAI) bind their
+    connections to the loop that first used them, so a model built at import time fails
+    with "Event loop is closed" once a batch's loop is gone.
+    """
+    return _LOOP.get()
+
+
 def run_coroutine(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion, also from code that is already inside an event loop."""
+    """Run ``make()`` on ``event_loop()`` and wait for it, from any thread but that loop's.
+
+    The coroutine sees the caller's context variables. On Ctrl-C it is cancelled and
+    awaited before ``KeyboardInterrupt`` propagates.
+    """
+    loop = event_loop()
+    if threading.current_thread() is _LOOP.thread:
+        raise OptimasError("optimas-lg runs cannot be started from a coroutine on its own event loop; "
+                           "await the graph directly or start them from a thread")
+    finished = threading.Event()
+    box: dict[str, asyncio.Task[Any]] = {}
+
+    def start() -> None:  # runs on the loop, in a copy of the caller's context
+        box["task"] = loop.create_task(make())  # type: ignore[arg-type]
+        box["task"].add_done_callback(lambda _: finished.set())
+
+    loop.call_soon_threadsafe(start)
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())  # type: ignore[arg-type]
-    box: list[Any] = []
-    thread = threading.Thread(target=lambda: box.append(asyncio.run(make())))  # type: ignore[arg-type]
-    thread.start()
-    thread.join()
-    return box[0]
+        finished.wait()
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(lambda: box["task"].cancel())
+        finished.wait()
+        raise
+    return box["task"].result()
 
 
 def map_concurrent(items: Sequence[T], sync_fn: Callable[[T], R], async_fn: Callable[[T], Awaitable[R]],
                    use_async: bool, concurrency: int, on_done: Callable[[R], None] | None = None) -> list[R]:
-    """Apply ``sync_fn`` on threads or ``async_fn`` on one loop; results in the order of ``items``."""
+    """Apply ``sync_fn`` on threads or ``async_fn`` on one loop; results in the order of ``items``.
+
+    ``on_done`` sees each result as it finishes. On Ctrl-C nothing new starts, runs in
+    flight on threads finish (async ones are cancelled), and ``Interrupted`` carries the
+    finished results in order.
+    """
     concurrency = max(1, concurrency)
     results: list[Any] = [None] * len(items)
-    if use_async:
-        async def main() -> None:
-            sem = asyncio.Semaphore(concurrency)
+    finished = [False] * len(items)
 
-            async def one(i: int) -> None:
-                async with sem:
-                    results[i] = await async_fn(items[i])
-                if on_done:
-                    on_done(results[i])
+    def done(i: int, result: Any) -> None:
+        results[i], finished[i] = result, True
+        if on_done:
+            on_done(result)
 
-            await asyncio.gather(*(one(i) for i in range(len(items))))
+    try:
+        if use_async:
+            async def main() -> None:
+                sem = asyncio.Semaphore(concurrency)
 
-        run_coroutine(main)
-        return results
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="optimas-run") as pool:
-        futures = {pool.submit(sync_fn, item): i for i, item in enumerate(items)}
-        for future in futures:
-            results[futures[future]] = future.result()
-            if on_done:
-                on_done(results[futures[future]])
+                async def one(i: int) -> None:
+                    async with sem:
+                        result = await async_fn(items[i])
+                    done(i, result)
+
+                await asyncio.gather(*(one(i) for i in range(len(items))))
+
+            run_coroutine(main)
+        else:
+            _map_threads(items, sync_fn, concurrency, done)
+    except KeyboardInterrupt as exc:
+        kept = [r for r, ok in zip(results, finished) if ok]
+        raise Interrupted(kept, len(items) - len(kept)) from exc
     return results
 
 
+def _map_threads(items: Sequence[T], fn: Callable[[T], R], concurrency: int,
+                 done: Callable[[int, R], None]) -> None:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="optimas-run")
+    futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+    pending = set(futures)
+    try:
+        while pending:
+            ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(ready, key=futures.__getitem__):
+                done(futures[future], future.result())
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)  # drop the queued runs, let those in flight finish
+        for future in sorted(pending, key=futures.__getitem__):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                done(futures[future], future.result())
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@isolated
 def run_examples(system: System, examples: Sequence[Example], metric: Metric, knobs: dict[str, Any] | None,
                  store: Store, job_id: int | None = None, config_id: int | None = None, concurrency: int = 8,
                  purpose: str = "eval", progress: bool = True) -> RunSummary:
@@ -218,6 +334,7 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
 
     Every run is one ``Run`` row (``purpose``, ``job_id``, ``config_id``) with its node and
     LLM calls. The store's writer is flushed before returning, so the rows can be read.
+    On Ctrl-C, raises ``Interrupted`` whose ``done`` is the ``RunSummary`` of the finished runs.
     """
     knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
     graph = system.compile()
@@ -244,6 +361,9 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
     t0 = time.perf_counter()
     try:
         results = map_concurrent(invocations, sync_fn, async_fn, system.is_async, concurrency, done)
+    except Interrupted as stop:
+        summary = RunSummary(stop.done, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)
+        raise Interrupted(summary, stop.pending) from stop.__cause__
     finally:
         bar.close()
         writer.flush()

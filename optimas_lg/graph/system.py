@@ -166,13 +166,13 @@ def _mermaid_body(g: SystemGraph, prefix: str, lines: list[str], ind: str) -> No
     lines.append(f'{ind}{ids[END]}(["end"])')
     for name, info in g.nodes.items():
         ids[name] = _mid(prefix, name)
+        knobs = "".join(f"<br/><i>{k}: {g.knobs[k].kind}</i>" for k in info.knobs)
         if info.subgraph is not None:
-            lines.append(f'{ind}subgraph {ids[name]} ["{name} (subgraph)"]')
+            lines.append(f'{ind}subgraph {ids[name]} ["{name} (subgraph){knobs}"]')
             _mermaid_body(info.subgraph, f"{ids[name]}__", lines, ind + "  ")
             lines.append(f"{ind}end")
             continue
-        label = name + "".join(f"<br/><i>{k}: {g.knobs[k].kind}</i>" for k in info.knobs)
-        lines.append(f'{ind}{ids[name]}["{label}"]')
+        lines.append(f'{ind}{ids[name]}["{name}{knobs}"]')
     for e in g.edges:
         src, dst = ids[e.source], ids[e.target]
         if e.kind == "static":
@@ -274,9 +274,18 @@ def _cycles(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
     return sorted(out, key=lambda c: nodes.index(c[0]))
 
 
-def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, name: str = "LangGraph") -> SystemGraph:
-    """Build the ``SystemGraph`` of a ``StateGraph`` builder (subgraphs included, recursively)."""
-    knobs = knobs if knobs is not None else knob_specs(builder.context_schema, builder.nodes)
+def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, name: str = "LangGraph", *,
+               outer_schemas: tuple[type, ...] = ()) -> SystemGraph:
+    """Build the ``SystemGraph`` of a ``StateGraph`` builder (subgraphs included, recursively).
+
+    A knob belongs to the graph whose schema declares it: a subgraph whose context schema
+    is one of ``outer_schemas`` (typically the parent's, shared to type its ``Runtime``)
+    declares no knobs of its own, so the parent's knobs are not checked against its nodes.
+    """
+    if knobs is None:
+        shared = builder.context_schema in outer_schemas
+        knobs = {} if shared else knob_specs(builder.context_schema, builder.nodes)
+    inner_schemas = (*outer_schemas, builder.context_schema)
     nodes: dict[str, NodeInfo] = {}
     edges: list[Edge] = [Edge(s, t, "static") for s, t in sorted(builder.edges)]
     joins = [Join(tuple(starts), end) for starts, end in sorted(builder.waiting_edges)]
@@ -287,7 +296,7 @@ def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, na
         sub = find_subgraph_pregel(spec.runnable)
         sub_graph = None
         if isinstance(sub, CompiledStateGraph):
-            sub_graph = introspect(sub.builder, name=node_name)
+            sub_graph = introspect(sub.builder, name=node_name, outer_schemas=inner_schemas)
         if spec.ends:
             targets: tuple[str, ...] | None = tuple(spec.ends.values() if isinstance(spec.ends, dict) else spec.ends)
             edges += [Edge(node_name, t, "command") for t in targets]
@@ -350,7 +359,7 @@ class System:
         self.knob_schema = knob_schema or builder.context_schema
         node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
         self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names)
-        self.graph = introspect(builder, self.knobs, name)
+        self.graph = introspect(builder, self.knobs, name, outer_schemas=(self.knob_schema,))
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
 

@@ -8,13 +8,15 @@ Besides the registered names, any local HF model folder can be given by its path
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,8 +146,26 @@ def local_model_path(name: str) -> Path:
     target = _cache_folder(name)
     with _convert_lock:
         if not _is_hf_folder(target):
+            # about a minute of silence otherwise, on first use only
+            print(f"optimas-lg: converting {name} from GGUF into {target} (once; about a minute)",
+                  file=sys.stderr, flush=True)
             _convert(REGISTRY[name], target)
     return target
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide transformers' "Loading weights" / "Writing model shards" bars, which would
+    interleave with optimas-lg's own progress output."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _convert(source: _GGUFSource, target: Path) -> None:
@@ -156,7 +176,7 @@ def _convert(source: _GGUFSource, target: Path) -> None:
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp, quiet_loading():
         scratch = Path(tmp)
         folder, gguf = source.locate(scratch)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
@@ -199,5 +219,6 @@ def load_model_and_tokenizer(name: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype()).eval()
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype()).eval()
     return model, tokenizer

@@ -30,6 +30,7 @@ from typing import Any
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import SettingsError
+from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
 from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs, canonical_json
@@ -309,9 +310,10 @@ def collect_node_pairs(
 
 
 def pair_row(pair: PreferencePair, job_id: int | None, stage: str = "") -> dict[str, Any]:
-    """A store row for a pair."""
-    return {"job_id": job_id, "node": pair.node, "example_key": pair.example_key, "inputs": pair.inputs,
-            "chosen": pair.chosen, "rejected": pair.rejected, "chosen_score": pair.chosen_score,
+    """A store row for a pair; state values go through ``serde`` (messages, pydantic models...)."""
+    return {"job_id": job_id, "node": pair.node, "example_key": pair.example_key,
+            "inputs": serde.to_json(pair.inputs), "chosen": serde.to_json(pair.chosen),
+            "rejected": serde.to_json(pair.rejected), "chosen_score": pair.chosen_score,
             "rejected_score": pair.rejected_score, "weight": pair.weight, "provenance": {"stage": stage}}
 
 
@@ -321,9 +323,14 @@ def delete_stage(store: Store, job_id: int, stage: str) -> int:
     return queries.delete_pairs_of_stage(store, job_id, stage)
 
 
-def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None) -> list[PreferencePair]:
-    """All pairs of a job, back as ``PreferencePair`` objects."""
-    return [PreferencePair(node=r.node, example_key=r.example_key, inputs=r.inputs, chosen=r.chosen,
-                           rejected=r.rejected, chosen_score=r.chosen_score, rejected_score=r.rejected_score,
-                           weight=r.weight)
+def stored_pairs(store: Store, job_id: int, nodes: Sequence[str] | None = None,
+                 types: serde.Types = serde.NO_TYPES) -> list[PreferencePair]:
+    """All pairs of a job, back as ``PreferencePair`` objects, their state values decoded
+    (LangChain messages always; the graph's own classes with ``types=system.types``)."""
+    def decode(value: Any) -> Any:
+        return serde.from_json(value, types)
+
+    return [PreferencePair(node=r.node, example_key=r.example_key, inputs=decode(r.inputs),
+                           chosen=decode(r.chosen), rejected=decode(r.rejected),
+                           chosen_score=r.chosen_score, rejected_score=r.rejected_score, weight=r.weight)
             for r in queries.job_pairs(store, job_id, nodes)]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from optimas_lg.errors import LRFError
+from optimas_lg.llm.registry import quiet_loading
 from optimas_lg.lrf.text import serialize
 
 
@@ -99,7 +100,8 @@ class LocalRewardModel(nn.Module):
         try:
             hf_config = AutoConfig.from_pretrained(path, local_files_only=local)
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-            backbone = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=local)
+            with quiet_loading():
+                backbone = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=local)
         except OSError as exc:
             raise LRFError(f"cannot load the LRF backbone {path!r}: {exc}") from exc
         decoder = _is_decoder(hf_config)

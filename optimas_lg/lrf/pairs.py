@@ -14,12 +14,35 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
+
 from optimas_lg.errors import LRFError
 
 
+def message_fields(message: BaseMessage) -> dict[str, Any]:
+    """What a message says (role, name, text, tool calls), without the ids and metadata
+    that differ between two runs saying the same thing."""
+    fields: dict[str, Any] = {"type": message.type, "content": message.content}
+    if message.name:
+        fields["name"] = message.name
+    if getattr(message, "tool_calls", None):
+        fields["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in message.tool_calls]
+    return fields
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseMessage):
+        return message_fields(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
 def canonical_json(value: Any) -> str:
-    """A stable text form of a JSON-like value, used to compare inputs and outputs."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    """A stable text form of a state value, used to compare inputs and outputs (two
+    messages that say the same thing compare equal)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_plain)
 
 
 @dataclass

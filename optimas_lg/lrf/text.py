@@ -1,5 +1,7 @@
 """text(x, y): how one node call is shown to the LRF backbone.
 
+A conversation (``MessagesState``) reads as ``role: text`` lines, not as message reprs.
+
 The backbone sees a bounded number of tokens, and a long retrieved context must not push
 the node's output out of view: the budget is split between what the node read and what it
 wrote, and long values lose their middle (the start and end of a text say the most).
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.messages import BaseMessage
+
 from optimas_lg.errors import LRFError
 from optimas_lg.lrf.pairs import canonical_json
 
@@ -17,8 +21,20 @@ DESCRIPTION_SHARE = 8  # when space is short, the description keeps at most 1/8 
 _FIT_ATTEMPTS = 5
 
 
+def _message_text(message: BaseMessage) -> str:
+    calls = "".join(f" [calls {c['name']}({canonical_json(c['args'])})]" for c in getattr(message, "tool_calls", []))
+    return f"{message.name or message.type}: {message.text}{calls}"
+
+
 def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else canonical_json(value)
+    """Strings as they are; messages (and a conversation) as ``role: text`` lines; the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseMessage):
+        return _message_text(value)
+    if isinstance(value, list) and value and all(isinstance(v, BaseMessage) for v in value):
+        return "\n".join(_message_text(v) for v in value)
+    return canonical_json(value)
 
 
 def _spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:

@@ -18,6 +18,7 @@ from optimas_lg.graph.system import System
 from tests.graphs import shapes
 
 SHAPES = "tests/graphs/shapes.py"
+ORDERS = "tests/graphs/orders.py"
 
 
 def edges(graph, kind=None):
@@ -144,3 +145,38 @@ def test_cli_inspect_json_and_mermaid():
     assert result.exit_code == 0 and "flowchart TD" in result.output
     result = runner.invoke(app, ["inspect", f"{SHAPES}:nothing"])
     assert result.exit_code == 1 and "'nothing'" in result.output
+
+
+def test_subgraph_sharing_its_parents_context_schema():
+    """The usual way to type a subgraph's ``Runtime``; its knobs are declared on the subgraph node."""
+    graph = optimas_lg.inspect(f"{ORDERS}:graph")
+    lookup = graph.nodes["lookup"]
+    assert lookup.knobs == ("history_window", "match_slack") and lookup.subgraph is not None
+    assert list(lookup.subgraph.nodes) == ["fetch", "match"]
+    assert lookup.subgraph.knobs == {} and all(not n.knobs for n in lookup.subgraph.nodes.values())
+    assert graph.nodes["triage"].is_async and System.load(f"{ORDERS}:graph").is_async
+    assert edges(graph, "branch") == {("triage", "lookup"), ("triage", "refund_desk"), ("triage", "fallback")}
+    assert graph.context_schema == "SupportConfig" and set(graph.knobs) == {
+        "triage_prompt", "intent_source", "history_window", "match_slack", "refund_policy"}
+    assert 'subgraph n_lookup ["lookup (subgraph)<br/><i>history_window: int</i>' in graph.to_mermaid()
+    result = CliRunner().invoke(app, ["inspect", f"{ORDERS}:graph", "--json"])
+    assert result.exit_code == 0, result.output
+    nodes = json.loads(result.output)["nodes"]
+    assert nodes["lookup"]["knobs"] == ["history_window", "match_slack"] and nodes["triage"]["is_async"]
+    table = CliRunner().invoke(app, ["inspect", f"{ORDERS}:graph"], terminal_width=200).output
+    assert "triage [async]" in table and "lookup [subgraph]" in table
+
+
+def test_a_subgraph_with_its_own_knob_schema_is_checked_against_its_own_nodes():
+    @dataclass
+    class Inner:
+        p: Annotated[str, Prompt(node="elsewhere")] = "x"
+
+    inner = StateGraph(shapes.Counter, context_schema=Inner)
+    inner.add_node("double", lambda s: {"n": s["n"] * 2})
+    inner.add_edge(START, "double")
+    g = StateGraph(shapes.Counter)
+    g.add_node("sub", inner.compile())
+    g.add_edge(START, "sub")
+    with pytest.raises(KnobError, match=r"node 'elsewhere'.*nodes: \['double'\]"):
+        System.load(g)

@@ -89,3 +89,38 @@ def test_greedy_rows_decode_the_same_batched_as_alone(shared_cache):
         done.update(batch.step())
     assert [done[i] for i in joined + first] == [alone[0], alone[2], alone[1]]
     assert batch.stats.row_steps < 3 * batch.stats.steps  # finished rows stopped costing steps
+
+
+def test_a_conversion_says_so_once_on_stderr(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv(registry.MODEL_CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(registry, "check_model", lambda name: None)
+    converted = []
+
+    def convert(source, target):
+        converted.append(target)
+        target.mkdir()
+        (target / "config.json").write_text("{}")
+
+    monkeypatch.setattr(registry, "_convert", convert)
+    local_model_path("local/smollm2-135m")
+    local_model_path("local/smollm2-135m")  # cached: no second conversion, no second line
+    err = capsys.readouterr().err
+    assert len(converted) == 1 and err.count("\n") == 1
+    assert err.startswith("optimas-lg: converting local/smollm2-135m from GGUF") and "about a minute" in err
+
+
+def test_loading_shows_no_transformers_progress_bars(tmp_path, capfd):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from optimas_lg.lrf.model import default_backbone
+
+    tokenizer = AutoTokenizer.from_pretrained(default_backbone(), local_files_only=True)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2)
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    capfd.readouterr()
+    registry.load_model_and_tokenizer(str(tmp_path))
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # the user's own loads keep their bars
