@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError
 from optimas_lg.execution.replay import run_node
+from optimas_lg.execution.runner import error_line
 from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.config import OptimizeConfig
@@ -64,9 +65,9 @@ def accounted(fn: Node) -> Node:
 def _record(ws: Workspace, evaluation: Evaluation, iteration: int, node: str | None = None) -> Evaluation:
     ws.store.add_event(ws.job_id, evaluation.kind, evaluation.to_json(), node=node, iteration=iteration)
     if evaluation.all_failed:
-        last_line = (evaluation.first_error or "").strip().splitlines()[-1:] or ["?"]
+        first = error_line(evaluation.first_error or "?")
         raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run ({evaluation.label}, config "
-                           f"{evaluation.config_id}) failed; the first error: {last_line[0]}")
+                           f"{evaluation.config_id}) failed; the first error: {first}")
     return evaluation
 
 
@@ -123,7 +124,7 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example."""
     ws = runtime.context.job(state)
-    all_pairs = stored_pairs(ws.store, ws.job_id)
+    all_pairs = stored_pairs(ws.store, ws.job_id, types=ws.system.types)
     if not all_pairs:
         raise OptimasError(_no_pairs_message(ws, state))
     event, _ = ws.rewards.train(all_pairs, "initial")

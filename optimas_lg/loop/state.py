@@ -78,7 +78,7 @@ class LoopContext:
         if ws is None or ws.job_id != state["job_id"]:
             ws = self.workspace = _workspace_of_job(Store(self.store), state["job_id"])
         if state.get("lrf_path") and ws.rewards.path != state["lrf_path"]:
-            ws.rewards.load(state["lrf_path"], stored_pairs(ws.store, ws.job_id))
+            ws.rewards.load(state["lrf_path"], stored_pairs(ws.store, ws.job_id, types=ws.system.types))
         return ws
 
 

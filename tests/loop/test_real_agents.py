@@ -70,9 +70,6 @@ class Broken(orders.FakeTriageChat):
         raise ConnectionError("model server unreachable")
 
 
-@pytest.mark.xfail(strict=False, reason="loop side: loop/nodes.py _record shows the traceback's last line as "
-                   "'the first error', which is LangGraph's 'During task with name ...' note, not the error "
-                   "(cli.common.error_line finds the error line; the loop needs the same, from a layer it may import)")
 def test_a_baseline_where_every_run_failed_stops_the_job_with_the_error(store, monkeypatch):
     monkeypatch.setattr(orders, "MODEL", Broken())
     with pytest.raises(OptimasError, match="model server unreachable"):
