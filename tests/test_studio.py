@@ -242,10 +242,14 @@ def test_optimizer_context_is_editable_config(studio):
     props = context["properties"]
     for name in CONTEXT_FIELDS:
         assert name in props, f"LoopContext.{name} missing from the context schema Studio edits"
-    for name in ("target", "metric", "train"):  # Studio pre-fills these: the offline example
-        assert props[name]["type"] == "string"
-        assert (REPO / props[name]["default"].split(":")[0]).is_file(), props[name]
+    for name in ("target", "metric", "train"):  # the library's loop names no example
+        assert props[name].get("default") is None, props[name]
     assert props["settings"]["type"] == "object"
+    # the loop preset for the offline example pre-fills them with files that exist
+    preset = studio.http.get(f"/assistants/{studio.assistant_id('optimize_offline_qa')}/schemas").json()
+    for name in ("target", "metric", "train"):
+        default = preset["context_schema"]["properties"][name]["default"]
+        assert (REPO / default.split(":")[0]).is_file(), default
     # the loop's state is what Studio shows between steps
     state_fields = set(schemas["state_schema"]["properties"])
     assert {"job_id", "iteration", "current_val", "history", "stop_reason"} <= state_fields
