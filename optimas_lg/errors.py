@@ -52,3 +52,11 @@ class SerdeError(OptimasError):
 
 class SettingsError(OptimasError, ValueError):
     """An optimize setting that does not exist (a typo, or a job stored by another version)."""
+
+
+class PublishError(OptimasError):
+    """A job cannot be published: not an optimize job, not finished, or its knobs do not fit the graph."""
+
+
+class ServerError(OptimasError):
+    """A LangGraph Server is unreachable or refused a request."""
