@@ -12,6 +12,7 @@ from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, LoRA, Prompt  #
 from optimas_lg.graph.system import System, SystemGraph, inspect  # noqa: E402
 from optimas_lg.llm import chat_model  # noqa: E402
 from optimas_lg.loop.config import OptimizeConfig  # noqa: E402
+from optimas_lg.publishing import Published, publish  # noqa: E402
 
-__all__ = ["Choice", "Example", "FloatRange", "IntRange", "LoRA", "OptimizeConfig", "Prompt", "Result", "System",
-           "SystemGraph", "chat_model", "inspect", "optimize"]
+__all__ = ["Choice", "Example", "FloatRange", "IntRange", "LoRA", "OptimizeConfig", "Prompt", "Published", "Result",
+           "System", "SystemGraph", "chat_model", "inspect", "optimize", "publish"]

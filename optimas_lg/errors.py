@@ -65,3 +65,11 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted: {pending} runs not done")
         self.done = done
         self.pending = pending
+
+
+class PublishError(OptimasError):
+    """A job cannot be published: not an optimize job, not finished, or its knobs do not fit the graph."""
+
+
+class ServerError(OptimasError):
+    """A LangGraph Server is unreachable or refused a request."""

@@ -17,7 +17,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the ones below
     {"lrf"},
     {"proposers"},
     {"loop"},
-    {"api", "studio"},
+    {"api", "studio", "publishing"},
     {"cli"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

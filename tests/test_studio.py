@@ -18,25 +18,13 @@ what Studio would read from it:
   its default configuration gets through ``start``: the default target, metric and data
   resolve and a job opens in the store (then cancelled).
 
-Isolation: the in-memory runtime writes its state to ``./.langgraph_api`` and resolves the
-config's paths against its working directory, so the server runs in a temp folder that
-mirrors the repo's top level with symlinks; its storage home (``OPTIMAS_LG_HOME``) is
-private, while the converted-model cache is shared (``OPTIMAS_LG_MODEL_CACHE``) so the
-GGUF is not converted again. Telemetry and the PyPI version check are switched off, so
-nothing leaves the machine. ``langgraph dev`` silently takes another port when N is
-busy, so the URL is read from its banner. The server's process group (with any model
-server it started) is killed at teardown.
+The server is started by ``tests/langgraph_server.py`` (offline, in a temp folder mirroring
+the repo, on a free port, killed at teardown).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -48,16 +36,12 @@ from optimas_lg.store import models as m
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("langgraph_api", reason="needs the dev extra: langgraph-cli[inmem]")
 
+from tests.langgraph_server import REPO, DevServer, first_traceback, langgraph_dev, log_lines, log_tail  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-LANGGRAPH = Path(sys.executable).with_name("langgraph")
-STARTUP_TIMEOUT = 60.0  # importing both graphs (torch, transformers) on 2 busy cores
-REQUEST_TIMEOUT = 15.0
 RUN_TIMEOUT = 75.0  # one question through the local 135M model, started on demand
 START_TIMEOUT = 30.0  # the optimizer's start node: load the target, metric and data
-STOP_TIMEOUT = 10.0
-NOT_MIRRORED = {".git", ".venv", ".langgraph_api", "storage", "langgraph.json", ".pytest_cache"}
 
 LOOP_NODES = ["start", "baseline", "collect", "pairs", "train_lrf", "pick_node", "propose", "validate", "adapt",
               "check_stop", "final"]
@@ -80,134 +64,11 @@ LOOP_EDGES = {  # (source, target) -> conditional
 CONTEXT_FIELDS = ["target", "metric", "train", "val", "test", "inputs", "labels", "store", "settings"]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _model_cache() -> str:
-    """The converted-model cache this environment already uses (see ``optimas_lg.llm.registry``)."""
-    if os.environ.get("OPTIMAS_LG_MODEL_CACHE"):
-        return os.environ["OPTIMAS_LG_MODEL_CACHE"]
-    home = Path(os.environ.get("OPTIMAS_LG_HOME", REPO / "storage")).expanduser()
-    return str((home if home.is_absolute() else REPO / home).resolve() / "models")
-
-
-def _log_lines(log: Path) -> list[str]:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
-
-
-def _log_tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(_log_lines(log)[-lines:])
-
-
-def _first_traceback(log: Path, since: int = 0, lines: int = 30) -> str:
-    """The first traceback the server logged after line ``since`` (the root cause of a
-    failed run), else the log's tail."""
-    text = _log_lines(log)
-    starts = [i for i, line in enumerate(text) if i >= since and line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return _log_tail(log, lines)
-    return "\n".join(text[max(starts[0] - 1, 0):starts[0] + lines])
-
-
-class Studio:
-    """A running ``langgraph dev`` server and what the test needs to talk to it."""
-
-    def __init__(self, url: str, graphs: dict[str, str], log: Path, home: Path):
-        self.url, self.graphs, self.log, self.home = url, graphs, log, home
-        self.http = httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT)
-        self._assistants: dict[str, dict] | None = None
-
-    def assistants(self) -> dict[str, dict]:
-        """The system-created assistant of each graph, by graph id."""
-        if self._assistants is None:
-            response = self.http.post("/assistants/search", json={"limit": 100})
-            response.raise_for_status()
-            self._assistants = {a["graph_id"]: a for a in response.json()
-                                if a["metadata"].get("created_by") == "system"}
-        return self._assistants
-
-    def assistant_id(self, graph_id: str) -> str:
-        return self.assistants()[graph_id]["assistant_id"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the server's whole process group; kill it if it lingers."""
-    try:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=STOP_TIMEOUT)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_TIMEOUT)
-    finally:
-        try:  # a child that outlived its parent (e.g. a model server) is still in the group
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     """``langgraph dev`` on a free loopback port, serving the repo's graphs from a mirror folder."""
-    root = tmp_path_factory.mktemp("studio")
-    cwd = root / "cwd"
-    cwd.mkdir()
-    for entry in REPO.iterdir():
-        if entry.name not in NOT_MIRRORED:
-            (cwd / entry.name).symlink_to(entry)
-    config = json.loads((REPO / "langgraph.json").read_text())
-    # A graph whose file another change has not added yet would stop the whole server.
-    graphs = {gid: spec for gid, spec in config["graphs"].items() if (cwd / spec.split(":")[0]).is_file()}
-    (cwd / "langgraph.json").write_text(json.dumps({**config, "graphs": graphs}, indent=2))
-
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"OPTIMAS_LG_STORE", "OPTIMAS_LG_LLM_URL", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"}}
-    env.update(
-        OPTIMAS_LG_MODEL_CACHE=_model_cache(),
-        OPTIMAS_LG_HOME=str(root / "home"),
-        LANGSMITH_TRACING="false",
-        LANGCHAIN_TRACING_V2="false",
-        LANGGRAPH_CLI_NO_ANALYTICS="1",  # the CLI otherwise posts a usage event on start
-        LANGGRAPH_NO_VERSION_CHECK="true",  # the server otherwise asks PyPI for newer versions
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    port = _free_port()
-    log = root / "langgraph-dev.log"
-    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    url = None
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited with code {proc.returncode} before serving; log:\n{_log_tail(log)}")
-            if url is None:
-                # langgraph dev silently moves to another port when N is taken: use the one it prints
-                printed = re.search(r"API: (http://127\.0\.0\.1:\d+)", "\n".join(_log_lines(log)))
-                url = printed.group(1) if printed else None
-            try:
-                if url is not None and httpx.get(f"{url}/ok", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev not healthy after {STARTUP_TIMEOUT:.0f}s; log:\n{_log_tail(log)}")
-            time.sleep(0.25)
-        server = Studio(url, graphs, log, root / "home")
+    with langgraph_dev(tmp_path_factory.mktemp("studio")) as server:
         yield server
-        server.http.close()
-    finally:
-        _stop(proc)
 
 
 def test_assistants_search_lists_every_graph(studio):
@@ -288,7 +149,7 @@ def test_offline_qa_runs_one_question(studio):
     assert "question" in inputs, f"offline_qa input schema has no question field: {sorted(inputs)}"
     payload = {"question": _one_question()["question"]}  # never the gold answer
 
-    mark = len(_log_lines(studio.log))
+    mark = len(log_lines(studio.log))
     thread = studio.http.post("/threads", json={})
     thread.raise_for_status()
     thread_id = thread.json()["thread_id"]
@@ -297,7 +158,7 @@ def test_offline_qa_runs_one_question(studio):
     response.raise_for_status()
     final = response.json()
     assert "__error__" not in final, (f"run failed: {final['__error__']}\n"
-                                      f"server log:\n{_first_traceback(studio.log, mark)}")
+                                      f"server log:\n{first_traceback(studio.log, mark)}")
     assert isinstance(final.get("answer"), str) and final["answer"].strip(), final
     assert final["question"] == payload["question"]
 
@@ -306,7 +167,7 @@ def test_offline_qa_runs_one_question(studio):
     assert state["values"]["answer"] == final["answer"]
 
 
-def _context_default(studio: Studio, field: str):
+def _context_default(studio: DevServer, field: str):
     schemas = studio.http.get(f"/assistants/{studio.assistant_id('optimize_offline_qa')}/schemas").json()
     return schemas["context_schema"]["properties"][field]["default"]
 
@@ -316,7 +177,7 @@ def _sse_events(response, deadline: float, log: Path):
     event, data = None, []
     for line in response.iter_lines():
         if time.monotonic() > deadline:
-            pytest.fail(f"no stream event within the time limit; server log:\n{_log_tail(log)}")
+            pytest.fail(f"no stream event within the time limit; server log:\n{log_tail(log)}")
         if line.startswith("event:"):
             event = line.split(":", 1)[1].strip()
         elif line.startswith("data:"):
@@ -330,7 +191,7 @@ def test_optimizer_run_opens_a_job_with_the_default_config(studio):
     """What submitting the optimizer in Studio does with the default configuration: the
     ``start`` node resolves the target, metric and data and opens a job in the store.
     The rest of the loop (many agent runs) is too slow for this test; the run is cancelled."""
-    mark = len(_log_lines(studio.log))
+    mark = len(log_lines(studio.log))
     thread_id = studio.http.post("/threads", json={}).json()["thread_id"]
     body = {"assistant_id": studio.assistant_id("optimize_offline_qa"), "input": {}, "stream_mode": ["updates"],
             "context": {"settings": {"budget": {"max_iterations": 1}}}, "on_disconnect": "cancel"}
@@ -348,7 +209,7 @@ def test_optimizer_run_opens_a_job_with_the_default_config(studio):
         studio.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", params={"action": "interrupt"})
     assert first is not None, "the run ended without an update"
     assert first[0] == "updates", (f"the optimizer failed at start: {first[1]}\n"
-                                   f"server log:\n{_first_traceback(studio.log, mark)}")
+                                   f"server log:\n{first_traceback(studio.log, mark)}")
     job_id = first[1]["start"]["job_id"]
     assert isinstance(job_id, int)
 

@@ -9,6 +9,7 @@ from optimas_lg.cli import inspect as inspect_cmd
 from optimas_lg.cli import lrf as lrf_cmd
 from optimas_lg.cli import optimize as optimize_cmd
 from optimas_lg.cli import pairs as pairs_cmd
+from optimas_lg.cli import publish as publish_cmd
 from optimas_lg.cli import report as report_cmd
 from optimas_lg.cli import run as run_cmd
 from optimas_lg.cli import serve as serve_cmd
@@ -29,3 +30,4 @@ app.command("run")(run_cmd.run)
 app.command("serve")(serve_cmd.serve)
 app.command("pairs")(pairs_cmd.pairs)
 app.add_typer(lrf_cmd.app, name="lrf")
+app.command("publish")(publish_cmd.publish)
