@@ -31,6 +31,10 @@ def _value(text: str) -> Any:
         return text
 
 
+def _show(example: Example, output: dict[str, Any]) -> str:
+    return f"label={example.labels['answer']!r}\tanswer={output['answer']!r}"
+
+
 def main(system: ModuleType, argv: Sequence[str] | None = None) -> float:
     """Command line entry point of ``python -m examples.<system>``; prints and returns the mean score."""
     parser = argparse.ArgumentParser(prog=f"python -m {system.__name__}", description=system.__doc__.splitlines()[0])
@@ -52,8 +56,9 @@ def main(system: ModuleType, argv: Sequence[str] | None = None) -> float:
     start = time.perf_counter()
     results = evaluate(system, examples, context, args.concurrency)
     if args.show:
+        show = getattr(system, "show", _show)  # a system whose label or answer is not "answer" brings its own
         for example, (output, score) in zip(examples, results):
-            print(f"{example.key}\tscore={score:.2f}\tlabel={example.labels['answer']!r}\tanswer={output['answer']!r}")
+            print(f"{example.key}\tscore={score:.2f}\t{show(example, output)}")
     mean = statistics.fmean(score for _, score in results)
     print(f"{system.__name__}: {args.split} n={len(results)} score={mean:.3f} "
           f"({time.perf_counter() - start:.0f} s) context={context}")

@@ -231,14 +231,23 @@ def _step_layout(store: Store, call: models.NodeCall) -> tuple[list[models.NodeC
     return ordered, push_index
 
 
-def replay(system: System, node_call: models.NodeCall, example: Example, metric: Metric,
-           knobs: dict[str, Any] | None = None, output: Any = None, rollouts: int = 1, *, store: Store,
-           job_id: int | None = None, concurrency: int = 4) -> list[Rollout]:
-    """Replay a recorded node call: re-run it with ``knobs`` (or take ``output`` as given, or
-    its recorded output when neither is given), then continue the graph ``rollouts`` times.
+@dataclass(frozen=True)
+class RecordedStep:
+    """A recorded node call within its step, as a replay needs it: ``state`` is the graph
+    state the step started from, ``node_input`` what the node itself read (its ``Send``
+    argument when ``as_send``, else that state), and ``siblings`` the ``(node, output)`` of
+    the step's other tasks in LangGraph's write order, this call standing at ``position``.
+    Without its siblings a continuation of a fan-out node never passes the join after it."""
 
-    The rest of the graph runs with the original run's knob values, ``knobs`` overriding them.
-    """
+    state: Any
+    node_input: Any
+    as_send: bool
+    siblings: list[tuple[str, Any]]
+    position: int
+
+
+def recorded_step(store: Store, node_call: models.NodeCall, types: Any = None) -> RecordedStep:
+    """Where ``node_call`` stood in its run (values decoded with the graph's ``types``)."""
     if node_call.kind != "node":
         raise ReplayError(f"node call {node_call.id} is a {node_call.kind!r} record; only node calls replay")
     if node_call.namespace:
@@ -248,14 +257,32 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
     ordered, push_index = _step_layout(store, node_call)
     snapshot = queries.state_snapshot(store, node_call.run_id, node_call.step)
     as_send = node_call.id in push_index
+    node_input = serde.from_json(node_call.inputs, types)
     if snapshot is not None:
-        state = serde.from_json(snapshot.inputs, system.types)
+        state = serde.from_json(snapshot.inputs, types)
     elif as_send:
         raise ReplayError(f"node call {node_call.id} ({node_call.node!r}) was a Send task but run "
                           f"{node_call.run_id} has no state snapshot for step {node_call.step}; record it again "
                           "with optimas_lg.execution.runner (which streams the state)")
     else:
-        state = serde.from_json(node_call.inputs, system.types)
+        state = node_input
+    others = [c for c in ordered if c.id != node_call.id]
+    if any(c.error for c in others):
+        raise ReplayError(f"another task of step {node_call.step} in run {node_call.run_id} failed; "
+                          "that step cannot be continued")
+    return RecordedStep(state, node_input, as_send, [(c.node, serde.from_json(c.output, types)) for c in others],
+                        [c.id for c in ordered].index(node_call.id))
+
+
+def replay(system: System, node_call: models.NodeCall, example: Example, metric: Metric,
+           knobs: dict[str, Any] | None = None, output: Any = None, rollouts: int = 1, *, store: Store,
+           job_id: int | None = None, concurrency: int = 4) -> list[Rollout]:
+    """Replay a recorded node call: re-run it with ``knobs`` (or take ``output`` as given, or
+    its recorded output when neither is given), then continue the graph ``rollouts`` times.
+
+    The rest of the graph runs with the original run's knob values, ``knobs`` overriding them.
+    """
+    step = recorded_step(store, node_call, system.types)
     run_knobs = _run_knobs(store, node_call.run_id)
     if knobs:
         run_knobs.update(knobs)
@@ -265,16 +292,11 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
                               "replay; pass knobs to re-run it or an output to use")
         output = serde.from_json(node_call.output, system.types)
     elif output is None:
-        inputs = serde.from_json(node_call.inputs, system.types)
-        output = run_node(system, node_call.node, inputs, run_knobs, as_send=as_send, graph_state=state)
-    others = [c for c in ordered if c.id != node_call.id]
-    if any(c.error for c in others):
-        raise ReplayError(f"another task of step {node_call.step} in run {node_call.run_id} failed; "
-                          "that step cannot be continued")
-    position = [c.id for c in ordered].index(node_call.id)
-    siblings = [(c.node, serde.from_json(c.output, system.types)) for c in others]
-    return rollout_from(system, node_call.node, state, output, example, metric, run_knobs, rollouts, store, job_id,
-                        siblings=siblings, position=position, concurrency=concurrency, replay_of=node_call.run_id)
+        output = run_node(system, node_call.node, step.node_input, run_knobs, as_send=step.as_send,
+                          graph_state=step.state)
+    return rollout_from(system, node_call.node, step.state, output, example, metric, run_knobs, rollouts, store,
+                        job_id, siblings=step.siblings, position=step.position, concurrency=concurrency,
+                        replay_of=node_call.run_id)
 
 
 def _run_knobs(store: Store, run_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import DataError, OptimasError
-from optimas_lg.execution.replay import rollout_from, run_node
+from optimas_lg.execution.replay import RecordedStep, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
@@ -170,11 +170,15 @@ class Workspace:
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
-                run_node=run_node, rollout_from=rollout_from, decode_state=self.decode,
+                run_node=run_node, rollout_from=rollout_from, recorded_step=self.recorded_step,
                 store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
             pairs += node_pairs
             stats.add(node_stats)
         return pairs, stats
+
+    def recorded_step(self, call: m.NodeCall) -> RecordedStep:
+        """Where a recorded call stood in its step (its input, state and sibling tasks)."""
+        return recorded_step(self.store, call, self.system.types)
 
     def decode(self, raw: Any) -> Any:
         """A recorded value back as the graph saw it (its own state types allowed, nothing else)."""

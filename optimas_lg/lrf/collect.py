@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric
-from optimas_lg.errors import SettingsError
+from optimas_lg.errors import ReplayError, SettingsError
+from optimas_lg.execution.replay import RecordedStep
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
@@ -203,7 +204,7 @@ def collect_node_pairs(
     config: PairConfig,
     run_node: Callable[..., dict],
     rollout_from: Callable[..., list],
-    decode_state: Callable[[Any], dict],
+    recorded_step: Callable[[m.NodeCall], RecordedStep],
     store: Store | None = None,
     job_id: int | None = None,
     alternatives: dict[str, Sequence[Any]] | None = None,
@@ -213,6 +214,8 @@ def collect_node_pairs(
     """Pairs for one node from its recorded ``calls`` (``run_keys`` maps a call's run id
     to its example key). Candidates whose rollouts fail are counted, never scored.
     Stored pairs are tagged with ``stage`` so a repeated stage can replace its own.
+    ``recorded_step`` places a call in its step: a candidate continues the graph together
+    with the recorded outputs of the step's other tasks (a fan-out node's siblings).
 
     ``max_runs`` caps the system runs (rollouts) this collection starts: calls are served
     in their (seeded) order, each with as many whole candidates as still fit, and the
@@ -231,7 +234,7 @@ def collect_node_pairs(
     allowance = RunAllowance(max_runs)
     node_current = {s.name: current[s.name] for s in specs}
 
-    def outputs(call: m.NodeCall, state: dict) -> tuple[list[tuple[dict, dict]], int]:
+    def outputs(call: m.NodeCall, step: RecordedStep) -> tuple[list[tuple[dict, dict]], int]:
         """(knobs, output) of every candidate of one call, knob samples first, and how many
         node runs failed. Its own seeded RNG keeps them the same whatever thread runs it."""
         call_rng = random.Random(f"{config.seed}:{node}:{keys[call.id]}")
@@ -239,7 +242,8 @@ def collect_node_pairs(
         failed = 0
         for values in candidate_assignments(specs, node_current, config.samples, call_rng, alternatives):
             try:
-                found.append((values, run_node(system, node, state, {**current, **values})))
+                found.append((values, run_node(system, node, step.node_input, {**current, **values},
+                                               as_send=step.as_send, graph_state=step.state)))
             except Exception:  # a candidate the node cannot run: counted, never scored
                 failed += 1
         seen = {canonical_json(out) for _, out in found}
@@ -250,7 +254,8 @@ def collect_node_pairs(
             seed = sample_seed(config.seed, node, keys[call.id], index)
             try:
                 with sampling(config.temperature, seed) as drawn:
-                    output = run_node(system, node, state, {**current, **node_current})
+                    output = run_node(system, node, step.node_input, {**current, **node_current},
+                                      as_send=step.as_send, graph_state=step.state)
             except Exception:
                 failed += 1
                 new += 1  # a failing draw uses up its slot, so a broken node is not retried forever
@@ -272,9 +277,12 @@ def collect_node_pairs(
                 return [], 0, 0, True
             call = chosen[index]
             example = examples[run_keys[call.run_id]]
-            state = decode_state(call.inputs)
-            inputs = {k: state[k] for k in (call.reads or state) if k in state}
-            found, failed = outputs(call, state)
+            try:
+                step = recorded_step(call)
+            except ReplayError:  # another task of its step failed: the step cannot be continued
+                return [], 1, 0, False
+            inputs = {k: step.node_input[k] for k in (call.reads or step.node_input) if k in step.node_input}
+            found, failed = outputs(call, step)
             granted, skipped = allowance.grant(index, len(found), config.rollouts)
             allowance.release(index)
             if skipped:  # no run left for it: reported as skipped, its node runs not counted
@@ -282,8 +290,9 @@ def collect_node_pairs(
             out, runs = [], 0
             for values, output in found[:granted]:
                 knobs = {**current, **{k: v for k, v in values.items() if k != SAMPLE_KEY}}
-                rollouts = rollout_from(system, node, state, output, example, metric, knobs,
-                                        rollouts=config.rollouts, store=store, job_id=job_id)
+                rollouts = rollout_from(system, node, step.state, output, example, metric, knobs,
+                                        rollouts=config.rollouts, store=store, job_id=job_id,
+                                        siblings=step.siblings, position=step.position)
                 runs += len(rollouts)
                 scores = [r.score for r in rollouts if r.error is None and r.score is not None]
                 if len(scores) < len(rollouts) or not scores:

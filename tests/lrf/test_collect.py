@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Annotated
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
+from optimas_lg.execution.replay import RecordedStep, recorded_step, rollout_from, run_node
+from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, KnobSpec, Prompt
+from optimas_lg.graph.system import System
 from optimas_lg.llm.exploration import current_sampling
 from optimas_lg.lrf.collect import (
     PairConfig,
@@ -17,6 +26,7 @@ from optimas_lg.lrf.collect import (
     sample_seed,
     sample_value,
 )
+from optimas_lg.store import models
 
 
 def test_sampled_values_stay_in_their_space():
@@ -44,7 +54,12 @@ def _recorded(n: int) -> tuple[list[SimpleNamespace], dict[str, Example], dict[s
             {f"run{i}": f"e{i}" for i in range(n)})
 
 
-def _score_y2(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+def _alone(call: SimpleNamespace) -> RecordedStep:
+    """A call that was the only task of its step."""
+    return RecordedStep(call.inputs, call.inputs, False, [], 0)
+
+
+def _score_y2(system, node, state, output, example, metric, knobs, rollouts, store, job_id, **step):
     """Rollouts that score 1 when the node wrote y == 2."""
     return [SimpleNamespace(score=float(output["y"] == 2), error=None)] * rollouts
 
@@ -54,12 +69,12 @@ def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
     system = SimpleNamespace(knobs={"k": knob})
     calls, examples, run_keys = _recorded(4)
 
-    def run_node(system, node, state, knobs):
+    def run_node(system, node, state, knobs, **send):
         if knobs["k"] == 3:
             raise RuntimeError("k=3 breaks the node")
         return {"y": state["x"] + knobs["k"]}
 
-    kwargs = dict(run_node=run_node, rollout_from=_score_y2, decode_state=lambda raw: raw)
+    kwargs = dict(run_node=run_node, rollout_from=_score_y2, recorded_step=_alone)
     pairs, stats = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
                                       PairConfig(samples=4, rollouts=2), **kwargs)
     again, _ = collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
@@ -72,13 +87,13 @@ def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
     assert all(p.chosen["y"] == 2 and p.chosen_score == 1.0 and p.rejected_score == 0.0 for p in pairs)
 
 
-def _fake_llm_node(system, node, state, knobs):
+def _fake_llm_node(system, node, state, knobs, **send):
     """A node whose only knob changes nothing; under ``sampling`` it draws from its seed."""
     active = current_sampling()
     return {"y": 0 if active is None else active.next_seed() % 3}
 
 
-def _score_y1(system, node, state, output, example, metric, knobs, rollouts, store, job_id):
+def _score_y1(system, node, state, output, example, metric, knobs, rollouts, store, job_id, **step):
     assert current_sampling() is None  # rollouts run greedy, outside the override
     return [SimpleNamespace(score=float(output["y"] == 1), error=None)] * rollouts
 
@@ -86,7 +101,7 @@ def _score_y1(system, node, state, output, example, metric, knobs, rollouts, sto
 def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
     system = SimpleNamespace(knobs={"p": KnobSpec("p", Prompt(node="n"), "hi")})
     calls, examples, run_keys = _recorded(6)
-    kwargs = dict(run_node=_fake_llm_node, rollout_from=_score_y1, decode_state=lambda raw: raw)
+    kwargs = dict(run_node=_fake_llm_node, rollout_from=_score_y1, recorded_step=_alone)
 
     def collect(**config):
         return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"p": "hi"},
@@ -125,13 +140,13 @@ def test_run_allowance_is_never_exceeded_and_deterministic():
     system = SimpleNamespace(knobs={"k": knob})
     calls, examples, run_keys = _recorded(10)
 
-    def run_node(system, node, state, knobs):
+    def run_node(system, node, state, knobs, **send):
         return {"y": state["x"] + knobs["k"]}
 
     def collect(max_runs, concurrency=8):
         return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
                                   PairConfig(samples=3, rollouts=2, concurrency=concurrency), run_node=run_node,
-                                  rollout_from=_score_y2, decode_state=lambda raw: raw, max_runs=max_runs)
+                                  rollout_from=_score_y2, recorded_step=_alone, max_runs=max_runs)
 
     _, full = collect(None)
     assert full.system_runs == 60 and full.skipped_calls["n"] == 0
@@ -164,3 +179,53 @@ def test_run_allowance_serves_calls_in_order_whatever_order_they_ask_in():
     late.join(timeout=5)
     assert order == [(0, 3, False), (1, 2, False)] and allowance.used == 5 and allowance.exhausted
     assert allowance.grant(3, 1, 1) == (0, True)
+
+
+class Fan(TypedDict, total=False):
+    x: int
+    b: int
+    c: int
+    total: int
+
+
+@dataclass
+class FanConfig:
+    shift: Annotated[int, IntRange(0, 3, node="b")] = 0
+
+
+def _b(state: Fan, runtime: Runtime[FanConfig]) -> dict:
+    return {"b": state["x"] + runtime.context.shift}
+
+
+def _fan_out() -> StateGraph:
+    """b and c run in one step, d joins them: b's candidates only score once d has run."""
+    g = StateGraph(Fan, context_schema=FanConfig)
+    g.add_node("b", _b)
+    g.add_node("c", lambda state: {"c": 10})
+    g.add_node("d", lambda state: {"total": state["b"] + state["c"]})
+    g.add_edge(START, "b")
+    g.add_edge(START, "c")
+    g.add_edge(["b", "c"], "d")
+    g.add_edge("d", END)
+    return g
+
+
+def test_a_fan_out_node_is_continued_with_its_siblings_outputs(store):
+    system = System.load(_fan_out())
+    examples = {f"e{x}": Example(f"e{x}", {"x": x}, {"total": 12}) for x in range(3)}
+
+    def metric(example, output):
+        return float(output.get("total") == example["total"])
+
+    summary = run_examples(system, list(examples.values()), metric, None, store, progress=False)
+    run_keys = {r.run_id: r.example_key for r in summary.results}
+    nc = models.NodeCall
+    calls = store.select(nc, nc.node == "b", nc.kind == "node")
+    pairs, stats = collect_node_pairs(system, "b", calls, examples, run_keys, metric, {"shift": 0},
+                                      PairConfig(samples=4, llm_samples=0), run_node=run_node,
+                                      rollout_from=rollout_from,
+                                      recorded_step=lambda call: recorded_step(store, call, system.types),
+                                      store=store)
+    # x + shift == 2 makes d's total 12: one winning shift per input against three losers
+    assert stats.candidates["b"] == 12 and stats.failed_candidates["b"] == 0 and stats.pairs["b"] == 9
+    assert all(p.chosen["b"] == 2 and p.chosen_score == 1.0 for p in pairs)
