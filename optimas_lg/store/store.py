@@ -234,8 +234,20 @@ class Store:
 
     def add_lrf_checkpoint(self, path: str, backbone: str, nodes: list[str],
                            metrics: dict[str, Any] | None = None, job_id: int | None = None) -> int:
-        return self._add(m.LRFCheckpoint(path=path, backbone=backbone, nodes=nodes,
-                                         metrics=metrics or {}, job_id=job_id)).id
+        """Register the checkpoint saved at ``path``. Saving to a path again (a step redone
+        after a kill) overwrote its files, so it replaces that path's row instead of adding one."""
+        values = {"path": path, "backbone": backbone, "nodes": nodes, "metrics": metrics or {}, "job_id": job_id}
+        with self.session() as s, s.begin():
+            row = s.scalar(select(m.LRFCheckpoint).where(m.LRFCheckpoint.path == path,
+                                                         m.LRFCheckpoint.job_id.is_(None) if job_id is None
+                                                         else m.LRFCheckpoint.job_id == job_id))
+            if row is None:
+                row = m.LRFCheckpoint(**values)
+                s.add(row)
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+        return row.id
 
     # -- reading --------------------------------------------------------------------
     def get(self, table: type, key: Any) -> Any:

@@ -1,0 +1,123 @@
+"""Run ``optimas-lg`` commands as real processes, cheaply, and kill them at exact points.
+
+Importing optimas-lg (torch, transformers, LangGraph) costs ~10 s of CPU, so a fresh
+interpreter per command would not fit the suite's time budget on 2 cores. Commands run
+instead in processes forked from a server that imported everything once (the standard
+library's ``forkserver``, which itself never runs torch, so forking it is safe). Each
+command is a separate process with its own environment, file descriptors and exit code,
+and a kill is a real SIGKILL: no ``finally``, no flush, no atexit.
+
+``kill_at`` arms a test-side wrapper around one of the loop's nodes (``optimas_lg.loop.nodes``),
+so the process dies at a chosen step deterministically, without hooks in the library.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PRELOAD = ["optimas_lg.cli", "optimas_lg.api", "optimas_lg.lrf.model", "optimas_lg.loop.report",
+           "transformers.models.bert.modeling_bert", "tests.reliability.harness"]
+
+_context: multiprocessing.context.ForkServerContext | None = None
+
+
+@dataclass(frozen=True)
+class KillAt:
+    """Kill -9 the process at ``step`` of the loop: ``before`` the step's body runs (its
+    predecessor's checkpoint may still be in flight) or at its ``end`` (all its records
+    written, its checkpoint not); ``occurrence`` counts repeated steps (1 = first round)."""
+
+    step: str
+    when: str = "end"
+    occurrence: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.step}#{self.occurrence}:{self.when}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def killed(self) -> bool:
+        return self.code == -signal.SIGKILL
+
+
+def context() -> multiprocessing.context.ForkServerContext:
+    """The fork server, preloaded with optimas-lg (started on first use, once per session)."""
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        _context = ctx
+    return _context
+
+
+def cli(args: list[str], env: dict[str, str], out: Path, kill_at: KillAt | None = None,
+        timeout: float = 300) -> Outcome:
+    """``optimas-lg *args`` in its own process with ``env``; its output goes to files under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = out / "stdout", out / "stderr"
+    proc = context().Process(target=_main, args=(args, env, str(stdout), str(stderr), kill_at))
+    proc.start()
+    proc.join(timeout)
+    if proc.exitcode is None:
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"optimas-lg {' '.join(args)} ran over {timeout:.0f} s; stderr:\n{stderr.read_text()}")
+    return Outcome(proc.exitcode, stdout.read_text(), stderr.read_text())
+
+
+def _main(args: list[str], env: dict[str, str], stdout: str, stderr: str, kill_at: KillAt | None) -> None:
+    """The child: the environment and output files of a fresh process, then the CLI."""
+    os.chdir(REPO)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, stdout), (2, stderr)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    if kill_at is not None:
+        _arm(kill_at)
+    import torch
+
+    torch.set_num_threads(1)  # the suite's processes share 2 cores with everything else
+    from optimas_lg.cli import app
+
+    sys.argv = ["optimas-lg", *args]
+    app(args, prog_name="optimas-lg")
+
+
+def _arm(kill_at: KillAt) -> None:
+    from optimas_lg.loop import nodes
+
+    real = getattr(nodes, kill_at.step)
+    seen = 0
+
+    def node(state, runtime):
+        nonlocal seen
+        seen += 1
+        if seen == kill_at.occurrence and kill_at.when == "before":
+            _die()
+        update = real(state, runtime)
+        if seen == kill_at.occurrence:
+            _die()
+        return update
+
+    node.__name__, node.__doc__ = real.__name__, real.__doc__
+    setattr(nodes, kill_at.step, node)
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
