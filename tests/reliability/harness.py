@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,28 +63,45 @@ def context() -> multiprocessing.context.ForkServerContext:
     return _context
 
 
+class Running:
+    """A command started with ``launch``; ``wait`` for its ``Outcome``."""
+
+    def __init__(self, proc: multiprocessing.process.BaseProcess, args: list[str], out: Path) -> None:
+        self.proc, self.args, self.out = proc, args, out
+
+    def wait(self, timeout: float = 300) -> Outcome:
+        self.proc.join(timeout)
+        if self.proc.exitcode is None:
+            self.proc.kill()
+            self.proc.join()
+            raise TimeoutError(f"optimas-lg {' '.join(self.args)} ran over {timeout:.0f} s; stderr:\n"
+                               f"{(self.out / 'stderr').read_text()}")
+        return Outcome(self.proc.exitcode, (self.out / "stdout").read_text(), (self.out / "stderr").read_text())
+
+
+def launch(args: list[str], env: dict[str, str], out: Path, kill_at: KillAt | None = None,
+           start_at: float | None = None) -> Running:
+    """Start ``optimas-lg *args`` in its own process with ``env``, its output in files under
+    ``out``; with ``start_at`` (a ``time.time()``), it waits for that moment first."""
+    out.mkdir(parents=True, exist_ok=True)
+    proc = context().Process(target=_main, args=(args, env, str(out), kill_at, start_at))
+    proc.start()
+    return Running(proc, args, out)
+
+
 def cli(args: list[str], env: dict[str, str], out: Path, kill_at: KillAt | None = None,
         timeout: float = 300) -> Outcome:
-    """``optimas-lg *args`` in its own process with ``env``; its output goes to files under ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = out / "stdout", out / "stderr"
-    proc = context().Process(target=_main, args=(args, env, str(stdout), str(stderr), kill_at))
-    proc.start()
-    proc.join(timeout)
-    if proc.exitcode is None:
-        proc.kill()
-        proc.join()
-        raise TimeoutError(f"optimas-lg {' '.join(args)} ran over {timeout:.0f} s; stderr:\n{stderr.read_text()}")
-    return Outcome(proc.exitcode, stdout.read_text(), stderr.read_text())
+    """``optimas-lg *args`` in its own process, to the end (or its kill)."""
+    return launch(args, env, out, kill_at).wait(timeout)
 
 
-def _main(args: list[str], env: dict[str, str], stdout: str, stderr: str, kill_at: KillAt | None) -> None:
+def _main(args: list[str], env: dict[str, str], out: str, kill_at: KillAt | None, start_at: float | None) -> None:
     """The child: the environment and output files of a fresh process, then the CLI."""
     os.chdir(REPO)
     os.environ.clear()
     os.environ.update(env)
-    for fd, path in ((1, stdout), (2, stderr)):
-        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        target = os.open(os.path.join(out, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(target, fd)
         os.close(target)
     if kill_at is not None:
@@ -94,6 +112,8 @@ def _main(args: list[str], env: dict[str, str], stdout: str, stderr: str, kill_a
     from optimas_lg.cli import app
 
     sys.argv = ["optimas-lg", *args]
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
     app(args, prog_name="optimas-lg")
 
 
