@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, error_line, field_names, friendly_errors, knob_values
+from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
-from optimas_lg.errors import DataError, TargetError
+from optimas_lg.errors import DataError, TargetError, error_line
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target

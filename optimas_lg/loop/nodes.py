@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.execution.replay import run_node
 from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
@@ -74,9 +74,9 @@ def accounted(fn: Node) -> Node:
 def _record(ws: Workspace, evaluation: Evaluation, iteration: int, node: str | None = None) -> Evaluation:
     ws.store.add_event(ws.job_id, evaluation.kind, evaluation.to_json(), node=node, iteration=iteration)
     if evaluation.all_failed:
-        last_line = (evaluation.first_error or "").strip().splitlines()[-1:] or ["?"]
+        first = error_line(evaluation.first_error or "?")
         raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run ({evaluation.label}, config "
-                           f"{evaluation.config_id}) failed; the first error: {last_line[0]}")
+                           f"{evaluation.config_id}) failed; the first error: {first}")
     return evaluation
 
 
@@ -115,7 +115,8 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     summary = ws.run(ws.trainset, state["current_knobs"], state["current_config_id"], purpose="collect")
     if summary.n_failed == summary.n_runs:
         first = next(r.error for r in summary.results if r.error)
-        raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error:\n{first}")
+        raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error: "
+                           f"{error_line(first or '?')}")
     return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean))]}
 
 

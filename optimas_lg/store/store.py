@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, make_url, select, update
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optimas_lg.errors import SchemaVersionError, StoreError
@@ -161,7 +161,7 @@ class Store:
                     conn.execute(insert(m.SchemaInfo), [{"key": "store_id", "value": facts["store_id"]}])
                 conn.commit()
             return facts["store_id"]
-        except (OperationalError, InterfaceError) as exc:
+        except (DatabaseError, InterfaceError) as exc:  # unreachable, refused, or not a database at all
             raise StoreError(f"cannot open store {self.display_url!r}: {exc.orig}") from exc
 
     def _facts(self, conn: Connection) -> dict[str, str] | None:
