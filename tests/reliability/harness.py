@@ -30,16 +30,15 @@ _context: multiprocessing.context.ForkServerContext | None = None
 
 @dataclass(frozen=True)
 class KillAt:
-    """Kill -9 the process at ``step`` of the loop: ``before`` the step's body runs (its
-    predecessor's checkpoint may still be in flight) or at its ``end`` (all its records
-    written, its checkpoint not); ``occurrence`` counts repeated steps (1 = first round)."""
+    """Kill -9 the process the first time it reaches ``step`` of the loop: ``before`` the
+    step's body runs (its predecessor's checkpoint may still be in flight) or at its
+    ``end`` (all its records written, its checkpoint not)."""
 
     step: str
     when: str = "end"
-    occurrence: int = 1
 
     def __str__(self) -> str:
-        return f"{self.step}#{self.occurrence}:{self.when}"
+        return f"{self.step}:{self.when}"
 
 
 @dataclass(frozen=True)
@@ -121,17 +120,12 @@ def _arm(kill_at: KillAt) -> None:
     from optimas_lg.loop import nodes
 
     real = getattr(nodes, kill_at.step)
-    seen = 0
 
     def node(state, runtime):
-        nonlocal seen
-        seen += 1
-        if seen == kill_at.occurrence and kill_at.when == "before":
+        if kill_at.when == "before":
             _die()
-        update = real(state, runtime)
-        if seen == kill_at.occurrence:
-            _die()
-        return update
+        real(state, runtime)  # its records are written; its checkpoint never will be
+        _die()
 
     node.__name__, node.__doc__ = real.__name__, real.__doc__
     setattr(nodes, kill_at.step, node)

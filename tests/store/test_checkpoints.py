@@ -8,6 +8,7 @@ import stat
 import threading
 from typing import TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 
 from optimas_lg.store import Store, checkpointer
