@@ -73,3 +73,15 @@ class PublishError(OptimasError):
 
 class ServerError(OptimasError):
     """A LangGraph Server is unreachable or refused a request."""
+
+
+def error_line(recorded: str) -> str:
+    """The line of a recorded traceback that states the error (``Type: message``).
+
+    The traceback's last line is not it when the error has notes: LangGraph notes every
+    error raised in a node with "During task with name ... and id ...".
+    """
+    lines = recorded.strip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
+                default=-1)
+    return next((line for line in lines[start + 1:] if line and not line[0].isspace()), lines[-1] if lines else "")

@@ -12,8 +12,8 @@ import typer
 
 from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
 from optimas_lg.data import load_examples
-from optimas_lg.errors import DataError, Interrupted, TargetError
-from optimas_lg.execution.runner import RunSummary, error_line, run_examples
+from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
+from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.store import Store

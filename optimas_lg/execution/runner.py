@@ -72,19 +72,6 @@ def isolated(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def error_line(recorded: str) -> str:
-    """The line of a recorded traceback that states the error (``Type: message``).
-
-    The traceback's last line is not it when the error has notes: LangGraph notes every
-    error raised in a node with "During task with name ... and id ...".
-    """
-    lines = recorded.strip().splitlines()
-    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
-                default=-1)
-    return next((line for line in lines[start + 1:] if line and not line[0].isspace()), lines[-1] if lines else "")
-
-
-
 @dataclass(frozen=True)
 class RunResult:
     """One example's run: the final output and its score, or the error that stopped it."""

@@ -12,9 +12,8 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.execution.replay import run_node
-from optimas_lg.execution.runner import error_line
 from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.config import OptimizeConfig
@@ -35,23 +34,33 @@ from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.proposers import ProposalContext
-from optimas_lg.store import Store
+from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
 Node = Callable[[LoopState, Runtime[LoopContext]], dict[str, Any]]
 
 
 def accounted(fn: Node) -> Node:
-    """Refresh ``spent`` after a node (system runs and tokens from the store, wall time
-    summed over steps), so the budget holds across resumes; a node that raises marks the
-    job failed or interrupted (a run from Studio has no other place to record it)."""
+    """Refresh ``spent`` after a node (the step's own system runs and tokens on top of the
+    checkpointed totals, wall time summed over steps), so the budget holds across resumes;
+    a node that raises marks the job failed or interrupted (a run from Studio has no other
+    place to record it).
+
+    A step killed before its checkpoint is redone on resume: its first attempt's runs are
+    not counted (``Workspace.begin_step``) and its events are dropped first, so the redone
+    step records once.
+    """
 
     def wrapper(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         start = time.perf_counter()
         ws = runtime.context.job(state)
+        before = Spent.from_json(state.get("spent") or {})
+        if "last_event_id" in state:  # absent only in checkpoints of older versions
+            queries.delete_events_after(ws.store, state["job_id"], state["last_event_id"])
+        ws.begin_step(before.system_runs, before.llm_tokens)
         with job_guard(ws.store, state["job_id"]):
             update = fn(state, runtime)
-        before = Spent.from_json(state.get("spent") or {})
+        update["last_event_id"] = queries.last_event_id(ws.store, state["job_id"])
         runs, tokens = ws.spent()
         iterations = Spent.from_json(update.get("spent") or {}).iterations or before.iterations
         update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start).to_json()
@@ -82,16 +91,16 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         ws = Workspace.from_spec(spec, config, store)
         ws.bind(spec.create_job(store, config))
         ctx.workspace = ws
-        return {"job_id": ws.job_id}
+        return {"job_id": ws.job_id, "last_event_id": 0}
     ctx.job(state)
-    return {"job_id": state["job_id"]}
+    return {"job_id": state["job_id"], "last_event_id": 0}  # the loop starts (or starts over) with no events
 
 
 def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Score the initial config on validation (and test) data."""
     ws = runtime.context.job(state)
     knobs = defaults(ws.system.knobs)
-    config_id = ws.store.add_config(knobs, ws.system.name, note="initial")
+    config_id = ws.config_version(knobs, "initial")
     val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
     test_before = _record(ws, ws.evaluate("test", "baseline", knobs, config_id), iteration=0).mean \
         if ws.testset else None
@@ -106,7 +115,8 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     summary = ws.run(ws.trainset, state["current_knobs"], state["current_config_id"], purpose="collect")
     if summary.n_failed == summary.n_runs:
         first = next(r.error for r in summary.results if r.error)
-        raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error:\n{first}")
+        raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error: "
+                           f"{error_line(first or '?')}")
     return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean))]}
 
 
@@ -214,8 +224,8 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
     tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
 
     def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
-        config_id = ws.store.add_config(values, ws.system.name, parent_id=state["current_config_id"],
-                                        note=f"iteration {iteration}: {', '.join(knobs)}")
+        note = f"iteration {iteration}: {', '.join(knobs)}"
+        config_id = ws.config_version(values, note, state["current_config_id"])
         val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
         tried.append((config_id, values, val.scores))
         return val.scores

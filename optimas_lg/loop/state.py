@@ -37,6 +37,7 @@ class LoopState(TypedDict, total=False):
     decision: dict[str, Any] | None
     rounds_without_gain: int
     spent: dict[str, Any]
+    last_event_id: int  # the job's newest event when the last step finished (newer ones: a killed attempt's)
     history: Annotated[list[dict[str, Any]], operator.add]
     stop_reason: str | None
     report: str | None

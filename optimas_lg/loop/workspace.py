@@ -47,6 +47,8 @@ class Workspace:
     proposers: dict[str, Proposer]
     rewards: LocalRewards
     _examples: dict[str, Example] = field(default_factory=dict)
+    _counted: tuple[int, int] = (0, 0)  # (runs, tokens) of the job's finished loop steps
+    _step_start: tuple[int, int] = (0, 0)  # the store's (runs, tokens) of the job when this step began
 
     @classmethod
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
@@ -126,9 +128,17 @@ class Workspace:
         scores = [sum(s) / len(s) if s else None for s in per_example]
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
 
+    def begin_step(self, runs: int, tokens: int) -> None:
+        """Count spend from here on top of what the job's finished steps spent (``runs``,
+        ``tokens``: the checkpointed totals). Runs that an attempt killed before its
+        checkpoint left in the store are then never counted, however often a step is redone."""
+        self._counted = (runs, tokens)
+        self._step_start = queries.job_spend(self.store, self.job_id)
+
     def spent(self) -> tuple[int, int]:
-        """(system runs, LLM tokens) recorded for this job so far."""
-        return queries.job_spend(self.store, self.job_id)
+        """(system runs, LLM tokens) of this job: its finished steps' and the current step's so far."""
+        now = queries.job_spend(self.store, self.job_id)
+        return (self._counted[0] + now[0] - self._step_start[0], self._counted[1] + now[1] - self._step_start[1])
 
     def remaining_runs(self) -> int | None:
         """System runs left under ``budget.max_system_runs`` (``None``: no such limit)."""
@@ -138,6 +148,13 @@ class Workspace:
     def sample_train(self, n: int, salt: str) -> list[Example]:
         rng = random.Random(f"{self.config.seed}:{salt}")
         return rng.sample(self.trainset, min(n, len(self.trainset)))
+
+    def config_version(self, knobs: dict[str, Any], note: str, parent_id: int | None = None) -> int:
+        """The id of this job's config version of ``knobs`` (added if new): a step redone after
+        a kill gets the row its first attempt added, so config ids match an uninterrupted run."""
+        note = f"job {self.job_id}: {note}"
+        found = queries.find_config(self.store, knobs, self.system.name, parent_id, note)
+        return found if found is not None else self.store.add_config(knobs, self.system.name, parent_id, note)
 
     # -- recorded node calls and pairs --------------------------------------------
     def node_calls(self, node: str, example_keys: Sequence[str] | None = None) -> tuple[list[m.NodeCall],

@@ -28,6 +28,26 @@ def job_spend(store: Store, job_id: int) -> tuple[int, int]:
     return int(runs), int(tokens)
 
 
+def last_event_id(store: Store, job_id: int) -> int:
+    """The id of a job's newest optimizer event (0 for none)."""
+    with store.session() as s:
+        return s.scalar(select(func.max(m.OptimizerEvent.id)).where(m.OptimizerEvent.job_id == job_id)) or 0
+
+
+def delete_events_after(store: Store, job_id: int, event_id: int) -> int:
+    """Drop a job's optimizer events newer than ``event_id``; returns how many."""
+    with store.engine.begin() as conn:
+        return conn.execute(delete(m.OptimizerEvent).where(m.OptimizerEvent.job_id == job_id,
+                                                           m.OptimizerEvent.id > event_id)).rowcount
+
+
+def find_config(store: Store, values: dict[str, Any], target: str, parent_id: int | None, note: str) -> int | None:
+    """The id of a config version with exactly these values, target, parent and note, if any."""
+    parent = m.ConfigVersion.parent_id.is_(None) if parent_id is None else m.ConfigVersion.parent_id == parent_id
+    rows = store.select(m.ConfigVersion, m.ConfigVersion.target == target, m.ConfigVersion.note == note, parent)
+    return next((r.id for r in rows if r.values == values), None)
+
+
 def latest_job(store: Store, kind: str, status: str | None = None) -> int | None:
     """The id of the newest job of ``kind`` (with ``status``, if given)."""
     where = [m.Job.kind == kind] + ([m.Job.status == status] if status else [])

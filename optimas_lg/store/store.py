@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, make_url, select, update
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optimas_lg.errors import SchemaVersionError, StoreError
@@ -161,7 +161,7 @@ class Store:
                     conn.execute(insert(m.SchemaInfo), [{"key": "store_id", "value": facts["store_id"]}])
                 conn.commit()
             return facts["store_id"]
-        except (OperationalError, InterfaceError) as exc:
+        except (DatabaseError, InterfaceError) as exc:  # unreachable, refused, or not a database at all
             raise StoreError(f"cannot open store {self.display_url!r}: {exc.orig}") from exc
 
     def _facts(self, conn: Connection) -> dict[str, str] | None:
@@ -234,8 +234,20 @@ class Store:
 
     def add_lrf_checkpoint(self, path: str, backbone: str, nodes: list[str],
                            metrics: dict[str, Any] | None = None, job_id: int | None = None) -> int:
-        return self._add(m.LRFCheckpoint(path=path, backbone=backbone, nodes=nodes,
-                                         metrics=metrics or {}, job_id=job_id)).id
+        """Register the checkpoint saved at ``path``. Saving to a path again (a step redone
+        after a kill) overwrote its files, so it replaces that path's row instead of adding one."""
+        values = {"path": path, "backbone": backbone, "nodes": nodes, "metrics": metrics or {}, "job_id": job_id}
+        with self.session() as s, s.begin():
+            row = s.scalar(select(m.LRFCheckpoint).where(m.LRFCheckpoint.path == path,
+                                                         m.LRFCheckpoint.job_id.is_(None) if job_id is None
+                                                         else m.LRFCheckpoint.job_id == job_id))
+            if row is None:
+                row = m.LRFCheckpoint(**values)
+                s.add(row)
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+        return row.id
 
     # -- reading --------------------------------------------------------------------
     def get(self, table: type, key: Any) -> Any:

@@ -8,7 +8,7 @@ import traceback
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
-from optimas_lg.execution.runner import error_line
+from optimas_lg.errors import error_line
 
 AGENT = '''
 from typing_extensions import TypedDict

@@ -140,6 +140,7 @@ def test_a_type_the_graph_does_not_declare_is_refused_by_name(payload, monkeypat
         assert "System(builder, types=[...])" in str(err.value)
 
 
+@pytest.mark.reliability
 def test_a_name_read_from_data_is_never_imported():
     assert "this" not in sys.modules  # importing it prints the Zen of Python: nothing else does
     with pytest.raises(SerdeError, match="this:Zen"):
@@ -166,6 +167,7 @@ def test_replay_rebuilds_the_graphs_own_types(store):
     assert rollout.score == 6.0
 
 
+@pytest.mark.reliability
 def test_a_tampered_store_runs_no_code(store, home, tmp_path):
     """Someone with write access to a shared store edits a recorded node input to name os:system."""
     system = System.load(shapes.sequential())

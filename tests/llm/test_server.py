@@ -132,6 +132,7 @@ def test_adapter_is_selected_by_name_and_base_stays_clean(server, adapter):
     assert via_factory.invoke(QUESTIONS[0]).content == adapted
 
 
+@pytest.mark.reliability
 def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
     response = post(server, model=f"{BASE}@nope")
     assert response.status_code == 404 and adapter in response.json()["error"]["message"]
@@ -139,6 +140,7 @@ def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
     assert response.status_code == 404 and BASE in response.json()["error"]["message"]
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     "body",
     [
@@ -156,6 +158,7 @@ def test_malformed_requests_are_400_with_a_message(server, body):
     assert response.json()["error"]["message"].startswith("invalid request:")
 
 
+@pytest.mark.reliability
 def test_non_json_body_is_400(server):
     response = httpx.post(f"{server.base_url}/v1/chat/completions", content=b"{not json", timeout=10)
     assert response.status_code == 400
@@ -165,6 +168,7 @@ def batching(server) -> dict:
     return httpx.get(f"{server.base_url}/health").json()["batching"]
 
 
+@pytest.mark.reliability
 def test_too_long_prompt_is_400_and_says_why_before_it_queues(server):
     batches = batching(server)["batches"]
     response = post(server, messages=[{"role": "user", "content": "hello " * 9000}])
@@ -173,6 +177,7 @@ def test_too_long_prompt_is_400_and_says_why_before_it_queues(server):
     assert batching(server)["batches"] == batches  # tokenized in the request, never in the batch worker
 
 
+@pytest.mark.reliability
 def test_a_20_mb_request_is_413_before_it_is_read(server):
     batches = batching(server)["batches"]
     started = time.monotonic()
@@ -184,6 +189,7 @@ def test_a_20_mb_request_is_413_before_it_is_read(server):
     assert text_of(post(server, max_tokens=2))  # and the server goes on serving
 
 
+@pytest.mark.reliability
 def test_a_body_without_a_length_is_413_once_it_passes_the_limit(server):
     chunks = (b" " * (1 << 16) for _ in range(2 * MAX_REQUEST_BYTES >> 16))  # chunked: no Content-Length
     response = httpx.post(f"{server.base_url}/v1/chat/completions", content=chunks, timeout=30,
@@ -191,6 +197,7 @@ def test_a_body_without_a_length_is_413_once_it_passes_the_limit(server):
     assert response.status_code == 413 and "--max-request-bytes" in response.json()["error"]["message"]
 
 
+@pytest.mark.reliability
 def test_a_client_that_disconnects_stops_its_decoding(server):
     before = batching(server)
     with pytest.raises(httpx.ReadTimeout):  # the client gives up, as a user pressing Ctrl-C would
@@ -205,6 +212,7 @@ def test_a_client_that_disconnects_stops_its_decoding(server):
     assert after["decode_steps"] - before["decode_steps"] < 200  # stopped long before 2000 tokens
 
 
+@pytest.mark.reliability
 def test_a_model_folder_needs_the_servers_consent(server, tmp_path):
     folder = str(REPO_MODEL_CACHE / BASE.replace("/", "--"))
     response = post(server, model=folder)

@@ -156,6 +156,7 @@ def test_a_finished_job_releases_its_reward_model(store):
         assert seen[-1]() is None, "the finished job's reward model is still referenced"
 
 
+@pytest.mark.reliability
 def test_a_failing_loop_marks_the_job_failed_and_keeps_its_records(store):
     examples = lookup.examples()
 
@@ -171,6 +172,7 @@ def test_a_failing_loop_marks_the_job_failed_and_keeps_its_records(store):
     assert load_history(store, job.id).evaluation("val", "baseline") is not None  # what was recorded stays
 
 
+@pytest.mark.reliability
 def test_a_job_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, store):
     """The job row exists but no step was checkpointed (killed while loading): resuming
     starts the loop over instead of failing."""
@@ -186,6 +188,7 @@ def test_a_job_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     assert len(result.decisions) == 1
 
 
+@pytest.mark.reliability
 def test_an_interrupted_job_resumes_on_either_store_backend(tmp_path, store_url):
     """Ctrl-C after the LRF is trained marks the job interrupted; resuming continues from
     the store's own checkpoints (a PostgreSQL store keeps them in its database)."""
@@ -212,6 +215,7 @@ def test_an_interrupted_job_resumes_on_either_store_backend(tmp_path, store_url)
         assert sum(e.record.label == "baseline" for e in history.evaluations) == 1
 
 
+@pytest.mark.reliability
 def test_two_stores_in_one_home_never_share_a_job(home):
     """Job 1 of one store and job 1 of another: separate checkpoint threads and reports."""
     examples = lookup.examples()

@@ -8,6 +8,7 @@ import stat
 import threading
 from typing import TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 
 from optimas_lg.store import Store, checkpointer
@@ -50,6 +51,7 @@ def test_postgres_checkpoints_live_in_the_store_database(postgres_server):
             assert conn.exec_driver_sql("SELECT count(*) FROM checkpoints").scalar() > 0
 
 
+@pytest.mark.reliability
 def test_two_sqlite_stores_never_share_a_thread(tmp_path):
     first, second = Store(f"sqlite:///{tmp_path / 'a.db'}"), Store(f"sqlite:///{tmp_path / 'b.db'}")
     with first, second:
@@ -71,6 +73,7 @@ def test_sqlite_checkpoint_file_is_private(tmp_path):
         os.umask(old)
 
 
+@pytest.mark.reliability
 def test_many_open_the_checkpoints_of_a_new_store_at_once(store_url):
     """LangGraph's own setup is not safe for concurrent first openers; ours takes turns."""
     barrier, errors = threading.Barrier(8), []

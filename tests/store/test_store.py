@@ -29,6 +29,7 @@ def _run(store: Store) -> str:
     return run_id
 
 
+@pytest.mark.reliability
 def test_concurrent_writers_lose_nothing(store):
     run_id = _run(store)
     threads, per_thread = 16, 1000
@@ -136,6 +137,7 @@ def _open_at_once(url: str, barrier: threading.Barrier, results) -> None:
         results.put(f"error: {exc!r}")
 
 
+@pytest.mark.reliability
 def test_new_store_opened_by_many_at_once(store_url):
     """8 processes and 32 threads open one new store at the same moment: all succeed and
     find the same store (issue 14 item 7: `table schema_info already exists`)."""
@@ -188,6 +190,7 @@ def test_timestamps_are_utc_whatever_the_server_time_zone(store_url):
     assert abs(job.created_at - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
 
 
+@pytest.mark.reliability
 def test_new_sqlite_store_files_are_private(tmp_path):
     old = os.umask(0)  # not the umask's doing
     try:
