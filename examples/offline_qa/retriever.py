@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _STOPWORDS = frozenset(
     "a an and at by did do does for from has in is it its of on the that this to was what where which who whom why "
@@ -36,11 +36,14 @@ def tokens(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over short documents; ``search`` returns document indices, best first."""
+    """Okapi BM25 over short documents; ``search`` returns document indices, best first.
+    ``tokenize`` splits text into terms (default: this example's stemmed, stopword-free ``tokens``)."""
 
-    def __init__(self, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, documents: Sequence[str], k1: float = 1.2, b: float = 0.75,
+                 tokenize: Callable[[str], list[str]] = tokens) -> None:
         self.documents = list(documents)
-        self._docs = [Counter(tokens(d)) for d in self.documents]
+        self._tokenize = tokenize
+        self._docs = [Counter(tokenize(d)) for d in self.documents]
         self._lengths = [sum(d.values()) for d in self._docs]
         self._avg = sum(self._lengths) / max(len(self._docs), 1)
         df = Counter(t for d in self._docs for t in d)
@@ -49,7 +52,7 @@ class BM25:
         self.k1, self.b = k1, b
 
     def scores(self, query: str) -> list[float]:
-        q = Counter(tokens(query))
+        q = Counter(self._tokenize(query))
         out = []
         for doc, length in zip(self._docs, self._lengths):
             norm = self.k1 * (1 - self.b + self.b * length / self._avg)

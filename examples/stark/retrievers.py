@@ -8,13 +8,13 @@ by question text, so a search over many configs embeds each question once.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections import Counter, defaultdict, deque
 from functools import cache, lru_cache
 from pathlib import Path
 
+from examples.offline_qa.retriever import BM25
 from optimas_lg.data import read_rows
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -57,7 +57,7 @@ class KnowledgeBase:
         # longest names first, so "Zulsi disease" links before a shorter name inside it could
         self._linker = [(n, re.compile(rf"\b{re.escape(n.lower())}\b")) for n in sorted(self.names, key=len,
                                                                                           reverse=True)]
-        self._bm25 = BM25(self.texts)
+        self._bm25 = BM25(self.texts, tokenize=terms)
 
     def link(self, question: str) -> list[str]:
         """The entities named in the question (case-insensitive whole-word match)."""
@@ -101,27 +101,6 @@ class KnowledgeBase:
         for seed in seeds:
             scores.pop(seed, None)
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-
-
-class BM25:
-    """Okapi BM25 over the entity texts."""
-
-    def __init__(self, documents: list[str], k1: float = 1.2, b: float = 0.75) -> None:
-        self._docs = [Counter(terms(d)) for d in documents]
-        self._lengths = [sum(d.values()) for d in self._docs]
-        self._avg = sum(self._lengths) / max(len(self._docs), 1)
-        df = Counter(t for d in self._docs for t in d)
-        self._idf = {t: math.log(1 + (len(self._docs) - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.k1, self.b = k1, b
-
-    def scores(self, query: str) -> list[float]:
-        q = Counter(terms(query))
-        out = []
-        for doc, length in zip(self._docs, self._lengths):
-            norm = self.k1 * (1 - self.b + self.b * length / self._avg)
-            out.append(sum(self._idf[t] * n * doc[t] * (self.k1 + 1) / (doc[t] + norm)
-                           for t, n in q.items() if t in doc))
-        return out
 
 
 @cache
