@@ -82,7 +82,7 @@ def test_opro_with_the_local_model_proposes_and_scores_prompts(system):
     prompts beats the current one is left to chance: the improvement itself is shown in
     test_optimizers_prompt.py with a scripted proposer.)"""
     knob = system.knobs["answer_prompt"]
-    proposal = PromptProposer(PromptConfig(rounds=1, num_candidates=4, max_tokens=96)).propose(
+    proposal = PromptProposer(PromptConfig(rounds=1, num_candidates=3, max_tokens=64)).propose(
         context(system, correctness), knob)
     print("prompt candidates:", proposal.candidates, "cost:", proposal.cost)
     assert len(proposal.candidates) >= 2 and proposal.cost.llm_tokens > 0
