@@ -122,8 +122,10 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Preference pairs for every tunable node from Monte-Carlo rollouts, within what is
-    left of ``budget.max_system_runs``."""
+    left of ``budget.max_system_runs`` (none when candidates are ranked at random)."""
     ws = runtime.context.job(state)
+    if not ws.config.uses_lrf:
+        return {}
     max_runs = ws.remaining_runs()
     _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", max_runs=max_runs)
     record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
@@ -132,8 +134,11 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example."""
+    """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example
+    (skipped when candidates are ranked at random)."""
     ws = runtime.context.job(state)
+    if not ws.config.uses_lrf:
+        return {}
     all_pairs = stored_pairs(ws.store, ws.job_id, types=ws.system.types)
     if not all_pairs:
         raise OptimasError(_no_pairs_message(ws, state))
@@ -182,7 +187,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
-        inputs=[ws.decode(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
+        inputs=[ws.decode(c.inputs) for c in calls], score=ws.scorer(node, reads, state["iteration"]),
         run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
@@ -254,10 +259,16 @@ def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
 
 def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
-    fresh pairs, a few steps mixed with the replay buffer."""
+    fresh pairs, a few steps mixed with the replay buffer (unless ``adapt_lrf`` is off or
+    there is no LRF)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
+    update: dict[str, Any] = {
+        "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
+        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
+    if not (ws.config.uses_lrf and ws.config.adapt_lrf):
+        return update
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
     remaining = ws.remaining_runs()
     if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
@@ -268,9 +279,6 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
                                     max_runs=ws.remaining_runs())
-    update: dict[str, Any] = {
-        "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
-        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
