@@ -227,8 +227,13 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
     tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
+    unaffordable: list[tuple[str, ...]] = []
 
     def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
+        if not _can_validate(ws):  # the budget cannot pay for it: no evidence, so no gain
+            unaffordable.append(knobs)
+            tried.append((state["current_config_id"], values, state["current_val_scores"]))
+            return state["current_val_scores"]
         note = f"iteration {iteration}: {', '.join(knobs)}"
         config_id = ws.config_version(values, note, state["current_config_id"])
         val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
@@ -247,10 +252,23 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
     gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
     reason = gate.reason if len(steps) == 1 else "; ".join(
         f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
+    if unaffordable:
+        reason += (f"; not validated for lack of system runs: {'; '.join(', '.join(k) for k in unaffordable)} "
+                   f"(budget.max_system_runs = {ws.config.budget.max_system_runs})")
     return Decision(prop.node, changes, len(ws.valset), accepted, gate.mean_current, gate.mean_proposed,
                     gate.mean_diff, gate.stderr, gate.rule, reason, config_id,
                     [GateStep(list(s.knobs), s.accepted, s.decision.mean_diff, s.decision.stderr) for s in steps],
                     scores)
+
+
+def _validation_cost(ws: Workspace) -> int:
+    return len(ws.valset) * max(1, ws.config.val_repeats)
+
+
+def _can_validate(ws: Workspace) -> bool:
+    """Whether what is left of ``budget.max_system_runs`` pays for one validation."""
+    remaining = ws.remaining_runs()
+    return remaining is None or remaining >= _validation_cost(ws)
 
 
 def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
@@ -292,6 +310,9 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
     spent = Spent.from_json(state.get("spent") or {})
     reason = ws.config.budget.stop_reason(spent, rounds)
+    if reason is None and not _can_validate(ws):  # another round could not be validated
+        reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
+                  f"({_validation_cost(ws)} runs; limit {ws.config.budget.max_system_runs})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
     if not decision.accepted:
