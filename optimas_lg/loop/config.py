@@ -5,7 +5,7 @@ from the command line and edited in LangGraph Studio."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
@@ -15,6 +15,10 @@ from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
+
+Ranking = Literal["lrf", "random"]
+"""How proposers rank candidate values: by the node's LRF (the method) or at random (an ablation)."""
+RANKINGS: tuple[str, ...] = get_args(Ranking)
 
 
 @dataclass
@@ -53,6 +57,12 @@ class OptimizeConfig:
     ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
+
+    Two ablations of the method (the paper's, run side by side by ``bench/suite``):
+    ``ranking="random"`` ranks each proposer's candidates by seeded random scores instead
+    of the LRF, so no pairs are collected and no LRF is trained (the gate is the same);
+    ``adapt_lrf=False`` keeps the first LRF for the whole job (no fresh runs, pairs or
+    updates after an accepted change).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -63,6 +73,8 @@ class OptimizeConfig:
     val_fraction: float = 0.4
     val_repeats: int = 1
     adapt_examples: int = 8
+    ranking: Ranking = "lrf"
+    adapt_lrf: bool = True
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
@@ -81,9 +93,16 @@ class OptimizeConfig:
         config.validate()
         return config
 
+    @property
+    def uses_lrf(self) -> bool:
+        """Whether proposers rank candidates by a trained LRF (so pairs must be collected)."""
+        return self.ranking == "lrf"
+
     def validate(self) -> None:
         """Check what the field types alone do not: knob kinds and each proposer's settings."""
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
+        if self.ranking not in RANKINGS:
+            raise SettingsError(f"unknown ranking {self.ranking!r}; rankings: {list(RANKINGS)}")
         build_proposers(self.proposers)

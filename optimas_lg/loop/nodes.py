@@ -122,8 +122,10 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Preference pairs for every tunable node from Monte-Carlo rollouts, within what is
-    left of ``budget.max_system_runs``."""
+    left of ``budget.max_system_runs`` (none when candidates are ranked at random)."""
     ws = runtime.context.job(state)
+    if not ws.config.uses_lrf:
+        return {}
     max_runs = ws.remaining_runs()
     _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", max_runs=max_runs)
     record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
@@ -132,8 +134,11 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example."""
+    """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example
+    (skipped when candidates are ranked at random)."""
     ws = runtime.context.job(state)
+    if not ws.config.uses_lrf:
+        return {}
     all_pairs = stored_pairs(ws.store, ws.job_id, types=ws.system.types)
     if not all_pairs:
         raise OptimasError(_no_pairs_message(ws, state))
@@ -182,7 +187,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
-        inputs=[ws.decode(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
+        inputs=[ws.decode(c.inputs) for c in calls], score=ws.scorer(node, reads, state["iteration"]),
         run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
@@ -222,8 +227,13 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
     tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
+    unaffordable: list[tuple[str, ...]] = []
 
     def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
+        if not _can_validate(ws):  # the budget cannot pay for it: no evidence, so no gain
+            unaffordable.append(knobs)
+            tried.append((state["current_config_id"], values, state["current_val_scores"]))
+            return state["current_val_scores"]
         note = f"iteration {iteration}: {', '.join(knobs)}"
         config_id = ws.config_version(values, note, state["current_config_id"])
         val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
@@ -242,10 +252,23 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
     gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
     reason = gate.reason if len(steps) == 1 else "; ".join(
         f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
+    if unaffordable:
+        reason += (f"; not validated for lack of system runs: {'; '.join(', '.join(k) for k in unaffordable)} "
+                   f"(budget.max_system_runs = {ws.config.budget.max_system_runs})")
     return Decision(prop.node, changes, len(ws.valset), accepted, gate.mean_current, gate.mean_proposed,
                     gate.mean_diff, gate.stderr, gate.rule, reason, config_id,
                     [GateStep(list(s.knobs), s.accepted, s.decision.mean_diff, s.decision.stderr) for s in steps],
                     scores)
+
+
+def _validation_cost(ws: Workspace) -> int:
+    return len(ws.valset) * max(1, ws.config.val_repeats)
+
+
+def _can_validate(ws: Workspace) -> bool:
+    """Whether what is left of ``budget.max_system_runs`` pays for one validation."""
+    remaining = ws.remaining_runs()
+    return remaining is None or remaining >= _validation_cost(ws)
 
 
 def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
@@ -254,10 +277,16 @@ def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
 
 def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
-    fresh pairs, a few steps mixed with the replay buffer."""
+    fresh pairs, a few steps mixed with the replay buffer (unless ``adapt_lrf`` is off or
+    there is no LRF)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
+    update: dict[str, Any] = {
+        "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
+        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
+    if not (ws.config.uses_lrf and ws.config.adapt_lrf):
+        return update
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
     remaining = ws.remaining_runs()
     if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
@@ -268,9 +297,6 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
                                     max_runs=ws.remaining_runs())
-    update: dict[str, Any] = {
-        "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
-        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
@@ -284,6 +310,9 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
     spent = Spent.from_json(state.get("spent") or {})
     reason = ws.config.budget.stop_reason(spent, rounds)
+    if reason is None and not _can_validate(ws):  # another round could not be validated
+        reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
+                  f"({_validation_cost(ws)} runs; limit {ws.config.budget.max_system_runs})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
     if not decision.accepted:

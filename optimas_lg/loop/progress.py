@@ -32,7 +32,10 @@ def step_line(node: str, state: LoopState) -> str | None:
         mean = "-" if c.mean is None else f"{c.mean:.3f}"
         msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}"
     elif node == "pairs":
-        msg = f"pairs     per node {entries(history, PairsCollected)[-1].pairs}"
+        found = entries(history, PairsCollected)
+        msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (candidates ranked at random)"
+    elif node == "train_lrf" and not entries(history, LRFEvent):
+        return None
     elif node == "train_lrf":
         acc = entries(history, LRFEvent)[-1].accuracy
         msg = "train_lrf held-out ranking accuracy " + (", ".join(f"{k.strip('_')} {v:.2f}" for k, v in acc.items())

@@ -7,6 +7,7 @@ job reloads exactly the model its checkpointed state names.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,6 +27,17 @@ from optimas_lg.lrf import (
 from optimas_lg.store import Store
 
 ScoreFn = Callable[[list[tuple[dict, dict]]], list[float]]
+
+
+def random_scorer(salt: str) -> ScoreFn:
+    """Scores drawn uniformly at random (seeded by ``salt``): what proposers rank by in the
+    ``ranking="random"`` ablation, so a candidate wins by chance, not by any reward."""
+    rng = random.Random(salt)
+
+    def score(items: list[tuple[dict, dict]]) -> list[float]:
+        return [rng.random() for _ in items]
+
+    return score
 
 
 class LocalRewards:

@@ -21,7 +21,7 @@ from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.records import Evaluation
-from optimas_lg.loop.rewards import LocalRewards
+from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer
 from optimas_lg.lrf import PreferencePair
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
 from optimas_lg.proposers import Proposer, build_proposers
@@ -155,6 +155,13 @@ class Workspace:
         note = f"job {self.job_id}: {note}"
         found = queries.find_config(self.store, knobs, self.system.name, parent_id, note)
         return found if found is not None else self.store.add_config(knobs, self.system.name, parent_id, note)
+
+    def scorer(self, node: str, reads: Sequence[str], iteration: int) -> ScoreFn:
+        """How proposers rank ``node``'s candidates this round: its LRF, or seeded random
+        scores under ``ranking="random"``."""
+        if self.config.uses_lrf:
+            return self.rewards.scorer(node, reads)
+        return random_scorer(f"{self.config.seed}:random:{node}:{iteration}")
 
     # -- recorded node calls and pairs --------------------------------------------
     def node_calls(self, node: str, example_keys: Sequence[str] | None = None) -> tuple[list[m.NodeCall],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from optimas_lg.api import optimize, optimize_spec, resume_job
+from optimas_lg.errors import SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.loop.workspace import Workspace
@@ -177,3 +178,28 @@ def test_two_stores_in_one_home_never_share_a_job(home):
     assert [r.job_id for r in results] == [1, 1]
     assert [len(r.decisions) for r in results] == [1, 1]  # the second did not continue the first's thread
     assert results[0].report != results[1].report
+
+
+def test_random_ranking_collects_no_pairs_trains_no_lrf_and_keeps_the_gate(store):
+    examples = lookup.examples()
+    config = OptimizeConfig.from_dict({**SETTINGS, "ranking": "random"})
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      config=config, max_iterations=4, patience=None)
+    assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
+    assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
+    assert len(result.decisions) == 4  # every round still went through the gate
+    assert all(d.accepted == (d.val_proposed > d.val_current) for d in result.decisions if d.changes)
+
+
+def test_no_adapt_keeps_the_first_lrf_after_an_accepted_change(store):
+    examples = lookup.examples()
+    config = OptimizeConfig.from_dict({**SETTINGS, "adapt_lrf": False})
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      config=config, max_iterations=4, patience=None)
+    assert any(d.accepted for d in result.decisions)
+    assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 1  # the initial one only
+
+
+def test_an_unknown_ranking_is_a_settings_error():
+    with pytest.raises(SettingsError, match="ranking"):
+        OptimizeConfig.from_dict({"ranking": "global-ish"})

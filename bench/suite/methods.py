@@ -1,0 +1,135 @@
+"""The method table: how each method optimizes a system within the budget.
+
+A method gets a ``Task`` (the system, its train and val data, the budget, the seed, a
+counting ``Runner``) and returns an ``Outcome``: the final knob values and what it spent.
+It never sees the test split. Adding a method, e.g. the ``global-only`` ablation once the
+loop has that mode, is one entry in ``METHODS`` (for a loop variant, one ``LoopMethod``
+with its settings).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.suite.counting import Runner
+from bench.suite.systems import PROPOSER_MODEL, SuiteSystem
+from optimas_lg.data import Example
+from optimas_lg.graph.knobs import KnobSpec, defaults
+from optimas_lg.graph.system import System
+
+LOOP_KINDS = ["choice", "int", "float", "prompt"]
+"""Knob kinds every method may tune: LoRA is left out for all (no peer tunes weights, and a
+GRPO run takes minutes per proposal on this CPU)."""
+
+
+class NotApplicable(Exception):  # noqa: N818 - a cell outcome, not an error
+    """The method cannot work on this system (no knobs of the kinds it tunes, no DSPy program)."""
+
+
+@dataclass
+class Task:
+    """What a method is given for one cell."""
+
+    suite_system: SuiteSystem
+    system: System
+    train: list[Example]
+    val: list[Example]
+    budget: int
+    seed: int
+    runner: Runner
+    workdir: Path
+
+    def knobs_of(self, kinds: set[str]) -> list[KnobSpec]:
+        return [k for k in self.system.knobs.values() if k.kind in kinds]
+
+    def defaults(self) -> dict[str, Any]:
+        return defaults(self.system.knobs)
+
+
+@dataclass
+class Outcome:
+    """A method's result: final knob values, its own best val score, system runs spent,
+    method-specific details, and for a program that is not the graph its own scorer."""
+
+    knobs: dict[str, Any]
+    system_runs: int
+    val_seen: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    scorer: Callable[[list[Example]], list[float]] | None = None
+
+
+Method = Callable[[Task], Outcome]
+
+
+def unoptimized(task: Task) -> Outcome:
+    """The defaults; no run is spent before scoring."""
+    return Outcome(task.defaults(), 0, details={"note": "the graph's default knobs"})
+
+
+@dataclass(frozen=True)
+class LoopMethod:
+    """The optimas-lg loop with ``settings`` on top of its defaults (``OptimizeConfig``),
+    the proposer LM and the tuned kinds fixed for every loop method alike."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, seed: int) -> Any:
+        from optimas_lg.loop.config import OptimizeConfig
+
+        return OptimizeConfig.from_dict({"seed": seed, "kinds": LOOP_KINDS, "write_report": False,
+                                         "proposers": {"prompt": {"model": PROPOSER_MODEL}}, **self.settings})
+
+    def __call__(self, task: Task) -> Outcome:
+        from optimas_lg import optimize
+        from optimas_lg.store import Store, queries
+
+        store = Store(f"sqlite:///{task.workdir / 'optimas.db'}")
+        result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val,
+                          config=self.config(task.seed), store=store, max_system_runs=task.budget,
+                          max_iterations=None, patience=None, progress=False)
+        runs, _ = queries.job_spend(store, result.job_id)
+        decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},
+                      "accepted": d.accepted, "val": [d.val_current, d.val_proposed]} for d in result.decisions]
+        return Outcome(result.best_knobs, runs, result.val_after,
+                       {"settings": self.settings, "stop_reason": result.stop_reason, "decisions": decisions,
+                        "val_before": result.val_before})
+
+
+def _optuna(task: Task) -> Outcome:
+    from bench.suite.optuna_method import optuna_search
+
+    return optuna_search(task)
+
+
+def _gepa(task: Task) -> Outcome:
+    from bench.suite.gepa_method import gepa_search
+
+    return gepa_search(task)
+
+
+def _mipro(task: Task) -> Outcome:
+    from bench.suite.mipro_method import mipro_search
+
+    return mipro_search(task)
+
+
+METHODS: dict[str, Method] = {
+    "unoptimized": unoptimized,
+    "optuna": _optuna,
+    "optimas": LoopMethod(),
+    "random": LoopMethod({"ranking": "random"}),
+    "no-adapt": LoopMethod({"adapt_lrf": False}),
+    "gepa": _gepa,
+    "mipro": _mipro,
+}
+"""Method name -> how it optimizes; ``global-only`` joins as ``LoopMethod({...its setting...})``."""
+
+WRITES_PROMPTS = {"optimas", "random", "no-adapt", "gepa", "mipro"}
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="suite-"))

@@ -1,0 +1,95 @@
+"""The side-by-side harness on a tiny system (tests/graphs/lookup.py, no LLM) with a tiny
+budget: the result files, the budget, resuming, and the docs rebuilt from stored results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.suite.__main__ import main
+from bench.suite.cells import Cell, load
+from bench.suite.report import BEGIN, END
+from tests.graphs import lookup
+
+BUDGET = 24  # lookup: 8 train / 6 val / 6 test; optuna gets 4 trials of 6 val runs
+METHODS = "unoptimized,optuna,random,gepa"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    path = tmp_path_factory.mktemp("suite")
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OPTIMAS_LG_HOME", str(home))
+    try:
+        assert main(["--systems", "lookup", "--methods", METHODS, "--seeds", "0", "--budget", str(BUDGET),
+                     "--out", str(path)]) == 0
+    finally:
+        mp.undo()
+    return path
+
+
+def _row(out, method):
+    return load(Cell("lookup", method, 0, BUDGET).path(out))
+
+
+def test_a_result_holds_scores_per_example_spend_config_and_versions(out):
+    row = _row(out, "optuna")
+    assert row["status"] == "done"
+    assert row["sizes"] == {"train": 8, "val": 6, "test": 6}
+    assert list(row["test"]["scores"]) == [e.key for e in lookup.examples()[14:20]] and row["test"]["n"] == 6
+    assert len(row["val"]["scores"]) == 6
+    assert row["test"]["mean"] == pytest.approx(sum(row["test"]["scores"].values()) / 6)
+    assert set(row["final_knobs"]) == {"top_k", "style"}
+    assert set(row["tokens"]) == {"system", "proposer"} and row["tokens"]["proposer"]["total"] == 0
+    assert row["versions"]["optuna"] and row["versions"]["python"]
+    assert row["wall_seconds"] > 0 and len(row["load_average_start"]) == 3
+    assert row["scoring"]["runs"] == 12  # val and test scoring, counted apart from the budget
+
+
+def test_every_method_stays_within_the_budget_and_its_runs_are_counted(out):
+    optuna = _row(out, "optuna")
+    assert optuna["system_runs"] == optuna["details"]["trials"] * 6 == BUDGET  # each trial ran the 6 val examples
+    for method in ("unoptimized", "optuna", "random"):
+        row = _row(out, method)
+        assert row["system_runs"] <= BUDGET and row["within_budget"], method
+    assert _row(out, "random")["system_runs"] >= 6 + 8  # baseline on val, then the training runs
+
+
+def test_a_method_that_cannot_apply_is_recorded_as_such(out):
+    row = _row(out, "gepa")
+    assert row["status"] == "not_applicable" and "Prompt" in row["reason"]
+
+
+def test_a_done_cell_is_skipped_and_a_missing_or_failed_one_runs_again(out, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path))
+    before = {p.name: p.read_text() for p in out.glob("*.json")}
+    failed = Cell("lookup", "random", 0, BUDGET).path(out)
+    failed.write_text(json.dumps({**json.loads(failed.read_text()), "status": "error"}))
+    Cell("lookup", "unoptimized", 0, BUDGET).path(out).unlink()
+    assert main(["--systems", "lookup", "--methods", METHODS, "--seeds", "0", "--budget", str(BUDGET),
+                 "--out", str(out)]) == 0
+    after = {p.name: p.read_text() for p in out.glob("*.json")}
+    assert after.keys() == before.keys()
+    rerun = {Cell("lookup", m, 0, BUDGET).path(out).name for m in ("random", "unoptimized")}
+    for name in after.keys() - rerun:
+        assert after[name] == before[name], f"{name} was run again"
+    for name in rerun:
+        assert json.loads(after[name])["status"] == "done"
+        assert json.loads(after[name])["started"] != json.loads(before[name])["started"] or name.startswith(
+            "lookup.unoptimized")
+
+
+def test_markdown_and_plot_come_from_stored_results_only(out, tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\n{BEGIN}\nold\n{END}\n\n## History\nkept\n")
+    assert main(["--markdown", "--plot", "--budget", str(BUDGET), "--out", str(out), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "old" not in text and text.endswith("## History\nkept\n")
+    optuna = _row(out, "optuna")
+    line = next(line for line in text.splitlines() if line.startswith("| optuna |"))
+    assert f"| 1 | {optuna['test']['mean']:.3f} |" in line
+    assert "| gepa | 0 of 1 | not applicable" in text
+    assert "qwen2.5-coder-0.5b" in text  # the fair terms name the proposer LM
+    assert (out / "gain_vs_runs.png").stat().st_size > 0
