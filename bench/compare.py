@@ -282,7 +282,7 @@ def run_optimas(ctx: dict[str, Any]) -> dict[str, Any]:
     from optimas_lg.store import models as m
 
     store = Store()
-    result = optimize(builder, ctx["train"], metric, valset=ctx["val"], config=DEMO_CONFIG, store=store,
+    result = optimize(builder, ctx["train"], metric, valset=ctx["val"], settings=DEMO_CONFIG, store=store,
                       max_system_runs=ctx["budget"], max_seconds=ctx["max_seconds"])
     with store.session() as s:
         by_purpose = dict(s.execute(select(m.Run.purpose, func.count()).where(m.Run.job_id == result.job_id)

@@ -4,9 +4,11 @@ from the command line and edited in LangGraph Studio."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from optimas_lg.data import field_names
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
@@ -31,6 +33,9 @@ class JobSpec:
     labels: list[str] | None = None
     key_field: str = "id"
 
+    def __post_init__(self) -> None:
+        self.inputs, self.labels = field_names(self.inputs), field_names(self.labels)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -53,6 +58,8 @@ class OptimizeConfig:
     ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
+    ``initial_knobs`` warm-starts the loop: the knob values it starts from instead of the
+    graph's defaults (unset knobs keep their defaults).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -68,6 +75,7 @@ class OptimizeConfig:
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_report: bool = True
+    initial_knobs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +88,22 @@ class OptimizeConfig:
         config = from_settings(cls, data, "optimize")
         config.validate()
         return config
+
+    def with_options(self, *, seed: int | None = None, initial_knobs: Mapping[str, Any] | None = None,
+                     **budget: Any) -> OptimizeConfig:
+        """This config with the options every entry point takes by the same names (the API's
+        keywords, the CLI's flags, Studio's context fields) applied; ``None`` leaves a
+        setting as it is. Raises ``SettingsError`` for an unknown budget limit."""
+        unknown = sorted(set(budget) - {f.name for f in fields(Budget)})
+        if unknown:
+            raise SettingsError(f"unknown option(s) {unknown}; budget limits: {[f.name for f in fields(Budget)]}")
+        limits = {k: v for k, v in budget.items() if v is not None}
+        config = replace(self, budget=replace(self.budget, **limits))
+        if seed is not None:
+            config = replace(config, seed=seed)
+        if initial_knobs:
+            config = replace(config, initial_knobs=dict(initial_knobs))
+        return from_settings(OptimizeConfig, config.to_dict(), "optimize")
 
     def validate(self) -> None:
         """Check what the field types alone do not: knob kinds and each proposer's settings."""

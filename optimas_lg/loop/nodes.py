@@ -14,9 +14,7 @@ from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.execution.replay import run_node
-from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.records import (
     Collected,
@@ -86,7 +84,7 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     here from the context's spec and settings."""
     ctx = runtime.context
     if "job_id" not in state:  # a new job from Studio: everything loads before the job exists
-        spec, config = ctx.spec(), OptimizeConfig.from_dict(ctx.settings)
+        spec, config = ctx.spec(), ctx.options()
         store = Store(ctx.store)
         ws = Workspace.from_spec(spec, config, store)
         ws.bind(spec.create_job(store, config))
@@ -97,9 +95,9 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Score the initial config on validation (and test) data."""
+    """Score the initial config (the defaults, or the warm start) on validation (and test) data."""
     ws = runtime.context.job(state)
-    knobs = defaults(ws.system.knobs)
+    knobs = ws.initial_knobs()
     config_id = ws.config_version(knobs, "initial")
     val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
     test_before = _record(ws, ws.evaluate("test", "baseline", knobs, config_id), iteration=0).mean \

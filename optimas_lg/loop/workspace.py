@@ -80,6 +80,7 @@ class Workspace:
         keys = [e.key for e in examples]
         if len(set(keys)) != len(keys):
             raise DataError("train, validation and test examples must have distinct keys")
+        system.knob_values(config.initial_knobs)  # a warm start names declared knobs and values in their space
         tunable = [n for n in system.optimizable_nodes() if _tunable_knobs(system, config, n)]
         if not tunable:
             raise OptimasError(f"{system.name} has no knobs of the kinds {config.kinds}; declare knobs in its "
@@ -92,6 +93,10 @@ class Workspace:
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
         self.job_id = self.rewards.job_id = job_id
+
+    def initial_knobs(self) -> dict[str, Any]:
+        """The assignment the loop starts from: the defaults, warm-started by ``config.initial_knobs``."""
+        return self.system.knob_values(self.config.initial_knobs)
 
     # -- what may be tuned --------------------------------------------------------
     def tunable_knobs(self, node: str) -> list[KnobSpec]:

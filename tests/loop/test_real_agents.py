@@ -35,7 +35,7 @@ def _optimize(store, kinds: list[str], iterations: int = 2) -> optimas_lg.Result
     examples = orders.examples(30)
     config = OptimizeConfig.from_dict({**SETTINGS, "kinds": kinds})
     return optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:24],
-                               testset=examples[24:], store=store, config=config, max_iterations=iterations,
+                               testset=examples[24:], store=store, settings=config, max_iterations=iterations,
                                patience=None)
 
 
