@@ -18,8 +18,14 @@ from optimas_lg.home import default_store_url
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
 
-StoreOption = typer.Option(None, "--store", help="SQLAlchemy URL of the run store (default: $OPTIMAS_LG_STORE, "
-                           f"else optimas.db in $OPTIMAS_LG_HOME; here {default_store_url(create=False)})")
+
+def store_help() -> str:
+    """``--store``'s help, with the default this environment gives (read when the CLI loads)."""
+    return ("SQLAlchemy URL of the run store (default: $OPTIMAS_LG_STORE, else optimas.db in $OPTIMAS_LG_HOME; "
+            f"here {default_store_url(create=False)})")
+
+
+StoreOption = typer.Option(None, "--store", help=store_help())
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -50,6 +50,7 @@ def _outcome(store: Store, job_id: int) -> tuple:
     return decisions, final.val_before, final.val_after, start, best
 
 
+@pytest.mark.slow  # three small jobs: ~90 s of CPU
 def test_cli_api_and_studio_reach_the_same_result(files, store):
     cli = CliRunner().invoke(app, [
         "optimize", TARGET, "--data", str(files["train"]), "--val", str(files["val"]), "--metric", METRIC,
@@ -109,13 +110,11 @@ def test_cli_warm_start_and_seed_are_recorded_and_errors_are_one_line(files, sto
 
 
 def test_help_names_job_id_and_the_store_under_the_home(monkeypatch, tmp_path):
-    import subprocess
-    import sys
+    from optimas_lg.cli.common import store_help
 
-    env = {"OPTIMAS_LG_HOME": str(tmp_path / "elsewhere"), "COLUMNS": "250", "PATH": "/usr/bin:/bin",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    out = subprocess.run([sys.executable, "-m", "optimas_lg.cli.main", "optimize", "--help"], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = CliRunner().invoke(app, ["optimize", "--help"], terminal_width=250).output
     assert "JOB_ID" in out and "RUN_ID" not in out
-    assert f"sqlite:///{tmp_path / 'elsewhere' / 'optimas.db'}" in out
     assert "--max-system-runs" in out and "--seed" in out and "--config" in out
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path / "elsewhere"))
+    assert f"here sqlite:///{tmp_path / 'elsewhere' / 'optimas.db'}" in store_help()
+    assert not (tmp_path / "elsewhere").exists()  # showing the default creates nothing
