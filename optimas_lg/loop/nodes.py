@@ -13,7 +13,6 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError, error_line
-from optimas_lg.execution.replay import run_node
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.records import (
@@ -55,13 +54,14 @@ def accounted(fn: Node) -> Node:
         before = Spent.from_json(state.get("spent") or {})
         if "last_event_id" in state:  # absent only in checkpoints of older versions
             queries.delete_events_after(ws.store, state["job_id"], state["last_event_id"])
-        ws.begin_step(before.system_runs, before.llm_tokens)
+        ws.begin_step(before)
         with job_guard(ws.store, state["job_id"]):
             update = fn(state, runtime)
         update["last_event_id"] = queries.last_event_id(ws.store, state["job_id"])
-        runs, tokens = ws.spent()
         iterations = Spent.from_json(update.get("spent") or {}).iterations or before.iterations
-        update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start).to_json()
+        spent = dataclasses.replace(ws.spent(), iterations=iterations,
+                                    seconds=before.seconds + time.perf_counter() - start)
+        update["spent"] = spent.to_json()
         return update
 
     wrapper.__name__ = fn.__name__  # not functools.wraps: LangGraph must see (state, runtime) only
@@ -181,7 +181,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
         inputs=[ws.decode(c.inputs) for c in calls], score=ws.rewards.scorer(node, reads),
-        run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
+        run_node=lambda st, knobs: ws.run_node(node, st, knobs), charge_tokens=ws.charge_proposer,
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)

@@ -155,7 +155,8 @@ class LRFEvent(Record):
     """A local reward model trained (``stage`` "initial") or adapted after an accepted change.
 
     ``accuracy`` is ranking accuracy per node on pairs it was not trained on: held-out
-    examples after training, the fresh pairs (before the update) after adapting.
+    examples after training, the fresh pairs (before the update) after adapting;
+    ``n_eval_by_node`` counts those pairs per node.
     """
 
     kind: ClassVar[str] = "lrf"
@@ -166,6 +167,11 @@ class LRFEvent(Record):
     n_eval_pairs: int | None = None
     train_loss: float | None = None
     train_accuracy: dict[str, float] | None = None
+    n_eval_by_node: dict[str, int] | None = None
+
+    def at_or_below_chance(self) -> dict[str, float]:
+        """The nodes (not the overall figure) whose head ranks no better than a coin."""
+        return {n: a for n, a in self.accuracy.items() if not n.startswith("__") and a <= 0.5}  # not __overall__
 
 
 @dataclass(frozen=True)
