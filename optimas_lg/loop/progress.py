@@ -34,9 +34,11 @@ def step_line(node: str, state: LoopState) -> str | None:
     elif node == "pairs":
         msg = f"pairs     per node {entries(history, PairsCollected)[-1].pairs}"
     elif node == "train_lrf":
-        acc = entries(history, LRFEvent)[-1].accuracy
-        msg = "train_lrf held-out ranking accuracy " + (", ".join(f"{k.strip('_')} {v:.2f}" for k, v in acc.items())
-                                                        or "- (no held-out pairs)")
+        event = entries(history, LRFEvent)[-1]
+        weak = event.at_or_below_chance()
+        shown = [f"{k.strip('_')} {v:.2f}" + (" (at or below chance)" if k in weak else "")
+                 for k, v in event.accuracy.items()]
+        msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
     elif node == "propose":
         p = NodeProposal.from_json(state["proposal"] or {})
         scores = ("" if p.current_score is None or p.proposed_score is None
