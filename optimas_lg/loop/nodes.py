@@ -22,6 +22,7 @@ from optimas_lg.loop.records import (
     Final,
     GateStep,
     NodeProposal,
+    NodesSkipped,
     PairsCollected,
     changes_between,
     entries,
@@ -164,8 +165,14 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
     rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
-    return {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
-            "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+    update = {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
+              "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+    unreached = [n for n in ws.tunable_nodes() if n not in reached]
+    if unreached:
+        skipped = NodesSkipped(iteration, unreached)
+        ws.store.add_event(ws.job_id, skipped.kind, skipped.to_json(), iteration=iteration)
+        update["history"] = [entry(skipped)]
+    return update
 
 
 def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:

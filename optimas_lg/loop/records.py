@@ -197,6 +197,18 @@ class PairsCollected(Record):
 
 
 @dataclass(frozen=True)
+class NodesSkipped(Record):
+    """Tunable nodes a round could not pick: no recorded call under the current knobs (a
+    route that never reaches them), so no inputs to evaluate candidates on. They are picked
+    again once a change makes the runs reach them."""
+
+    kind: ClassVar[str] = "skipped"
+    iteration: int
+    nodes: list[str]
+    reason: str = "no recorded call under the current knobs"
+
+
+@dataclass(frozen=True)
 class Final(Record):
     """The job's outcome: the best config against the initial one."""
 
@@ -220,7 +232,8 @@ def entries(history: list[dict[str, Any]] | None, cls: type[R]) -> list[R]:
     return [cls.from_json(h) for h in history or [] if h.get("record") == cls.__name__]
 
 
-HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, Decision)}
+HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, NodesSkipped,
+                                                                    Decision)}
 
 
 def read_history(history: list[dict[str, Any]] | None) -> list[Record]:

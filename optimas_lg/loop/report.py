@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global 
 from optimas_lg.errors import StoreError
 from optimas_lg.home import subdir
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent
+from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent, NodesSkipped
 from optimas_lg.proposers import Proposal
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
@@ -55,6 +55,7 @@ class JobHistory:
     proposals: list[Logged[Proposal]] = field(default_factory=list)
     decisions: list[Logged[Decision]] = field(default_factory=list)
     budget: list[Logged[Spent]] = field(default_factory=list)
+    skipped: list[Logged[NodesSkipped]] = field(default_factory=list)
     final: Final | None = None
     unreadable: list[str] = field(default_factory=list)  # events that do not read back as their record
 
@@ -70,7 +71,7 @@ class JobHistory:
 _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "evaluation": ("evaluations", Evaluation.from_json), "lrf": ("lrf", LRFEvent.from_json),
     "proposal": ("proposals", Proposal.from_json), "decision": ("decisions", Decision.from_json),
-    "budget": ("budget", Spent.from_json)}
+    "budget": ("budget", Spent.from_json), "skipped": ("skipped", NodesSkipped.from_json)}
 
 
 def load_history(store: Store, job_id: int) -> JobHistory:
@@ -407,6 +408,10 @@ def _evaluation_row(e: Logged[Evaluation]) -> list[str]:
             _num(r.n_failed), _num(r.repeats)]
 
 
+def _skipped_row(e: Logged[NodesSkipped]) -> list[str]:
+    return [_num(e.iteration), ", ".join(f"`{n}`" for n in e.record.nodes), e.record.reason]
+
+
 EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]]]] = [
     # section title, JobHistory list, header, one row per logged record
     ("Decision log", "decisions", ["iter", "node", "knob: old → new", "val current vs proposed",
@@ -415,6 +420,7 @@ EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]]]] = [
                                 "est. gain", "candidates", "cost"], _proposal_row),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
                                        "ranking accuracy per node"], _lrf_row),
+    ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row),
     ("Evaluations", "evaluations", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
      _evaluation_row),
 ]
