@@ -51,7 +51,7 @@ def _outcome(store: Store, job_id: int) -> tuple:
 
 
 @pytest.mark.slow  # three small jobs: ~90 s of CPU
-def test_cli_api_and_studio_reach_the_same_result(files, store):
+def test_cli_api_and_studio_reach_the_same_result(files, store, capfd):
     cli = CliRunner().invoke(app, [
         "optimize", TARGET, "--data", str(files["train"]), "--val", str(files["val"]), "--metric", METRIC,
         "--inputs", "question", "--labels", "answer", "--settings", str(files["settings"]),
@@ -63,6 +63,7 @@ def test_cli_api_and_studio_reach_the_same_result(files, store):
     train, val = (load_examples(files[n], ["question"], ["answer"]) for n in ("train", "val"))
     api_job = optimize(TARGET, train, lookup.metric, valset=val, config=START, settings=SETTINGS, seed=SEED,
                        max_iterations=2, patience=5, max_system_runs=400, store=store, progress=False).job_id
+    assert "baseline" not in capfd.readouterr().err  # progress=False silences the API's progress lines
 
     # Studio: the library's optimizer graph, invoked with the assistant's context as a dict
     state = studio_graph.invoke({}, context={
