@@ -412,24 +412,26 @@ def _skipped_row(e: Logged[NodesSkipped]) -> list[str]:
     return [_num(e.iteration), ", ".join(f"`{n}`" for n in e.record.nodes), e.record.reason]
 
 
-EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]]]] = [
-    # section title, JobHistory list, header, one row per logged record
+EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]], str]] = [
+    # section title, JobHistory list, header, one row per logged record, what to say when there are none
     ("Decision log", "decisions", ["iter", "node", "knob: old → new", "val current vs proposed",
-                                   "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row),
+                                   "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row,
+     "No decisions recorded."),
     ("Proposals", "proposals", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
-                                "est. gain", "candidates", "cost"], _proposal_row),
+                                "est. gain", "candidates", "cost"], _proposal_row, "No proposals recorded."),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
-                                       "ranking accuracy per node"], _lrf_row),
-    ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row),
+                                       "ranking accuracy per node"], _lrf_row, "No lrf recorded."),
+    ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row,
+     "None: every round could pick any tunable node."),
     ("Evaluations", "evaluations", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
-     _evaluation_row),
+     _evaluation_row, "No evaluations recorded."),
 ]
 
 
 def event_table_section(history: JobHistory, title: str, name: str, header: list[str],
-                        row: Callable[[Any], list[str]]) -> str:
+                        row: Callable[[Any], list[str]], empty: str) -> str:
     logged = getattr(history, name)
-    body = _table(header, [row(e) for e in logged]) if logged else f"No {name} recorded."
+    body = _table(header, [row(e) for e in logged]) if logged else empty
     return f"## {title}\n\n{body}"
 
 
