@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optimas_lg.data import Example, Metric
-from optimas_lg.errors import OptimasError
+from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.graph.system import System
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.graph import build_optimizer_graph
@@ -69,7 +69,9 @@ def optimize(
     valset: Sequence[Example] | None = None,
     testset: Sequence[Example] | None = None,
     *,
-    config: OptimizeConfig | None = None,
+    config: Mapping[str, Any] | Any = None,
+    settings: OptimizeConfig | Mapping[str, Any] | None = None,
+    seed: int | None = None,
     store: Store | str | None = None,
     resume: int | None = None,
     proposers: Mapping[str, ProposerArg] | None = None,
@@ -79,22 +81,27 @@ def optimize(
     """Optimize the knobs of a LangGraph graph end to end.
 
     ``target`` is a ``StateGraph`` builder, a compiled graph, a factory or a
-    ``"file.py:attr"`` name; ``metric(example, output) -> float``. Budget limits
+    ``"file.py:attr"`` name; ``metric(example, output) -> float``. ``config`` warm-starts
+    the loop from these knob values (a mapping or an instance of the context schema)
+    instead of the defaults; ``settings`` is every loop setting (an ``OptimizeConfig`` or
+    its JSON, as the CLI's ``--settings``); ``seed`` and the budget limits
     (``max_iterations``, ``max_system_runs``, ``max_llm_tokens``, ``max_seconds``,
-    ``patience``) may be given as keywords. ``proposers`` replaces the proposer of a knob
-    kind (``{"prompt": MyProposer()}``, instances or ``Proposer`` subclasses).
-    ``resume=job_id`` continues a stopped job from its last completed step (pass the same
-    objects). ``progress`` prints one line per step unless ``False`` or a callable.
+    ``patience``) override it by keyword, under the names the CLI and Studio use.
+    ``proposers`` replaces the proposer of a knob kind (``{"prompt": MyProposer()}``,
+    instances or ``Proposer`` subclasses). ``resume=job_id`` continues a stopped job from
+    its last completed step (pass the same objects). ``progress`` prints one line per step
+    to stderr; ``False`` silences it, a callable replaces it.
     """
-    config = config or OptimizeConfig()
-    if budget:
-        config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **budget))
-    config.validate()
+    if isinstance(config, OptimizeConfig):
+        raise SettingsError("optimize(config=...) takes the knob values to start from; pass the OptimizeConfig "
+                            "as optimize(settings=...)")
+    system = System.load(target)
+    settings = settings if isinstance(settings, OptimizeConfig) else OptimizeConfig.from_dict(settings or {})
+    settings = settings.with_options(seed=seed, initial_knobs=system.knob_values_of(config), **budget)
     store = Store.open(store)
-    ws = Workspace.create(System.load(target), metric, trainset, valset, testset, store, config,
-                          proposers=proposers)
+    ws = Workspace.create(system, metric, trainset, valset, testset, store, settings, proposers=proposers)
     if resume is None:
-        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(config, proposers)))
+        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(settings, proposers)))
     else:
         ws.bind(_resumable(store, resume).id)
     return _drive(ws, resume is not None, progress)

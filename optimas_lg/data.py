@@ -157,6 +157,13 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     raise DataError(f"{path}: unsupported format {suffix!r}; use .jsonl, .json or .csv")
 
 
+def field_names(values: Sequence[str] | None) -> list[str] | None:
+    """Row field names given repeated and/or comma-separated (``--labels a,b --labels c``,
+    ``["a,b", "c"]`` in Studio), as one list; ``None`` when none are given."""
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    return names or None
+
+
 def load_examples(path: str | Path, input_keys: Sequence[str] | None = None,
                   label_keys: Sequence[str] | None = None, key_field: str = "id") -> list[Example]:
     """Read a data file into examples."""

@@ -17,9 +17,14 @@ HOME_ENV = "OPTIMAS_LG_HOME"
 STORE_ENV = "OPTIMAS_LG_STORE"
 
 
+def home_path() -> Path:
+    """Where the storage home is (``OPTIMAS_LG_HOME``, default ``./storage``), not created."""
+    return Path(os.environ.get(HOME_ENV, "storage")).expanduser().resolve()
+
+
 def storage_dir() -> Path:
     """The storage home, created on first use."""
-    path = Path(os.environ.get(HOME_ENV, "storage")).expanduser().resolve()
+    path = home_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -31,6 +36,7 @@ def subdir(name: str) -> Path:
     return path
 
 
-def default_store_url() -> str:
-    """The store URL from ``OPTIMAS_LG_STORE``, else a SQLite file in the storage home."""
-    return os.environ.get(STORE_ENV) or f"sqlite:///{storage_dir() / 'optimas.db'}"
+def default_store_url(create: bool = True) -> str:
+    """The store URL from ``OPTIMAS_LG_STORE``, else a SQLite file in the storage home
+    (created unless ``create`` is false, as for showing the default in ``--help``)."""
+    return os.environ.get(STORE_ENV) or f"sqlite:///{(storage_dir() if create else home_path()) / 'optimas.db'}"

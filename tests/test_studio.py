@@ -61,7 +61,8 @@ LOOP_EDGES = {  # (source, target) -> conditional
     ("check_stop", "final"): True,
     ("final", "__end__"): False,
 }
-CONTEXT_FIELDS = ["target", "metric", "train", "val", "test", "inputs", "labels", "store", "settings"]
+CONTEXT_FIELDS = ["target", "metric", "train", "val", "test", "inputs", "labels", "store", "settings", "config", "seed",
+                  "max_iterations", "max_system_runs", "max_llm_tokens", "max_seconds", "patience"]
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ class LoopMethod:
 
         store = Store(f"sqlite:///{task.workdir / 'optimas.db'}")
         result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val,
-                          config=self.config(task.seed), store=store, max_system_runs=task.budget,
+                          settings=self.config(task.seed), store=store, max_system_runs=task.budget,
                           max_iterations=None, patience=None, progress=False)
         runs, _ = queries.job_spend(store, result.job_id)
         decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},

@@ -50,7 +50,7 @@ def main() -> None:
                   f"budget {MAX_ITERATIONS} iterations or {MAX_SYSTEM_RUNS} system runs", highlight=False)
     start = time.perf_counter()
     store = Store()
-    result = optimize(builder, train, metric, valset=val, testset=test, config=DEMO_CONFIG, store=store,
+    result = optimize(builder, train, metric, valset=val, testset=test, settings=DEMO_CONFIG, store=store,
                       max_iterations=MAX_ITERATIONS, max_system_runs=MAX_SYSTEM_RUNS)
     changed = {k: v for k, v in result.best_knobs.items() if result.initial_knobs.get(k) != v}
     console.print(f"\njob {result.job_id}: val {result.val_before:.3f} → {result.val_after:.3f}  "

@@ -13,12 +13,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from optimas_lg.errors import KnobError, OptimasError
+from optimas_lg.home import default_store_url
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
 
-StoreOption = typer.Option(None, "--store", help="SQLAlchemy URL of the run store "
-                           "(default: $OPTIMAS_LG_STORE or sqlite:///storage/optimas.db)")
+
+def store_help() -> str:
+    """``--store``'s help, with the default this environment gives (read when the CLI loads)."""
+    return ("SQLAlchemy URL of the run store (default: $OPTIMAS_LG_STORE, else optimas.db in $OPTIMAS_LG_HOME; "
+            f"here {default_store_url(create=False)})")
+
+
+StoreOption = typer.Option(None, "--store", help=store_help())
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,8 +61,3 @@ def knob_values(text: str | None) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
     return values
-
-
-def field_names(values: list[str] | None) -> list[str] | None:
-    """Names given as repeated options and/or comma-separated (``--labels a,b --labels c``)."""
-    return [n.strip() for v in values for n in v.split(",") if n.strip()] if values else None

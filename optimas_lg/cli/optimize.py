@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors
+from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors, knob_values
 from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.progress import printer
@@ -27,16 +26,23 @@ def optimize(
     metric: str | None = typer.Option(None, "--metric", help="Metric: path/file.py:fn, fn(example, output) -> float."),
     val: Path | None = typer.Option(None, "--val", help="Validation data (default: a split of --data)."),
     test: Path | None = typer.Option(None, "--test", help="Test data, scored before and after."),
-    inputs: list[str] | None = typer.Option(None, "--inputs",
-                                            help="Row fields fed to the graph (default: all but labels)."),
-    labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric reads (e.g. answer)."),
+    inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields fed to the graph "
+                                            "(repeat or comma-separate; default: all but labels)."),
+    labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric reads "
+                                            "(repeat or comma-separate, e.g. answer)."),
+    config: str | None = typer.Option(None, "--config", help="Knob values to start from instead of the defaults, "
+                                      "as a JSON object or JSON file (unset knobs keep their defaults)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the validation split, node picks and samples."),
     max_iterations: int | None = typer.Option(None, "--max-iterations", help="Optimization rounds."),
-    max_runs: int | None = typer.Option(None, "--max-runs", help="Limit on system runs."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Limit on LLM tokens."),
+    max_system_runs: int | None = typer.Option(None, "--max-system-runs", "--max-runs",
+                                               help="Limit on system runs."),
+    max_llm_tokens: int | None = typer.Option(None, "--max-llm-tokens", "--max-tokens",
+                                              help="Limit on LLM tokens (system runs, pairs and proposers)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Limit on wall time."),
     patience: int | None = typer.Option(None, "--patience", help="Stop after this many rounds without a gain."),
     settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
-    resume: int | None = typer.Option(None, "--resume", help="Continue job RUN_ID from its last completed step."),
+    resume: int | None = typer.Option(None, "--resume", metavar="JOB_ID",
+                                      help="Continue job JOB_ID from its last completed step."),
     store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -50,13 +56,13 @@ def optimize(
         else:
             if not (target and data and metric):
                 raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
-            config = _settings(settings)
-            limits = {"max_iterations": max_iterations, "max_system_runs": max_runs, "max_llm_tokens": max_tokens,
-                      "max_seconds": max_seconds, "patience": patience}
-            config.budget = dataclasses.replace(config.budget, **{k: v for k, v in limits.items() if v is not None})
+            options = _settings(settings).with_options(
+                seed=seed, initial_knobs=knob_values(config), max_iterations=max_iterations,
+                max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
+                patience=patience)
             spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
-                           list(inputs) if inputs else None, list(labels) if labels else None)
-            result = optimize_spec(spec, config, store, progress=progress)
+                           inputs, labels)
+            result = optimize_spec(spec, options, store, progress=progress)
     except KeyboardInterrupt:
         job = _latest_interrupted(store)
         hint = f"; continue with `optimas-lg optimize --resume {job}`" if job is not None else ""

@@ -10,8 +10,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
-from optimas_lg.data import load_examples
+from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values
+from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, KnobError
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, field_names, friendly_errors, knob_values
-from optimas_lg.data import load_examples
+from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values
+from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
 from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph.system import System

@@ -27,6 +27,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphBubbleUp, ParentCommand
 
+from optimas_lg.execution.meter import token_usage
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.store import Store, models
@@ -189,11 +190,7 @@ class Recorder(BaseCallbackHandler):
             return
         gens = response.generations[0] if response.generations else []
         call["response"] = serde.to_json([g.message if isinstance(g, ChatGeneration) else g.text for g in gens])
-        usage = (response.llm_output or {}).get("token_usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        meta = getattr(gens[0], "message", None) if gens else None
-        if prompt is None and getattr(meta, "usage_metadata", None):
-            prompt, completion = meta.usage_metadata.get("input_tokens"), meta.usage_metadata.get("output_tokens")
+        prompt, completion = token_usage(response)
         call.update(prompt_tokens=prompt, completion_tokens=completion)
         self._llm_close(call, None)
 

@@ -122,12 +122,14 @@ class _Capture(BaseCallbackHandler):
 
 @isolated
 def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None = None, *,
-             as_send: bool = False, graph_state: Any = None) -> dict[str, Any] | Command:
+             as_send: bool = False, graph_state: Any = None,
+             callbacks: Sequence[BaseCallbackHandler] = ()) -> dict[str, Any] | Command:
     """Execute ``node`` alone on its recorded input with ``knobs``; return its output update.
 
     ``state`` is the node's input (``NodeCall.inputs`` after ``serde.from_json``). A node
     that ran as a ``Send`` task gets it as the ``Send`` argument (``as_send=True``), with
     ``graph_state`` as the rest of the state. A node returning ``Command`` gives the Command.
+    ``callbacks`` see the run too (a ``TokenMeter`` handler counts its LLM tokens).
     """
     if node not in system.graph.nodes:
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
@@ -135,7 +137,7 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     seed = graph_state if as_send else state
     cfg = fork.graph.update_state(fork.thread(), fork.seed(_state_dict(seed or {})), as_node=SEED_NODE)
     capture = _Capture(node)
-    config = system.config(knobs, callbacks=[capture], configurable=dict(cfg["configurable"]))
+    config = system.config(knobs, callbacks=[capture, *callbacks], configurable=dict(cfg["configurable"]))
     goto = Send(node, state) if as_send else node
     try:
         if system.is_async:

@@ -33,6 +33,16 @@ class Knob:
     def validate(self, name: str, value: Any) -> None:
         """Raise ``KnobError`` when ``value`` is outside this knob's space."""
 
+    def json_schema(self) -> dict[str, Any]:
+        """What JSON Schema says of this knob's space (options, bounds)."""
+        return {}
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """Pydantic's hook for ``Annotated`` metadata: the context schema's JSON schema (what
+        Studio shows as the assistant's configuration) then offers a Choice's options and a
+        range's bounds instead of a bare string or number."""
+        return {**handler(core_schema), **self.json_schema()}
+
 
 @dataclass(frozen=True)
 class Prompt(Knob):
@@ -57,6 +67,10 @@ class Choice(Knob):
             raise KnobError(f"Choice for node {self.node!r} needs at least one option")
         object.__setattr__(self, "options", tuple(self.options))
 
+    def json_schema(self) -> dict[str, Any]:
+        plain = all(o is None or isinstance(o, (str, int, float, bool)) for o in self.options)
+        return {"enum": list(self.options)} if plain else {}  # other objects have no JSON to list
+
     def validate(self, name: str, value: Any) -> None:
         if value not in self.options:
             raise KnobError(f"knob {name!r}: {value!r} is not one of the options {list(self.options)}")
@@ -74,6 +88,9 @@ class _Range(Knob):
             raise KnobError(f"range for node {self.node!r}: low {self.low} > high {self.high}")
         if self.log and self.low <= 0:
             raise KnobError(f"range for node {self.node!r}: log=True needs low > 0, got {self.low}")
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"minimum": self.low, "maximum": self.high}
 
     def validate(self, name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

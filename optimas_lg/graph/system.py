@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect as pyinspect
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -400,6 +400,16 @@ class System:
         values = values or {}
         validate_assignment(self.knobs, values)
         return {**defaults(self.knobs), **values}
+
+    def knob_values_of(self, config: Any) -> dict[str, Any]:
+        """The knob values given as a mapping or as an instance of the context schema
+        (only its knob fields), validated; ``None`` gives none."""
+        if config is None:
+            return {}
+        values = dict(config) if isinstance(config, Mapping) else {
+            k: getattr(config, k) for k in self.knobs if hasattr(config, k)}
+        validate_assignment(self.knobs, values)
+        return values
 
     def knobs_by_node(self, values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         full = self.knob_values(values)

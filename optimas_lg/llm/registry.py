@@ -9,6 +9,7 @@ Besides the registered names, any local HF model folder can be given by its path
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import os
@@ -155,15 +156,21 @@ def local_model_path(name: str) -> Path:
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Hide transformers' "Loading weights" / "Writing model shards" bars, which would
-    interleave with optimas-lg's own progress output."""
+    """Hide transformers' "Loading weights" / "Writing model shards" / "Converting and
+    de-quantizing GGUF tensors" bars, which would interleave with optimas-lg's own
+    progress output. The GGUF bar is a bare ``tqdm`` that transformers' progress-bar switch
+    does not reach, so its module's ``tqdm`` is swapped for a disabled one meanwhile."""
+    from transformers import modeling_gguf_pytorch_utils as gguf
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    bar = gguf.tqdm
+    gguf.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
+        gguf.tqdm = bar
         if was_enabled:
             hf_logging.enable_progress_bar()
 

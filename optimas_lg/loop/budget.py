@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from optimas_lg.loop.records import Record
@@ -40,10 +40,19 @@ class Budget:
 @dataclass(frozen=True)
 class Spent(Record):
     """What an optimization has used so far (kept in the loop's checkpointed state and
-    stored as a ``budget`` event after every round)."""
+    stored as a ``budget`` event after every round). ``llm_tokens`` is every token the
+    job spent; ``tokens_by_source`` splits it (``TOKEN_SOURCES``)."""
 
     kind: ClassVar[str] = "budget"
     iterations: int = 0
     system_runs: int = 0
     llm_tokens: int = 0
     seconds: float = 0.0
+    tokens_by_source: dict[str, int] = field(default_factory=dict)
+
+
+SYSTEM_TOKENS, REPLAY_TOKENS, PROPOSER_TOKENS = "system runs", "nodes run alone", "proposer LLM"
+TOKEN_SOURCES = (SYSTEM_TOKENS, REPLAY_TOKENS, PROPOSER_TOKENS)
+"""Where a job's tokens go: its recorded runs (evaluations, collect runs, rollouts), a node
+run alone on a recorded input (pair candidates, proposer candidates), a proposer's own
+LLM (the prompt writer, LoRA rollouts)."""

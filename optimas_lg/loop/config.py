@@ -4,9 +4,11 @@ from the command line and edited in LangGraph Studio."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
+from optimas_lg.data import field_names
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
@@ -34,6 +36,9 @@ class JobSpec:
     inputs: list[str] | None = None
     labels: list[str] | None = None
     key_field: str = "id"
+
+    def __post_init__(self) -> None:
+        self.inputs, self.labels = field_names(self.inputs), field_names(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +68,9 @@ class OptimizeConfig:
     of the LRF, so no pairs are collected and no LRF is trained (the gate is the same);
     ``adapt_lrf=False`` keeps the first LRF for the whole job (no fresh runs, pairs or
     updates after an accepted change).
+
+    ``initial_knobs`` warm-starts the loop: the knob values it starts from instead of the
+    graph's defaults (unset knobs keep their defaults).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -80,6 +88,7 @@ class OptimizeConfig:
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_report: bool = True
+    initial_knobs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +106,22 @@ class OptimizeConfig:
     def uses_lrf(self) -> bool:
         """Whether proposers rank candidates by a trained LRF (so pairs must be collected)."""
         return self.ranking == "lrf"
+
+    def with_options(self, *, seed: int | None = None, initial_knobs: Mapping[str, Any] | None = None,
+                     **budget: Any) -> OptimizeConfig:
+        """This config with the options every entry point takes by the same names (the API's
+        keywords, the CLI's flags, Studio's context fields) applied; ``None`` leaves a
+        setting as it is. Raises ``SettingsError`` for an unknown budget limit."""
+        unknown = sorted(set(budget) - {f.name for f in fields(Budget)})
+        if unknown:
+            raise SettingsError(f"unknown option(s) {unknown}; budget limits: {[f.name for f in fields(Budget)]}")
+        limits = {k: v for k, v in budget.items() if v is not None}
+        config = replace(self, budget=replace(self.budget, **limits))
+        if seed is not None:
+            config = replace(config, seed=seed)
+        if initial_knobs:
+            config = replace(config, initial_knobs=dict(initial_knobs))
+        return from_settings(OptimizeConfig, config.to_dict(), "optimize")
 
     def validate(self) -> None:
         """Check what the field types alone do not: knob kinds and each proposer's settings."""

@@ -13,10 +13,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError, error_line
-from optimas_lg.execution.replay import run_node
-from optimas_lg.graph.knobs import defaults
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.records import (
     Collected,
@@ -25,6 +22,7 @@ from optimas_lg.loop.records import (
     Final,
     GateStep,
     NodeProposal,
+    NodesSkipped,
     PairsCollected,
     changes_between,
     entries,
@@ -57,13 +55,14 @@ def accounted(fn: Node) -> Node:
         before = Spent.from_json(state.get("spent") or {})
         if "last_event_id" in state:  # absent only in checkpoints of older versions
             queries.delete_events_after(ws.store, state["job_id"], state["last_event_id"])
-        ws.begin_step(before.system_runs, before.llm_tokens)
+        ws.begin_step(before)
         with job_guard(ws.store, state["job_id"]):
             update = fn(state, runtime)
         update["last_event_id"] = queries.last_event_id(ws.store, state["job_id"])
-        runs, tokens = ws.spent()
         iterations = Spent.from_json(update.get("spent") or {}).iterations or before.iterations
-        update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start).to_json()
+        spent = dataclasses.replace(ws.spent(), iterations=iterations,
+                                    seconds=before.seconds + time.perf_counter() - start)
+        update["spent"] = spent.to_json()
         return update
 
     wrapper.__name__ = fn.__name__  # not functools.wraps: LangGraph must see (state, runtime) only
@@ -86,7 +85,7 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     here from the context's spec and settings."""
     ctx = runtime.context
     if "job_id" not in state:  # a new job from Studio: everything loads before the job exists
-        spec, config = ctx.spec(), OptimizeConfig.from_dict(ctx.settings)
+        spec, config = ctx.spec(), ctx.options()
         store = Store(ctx.store)
         ws = Workspace.from_spec(spec, config, store)
         ws.bind(spec.create_job(store, config))
@@ -97,9 +96,9 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Score the initial config on validation (and test) data."""
+    """Score the initial config (the defaults, or the warm start) on validation (and test) data."""
     ws = runtime.context.job(state)
-    knobs = defaults(ws.system.knobs)
+    knobs = ws.initial_knobs()
     config_id = ws.config_version(knobs, "initial")
     val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
     test_before = _record(ws, ws.evaluate("test", "baseline", knobs, config_id), iteration=0).mean \
@@ -171,8 +170,14 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
     rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
-    return {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
-            "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+    update = {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
+              "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+    unreached = [n for n in ws.tunable_nodes() if n not in reached]
+    if unreached:
+        skipped = NodesSkipped(iteration, unreached)
+        ws.store.add_event(ws.job_id, skipped.kind, skipped.to_json(), iteration=iteration)
+        update["history"] = [entry(skipped)]
+    return update
 
 
 def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
@@ -188,7 +193,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
         inputs=[ws.decode(c.inputs) for c in calls], score=ws.scorer(node, reads, state["iteration"]),
-        run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
+        run_node=lambda st, knobs: ws.run_node(node, st, knobs), charge_tokens=ws.charge_proposer,
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.records import Collected, Decision, LRFEvent, NodeProposal, PairsCollected, entries
+from optimas_lg.loop.records import Collected, Decision, LRFEvent, NodeProposal, NodesSkipped, PairsCollected, entries
 from optimas_lg.loop.state import LoopState
 
 ProgressFn = Callable[[str, LoopState], None]
@@ -37,9 +37,16 @@ def step_line(node: str, state: LoopState) -> str | None:
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":
-        acc = entries(history, LRFEvent)[-1].accuracy
-        msg = "train_lrf held-out ranking accuracy " + (", ".join(f"{k.strip('_')} {v:.2f}" for k, v in acc.items())
-                                                        or "- (no held-out pairs)")
+        event = entries(history, LRFEvent)[-1]
+        weak = event.at_or_below_chance()
+        shown = [f"{k.strip('_')} {v:.2f}" + (" (at or below chance)" if k in weak else "")
+                 for k, v in event.accuracy.items()]
+        msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
+    elif node == "pick_node":
+        skipped = [e for e in entries(history, NodesSkipped) if e.iteration == it]
+        if not skipped:
+            return None
+        msg = f"[{it}] {state.get('node')} picked; skipped {', '.join(skipped[-1].nodes)} ({skipped[-1].reason})"
     elif node == "propose":
         p = NodeProposal.from_json(state["proposal"] or {})
         scores = ("" if p.current_score is None or p.proposed_score is None

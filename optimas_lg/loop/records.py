@@ -155,7 +155,8 @@ class LRFEvent(Record):
     """A local reward model trained (``stage`` "initial") or adapted after an accepted change.
 
     ``accuracy`` is ranking accuracy per node on pairs it was not trained on: held-out
-    examples after training, the fresh pairs (before the update) after adapting.
+    examples after training, the fresh pairs (before the update) after adapting;
+    ``n_eval_by_node`` counts those pairs per node.
     """
 
     kind: ClassVar[str] = "lrf"
@@ -166,6 +167,11 @@ class LRFEvent(Record):
     n_eval_pairs: int | None = None
     train_loss: float | None = None
     train_accuracy: dict[str, float] | None = None
+    n_eval_by_node: dict[str, int] | None = None
+
+    def at_or_below_chance(self) -> dict[str, float]:
+        """The nodes (not the overall figure) whose head ranks no better than a coin."""
+        return {n: a for n, a in self.accuracy.items() if not n.startswith("__") and a <= 0.5}  # not __overall__
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,18 @@ class PairsCollected(Record):
     skipped_calls: dict[str, int]
     system_runs: int
     max_runs: int | None
+
+
+@dataclass(frozen=True)
+class NodesSkipped(Record):
+    """Tunable nodes a round could not pick: no recorded call under the current knobs (a
+    route that never reaches them), so no inputs to evaluate candidates on. They are picked
+    again once a change makes the runs reach them."""
+
+    kind: ClassVar[str] = "skipped"
+    iteration: int
+    nodes: list[str]
+    reason: str = "no recorded call under the current knobs"
 
 
 @dataclass(frozen=True)
@@ -214,7 +232,8 @@ def entries(history: list[dict[str, Any]] | None, cls: type[R]) -> list[R]:
     return [cls.from_json(h) for h in history or [] if h.get("record") == cls.__name__]
 
 
-HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, Decision)}
+HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, NodesSkipped,
+                                                                    Decision)}
 
 
 def read_history(history: list[dict[str, Any]] | None) -> list[Record]:

@@ -23,14 +23,14 @@ from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global 
 from optimas_lg.errors import StoreError
 from optimas_lg.home import subdir
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent
+from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent, NodesSkipped
 from optimas_lg.proposers import Proposal
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 
 R = TypeVar("R")
 
-CELL_WIDTH = 40
+TEXT_WIDTH = 40  # a longer string knob is shown as a text with a line diff, not in a table
 ACCEPTED, REJECTED, BASELINE = "#2e7d32", "#c62828", "#616161"
 
 
@@ -55,6 +55,7 @@ class JobHistory:
     proposals: list[Logged[Proposal]] = field(default_factory=list)
     decisions: list[Logged[Decision]] = field(default_factory=list)
     budget: list[Logged[Spent]] = field(default_factory=list)
+    skipped: list[Logged[NodesSkipped]] = field(default_factory=list)
     final: Final | None = None
     unreadable: list[str] = field(default_factory=list)  # events that do not read back as their record
 
@@ -70,7 +71,7 @@ class JobHistory:
 _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "evaluation": ("evaluations", Evaluation.from_json), "lrf": ("lrf", LRFEvent.from_json),
     "proposal": ("proposals", Proposal.from_json), "decision": ("decisions", Decision.from_json),
-    "budget": ("budget", Spent.from_json)}
+    "budget": ("budget", Spent.from_json), "skipped": ("skipped", NodesSkipped.from_json)}
 
 
 def load_history(store: Store, job_id: int) -> JobHistory:
@@ -246,14 +247,30 @@ def _num(value: Any, signed: bool = False) -> str:
     return "—" if value is None else str(value)
 
 
-def _short(value: Any, width: int = CELL_WIDTH) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _rounded(value: Any) -> Any:
+    """``value`` with every float at 6 significant digits (0.30000000000000004 shows as 0.3)."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
 
 
-def _cell(value: Any, width: int = CELL_WIDTH) -> str:
-    return _short(value, width).replace("|", "\\|")
+def _shown(value: Any) -> str:
+    """A value on one line, whole (tables are never cut: long texts wrap in the cell)."""
+    if isinstance(value, str):
+        text = value
+    elif value in ({}, [], ()):
+        text = "(empty)"
+    else:
+        text = json.dumps(_rounded(value), default=str)
+    return " ".join(text.split())
+
+
+def _cell(value: Any) -> str:
+    return _shown(value).replace("|", "\\|")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -267,8 +284,8 @@ def _fenced(text: str, lang: str = "text") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
-def _code(value: Any, width: int = CELL_WIDTH) -> str:
-    text = _cell(value, width)
+def _code(value: Any) -> str:
+    text = _cell(value)
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
@@ -278,7 +295,7 @@ def _line_diff(old: str, new: str) -> str:
 
 
 def _is_text(value: Any, kind: str | None) -> bool:
-    return kind == "prompt" or (isinstance(value, str) and ("\n" in value or len(value) > CELL_WIDTH))
+    return kind == "prompt" or (isinstance(value, str) and ("\n" in value or len(value) > TEXT_WIDTH))
 
 
 def _before_after(before: Any, after: Any) -> str:
@@ -303,9 +320,26 @@ def summary_section(history: JobHistory, result: Outcome) -> str:
             ("accepted changes", f"{len(history.accepted())} of {len(decisions)} proposals tested")]
     if budget:
         spent = budget[-1].record
-        rows.append(("budget spent", f"{spent.system_runs:,} system runs, "
-                     f"{spent.llm_tokens:,} LLM tokens, {spent.seconds:.0f} s"))
+        sources = ", ".join(f"{source} {n:,}" for source, n in spent.tokens_by_source.items() if n)
+        rows.append(("budget spent", f"{spent.system_runs:,} system runs, {spent.llm_tokens:,} LLM tokens"
+                     + (f" ({sources})" if sources else "") + f", {spent.seconds:.0f} s"))
     return "## Summary\n\n" + _table(["", ""], [[f"**{k}**", v] for k, v in rows])
+
+
+def warnings(history: JobHistory) -> list[str]:
+    """What makes the result less trustworthy than the scores suggest: an LRF head that
+    ranks pairs it was not trained on no better than a coin."""
+    notes = []
+    for e in history.lrf:
+        r = e.record
+        for node, acc in r.at_or_below_chance().items():
+            n = (r.n_eval_by_node or {}).get(node)
+            where = "held-out" if r.stage == "initial" else f"fresh (iteration {e.iteration})"
+            notes.append(f"the LRF head of `{node}` ({r.stage}) ranks {where} pairs at or below chance: accuracy "
+                         f"{acc:.2f}" + (f" on n={n} pairs" if n is not None else "")
+                         + "; proposals for this node follow noise (collect more pairs: pairs.samples, "
+                         "pairs.calls_per_node).")
+    return notes
 
 
 def settings_section(job: m.Job) -> str:
@@ -338,26 +372,26 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
                 "Line changes:", "", _fenced(_line_diff(before, after), "diff"), ""]
     unchanged = [k for k in sorted(old) if k in new and old[k] == new[k]]
     if unchanged:
-        out.append("Unchanged: " + ", ".join(f"`{k}`={_code(old[k], 30)}" for k in unchanged))
+        out.append("Unchanged: " + ", ".join(f"`{k}`={_code(old[k])}" for k in unchanged))
     return "\n".join(out).rstrip()
 
 
 def _changes(changes: dict[str, Change]) -> str:
-    return "<br>".join(f"`{k}`: {_cell(c.old, 25)} → {_cell(c.new, 25)}" for k, c in changes.items()) or "—"
+    return "<br>".join(f"`{k}`: {_cell(c.old)} → {_cell(c.new)}" for k, c in changes.items()) or "—"
 
 
 def _decision_row(e: Logged[Decision]) -> list[str]:
     d = e.record
     return [_num(e.iteration), e.node or "—", _changes(d.changes),
             f"{_num(d.val_current)} vs {_num(d.val_proposed)}", f"{_num(d.mean_diff, signed=True)} ± {_num(d.stderr)}",
-            _num(d.n), "✅ yes" if d.accepted else "❌ no", _cell(d.rule, 20), _cell(d.reason, 50)]
+            _num(d.n), "✅ yes" if d.accepted else "❌ no", _cell(d.rule), _cell(d.reason)]
 
 
 def _proposal_row(e: Logged[Proposal]) -> list[str]:
     p = e.record
     cost = ", ".join(f"{k}={_num(v)}" for k, v in dataclasses.asdict(p.cost).items())
-    return [_num(e.iteration), e.node or "—", f"`{p.knob}`", p.kind,
-            f"{_cell(p.previous, 25)} → {_cell(p.value, 25)}",
+    value = f"{_cell(p.previous)} → {_cell(p.value)}" if p.changed else f"unchanged: {_cell(p.value)}"
+    return [_num(e.iteration), e.node or "—", f"`{p.knob}`", p.kind, value,
             f"{_num(p.current_score)} → {_num(p.proposed_score)}",
             _num(p.estimated_gain, signed=True), str(len(p.candidates)), cost]
 
@@ -374,23 +408,30 @@ def _evaluation_row(e: Logged[Evaluation]) -> list[str]:
             _num(r.n_failed), _num(r.repeats)]
 
 
-EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]]]] = [
-    # section title, JobHistory list, header, one row per logged record
+def _skipped_row(e: Logged[NodesSkipped]) -> list[str]:
+    return [_num(e.iteration), ", ".join(f"`{n}`" for n in e.record.nodes), e.record.reason]
+
+
+EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]], str]] = [
+    # section title, JobHistory list, header, one row per logged record, what to say when there are none
     ("Decision log", "decisions", ["iter", "node", "knob: old → new", "val current vs proposed",
-                                   "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row),
+                                   "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row,
+     "No decisions recorded."),
     ("Proposals", "proposals", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
-                                "est. gain", "candidates", "cost"], _proposal_row),
+                                "est. gain", "candidates", "cost"], _proposal_row, "No proposals recorded."),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
-                                       "ranking accuracy per node"], _lrf_row),
+                                       "ranking accuracy per node"], _lrf_row, "No lrf recorded."),
+    ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row,
+     "None: every round could pick any tunable node."),
     ("Evaluations", "evaluations", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],
-     _evaluation_row),
+     _evaluation_row, "No evaluations recorded."),
 ]
 
 
 def event_table_section(history: JobHistory, title: str, name: str, header: list[str],
-                        row: Callable[[Any], list[str]]) -> str:
+                        row: Callable[[Any], list[str]], empty: str) -> str:
     logged = getattr(history, name)
-    body = _table(header, [row(e) for e in logged]) if logged else f"No {name} recorded."
+    body = _table(header, [row(e) for e in logged]) if logged else empty
     return f"## {title}\n\n{body}"
 
 
@@ -442,6 +483,9 @@ def render_markdown(store: Store, history: JobHistory, plots: list[Path]) -> str
     """The whole report as Markdown; ``plots`` are image files beside the report."""
     result = outcome(history)
     parts = [f"# Optimization report: job {history.job.id}", "", summary_section(history, result)]
+    warned = warnings(history)
+    if warned:
+        parts += ["", "## Warnings", ""] + [f"- ⚠ {note}" for note in warned]
     missing = missing_parts(history)
     if missing:
         parts += ["", "## Missing", ""] + [f"- {note}" for note in missing]

@@ -8,6 +8,7 @@ job reloads exactly the model its checkpointed state names.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class LocalRewards:
         checkpoint_id = self._save(stage, {"accuracy": accuracy,
                                            "eval_examples": sorted({p.example_key for p in held_out})})
         event = LRFEvent(stage=stage, checkpoint_id=checkpoint_id, n_pairs=len(pairs), accuracy=accuracy,
-                         n_eval_pairs=len(held_out),
+                         n_eval_pairs=len(held_out), n_eval_by_node=_per_node(held_out),
                          train_loss=report.loss_history[-1] if report.loss_history else None)
         self.store.add_event(self.job_id, event.kind, event.to_json())
         return event, held_out
@@ -80,6 +81,7 @@ class LocalRewards:
         report = trainer.adapt(fresh)
         checkpoint_id = self._save(stage, {"fresh_accuracy_before": before})
         event = LRFEvent(stage=stage, checkpoint_id=checkpoint_id, n_pairs=len(fresh), accuracy=before,
+                         n_eval_pairs=len(fresh), n_eval_by_node=_per_node(fresh),
                          train_accuracy=report.train_accuracy)
         self.store.add_event(self.job_id, event.kind, event.to_json(), iteration=iteration)
         return event
@@ -118,3 +120,8 @@ class LocalRewards:
         if self.model is None or self.trainer is None:
             raise LRFError(f"job {self.job_id} has no local reward model yet: train one before using it")
         return self.model, self.trainer
+
+
+def _per_node(pairs: Sequence[PreferencePair]) -> dict[str, int]:
+    """How many of ``pairs`` each node has (the ``n`` behind its accuracy)."""
+    return dict(Counter(p.node for p in pairs))

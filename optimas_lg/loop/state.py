@@ -48,7 +48,9 @@ class LoopContext:
     """The run context of the optimizer loop (LangGraph's ``Runtime.context``).
 
     From Python and the CLI, ``workspace`` carries the live job. From Studio the other
-    fields name the job's pieces (the assistant's editable configuration): the first node
+    fields name the job's pieces (the assistant's editable configuration) under the names
+    the API and the CLI use: ``settings`` (``--settings``), ``config`` (the knob values to
+    start from, ``--config``), ``seed`` and the budget limits override it. The first node
     that needs the workspace builds it from them (or, for a job that exists, from the
     spec stored with the job), and it lives as long as this run.
     """
@@ -62,6 +64,13 @@ class LoopContext:
     labels: list[str] | None = None
     store: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    max_iterations: int | None = None
+    max_system_runs: int | None = None
+    max_llm_tokens: int | None = None
+    max_seconds: float | None = None
+    patience: int | None = None
     workspace: Any = None
 
     def spec(self) -> JobSpec:
@@ -72,6 +81,13 @@ class LoopContext:
                                "assistant's configuration (e.g. target 'path/agent.py:builder')")
         return JobSpec(self.target, self.metric, self.train, self.val, self.test, self.inputs,  # type: ignore[arg-type]
                        self.labels)
+
+    def options(self) -> OptimizeConfig:
+        """The job's settings with this context's seed, warm start and limits applied."""
+        return OptimizeConfig.from_dict(self.settings).with_options(
+            seed=self.seed, initial_knobs=self.config, max_iterations=self.max_iterations,
+            max_system_runs=self.max_system_runs, max_llm_tokens=self.max_llm_tokens, max_seconds=self.max_seconds,
+            patience=self.patience)
 
     def job(self, state: LoopState) -> Workspace:
         """The live workspace of the job in ``state``, with the LRF version the state names."""

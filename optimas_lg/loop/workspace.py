@@ -6,6 +6,8 @@ on resume."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,12 +15,14 @@ from typing import Any
 
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import DataError, OptimasError
+from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
+from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS, Spent
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer
@@ -47,8 +51,10 @@ class Workspace:
     proposers: dict[str, Proposer]
     rewards: LocalRewards
     _examples: dict[str, Example] = field(default_factory=dict)
-    _counted: tuple[int, int] = (0, 0)  # (runs, tokens) of the job's finished loop steps
+    meter: TokenMeter = field(default_factory=TokenMeter)  # tokens no recorded run holds
+    _counted: Spent = field(default_factory=Spent)  # what the job's finished loop steps spent
     _step_start: tuple[int, int] = (0, 0)  # the store's (runs, tokens) of the job when this step began
+    _meter_start: dict[str, int] = field(default_factory=dict)  # the meter when this step began
 
     @classmethod
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
@@ -80,6 +86,7 @@ class Workspace:
         keys = [e.key for e in examples]
         if len(set(keys)) != len(keys):
             raise DataError("train, validation and test examples must have distinct keys")
+        system.knob_values(config.initial_knobs)  # a warm start names declared knobs and values in their space
         tunable = [n for n in system.optimizable_nodes() if _tunable_knobs(system, config, n)]
         if not tunable:
             raise OptimasError(f"{system.name} has no knobs of the kinds {config.kinds}; declare knobs in its "
@@ -92,6 +99,10 @@ class Workspace:
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
         self.job_id = self.rewards.job_id = job_id
+
+    def initial_knobs(self) -> dict[str, Any]:
+        """The assignment the loop starts from: the defaults, warm-started by ``config.initial_knobs``."""
+        return self.system.knob_values(self.config.initial_knobs)
 
     # -- what may be tuned --------------------------------------------------------
     def tunable_knobs(self, node: str) -> list[KnobSpec]:
@@ -128,22 +139,44 @@ class Workspace:
         scores = [sum(s) / len(s) if s else None for s in per_example]
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
 
-    def begin_step(self, runs: int, tokens: int) -> None:
-        """Count spend from here on top of what the job's finished steps spent (``runs``,
-        ``tokens``: the checkpointed totals). Runs that an attempt killed before its
-        checkpoint left in the store are then never counted, however often a step is redone."""
-        self._counted = (runs, tokens)
+    def begin_step(self, before: Spent) -> None:
+        """Count spend from here on top of what the job's finished steps spent (``before``:
+        the checkpointed totals). Runs and tokens that an attempt killed before its
+        checkpoint spent are then never counted, however often a step is redone."""
+        self._counted = before
         self._step_start = queries.job_spend(self.store, self.job_id)
+        self._meter_start = self.meter.totals()
 
-    def spent(self) -> tuple[int, int]:
-        """(system runs, LLM tokens) of this job: its finished steps' and the current step's so far."""
-        now = queries.job_spend(self.store, self.job_id)
-        return (self._counted[0] + now[0] - self._step_start[0], self._counted[1] + now[1] - self._step_start[1])
+    def spent(self) -> Spent:
+        """What this job spent: its finished steps' and the current step's so far (tokens by
+        source: the recorded runs' from the store, the rest from the meter)."""
+        runs, tokens = queries.job_spend(self.store, self.job_id)
+        done = self._counted
+        by_source = dict(done.tokens_by_source or ({SYSTEM_TOKENS: done.llm_tokens} if done.llm_tokens else {}))
+        now = {SYSTEM_TOKENS: tokens - self._step_start[1]}
+        for source, total in self.meter.totals().items():
+            now[source] = total - self._meter_start.get(source, 0)
+        for source, n in now.items():
+            if n:
+                by_source[source] = by_source.get(source, 0) + n
+        return dataclasses.replace(done, system_runs=done.system_runs + runs - self._step_start[0],
+                                   llm_tokens=sum(by_source.values()), tokens_by_source=by_source)
 
     def remaining_runs(self) -> int | None:
         """System runs left under ``budget.max_system_runs`` (``None``: no such limit)."""
         limit = self.config.budget.max_system_runs
-        return None if limit is None else max(0, limit - self.spent()[0])
+        return None if limit is None else max(0, limit - self.spent().system_runs)
+
+    def run_node(self, node: str, state: Any, knobs: dict[str, Any]) -> Any:
+        """``replay.run_node`` with the node's LLM tokens counted against the job."""
+        return run_node(self.system, node, state, knobs, callbacks=self._replay_callbacks())
+
+    def _replay_callbacks(self) -> list[Any]:
+        return [self.meter.handler(REPLAY_TOKENS)]
+
+    def charge_proposer(self, tokens: int) -> None:
+        """Count a proposer's own LLM tokens against the job."""
+        self.meter.add(PROPOSER_TOKENS, tokens)
 
     def sample_train(self, n: int, salt: str) -> list[Example]:
         rng = random.Random(f"{self.config.seed}:{salt}")
@@ -194,7 +227,8 @@ class Workspace:
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
-                run_node=run_node, rollout_from=rollout_from, recorded_step=self.recorded_step,
+                run_node=functools.partial(run_node, callbacks=self._replay_callbacks()),
+                rollout_from=rollout_from, recorded_step=self.recorded_step,
                 store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
             pairs += node_pairs
             stats.add(node_stats)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langgraph.types import Command
 
 from optimas_lg.errors import LRFError
 from optimas_lg.lrf.pairs import canonical_json
@@ -91,11 +92,30 @@ def _render(node: str, description: str, inputs: dict[str, str], output: dict[st
     return "\n".join(lines)
 
 
-def serialize(node: str, description: str, inputs: dict, output: dict, tokenizer: Any, max_tokens: int) -> str:
-    """The text of one node call (name, role, state keys read, output) in at most
+def written(output: Any) -> dict:
+    """The state update a node's return value writes: an update dict, a ``Command``'s
+    update, or several merged in order (``create_agent``'s model node returns ``[Command]``)."""
+    if isinstance(output, Command):
+        return written(output.update)
+    if output is None:
+        return {}
+    if isinstance(output, dict):
+        return output
+    if isinstance(output, (list, tuple)):
+        if all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) for o in output):
+            return dict(output)  # a Command's update as (key, value) pairs
+        merged: dict = {}
+        for part in output:
+            merged.update(written(part))
+        return merged
+    return {"output": output}
+
+
+def serialize(node: str, description: str, inputs: dict, output: Any, tokenizer: Any, max_tokens: int) -> str:
+    """The text of one node call (name, role, state keys read, what it wrote) in at most
     ``max_tokens`` tokens including the tokenizer's special tokens."""
     in_text = {str(k): _as_text(v) for k, v in inputs.items()}
-    out_text = {str(k): _as_text(v) for k, v in output.items()}
+    out_text = {str(k): _as_text(v) for k, v in written(output).items()}
     budget = max_tokens - tokenizer.num_special_tokens_to_add()
     skeleton = _render(node, "", dict.fromkeys(in_text, ""), dict.fromkeys(out_text, ""))
     avail = budget - len(_spans(tokenizer, skeleton))

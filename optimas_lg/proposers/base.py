@@ -45,6 +45,8 @@ class Proposer(ABC):
         found = self.search(ctx, knob, evaluator)
         evaluator.evaluate(found.value)  # a no-op when search already did, as it usually has
         evaluator.cost.seconds = time.perf_counter() - start
+        if ctx.charge_tokens is not None:
+            ctx.charge_tokens(evaluator.cost.llm_tokens)
         proposal = Proposal(
             node=ctx.node,
             knob=knob.name,

@@ -39,7 +39,8 @@ class ProposalContext:
     than one worker. ``llm_prompts`` (input state, ``LLMCall.messages`` as the node sent
     them) and ``lora_output_fn`` serve LoRA training; ``global_check`` guards it against
     reward hacking. With a ``store`` and ``job_id`` every proposal is recorded as an
-    optimizer event of kind ``"proposal"``.
+    optimizer event of kind ``"proposal"``; ``charge_tokens`` counts the proposer's own LLM
+    tokens (``Cost.llm_tokens``) against the job's budget.
     """
 
     node: str
@@ -58,6 +59,7 @@ class ProposalContext:
     job_id: int | None = None
     iteration: int | None = None
     seed: int = 0
+    charge_tokens: Callable[[int], None] | None = None
 
 
 @dataclass

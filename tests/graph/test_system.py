@@ -180,3 +180,17 @@ def test_a_subgraph_with_its_own_knob_schema_is_checked_against_its_own_nodes():
     g.add_edge(START, "sub")
     with pytest.raises(KnobError, match=r"node 'elsewhere'.*nodes: \['double'\]"):
         System.load(g)
+
+
+def test_context_json_schema_offers_knob_options_and_bounds():
+    """What Studio shows as the assistant's configuration: a Choice as an enum, a range with
+    its bounds (on dataclass and pydantic context schemas alike)."""
+    from tests.graphs import lookup, orders
+
+    props = System.load(lookup.builder).compile(None).get_context_jsonschema()["properties"]
+    assert props["style"]["enum"] == ["shout", "plain"]
+    assert (props["top_k"]["minimum"], props["top_k"]["maximum"], props["top_k"]["default"]) == (1, 3, 1)
+    props = System.load(orders.graph).compile(None).get_context_jsonschema()["properties"]
+    assert props["intent_source"]["enum"] == ["llm", "keywords"]
+    assert (props["match_slack"]["minimum"], props["match_slack"]["maximum"]) == (0, 3)
+    assert "enum" not in props["triage_prompt"] and "minimum" not in props["triage_prompt"]

@@ -124,3 +124,17 @@ def test_loading_shows_no_transformers_progress_bars(tmp_path, capfd):
     registry.load_model_and_tokenizer(str(tmp_path))
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # the user's own loads keep their bars
+
+
+def test_quiet_loading_hides_the_gguf_conversion_bar_and_restores_it(capfd):
+    """transformers draws "Converting and de-quantizing GGUF tensors" with a bare tqdm that
+    its own progress-bar switch does not reach (seen interleaved with the loop's progress)."""
+    from transformers import modeling_gguf_pytorch_utils as gguf
+
+    with registry.quiet_loading():
+        for _ in gguf.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+    assert "de-quantizing" not in capfd.readouterr().err
+    for _ in gguf.tqdm(range(3), desc="after"):
+        pass
+    assert "after" in capfd.readouterr().err  # the module's own bar is back

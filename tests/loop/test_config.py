@@ -44,7 +44,7 @@ def test_no_job_is_created_for_bad_settings(store):
     examples = lookup.examples()
     config = OptimizeConfig(proposers={"choice": {"strategy": "best"}})
     with pytest.raises(SettingsError, match="proposers.choice.strategy"):
-        optimize(lookup.builder, examples, lookup.metric, store=store, config=config)
+        optimize(lookup.builder, examples, lookup.metric, store=store, settings=config)
     with pytest.raises(SettingsError, match="no knob kind"):
         optimize(lookup.builder, examples, lookup.metric, store=store, proposers={"numbers": object()})
     assert store.select(m.Job) == []

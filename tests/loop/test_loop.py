@@ -33,7 +33,7 @@ def _config() -> OptimizeConfig:
 def test_loop_finds_the_better_config_and_records_decisions(store):
     examples = lookup.examples()
     result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
-                      config=_config(), max_iterations=4, patience=None)
+                      settings=_config(), max_iterations=4, patience=None)
     assert result.val_before == 0.0
     assert result.val_after > result.val_before
     assert result.best_knobs != result.initial_knobs
@@ -56,7 +56,7 @@ def test_system_run_budget_holds_inside_pair_collection(store):
     examples = lookup.examples()
     train, val = examples[:12], examples[12:]
     limit = 50  # baseline (8 val runs) + collect (12) leave 30 for the pairs step, which alone would take 40
-    result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, config=_config(),
+    result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, settings=_config(),
                       max_iterations=4, patience=None, max_system_runs=limit)
     runs = store.select(m.Run, m.Run.job_id == result.job_id)
     rollouts = [r for r in runs if r.purpose == "rollout"]
@@ -80,7 +80,7 @@ class FirstOption(ChoiceProposer):
 def test_a_user_proposer_runs_inside_the_loop(store):
     examples = lookup.examples()
     result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
-                      config=_config(), proposers={"choice": FirstOption}, max_iterations=2, patience=None,
+                      settings=_config(), proposers={"choice": FirstOption}, max_iterations=2, patience=None,
                       progress=False)
     proposals = load_history(store, result.job_id).proposals
     assert FirstOption.calls >= 1
@@ -101,7 +101,7 @@ def test_a_finished_job_releases_its_reward_model(store):
             seen.append(weakref.ref(ws.rewards.model))
 
     for _ in range(2):
-        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, config=_config(),
+        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, settings=_config(),
                  max_iterations=1, progress=watch)
         gc.collect()
         assert seen[-1]() is None, "the finished job's reward model is still referenced"
@@ -116,7 +116,7 @@ def test_a_failing_loop_marks_the_job_failed_and_keeps_its_records(store):
             raise RuntimeError("progress display broke")
 
     with pytest.raises(RuntimeError, match="progress display broke"):
-        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, config=_config(),
+        optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store, settings=_config(),
                  max_iterations=1, progress=broken)
     job = store.select(m.Job)[-1]
     assert job.status == "failed" and "progress display broke" in job.meta["error"]
@@ -174,7 +174,7 @@ def test_two_stores_in_one_home_never_share_a_job(home):
     for name in ("a.db", "b.db"):
         with Store(f"sqlite:///{home / name}") as store:
             results.append(optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
-                                    config=_config(), max_iterations=1, patience=None, progress=False))
+                                    settings=_config(), max_iterations=1, patience=None, progress=False))
     assert [r.job_id for r in results] == [1, 1]
     assert [len(r.decisions) for r in results] == [1, 1]  # the second did not continue the first's thread
     assert results[0].report != results[1].report

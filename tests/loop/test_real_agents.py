@@ -35,7 +35,7 @@ def _optimize(store, kinds: list[str], iterations: int = 2) -> optimas_lg.Result
     examples = orders.examples(30)
     config = OptimizeConfig.from_dict({**SETTINGS, "kinds": kinds})
     return optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:24],
-                               testset=examples[24:], store=store, config=config, max_iterations=iterations,
+                               testset=examples[24:], store=store, settings=config, max_iterations=iterations,
                                patience=None)
 
 
@@ -55,10 +55,16 @@ def test_the_support_agent_optimizes_its_subgraph_knobs(store, capfd):
     assert pairs and all(isinstance(p.inputs["messages"][0], HumanMessage) for p in pairs)
 
 
-def test_a_node_the_defaults_never_reach_is_skipped_not_fatal(store):
-    """refund_desk has knobs but no recorded call under the defaults (the fake triage model never says refund)."""
+def test_a_node_the_defaults_never_reach_is_skipped_not_fatal(store, capfd):
+    """refund_desk has knobs but no recorded call under the defaults (the fake triage model never
+    says refund): the round skips it, records that and says so in progress and report."""
     result = _optimize(store, ["choice", "int"], iterations=1)  # seed 0 drew refund_desk first
     assert store.get(m.Job, result.job_id).status == "done"
+    (skipped,) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
+                              m.OptimizerEvent.kind == "skipped")
+    assert skipped.iteration == 1 and skipped.payload["nodes"] == ["refund_desk"]
+    assert "skipped refund_desk (no recorded call under the current knobs)" in capfd.readouterr().err
+    assert "| 1 | `refund_desk` | no recorded call under the current knobs |" in Path(result.report).read_text()
     assert result.val_after >= result.val_before
     (decision,) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
                                m.OptimizerEvent.kind == "decision")

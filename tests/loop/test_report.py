@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -113,3 +115,56 @@ def test_events_that_do_not_read_back_are_listed_not_fatal(store, tmp_path):
     md = write_report(store, job, tmp_path).read_text()
     assert "## Decision log" in md and "0.400 → 0.550 (+0.150) (so far)" in md
     assert "5 recorded events could not be read" in md and "decision event" in md  # an empty budget reads as zero
+
+
+def test_cells_are_whole_floats_plain_and_no_change_says_so(store, tmp_path):
+    """No float noise, no empty ``{} → {}``, no cut cells; spend by source; a coin-flip LRF head warned about."""
+    job = store.create_job("optimize", target="t.py:g")
+    long_reason = "the gain is inside the noise band of the paired test on this validation set " * 2
+    initial = store.add_config({"temperature": 0.1, "tools": {}})
+    best = store.add_config({"temperature": 0.1 + 0.2, "tools": {}}, parent_id=initial)
+    store.add_event(job, "evaluation", Evaluation("val", "baseline", initial, [0.5] * 4, 0).to_json(), iteration=0)
+    store.add_event(job, "lrf", LRFEvent("initial", 1, 30, {"answer": 0.5, "plan": 0.9, "__overall__": 0.7},
+                                         n_eval_pairs=10, n_eval_by_node={"answer": 6, "plan": 4}).to_json())
+    store.add_event(job, "proposal", Proposal("plan", "tools", "choice", {}, {}, {"tools": {}}, 0.2, 0.2, Cost(),
+                                              [({}, 0.2)]).to_json(), node="plan", iteration=1)
+    store.add_event(job, "decision", Decision("answer", {"temperature": Change(0.1, 0.1 + 0.2)}, 4, True, 0.5, 0.75,
+                                              0.25, 0.1, "paired", long_reason, best).to_json(),
+                    node="answer", iteration=1)
+    store.add_event(job, "budget", Spent(1, 40, 1234, 5.0, {"system runs": 1000, "proposer LLM": 234}).to_json(),
+                    iteration=1)
+    store.add_event(job, "final", Final(initial, best, 0.5, 0.75, None, None, "budget").to_json())
+    md = write_report(store, job, tmp_path).read_text()
+    assert "0.30000000000000004" not in md and "`temperature`: 0.1 → 0.3" in md
+    assert "{} → {}" not in md and "unchanged: (empty)" in md
+    assert long_reason.strip() in md and "…" not in md
+    assert "1,234 LLM tokens (system runs 1,000, proposer LLM 234)" in md
+    warning = next(line for line in md.splitlines() if line.startswith("- ⚠"))
+    assert "`answer`" in warning and "0.50 on n=6 pairs" in warning and "plan" not in warning
+
+
+@pytest.mark.slow  # a small job run twice: ~25 s
+def test_a_resumed_job_reports_each_step_once(store):
+    """A loop stopped after its first proposal and resumed: one proposal and one decision row per iteration."""
+    from pathlib import Path
+
+    from optimas_lg.api import optimize
+    from optimas_lg.loop.config import OptimizeConfig
+    from tests.graphs import lookup
+
+    settings = OptimizeConfig.from_dict({"gate": {"min_examples": 5}, "adapt_examples": 2,
+                                         "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
+                                         "pairs": {"samples": 3, "calls_per_node": 8}})
+    examples = lookup.examples()
+
+    def stop_after_propose(node, state):
+        if node == "propose" and state["iteration"] == 1:
+            raise KeyboardInterrupt
+
+    kwargs = dict(valset=examples[12:], settings=settings, max_iterations=1, patience=None)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(lookup.builder, examples[:12], lookup.metric, store=store, progress=stop_after_propose, **kwargs)
+    result = optimize(lookup.builder, examples[:12], lookup.metric, store=store, resume=1, progress=False, **kwargs)
+    md = Path(result.report).read_text()
+    rows = [line for line in md.splitlines() if re.match(r"\| 1 \| \w+ \| `", line)]
+    assert len(rows) == 2, rows  # its proposal and its decision, once each

@@ -51,3 +51,16 @@ def test_structured_values_and_empty_sides(tok):
 def test_budget_too_small_for_the_key_names(tok):
     with pytest.raises(LRFError, match="max_tokens"):
         serialize("n", "", {f"key{i}": "v" for i in range(20)}, {"out": "x"}, tok, 32)
+
+
+def test_what_a_node_wrote_from_dicts_commands_and_lists_of_them():
+    """``create_agent``'s model node returns ``[Command(update=...)]``; the LRF sees the update."""
+    from langgraph.types import Command
+
+    from optimas_lg.lrf.text import written
+
+    assert written({"answer": "x"}) == {"answer": "x"}
+    assert written(Command(update={"answer": "x"}, goto="end")) == {"answer": "x"}
+    assert written([Command(update={"a": 1}), Command(update=[("b", 2)])]) == {"a": 1, "b": 2}
+    assert written(Command(goto="end")) == {}
+    assert written("plain") == {"output": "plain"}

@@ -1,0 +1,60 @@
+"""Honest accounting: every LLM token a job spends counts against ``max_llm_tokens`` and
+shows in the report, wherever it was spent: the recorded system runs, a node run alone
+(pair candidates, proposer candidates) and the prompt proposer's own LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+import optimas_lg
+from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS
+from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.report import load_history
+from optimas_lg.proposers import PromptConfig, PromptProposer
+from optimas_lg.store import queries
+from tests.graphs import orders
+
+WRITER_TOKENS = 60  # what the fake prompt writer reports per reply
+
+
+class Writer(BaseChatModel):
+    """A prompt writer that reports its token use as a hosted model would."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        reply = AIMessage("<prompt>Classify the message; spot refund requests.</prompt>",
+                          usage_metadata={"input_tokens": 50, "output_tokens": 10, "total_tokens": WRITER_TOKENS})
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-writer"
+
+
+@pytest.mark.slow  # one round of a small job with a prompt proposal: ~35 s
+def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
+    examples = orders.examples(24)
+    settings = OptimizeConfig.from_dict({
+        "gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
+        "pairs": {"samples": 2, "calls_per_node": 12}, "adapt_examples": 2, "kinds": ["choice", "prompt"]})
+    writer = PromptProposer(PromptConfig(rounds=1, num_candidates=2, max_inputs=4), llm=Writer())
+    result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
+                                 settings=settings, proposers={"prompt": writer}, max_iterations=3,
+                                 max_llm_tokens=1, patience=None, progress=False)
+    spent = load_history(store, result.job_id).budget[-1].record
+    by_source = spent.tokens_by_source
+    assert set(by_source) == {SYSTEM_TOKENS, REPLAY_TOKENS, PROPOSER_TOKENS}, by_source
+    assert by_source[SYSTEM_TOKENS] == queries.job_spend(store, result.job_id)[1]  # the recorded runs, all of them
+    proposals = [e.payload for e in queries.job_events(store, result.job_id, "proposal")]
+    assert by_source[PROPOSER_TOKENS] == sum(p["cost"]["llm_tokens"] for p in proposals) == 2 * WRITER_TOKENS
+    assert by_source[REPLAY_TOKENS] > 0 and spent.llm_tokens == sum(by_source.values())
+    # the limit holds the whole sum: the loop stopped after one round, saying so
+    assert result.stop_reason == f"budget reached: {spent.llm_tokens} LLM tokens (limit 1)"
+    report = Path(result.report).read_text()
+    assert f"{spent.llm_tokens:,} LLM tokens (system runs {by_source[SYSTEM_TOKENS]:,}, nodes run alone " \
+           f"{by_source[REPLAY_TOKENS]:,}, proposer LLM {2 * WRITER_TOKENS})" in report

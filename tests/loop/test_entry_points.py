@@ -1,0 +1,121 @@
+"""One behaviour everywhere: the CLI, the Python API and Studio take the same settings under
+the same names (seed, warm start, budget limits, comma-separated field names) and reach
+the same decisions and final config for the same seed and data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optimas_lg.api import optimize
+from optimas_lg.cli import app
+from optimas_lg.data import load_examples
+from optimas_lg.errors import KnobError, SettingsError
+from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.loop.report import load_history
+from optimas_lg.store import Store, queries
+from optimas_lg.studio import graph as studio_graph
+from tests.graphs import lookup
+
+TARGET, METRIC = "tests/graphs/lookup.py:builder", "tests/graphs/lookup.py:metric"
+SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
+            "pairs": {"samples": 3, "calls_per_node": 8}, "write_report": False}
+SEED, START = 7, {"style": "plain"}  # the warm start fixes one knob; the loop must find top_k
+
+
+@pytest.fixture()
+def files(tmp_path) -> dict[str, Path]:
+    examples = lookup.examples()
+    paths = {"train": tmp_path / "train.jsonl", "val": tmp_path / "val.jsonl", "settings": tmp_path / "s.json",
+             "config": tmp_path / "start.json"}
+    for name, part in (("train", examples[:12]), ("val", examples[12:])):
+        paths[name].write_text("".join(json.dumps({"id": e.key, **e.inputs, **e.labels}) + "\n" for e in part))
+    paths["settings"].write_text(json.dumps(SETTINGS))
+    paths["config"].write_text(json.dumps(START))
+    return paths
+
+
+def _outcome(store: Store, job_id: int) -> tuple:
+    """What must not depend on the entry point: the decisions, the scores, the final config."""
+    history = load_history(store, job_id)
+    decisions = [(d.iteration, d.record.node, d.record.changes, d.record.accepted, d.record.val_proposed)
+                 for d in history.decisions]
+    final = history.final
+    assert final is not None, f"job {job_id} did not finish"
+    start = store.get(queries.m.ConfigVersion, final.initial_config_id).values
+    best = store.get(queries.m.ConfigVersion, final.best_config_id).values
+    return decisions, final.val_before, final.val_after, start, best
+
+
+@pytest.mark.slow  # three small jobs: ~90 s of CPU
+def test_cli_api_and_studio_reach_the_same_result(files, store, capfd):
+    cli = CliRunner().invoke(app, [
+        "optimize", TARGET, "--data", str(files["train"]), "--val", str(files["val"]), "--metric", METRIC,
+        "--inputs", "question", "--labels", "answer", "--settings", str(files["settings"]),
+        "--config", str(files["config"]), "--seed", str(SEED), "--max-iterations", "2", "--patience", "5",
+        "--max-system-runs", "400", "--store", store.url, "--json"])
+    assert cli.exit_code == 0, cli.output
+    cli_job = json.loads(cli.stdout)["job_id"]
+
+    train, val = (load_examples(files[n], ["question"], ["answer"]) for n in ("train", "val"))
+    api_job = optimize(TARGET, train, lookup.metric, valset=val, config=START, settings=SETTINGS, seed=SEED,
+                       max_iterations=2, patience=5, max_system_runs=400, store=store, progress=False).job_id
+    assert "baseline" not in capfd.readouterr().err  # progress=False silences the API's progress lines
+
+    # Studio: the library's optimizer graph, invoked with the assistant's context as a dict
+    state = studio_graph.invoke({}, context={
+        "target": TARGET, "metric": METRIC, "train": str(files["train"]), "val": str(files["val"]),
+        "inputs": ["question"], "labels": ["answer"], "store": store.url, "settings": SETTINGS, "config": START,
+        "seed": SEED, "max_iterations": 2, "patience": 5, "max_system_runs": 400}, config={"recursion_limit": 1000})
+    studio_job = state["job_id"]
+
+    outcomes = [_outcome(store, job) for job in (cli_job, api_job, studio_job)]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    decisions, _, _, start, best = outcomes[0]
+    assert start == {"top_k": 1, "style": "plain"}  # warm-started, not the defaults (style "shout")
+    assert len(decisions) == 2 and best["style"] == "plain"
+    configs = [store.get(queries.m.Job, j).meta["config"] for j in (cli_job, api_job, studio_job)]
+    assert all(c["seed"] == SEED and c["budget"]["max_system_runs"] == 400 for c in configs)
+
+
+def test_comma_separated_and_repeated_field_names_agree():
+    assert JobSpec("t", "m", "d", inputs=["question,context"], labels=["answer", "hops, support"]).labels == \
+        ["answer", "hops", "support"]
+    assert JobSpec("t", "m", "d", inputs=["question,context"]).inputs == ["question", "context"]
+
+
+def test_an_optimize_config_passed_as_config_says_to_use_settings(store):
+    with pytest.raises(SettingsError, match=r"settings=\.\.\."):
+        optimize(lookup.builder, lookup.examples(), lookup.metric, config=OptimizeConfig(), store=store)
+
+
+@pytest.mark.parametrize("start, says", [({"top_k": 9}, "outside [1, 3]"), ({"depth": 2}, "unknown knob 'depth'")])
+def test_a_warm_start_outside_the_knobs_is_refused_before_a_job_exists(store, start, says):
+    with pytest.raises(KnobError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        optimize(lookup.builder, lookup.examples(), lookup.metric, config=start, store=store)
+    assert queries.latest_job(store, "optimize") is None
+
+
+def test_an_unknown_budget_keyword_names_the_known_ones(store):
+    with pytest.raises(SettingsError, match="max_runs.*max_system_runs"):
+        optimize(lookup.builder, lookup.examples(), lookup.metric, store=store, max_runs=3)
+
+
+def test_cli_warm_start_and_seed_are_recorded_and_errors_are_one_line(files, store):
+    bad = CliRunner().invoke(app, ["optimize", TARGET, "--data", str(files["train"]), "--metric", METRIC,
+                                   "--config", '{"top_k": 0}', "--store", store.url])
+    assert bad.exit_code == 1 and "outside [1, 3]" in bad.output and "Traceback" not in bad.output
+
+
+def test_help_names_job_id_and_the_store_under_the_home(monkeypatch, tmp_path):
+    from optimas_lg.cli.common import store_help
+
+    out = CliRunner().invoke(app, ["optimize", "--help"], terminal_width=250).output
+    assert "JOB_ID" in out and "RUN_ID" not in out
+    assert "--max-system-runs" in out and "--seed" in out and "--config" in out
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path / "elsewhere"))
+    assert f"here sqlite:///{tmp_path / 'elsewhere' / 'optimas.db'}" in store_help()
+    assert not (tmp_path / "elsewhere").exists()  # showing the default creates nothing
