@@ -65,7 +65,7 @@ class OptimizeConfig:
     adapt_examples: int = 8
     concurrency: int = 8
     seed: int = 0
-    kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
+    kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
     write_report: bool = True
 

@@ -30,6 +30,19 @@ class ProposalError(OptimasError):
     """A proposer cannot work on the knob or context it was given."""
 
 
+@dataclass(frozen=True)
+class RecordedCall:
+    """Where one recorded input came from: the node call, its run and training example,
+    the run's final score, and the call's input and output as stored (JSON)."""
+
+    call_id: str
+    run_id: str
+    example_key: str
+    run_score: float | None
+    input: dict
+    output: Any
+
+
 @dataclass
 class ProposalContext:
     """Everything a proposer may use about one node.
@@ -38,8 +51,9 @@ class ProposalContext:
     assignment in force. ``run_node`` must be thread-safe when a config asks for more
     than one worker. ``llm_prompts`` (input state, ``LLMCall.messages`` as the node sent
     them) and ``lora_output_fn`` serve LoRA training; ``global_check`` guards it against
-    reward hacking. With a ``store`` and ``job_id`` every proposal is recorded as an
-    optimizer event of kind ``"proposal"``.
+    reward hacking. ``calls``, when given, are the records behind ``inputs`` (same
+    order), all from training runs: demonstrations are drawn from them. With a ``store``
+    and ``job_id`` every proposal is recorded as an optimizer event of kind ``"proposal"``.
     """
 
     node: str
@@ -54,6 +68,7 @@ class ProposalContext:
     llm_prompts: list[tuple[dict, Any]] = field(default_factory=list)
     lora_output_fn: OutputFn | None = None
     global_check: GlobalCheckFn | None = None
+    calls: list[RecordedCall] = field(default_factory=list)
     store: Store | None = None
     job_id: int | None = None
     iteration: int | None = None

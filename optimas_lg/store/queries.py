@@ -90,6 +90,14 @@ def latest_node_calls(store: Store, job_id: int, node: str, example_keys: Sequen
     return list(latest.values()), run_keys
 
 
+def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:
+    """The final score of each given run (``None`` for a failed or unscored one)."""
+    if not run_ids:
+        return {}
+    with store.session() as s:
+        return dict(s.execute(select(m.Run.id, m.Run.score).where(m.Run.id.in_(list(run_ids)))).all())
+
+
 def llm_calls_of(store: Store, node_call_ids: Sequence[str]) -> list[m.LLMCall]:
     """The LLM calls made inside the given node calls."""
     if not node_call_ids:
