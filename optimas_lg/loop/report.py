@@ -332,6 +332,8 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
     if others:
         out += [_table(["knob", "initial", "final"],
                        [[f"`{k}`", _code(old.get(k)), _code(new.get(k))] for k in others]), ""]
+    for k in [k for k in others if kinds.get(k) == "demos" and new.get(k)]:
+        out += [f"### `{k}`: where each demo came from", "", _demo_sources(new[k]), ""]
     for k in texts:
         before, after = str(old.get(k, "")), str(new.get(k, ""))
         out += [f"### `{k}`", "", "Initial:", "", _fenced(before), "", "Final:", "", _fenced(after), "",
@@ -340,6 +342,13 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
     if unchanged:
         out.append("Unchanged: " + ", ".join(f"`{k}`={_code(old[k], 30)}" for k in unchanged))
     return "\n".join(out).rstrip()
+
+
+def _demo_sources(demos: list[dict]) -> str:
+    """One row per demo: the training example, run score and node call it was recorded in."""
+    rows = [[_code(d.get("source", {}).get("example")), _num(d.get("source", {}).get("score")),
+             _code(d.get("source", {}).get("call")), _code(d.get("input")), _code(d.get("output"))] for d in demos]
+    return _table(["example", "run score", "node call", "input", "output"], rows)
 
 
 def _changes(changes: dict[str, Change]) -> str:

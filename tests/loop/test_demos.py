@@ -4,6 +4,8 @@ help and rejected by the gate when they hurt."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from optimas_lg.api import optimize
@@ -39,6 +41,8 @@ def test_demos_from_training_calls_are_found_and_kept(store):
         assert demo["source"]["example"] == run.example_key and demo["output"] == call.output
     proposal = next(p.record for p in load_history(store, result.job_id).proposals if p.record.kind == "demos")
     assert [] in [value for value, _ in proposal.candidates]  # the empty set competed
+    report = Path(result.report).read_text()
+    assert "`answer_demos`: where each demo came from" in report and chosen[0]["source"]["call"][:20] in report
 
 
 def test_demos_that_hurt_are_rejected_by_the_gate(store):
