@@ -12,6 +12,7 @@ from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
+from optimas_lg.pricing import PriceTable
 from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
@@ -53,6 +54,8 @@ class OptimizeConfig:
     ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
+    ``prices`` overrides or extends the default price table
+    (``{"model": {"prompt": USD, "completion": USD}}`` per 1M tokens, ``optimas_lg.pricing``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -67,6 +70,7 @@ class OptimizeConfig:
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
     write_report: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,3 +91,4 @@ class OptimizeConfig:
         if unknown:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
         build_proposers(self.proposers)
+        PriceTable(self.prices)

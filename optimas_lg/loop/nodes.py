@@ -57,13 +57,14 @@ def accounted(fn: Node) -> Node:
         before = Spent.from_json(state.get("spent") or {})
         if "last_event_id" in state:  # absent only in checkpoints of older versions
             queries.delete_events_after(ws.store, state["job_id"], state["last_event_id"])
-        ws.begin_step(before.system_runs, before.llm_tokens)
+        ws.begin_step(before.system_runs, before.llm_tokens, before.cost)
         with job_guard(ws.store, state["job_id"]):
             update = fn(state, runtime)
         update["last_event_id"] = queries.last_event_id(ws.store, state["job_id"])
-        runs, tokens = ws.spent()
+        runs, tokens, cost = ws.spent()
         iterations = Spent.from_json(update.get("spent") or {}).iterations or before.iterations
-        update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start).to_json()
+        update["spent"] = Spent(iterations, runs, tokens, before.seconds + time.perf_counter() - start,
+                                cost).to_json()
         return update
 
     wrapper.__name__ = fn.__name__  # not functools.wraps: LangGraph must see (state, runtime) only

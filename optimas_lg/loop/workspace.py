@@ -24,6 +24,7 @@ from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.rewards import LocalRewards
 from optimas_lg.lrf import PreferencePair
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
+from optimas_lg.pricing import PriceTable, Spend, Usage
 from optimas_lg.proposers import Proposer, build_proposers
 from optimas_lg.proposers.registry import ProposerArg
 from optimas_lg.store import Store, queries
@@ -46,9 +47,10 @@ class Workspace:
     job_id: int | None
     proposers: dict[str, Proposer]
     rewards: LocalRewards
+    prices: PriceTable
     _examples: dict[str, Example] = field(default_factory=dict)
-    _counted: tuple[int, int] = (0, 0)  # (runs, tokens) of the job's finished loop steps
-    _step_start: tuple[int, int] = (0, 0)  # the store's (runs, tokens) of the job when this step began
+    _counted: tuple[int, int, float] = (0, 0, 0.0)  # (runs, tokens, USD) of the job's finished loop steps
+    _step_start: tuple[int, int, float] = (0, 0, 0.0)  # the store's (runs, tokens, USD) when this step began
 
     @classmethod
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
@@ -87,7 +89,8 @@ class Workspace:
         rewards = LocalRewards(store, job_id, {n: system.graph.nodes[n].doc or n for n in tunable}, config.lrf,
                                config.lrf_eval_fraction, config.seed)
         return cls(system, metric, trainset, list(valset), list(testset or []), store, config, job_id,
-                   build_proposers(config.proposers, proposers), rewards, {e.key: e for e in examples})
+                   build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
+                   {e.key: e for e in examples})
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
@@ -128,22 +131,36 @@ class Workspace:
         scores = [sum(s) / len(s) if s else None for s in per_example]
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
 
-    def begin_step(self, runs: int, tokens: int) -> None:
+    def begin_step(self, runs: int, tokens: int, cost: float) -> None:
         """Count spend from here on top of what the job's finished steps spent (``runs``,
-        ``tokens``: the checkpointed totals). Runs that an attempt killed before its
+        ``tokens``, ``cost``: the checkpointed totals). Runs that an attempt killed before its
         checkpoint left in the store are then never counted, however often a step is redone."""
-        self._counted = (runs, tokens)
-        self._step_start = queries.job_spend(self.store, self.job_id)
+        self._counted = (runs, tokens, cost)
+        self._step_start = self._stored_spend()
 
-    def spent(self) -> tuple[int, int]:
-        """(system runs, LLM tokens) of this job: its finished steps' and the current step's so far."""
-        now = queries.job_spend(self.store, self.job_id)
-        return (self._counted[0] + now[0] - self._step_start[0], self._counted[1] + now[1] - self._step_start[1])
+    def _stored_spend(self) -> tuple[int, int, float]:
+        runs, tokens = queries.job_spend(self.store, self.job_id)
+        return runs, tokens, self.money().total
+
+    def money(self) -> Spend:
+        """What the job's recorded LLM calls cost under its price table (per node and model)."""
+        return self.prices.spend(Usage(*row) for row in queries.token_usage(self.store, self.job_id))
+
+    def spent(self) -> tuple[int, int, float]:
+        """(system runs, LLM tokens, USD) of this job: its finished steps' and the current step's so far."""
+        now = self._stored_spend()
+        return (self._counted[0] + now[0] - self._step_start[0], self._counted[1] + now[1] - self._step_start[1],
+                self._counted[2] + now[2] - self._step_start[2])
 
     def remaining_runs(self) -> int | None:
-        """System runs left under ``budget.max_system_runs`` (``None``: no such limit)."""
-        limit = self.config.budget.max_system_runs
-        return None if limit is None else max(0, limit - self.spent()[0])
+        """System runs left under ``budget.max_system_runs`` and, at the job's mean cost per
+        run so far, under ``budget.max_cost`` (``None``: no such limit)."""
+        budget = self.config.budget
+        runs, _, cost = self.spent()
+        limits = [] if budget.max_system_runs is None else [budget.max_system_runs - runs]
+        if budget.max_cost is not None and cost > 0:
+            limits.append(int((budget.max_cost - cost) / (cost / max(runs, 1))))
+        return max(0, min(limits)) if limits else None
 
     def sample_train(self, n: int, salt: str) -> list[Example]:
         rng = random.Random(f"{self.config.seed}:{salt}")

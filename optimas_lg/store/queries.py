@@ -28,6 +28,19 @@ def job_spend(store: Store, job_id: int) -> tuple[int, int]:
     return int(runs), int(tokens)
 
 
+def token_usage(store: Store, job_id: int | None = None) -> list[tuple[str | None, str, int, int]]:
+    """(node, model, prompt tokens, completion tokens) summed over a job's LLM calls (or the
+    whole store's); ``node`` is None for a call made outside any node."""
+    lc, nc = m.LLMCall, m.NodeCall
+    query = (select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
+                    func.coalesce(func.sum(lc.completion_tokens), 0))
+             .outerjoin(nc, nc.id == lc.node_call_id).group_by(nc.node, lc.model))
+    if job_id is not None:
+        query = query.join(m.Run, m.Run.id == lc.run_id).where(m.Run.job_id == job_id)
+    with store.session() as s:
+        return [(node, model, int(p), int(c)) for node, model, p, c in s.execute(query).all()]
+
+
 def last_event_id(store: Store, job_id: int) -> int:
     """The id of a job's newest optimizer event (0 for none)."""
     with store.session() as s:
