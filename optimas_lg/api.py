@@ -81,7 +81,7 @@ def optimize(
     ``target`` is a ``StateGraph`` builder, a compiled graph, a factory or a
     ``"file.py:attr"`` name; ``metric(example, output) -> float``. Budget limits
     (``max_iterations``, ``max_system_runs``, ``max_llm_tokens``, ``max_seconds``,
-    ``patience``) may be given as keywords. ``proposers`` replaces the proposer of a knob
+    ``max_cost``, ``patience``) may be given as keywords. ``proposers`` replaces the proposer of a knob
     kind (``{"prompt": MyProposer()}``, instances or ``Proposer`` subclasses).
     ``resume=job_id`` continues a stopped job from its last completed step (pass the same
     objects). ``progress`` prints one line per step unless ``False`` or a callable.

@@ -34,6 +34,7 @@ def optimize(
     max_runs: int | None = typer.Option(None, "--max-runs", help="Limit on system runs."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Limit on LLM tokens."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Limit on wall time."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Limit on LLM spend in USD (settings' prices)."),
     patience: int | None = typer.Option(None, "--patience", help="Stop after this many rounds without a gain."),
     settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
     resume: int | None = typer.Option(None, "--resume", help="Continue job RUN_ID from its last completed step."),
@@ -52,7 +53,7 @@ def optimize(
                 raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
             config = _settings(settings)
             limits = {"max_iterations": max_iterations, "max_system_runs": max_runs, "max_llm_tokens": max_tokens,
-                      "max_seconds": max_seconds, "patience": patience}
+                      "max_seconds": max_seconds, "max_cost": max_cost, "patience": patience}
             config.budget = dataclasses.replace(config.budget, **{k: v for k, v in limits.items() if v is not None})
             spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
                            list(inputs) if inputs else None, list(labels) if labels else None)
