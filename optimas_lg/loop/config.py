@@ -10,6 +10,7 @@ from typing import Any
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
+from optimas_lg.loop.objective import Objective
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.pricing import PriceTable
@@ -55,7 +56,8 @@ class OptimizeConfig:
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
     ``prices`` overrides or extends the default price table
-    (``{"model": {"prompt": USD, "completion": USD}}`` per 1M tokens, ``optimas_lg.pricing``).
+    (``{"model": {"prompt": USD, "completion": USD}}`` per 1M tokens, ``optimas_lg.pricing``);
+    ``objective`` weighs each validation run's cost and latency against its score (``Objective``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -71,6 +73,7 @@ class OptimizeConfig:
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    objective: Objective = field(default_factory=Objective)
     write_report: bool = True
 
     def to_dict(self) -> dict[str, Any]:

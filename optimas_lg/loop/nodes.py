@@ -188,9 +188,18 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
+        value_cost=_value_cost(ws) if ws.config.objective.lambda_cost > 0 else None,
         calls=[RecordedCall(c.id, c.run_id, run_keys[c.run_id], scores.get(c.run_id), c.inputs, c.output)
                for c in calls],
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)
+
+
+def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:
+    """A knob value's price when it names a priced model (prompt + completion USD per 1M tokens)."""
+    def cost(value: Any) -> float | None:
+        price = ws.prices.price(value) if isinstance(value, str) else None
+        return None if price is None else sum(price)
+    return cost
 
 
 def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

@@ -123,13 +123,28 @@ class Workspace:
         errors: list[str] = []
         for _ in range(repeats):
             summary = self.run(examples, knobs, config_id, purpose="eval")
+            net = self._net_scores(summary)
             for i, result in enumerate(summary.results):
                 if result.error is None and result.score is not None:
-                    per_example[i].append(result.score)
+                    per_example[i].append(net[result.run_id])
                 else:
                     errors.append(result.error or "no score")
         scores = [sum(s) / len(s) if s else None for s in per_example]
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
+
+    def _net_scores(self, summary: RunSummary) -> dict[str, float]:
+        """Each scored run's value under the job's ``objective`` (its score when unweighted)."""
+        scored = {r.run_id: r.score for r in summary.results if r.score is not None}
+        objective = self.config.objective
+        if not objective.weighted:
+            return scored
+        usage = queries.run_usage(self.store, list(scored))
+        unpriced = self.prices.spend(Usage(None, *u) for _, calls in usage.values() for u in calls).unpriced
+        if unpriced and objective.lambda_cost > 0:
+            raise OptimasError(f"job {self.job_id}: objective.lambda_cost weighs cost, but {', '.join(unpriced)} "
+                               "has no price; add it to the `prices` setting")
+        return {rid: objective.value(score, self.prices.spend(Usage(None, *u) for u in usage[rid][1]).total,
+                                     usage[rid][0] or 0.0) for rid, score in scored.items()}
 
     def begin_step(self, runs: int, tokens: int, cost: float) -> None:
         """Count spend from here on top of what the job's finished steps spent (``runs``,

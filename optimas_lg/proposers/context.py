@@ -54,6 +54,8 @@ class ProposalContext:
     reward hacking. ``calls``, when given, are the records behind ``inputs`` (same
     order), all from training runs: demonstrations are drawn from them. With a ``store``
     and ``job_id`` every proposal is recorded as an optimizer event of kind ``"proposal"``.
+    ``value_cost`` (set when the job's objective weighs cost) prices a knob value, such as
+    a model name (``None``: not priced), so model selection can prefer a cheaper option.
     """
 
     node: str
@@ -69,6 +71,7 @@ class ProposalContext:
     lora_output_fn: OutputFn | None = None
     global_check: GlobalCheckFn | None = None
     calls: list[RecordedCall] = field(default_factory=list)
+    value_cost: Callable[[Any], float | None] | None = None
     store: Store | None = None
     job_id: int | None = None
     iteration: int | None = None

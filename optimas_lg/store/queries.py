@@ -111,6 +111,22 @@ def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:
         return dict(s.execute(select(m.Run.id, m.Run.score).where(m.Run.id.in_(list(run_ids)))).all())
 
 
+def run_usage(store: Store, run_ids: Sequence[str]) -> dict[str, tuple[float | None, list[tuple[str, int, int]]]]:
+    """Per run: its wall time and (model, prompt tokens, completion tokens) per model it called."""
+    if not run_ids:
+        return {}
+    lc = m.LLMCall
+    with store.session() as s:
+        out = {rid: (latency, []) for rid, latency in
+               s.execute(select(m.Run.id, m.Run.latency_s).where(m.Run.id.in_(list(run_ids)))).all()}
+        rows = s.execute(select(lc.run_id, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
+                                func.coalesce(func.sum(lc.completion_tokens), 0))
+                         .where(lc.run_id.in_(list(run_ids))).group_by(lc.run_id, lc.model)).all()
+    for rid, model, p, c in rows:
+        out[rid][1].append((model, int(p), int(c)))
+    return out
+
+
 def llm_calls_of(store: Store, node_call_ids: Sequence[str]) -> list[m.LLMCall]:
     """The LLM calls made inside the given node calls."""
     if not node_call_ids:

@@ -1,8 +1,9 @@
 """A small real system whose one node calls a chat model chosen by a knob, for cost tests.
 
-``ScriptedChat`` stands in for two hosted models: ``acme/large`` knows every person's
-city; ``acme/small`` misses the people whose index in ``NAMES`` is a multiple of
-``SMALL_MISSES_EVERY`` (it answers "unknown"). Both report token usage as a provider
+``ScriptedChat`` stands in for hosted models: ``acme/large`` and ``acme/lite`` know every
+person's city; ``acme/small`` misses the people whose index in ``NAMES`` is a multiple of
+``SMALL_MISSES_EVERY`` (it answers "unknown"). ``builder`` chooses between large and
+small, ``with_lite`` among all three. All report token usage as a provider
 does (prompt tokens = words sent x 10, 5 completion tokens), so the recorder stores
 tokens per model and a price table can turn them into money.
 """
@@ -37,7 +38,7 @@ class ScriptedChat(BaseChatModel):
                   **kwargs: Any) -> ChatResult:
         text = str(messages[-1].content)
         name = text.split()[2]
-        knows = self.model == "acme/large" or NAMES.index(name) % SMALL_MISSES_EVERY
+        knows = self.model != "acme/small" or NAMES.index(name) % SMALL_MISSES_EVERY
         reply = AIMessage(KB[name] if knows else "unknown",
                           usage_metadata={"input_tokens": 10 * len(text.split()), "output_tokens": 5,
                                           "total_tokens": 10 * len(text.split()) + 5})
@@ -58,16 +59,27 @@ class Config:
     answer_model: Annotated[str, Choice(["acme/large", "acme/small"], node="answer")] = "acme/large"
 
 
+@dataclass
+class ConfigWithLite:
+    answer_model: Annotated[str, Choice(["acme/large", "acme/small", "acme/lite"], node="answer")] = "acme/large"
+
+
 def answer(state: State, runtime: Runtime[Config]) -> dict:
     """Ask the chosen model where the person lives."""
     reply = ScriptedChat(model=runtime.context.answer_model).invoke([HumanMessage(state["question"])])
     return {"answer": str(reply.content)}
 
 
-builder = StateGraph(State, context_schema=Config)
-builder.add_node("answer", answer)
-builder.add_edge(START, "answer")
-builder.add_edge("answer", END)
+def _builder(config: type) -> StateGraph:
+    builder = StateGraph(State, context_schema=config)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder
+
+
+builder = _builder(Config)
+with_lite = _builder(ConfigWithLite)
 
 
 def metric(example: Example, output: dict) -> float:
