@@ -86,7 +86,7 @@ def optimize(
     instead of the defaults; ``settings`` is every loop setting (an ``OptimizeConfig`` or
     its JSON, as the CLI's ``--settings``); ``seed`` and the budget limits
     (``max_iterations``, ``max_system_runs``, ``max_llm_tokens``, ``max_seconds``,
-    ``patience``) override it by keyword, under the names the CLI and Studio use.
+    ``max_cost``, ``patience``) override it by keyword, under the names the CLI and Studio use.
     ``proposers`` replaces the proposer of a knob kind (``{"prompt": MyProposer()}``,
     instances or ``Proposer`` subclasses). ``resume=job_id`` continues a stopped job from
     its last completed step (pass the same objects). ``progress`` prints one line per step

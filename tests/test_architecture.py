@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "optimas_lg"
 LAYERS = [  # lowest first; a module may import its own layer and the ones below
-    {"errors", "home", "settings", "data"},
+    {"errors", "home", "settings", "data", "pricing"},
     {"llm"},
     {"graph"},
     {"store"},

@@ -39,6 +39,7 @@ def optimize(
     max_llm_tokens: int | None = typer.Option(None, "--max-llm-tokens", "--max-tokens",
                                               help="Limit on LLM tokens (system runs, pairs and proposers)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Limit on wall time."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Limit on LLM spend in USD (settings' prices)."),
     patience: int | None = typer.Option(None, "--patience", help="Stop after this many rounds without a gain."),
     settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
     resume: int | None = typer.Option(None, "--resume", metavar="JOB_ID",
@@ -59,6 +60,7 @@ def optimize(
             options = _settings(settings).with_options(
                 seed=seed, initial_knobs=knob_values(config), max_iterations=max_iterations,
                 max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
+                max_cost=max_cost,
                 patience=patience)
             spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
                            inputs, labels)

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from optimas_lg.cli.common import StoreOption, console, friendly_errors
-from optimas_lg.store import Store
+from optimas_lg.pricing import PriceTable, Usage, usd
+from optimas_lg.store import Store, queries
 
 app = typer.Typer(help="Inspect the run store (SQLite by default).", no_args_is_help=True)
 
 
 @app.command("info")
 @friendly_errors
-def info(store: str = StoreOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show what is in a store: rows per table, size on disk and schema version."""
+def info(store: str = StoreOption, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         prices: Path | None = typer.Option(None, "--prices", help="JSON price table "
+                                            '{"model": {"prompt": USD, "completion": USD}} per 1M tokens, '
+                                            "over the default one.")) -> None:
+    """Show what is in a store: rows per table, size on disk, schema version and LLM spend."""
+    table_of_prices = PriceTable(json.loads(prices.read_text()) if prices else None)
     with Store(store) as s:
         result = s.info()
+        usage = [Usage(*row) for row in queries.token_usage(s)]
+    spend = table_of_prices.spend(usage)
     if as_json:
-        console.print_json(json.dumps(result.to_dict()))
+        console.print_json(json.dumps({**result.to_dict(), "spend": {
+            "usd": spend.total, "by_model": spend.by_model, "unpriced": spend.unpriced}}))
         return
     size = f", {result.size_bytes / 1e6:.1f} MB" if result.size_bytes is not None else ""
     console.print(f"store {result.url} (schema v{result.schema_version}{size})", highlight=False)
@@ -30,3 +39,6 @@ def info(store: str = StoreOption, as_json: bool = typer.Option(False, "--json",
     for name, count in result.tables.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+    tokens = sum(u.prompt_tokens + u.completion_tokens for u in usage)
+    unpriced = f"; unpriced: {', '.join(spend.unpriced)}" if spend.unpriced else ""
+    console.print(f"LLM spend: {tokens:,} tokens, {usd(spend.total)}{unpriced}", highlight=False)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from optimas_lg.errors import KnobError
 
-KnobKind = Literal["prompt", "choice", "int", "float", "lora"]
+KnobKind = Literal["prompt", "choice", "int", "float", "lora", "demos"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +137,29 @@ class LoRA(Knob):
 
 
 @dataclass(frozen=True)
+class Demos(Knob):
+    """Few-shot demonstrations for a node: up to ``k`` input/output examples, bootstrapped
+    from the node's own recorded calls in well-scored training runs (default ``[]``).
+
+    Each demo is a dict ``{"input": {...}, "output": {...}, "source": {...}}``; ``source``
+    names the recorded node call it came from. ``optimas_lg.graph.demos`` renders them.
+    """
+
+    k: int = 3
+    kind: typing.ClassVar[KnobKind] = "demos"
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise KnobError(f"Demos for node {self.node!r}: k must be at least 1, got {self.k}")
+
+    def validate(self, name: str, value: Any) -> None:
+        if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
+            raise KnobError(f"knob {name!r}: Demos must be a list of dicts, got {value!r}")
+        if len(value) > self.k:
+            raise KnobError(f"knob {name!r}: {len(value)} demos, more than k={self.k}")
+
+
+@dataclass(frozen=True)
 class KnobSpec:
     """One declared knob: the context field ``name``, its annotation and initial value."""
 
@@ -201,7 +224,7 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None) -
             raise KnobError(f"field {name!r} of {schema.__name__} has {len(knobs)} knob annotations; use one")
         knob = knobs[0]
         if type(knob) in (Knob, _Range):
-            raise KnobError(f"field {name!r}: use Prompt, Choice, IntRange, FloatRange or LoRA")
+            raise KnobError(f"field {name!r}: use Prompt, Choice, IntRange, FloatRange, LoRA or Demos")
         if known is not None and knob.node not in known:
             raise KnobError(
                 f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "

@@ -13,13 +13,15 @@ class Budget:
     """Limits of one optimization; ``None`` means no limit.
 
     ``patience`` stops the loop after that many iterations in a row without an
-    accepted change.
+    accepted change. ``max_cost`` is in USD, priced by the job's price table
+    (``optimas_lg.pricing``); like ``max_system_runs`` it also caps the runs of long steps.
     """
 
     max_iterations: int = 8
     max_system_runs: int | None = None
     max_llm_tokens: int | None = None
     max_seconds: float | None = None
+    max_cost: float | None = None
     patience: int | None = 4
 
     def stop_reason(self, spent: "Spent", rounds_without_gain: int) -> str | None:
@@ -29,6 +31,7 @@ class Budget:
             (self.max_system_runs, spent.system_runs, "system runs"),
             (self.max_llm_tokens, spent.llm_tokens, "LLM tokens"),
             (self.max_seconds, spent.seconds, "seconds"),
+            (self.max_cost, spent.cost, "USD"),
             (self.patience, rounds_without_gain, "iterations without an accepted change"),
         ]
         for limit, used, what in checks:
@@ -48,6 +51,7 @@ class Spent(Record):
     system_runs: int = 0
     llm_tokens: int = 0
     seconds: float = 0.0
+    cost: float = 0.0
     tokens_by_source: dict[str, int] = field(default_factory=dict)
 
 

@@ -12,8 +12,10 @@ from optimas_lg.data import field_names
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
+from optimas_lg.loop.objective import Objective
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
+from optimas_lg.pricing import PriceTable
 from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
@@ -71,6 +73,10 @@ class OptimizeConfig:
 
     ``initial_knobs`` warm-starts the loop: the knob values it starts from instead of the
     graph's defaults (unset knobs keep their defaults).
+
+    ``prices`` overrides or extends the default price table
+    (``{"model": {"prompt": USD, "completion": USD}}`` per 1M tokens, ``optimas_lg.pricing``);
+    ``objective`` weighs each validation run's cost and latency against its score (``Objective``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -85,8 +91,10 @@ class OptimizeConfig:
     adapt_lrf: bool = True
     concurrency: int = 8
     seed: int = 0
-    kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])
+    kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])
     proposers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    objective: Objective = field(default_factory=Objective)
     write_report: bool = True
     initial_knobs: dict[str, Any] = field(default_factory=dict)
 
@@ -131,3 +139,4 @@ class OptimizeConfig:
         if self.ranking not in RANKINGS:
             raise SettingsError(f"unknown ranking {self.ranking!r}; rankings: {list(RANKINGS)}")
         build_proposers(self.proposers)
+        PriceTable(self.prices)

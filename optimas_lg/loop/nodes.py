@@ -31,7 +31,7 @@ from optimas_lg.loop.records import (
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.proposers import ProposalContext
+from optimas_lg.proposers import ProposalContext, RecordedCall
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
@@ -183,8 +183,9 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
 def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
     """What the proposers of ``node`` may use: its recorded inputs, the node run alone,
     its LRF, and a few full-system runs as the global check."""
-    calls, _ = ws.node_calls(node)
+    calls, run_keys = ws.node_calls(node, [e.key for e in ws.trainset])
     reads = sorted({k for c in calls for k in (c.reads or [])})
+    scores = queries.run_scores(ws.store, list(run_keys))
     check_batch = ws.sample_train(8, "global-check")
 
     def global_check(knobs: dict[str, Any]) -> float:
@@ -196,7 +197,18 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         run_node=lambda st, knobs: ws.run_node(node, st, knobs), charge_tokens=ws.charge_proposer,
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
+        value_cost=_value_cost(ws) if ws.config.objective.lambda_cost > 0 else None,
+        calls=[RecordedCall(c.id, c.run_id, run_keys[c.run_id], scores.get(c.run_id), c.inputs, c.output)
+               for c in calls],
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)
+
+
+def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:
+    """A knob value's price when it names a priced model (prompt + completion USD per 1M tokens)."""
+    def cost(value: Any) -> float | None:
+        price = ws.prices.price(value) if isinstance(value, str) else None
+        return None if price is None else sum(price)
+    return cost
 
 
 def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

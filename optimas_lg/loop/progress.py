@@ -13,6 +13,7 @@ from typing import TextIO
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.records import Collected, Decision, LRFEvent, NodeProposal, NodesSkipped, PairsCollected, entries
 from optimas_lg.loop.state import LoopState
+from optimas_lg.pricing import usd
 
 ProgressFn = Callable[[str, LoopState], None]
 """Called after each loop step with the step's name and the loop state after it."""
@@ -21,7 +22,8 @@ ProgressFn = Callable[[str, LoopState], None]
 def step_line(node: str, state: LoopState) -> str | None:
     """What a finished step did, its scores and the budget spent so far (``None``: nothing to say)."""
     spent = Spent.from_json(state.get("spent") or {})
-    budget = f"runs {spent.system_runs:,} · tokens {spent.llm_tokens:,} · {spent.seconds:.0f}s"
+    money = f" · {usd(spent.cost)}" if spent.cost else ""
+    budget = f"runs {spent.system_runs:,} · tokens {spent.llm_tokens:,}{money} · {spent.seconds:.0f}s"
     it = state.get("iteration", 0)
     history = state.get("history")
     if node == "baseline":

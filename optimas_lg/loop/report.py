@@ -24,6 +24,7 @@ from optimas_lg.errors import StoreError
 from optimas_lg.home import subdir
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent, NodesSkipped
+from optimas_lg.pricing import PriceTable, Usage, usd
 from optimas_lg.proposers import Proposal
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
@@ -322,7 +323,7 @@ def summary_section(history: JobHistory, result: Outcome) -> str:
         spent = budget[-1].record
         sources = ", ".join(f"{source} {n:,}" for source, n in spent.tokens_by_source.items() if n)
         rows.append(("budget spent", f"{spent.system_runs:,} system runs, {spent.llm_tokens:,} LLM tokens"
-                     + (f" ({sources})" if sources else "") + f", {spent.seconds:.0f} s"))
+                     + (f" ({sources})" if sources else "") + f", {spent.seconds:.0f} s, {usd(spent.cost)}"))
     return "## Summary\n\n" + _table(["", ""], [[f"**{k}**", v] for k, v in rows])
 
 
@@ -340,6 +341,26 @@ def warnings(history: JobHistory) -> list[str]:
                          + "; proposals for this node follow noise (collect more pairs: pairs.samples, "
                          "pairs.calls_per_node).")
     return notes
+
+
+def spend_section(store: Store, job: m.Job) -> str:
+    """Tokens and money per node and model, priced by the job's price table."""
+    prices = PriceTable(((job.meta or {}).get("config") or {}).get("prices"))
+    usage = [Usage(*row) for row in queries.token_usage(store, job.id)]
+    if not usage:
+        return "## Spend per node\n\nNo LLM calls recorded."
+    runs, _ = queries.job_spend(store, job.id)
+    spend = prices.spend(usage)
+    rows = []
+    for u in sorted(usage, key=lambda u: (u.node or "", u.model)):
+        cost = prices.spend([u]).total if prices.price(u.model) is not None else None
+        rows.append([f"`{u.node or '(outside nodes)'}`", f"`{u.model}`", f"{u.prompt_tokens:,}",
+                     f"{u.completion_tokens:,}", "unpriced" if cost is None else usd(cost)])
+    out = ["## Spend per node", "", _table(["node", "model", "prompt tokens", "completion tokens", "cost"], rows), "",
+           f"Total {usd(spend.total)} over {runs:,} system runs ({usd(spend.total / max(runs, 1))} per run)."]
+    if spend.unpriced:
+        out.append(f"Unpriced models (not counted): {', '.join(spend.unpriced)}; price them in the `prices` setting.")
+    return "\n".join(out)
 
 
 def settings_section(job: m.Job) -> str:
@@ -366,6 +387,8 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
     if others:
         out += [_table(["knob", "initial", "final"],
                        [[f"`{k}`", _code(old.get(k)), _code(new.get(k))] for k in others]), ""]
+    for k in [k for k in others if kinds.get(k) == "demos" and new.get(k)]:
+        out += [f"### `{k}`: where each demo came from", "", _demo_sources(new[k]), ""]
     for k in texts:
         before, after = str(old.get(k, "")), str(new.get(k, ""))
         out += [f"### `{k}`", "", "Initial:", "", _fenced(before), "", "Final:", "", _fenced(after), "",
@@ -374,6 +397,13 @@ def config_section(store: Store, history: JobHistory, result: Outcome) -> str:
     if unchanged:
         out.append("Unchanged: " + ", ".join(f"`{k}`={_code(old[k])}" for k in unchanged))
     return "\n".join(out).rstrip()
+
+
+def _demo_sources(demos: list[dict]) -> str:
+    """One row per demo: the training example, run score and node call it was recorded in."""
+    rows = [[_code(d.get("source", {}).get("example")), _num(d.get("source", {}).get("score")),
+             _code(d.get("source", {}).get("call")), _code(d.get("input")), _code(d.get("output"))] for d in demos]
+    return _table(["example", "run score", "node call", "input", "output"], rows)
 
 
 def _changes(changes: dict[str, Change]) -> str:
@@ -491,7 +521,7 @@ def render_markdown(store: Store, history: JobHistory, plots: list[Path]) -> str
         parts += ["", "## Missing", ""] + [f"- {note}" for note in missing]
     if plots:
         parts += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})\n" for p in plots]
-    parts += ["", config_section(store, history, result)]
+    parts += ["", spend_section(store, history.job), "", config_section(store, history, result)]
     for table in EVENT_TABLES:
         parts += ["", event_table_section(history, *table)]
     parts += ["", settings_section(history.job)]

@@ -28,6 +28,7 @@ from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer
 from optimas_lg.lrf import PreferencePair
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
+from optimas_lg.pricing import PriceTable, Spend, Usage
 from optimas_lg.proposers import Proposer, build_proposers
 from optimas_lg.proposers.registry import ProposerArg
 from optimas_lg.store import Store, queries
@@ -50,10 +51,11 @@ class Workspace:
     job_id: int | None
     proposers: dict[str, Proposer]
     rewards: LocalRewards
+    prices: PriceTable
     _examples: dict[str, Example] = field(default_factory=dict)
     meter: TokenMeter = field(default_factory=TokenMeter)  # tokens no recorded run holds
     _counted: Spent = field(default_factory=Spent)  # what the job's finished loop steps spent
-    _step_start: tuple[int, int] = (0, 0)  # the store's (runs, tokens) of the job when this step began
+    _step_start: tuple[int, int, float] = (0, 0, 0.0)  # the store's (runs, tokens, USD) when this step began
     _meter_start: dict[str, int] = field(default_factory=dict)  # the meter when this step began
 
     @classmethod
@@ -94,7 +96,8 @@ class Workspace:
         rewards = LocalRewards(store, job_id, {n: system.graph.nodes[n].doc or n for n in tunable}, config.lrf,
                                config.lrf_eval_fraction, config.seed)
         return cls(system, metric, trainset, list(valset), list(testset or []), store, config, job_id,
-                   build_proposers(config.proposers, proposers), rewards, {e.key: e for e in examples})
+                   build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
+                   {e.key: e for e in examples})
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
@@ -131,26 +134,49 @@ class Workspace:
         errors: list[str] = []
         for _ in range(repeats):
             summary = self.run(examples, knobs, config_id, purpose="eval")
+            net = self._net_scores(summary)
             for i, result in enumerate(summary.results):
                 if result.error is None and result.score is not None:
-                    per_example[i].append(result.score)
+                    per_example[i].append(net[result.run_id])
                 else:
                     errors.append(result.error or "no score")
         scores = [sum(s) / len(s) if s else None for s in per_example]
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
 
+    def _net_scores(self, summary: RunSummary) -> dict[str, float]:
+        """Each scored run's value under the job's ``objective`` (its score when unweighted)."""
+        scored = {r.run_id: r.score for r in summary.results if r.score is not None}
+        objective = self.config.objective
+        if not objective.weighted:
+            return scored
+        usage = queries.run_usage(self.store, list(scored))
+        unpriced = self.prices.spend(Usage(None, *u) for _, calls in usage.values() for u in calls).unpriced
+        if unpriced and objective.lambda_cost > 0:
+            raise OptimasError(f"job {self.job_id}: objective.lambda_cost weighs cost, but {', '.join(unpriced)} "
+                               "has no price; add it to the `prices` setting")
+        return {rid: objective.value(score, self.prices.spend(Usage(None, *u) for u in usage[rid][1]).total,
+                                     usage[rid][0] or 0.0) for rid, score in scored.items()}
+
     def begin_step(self, before: Spent) -> None:
         """Count spend from here on top of what the job's finished steps spent (``before``:
-        the checkpointed totals). Runs and tokens that an attempt killed before its
+        the checkpointed totals). Runs, tokens and money that an attempt killed before its
         checkpoint spent are then never counted, however often a step is redone."""
         self._counted = before
-        self._step_start = queries.job_spend(self.store, self.job_id)
+        self._step_start = self._stored_spend()
         self._meter_start = self.meter.totals()
+
+    def _stored_spend(self) -> tuple[int, int, float]:
+        runs, tokens = queries.job_spend(self.store, self.job_id)
+        return runs, tokens, self.money().total
+
+    def money(self) -> Spend:
+        """What the job's recorded LLM calls cost under its price table (per node and model)."""
+        return self.prices.spend(Usage(*row) for row in queries.token_usage(self.store, self.job_id))
 
     def spent(self) -> Spent:
         """What this job spent: its finished steps' and the current step's so far (tokens by
         source: the recorded runs' from the store, the rest from the meter)."""
-        runs, tokens = queries.job_spend(self.store, self.job_id)
+        runs, tokens, cost = self._stored_spend()
         done = self._counted
         by_source = dict(done.tokens_by_source or ({SYSTEM_TOKENS: done.llm_tokens} if done.llm_tokens else {}))
         now = {SYSTEM_TOKENS: tokens - self._step_start[1]}
@@ -160,12 +186,17 @@ class Workspace:
             if n:
                 by_source[source] = by_source.get(source, 0) + n
         return dataclasses.replace(done, system_runs=done.system_runs + runs - self._step_start[0],
-                                   llm_tokens=sum(by_source.values()), tokens_by_source=by_source)
+                                   llm_tokens=sum(by_source.values()), tokens_by_source=by_source,
+                                   cost=done.cost + cost - self._step_start[2])
 
     def remaining_runs(self) -> int | None:
-        """System runs left under ``budget.max_system_runs`` (``None``: no such limit)."""
-        limit = self.config.budget.max_system_runs
-        return None if limit is None else max(0, limit - self.spent().system_runs)
+        """System runs left under ``budget.max_system_runs`` and, at the job's mean cost per
+        run so far, under ``budget.max_cost`` (``None``: no such limit)."""
+        budget, spent = self.config.budget, self.spent()
+        limits = [] if budget.max_system_runs is None else [budget.max_system_runs - spent.system_runs]
+        if budget.max_cost is not None and spent.cost > 0:
+            limits.append(int((budget.max_cost - spent.cost) / (spent.cost / max(spent.system_runs, 1))))
+        return max(0, min(limits)) if limits else None
 
     def run_node(self, node: str, state: Any, knobs: dict[str, Any]) -> Any:
         """``replay.run_node`` with the node's LLM tokens counted against the job."""

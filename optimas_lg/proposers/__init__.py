@@ -15,9 +15,11 @@ from optimas_lg.proposers.context import (
     Proposal,
     ProposalContext,
     ProposalError,
+    RecordedCall,
     RunNodeFn,
     ScoreFn,
 )
+from optimas_lg.proposers.demos import DemosConfig, DemosProposer
 from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
 from optimas_lg.proposers.prompt import PromptConfig, PromptProposer, parse_prompts
@@ -30,6 +32,8 @@ __all__ = [
     "ChoiceConfig",
     "ChoiceProposer",
     "Cost",
+    "DemosConfig",
+    "DemosProposer",
     "EvalConfig",
     "GlobalCheckFn",
     "LoRAConfig",
@@ -44,6 +48,7 @@ __all__ = [
     "ProposalError",
     "Proposer",
     "ProposerArg",
+    "RecordedCall",
     "RunNodeFn",
     "ScoreFn",
     "Search",

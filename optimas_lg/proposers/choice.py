@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.base import Proposer, Search
@@ -38,6 +40,29 @@ def softmax(scores: list[float], temperature: float) -> list[float]:
     return [w / total for w in weights]
 
 
+def cheapest_within_noise(evaluator: CandidateEvaluator, options: list[Any],
+                          value_cost: Callable[[Any], float | None] | None) -> Any | None:
+    """The cheapest option whose LRF mean is within one paired standard error of the best
+    option's, when every such option has a price and one is cheaper than the best."""
+    if value_cost is None:
+        return None
+    best = evaluator.best()
+    floor = evaluator.floor()
+    top = [floor if s is None else s for s in evaluator.get(best).scores]
+    near = []
+    for option in options:
+        diffs = [t - (floor if s is None else s) for t, s in zip(top, evaluator.get(option).scores)]
+        mean = sum(diffs) / len(diffs)
+        stderr = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
+        if mean <= stderr:
+            near.append(option)
+    costs = {option: value_cost(option) for option in near}
+    if any(c is None for c in costs.values()):
+        return None
+    cheapest = min(near, key=lambda o: costs[o])
+    return cheapest if costs[cheapest] < costs[best] else None
+
+
 class ChoiceProposer(Proposer):
     """Scores every option on the same inputs; an option that fails counts as a failure."""
 
@@ -49,6 +74,9 @@ class ChoiceProposer(Proposer):
         options = list(knob.knob.options)
         for option in options:
             evaluator.evaluate(option)
+        cheaper = cheapest_within_noise(evaluator, options, ctx.value_cost)
+        if cheaper is not None:
+            return Search(cheaper, {"rule": "cheapest option within one stderr of the best LRF mean"})
         if self.config.strategy == "argmax":
             return Search(evaluator.best(), {"strategy": "argmax"})
         means = [evaluator.mean(option) for option in options]

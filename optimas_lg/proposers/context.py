@@ -30,6 +30,19 @@ class ProposalError(OptimasError):
     """A proposer cannot work on the knob or context it was given."""
 
 
+@dataclass(frozen=True)
+class RecordedCall:
+    """Where one recorded input came from: the node call, its run and training example,
+    the run's final score, and the call's input and output as stored (JSON)."""
+
+    call_id: str
+    run_id: str
+    example_key: str
+    run_score: float | None
+    input: dict
+    output: Any
+
+
 @dataclass
 class ProposalContext:
     """Everything a proposer may use about one node.
@@ -41,6 +54,11 @@ class ProposalContext:
     reward hacking. With a ``store`` and ``job_id`` every proposal is recorded as an
     optimizer event of kind ``"proposal"``; ``charge_tokens`` counts the proposer's own LLM
     tokens (``Cost.llm_tokens``) against the job's budget.
+    ``calls``, when given, are the records behind ``inputs`` (same
+    order), all from training runs: demonstrations are drawn from them. With a ``store``
+    and ``job_id`` every proposal is recorded as an optimizer event of kind ``"proposal"``.
+    ``value_cost`` (set when the job's objective weighs cost) prices a knob value, such as
+    a model name (``None``: not priced), so model selection can prefer a cheaper option.
     """
 
     node: str
@@ -55,6 +73,8 @@ class ProposalContext:
     llm_prompts: list[tuple[dict, Any]] = field(default_factory=list)
     lora_output_fn: OutputFn | None = None
     global_check: GlobalCheckFn | None = None
+    calls: list[RecordedCall] = field(default_factory=list)
+    value_cost: Callable[[Any], float | None] | None = None
     store: Store | None = None
     job_id: int | None = None
     iteration: int | None = None

@@ -17,6 +17,7 @@ from optimas_lg.graph.target import load_target
 from optimas_lg.proposers.base import Proposer
 from optimas_lg.proposers.choice import ChoiceProposer
 from optimas_lg.proposers.context import ProposalError
+from optimas_lg.proposers.demos import DemosProposer
 from optimas_lg.proposers.lora import LoRAProposer
 from optimas_lg.proposers.numeric import NumericProposer
 from optimas_lg.proposers.prompt import PromptProposer
@@ -31,6 +32,7 @@ DEFAULT_PROPOSERS: dict[str, type[Proposer]] = {
     "int": NumericProposer,
     "float": NumericProposer,
     "lora": LoRAProposer,
+    "demos": DemosProposer,
 }
 KINDS: tuple[str, ...] = get_args(KnobKind)
 

@@ -28,6 +28,19 @@ def job_spend(store: Store, job_id: int) -> tuple[int, int]:
     return int(runs), int(tokens)
 
 
+def token_usage(store: Store, job_id: int | None = None) -> list[tuple[str | None, str, int, int]]:
+    """(node, model, prompt tokens, completion tokens) summed over a job's LLM calls (or the
+    whole store's); ``node`` is None for a call made outside any node."""
+    lc, nc = m.LLMCall, m.NodeCall
+    query = (select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
+                    func.coalesce(func.sum(lc.completion_tokens), 0))
+             .outerjoin(nc, nc.id == lc.node_call_id).group_by(nc.node, lc.model))
+    if job_id is not None:
+        query = query.join(m.Run, m.Run.id == lc.run_id).where(m.Run.job_id == job_id)
+    with store.session() as s:
+        return [(node, model, int(p), int(c)) for node, model, p, c in s.execute(query).all()]
+
+
 def last_event_id(store: Store, job_id: int) -> int:
     """The id of a job's newest optimizer event (0 for none)."""
     with store.session() as s:
@@ -88,6 +101,30 @@ def latest_node_calls(store: Store, job_id: int, node: str, example_keys: Sequen
         latest[key] = call
         run_keys[call.run_id] = key
     return list(latest.values()), run_keys
+
+
+def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:
+    """The final score of each given run (``None`` for a failed or unscored one)."""
+    if not run_ids:
+        return {}
+    with store.session() as s:
+        return dict(s.execute(select(m.Run.id, m.Run.score).where(m.Run.id.in_(list(run_ids)))).all())
+
+
+def run_usage(store: Store, run_ids: Sequence[str]) -> dict[str, tuple[float | None, list[tuple[str, int, int]]]]:
+    """Per run: its wall time and (model, prompt tokens, completion tokens) per model it called."""
+    if not run_ids:
+        return {}
+    lc = m.LLMCall
+    with store.session() as s:
+        out = {rid: (latency, []) for rid, latency in
+               s.execute(select(m.Run.id, m.Run.latency_s).where(m.Run.id.in_(list(run_ids)))).all()}
+        rows = s.execute(select(lc.run_id, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
+                                func.coalesce(func.sum(lc.completion_tokens), 0))
+                         .where(lc.run_id.in_(list(run_ids))).group_by(lc.run_id, lc.model)).all()
+    for rid, model, p, c in rows:
+        out[rid][1].append((model, int(p), int(c)))
+    return out
 
 
 def llm_calls_of(store: Store, node_call_ids: Sequence[str]) -> list[m.LLMCall]:

@@ -131,8 +131,8 @@ def test_cells_are_whole_floats_plain_and_no_change_says_so(store, tmp_path):
     store.add_event(job, "decision", Decision("answer", {"temperature": Change(0.1, 0.1 + 0.2)}, 4, True, 0.5, 0.75,
                                               0.25, 0.1, "paired", long_reason, best).to_json(),
                     node="answer", iteration=1)
-    store.add_event(job, "budget", Spent(1, 40, 1234, 5.0, {"system runs": 1000, "proposer LLM": 234}).to_json(),
-                    iteration=1)
+    spent = Spent(1, 40, 1234, 5.0, tokens_by_source={"system runs": 1000, "proposer LLM": 234})
+    store.add_event(job, "budget", spent.to_json(), iteration=1)
     store.add_event(job, "final", Final(initial, best, 0.5, 0.75, None, None, "budget").to_json())
     md = write_report(store, job, tmp_path).read_text()
     assert "0.30000000000000004" not in md and "`temperature`: 0.1 → 0.3" in md

@@ -29,7 +29,7 @@ class FirstOption(ChoiceProposer):
 
 def test_defaults_cover_every_kind_and_take_settings():
     table = build_proposers({"prompt": {"rounds": 1}, "choice": {"strategy": "argmax"}})
-    assert set(table) == {"prompt", "choice", "int", "float", "lora"}
+    assert set(table) == {"prompt", "choice", "int", "float", "lora", "demos"}
     assert isinstance(table["prompt"], PromptProposer) and table["prompt"].config.rounds == 1
     assert table["choice"].config.strategy == "argmax"
     assert isinstance(proposer_for(KnobSpec("k", IntRange(1, 3, node="n"), 1), table), NumericProposer)
