@@ -328,8 +328,12 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     spent = Spent.from_json(state.get("spent") or {})
     reason = ws.config.budget.stop_reason(spent, rounds)
     if reason is None and not _can_validate(ws):  # another round could not be validated
+        budget = ws.config.budget
+        limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
+        if budget.max_cost is not None:
+            limits.append(f"max_cost {budget.max_cost:g} USD, {spent.cost:g} USD spent")
         reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
-                  f"({_validation_cost(ws)} runs; limit {ws.config.budget.max_system_runs})")
+                  f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
     if not decision.accepted:

@@ -25,7 +25,7 @@ def _optimize(builder, store):
     data = demos.examples()
     train, val, test = data[:16], data[16:28], data[28:]
     result = optimize(builder, train, demos.metric, valset=val, testset=test, store=store,
-                      config=OptimizeConfig.from_dict(SETTINGS), max_iterations=1, patience=None, progress=False)
+                      settings=OptimizeConfig.from_dict(SETTINGS), max_iterations=1, patience=None, progress=False)
     return result, {e.key for e in train}
 
 

@@ -20,7 +20,7 @@ SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 3, "max_tokens": 32, 
 def _optimize(builder, store):
     data = priced.examples()
     return optimize(builder, data[:16], priced.metric, valset=data[16:28], store=store,
-                    config=OptimizeConfig.from_dict(SETTINGS), max_iterations=1, patience=None, progress=False)
+                    settings=OptimizeConfig.from_dict(SETTINGS), max_iterations=1, patience=None, progress=False)
 
 
 def test_a_cost_weight_picks_the_cheaper_model_of_the_same_quality(store):
