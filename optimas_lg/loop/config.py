@@ -12,6 +12,7 @@ from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
+from optimas_lg.proposers.cost import CheapRuns
 from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
@@ -53,6 +54,10 @@ class OptimizeConfig:
     ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
+    ``cheap_runs`` is the rule that calls the graph's system runs cheap (measured tokens,
+    optionally seconds, per run); then numeric and choice knobs are searched on the global
+    metric over ``global_examples`` training examples per trial, as plain Optuna would,
+    every run counted against the budget (``optimas_lg.proposers.joint``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -63,6 +68,8 @@ class OptimizeConfig:
     val_fraction: float = 0.4
     val_repeats: int = 1
     adapt_examples: int = 8
+    cheap_runs: CheapRuns = field(default_factory=CheapRuns)
+    global_examples: int = 8
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "lora"])

@@ -33,7 +33,7 @@ from optimas_lg.loop.records import (
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.proposers import ProposalContext
+from optimas_lg.proposers import ProposalContext, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
@@ -157,11 +157,11 @@ def _no_pairs_message(ws: Workspace, state: LoopState) -> str:
 
 def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Choose the node to improve this round, uniformly at random (seeded) among the
-    tunable nodes the recorded runs reached (a node the current knobs route around has
-    no inputs to work on)."""
+    tunable nodes that ran under the current config (a node an accepted change routes
+    around is dead; one never reached has no inputs to work on)."""
     ws = runtime.context.job(state)
     iteration = state["iteration"] + 1
-    reached = ws.reached_nodes()
+    reached = ws.reached_nodes(state["current_config_id"])
     if not reached:
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
@@ -175,10 +175,12 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     its LRF, and a few full-system runs as the global check."""
     calls, _ = ws.node_calls(node)
     reads = sorted({k for c in calls for k in (c.reads or [])})
-    check_batch = ws.sample_train(8, "global-check")
+    check_batch = ws.sample_train(ws.config.global_examples, "global-check")
 
     def global_check(knobs: dict[str, Any]) -> float:
-        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, state["current_config_id"]).mean
+        config_id = ws.config_version(knobs, f"iteration {state['iteration']}: global check",
+                                      state["current_config_id"])
+        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id).mean
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
@@ -186,22 +188,31 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         run_node=lambda st, knobs: run_node(ws.system, node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
         doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
-        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)
+        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
+        run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
+        runs_left=ws.remaining_runs,
+        rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")])
 
 
 def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Improve the picked node's knobs against its LRF, each with the proposer for its
-    kind (cheap kinds first, each starting from the values the previous ones chose)."""
+    """Improve the picked node's knobs, each group with the proposer that serves it (cheap
+    kinds first, each group starting from the values the previous ones chose; by default
+    one joint search over the node's numeric and choice knobs). A knob the node does not
+    read under the values in force (a code path an earlier change turned off) is skipped."""
     ws = runtime.context.job(state)
     node = state["node"] or ""
     ctx = _proposal_context(ws, node, state)
     scores: list[float] = []
-    for knob in ctx.knobs:
-        proposal = ws.proposers[knob.kind].propose(ctx, knob)
-        scores += [proposal.current_score, proposal.proposed_score]
-        ctx.current = proposal.values
-    record = NodeProposal(node, [k.name for k in ctx.knobs], changes_between(state["current_knobs"], ctx.current),
-                          ctx.current, scores[0] if scores else None, scores[-1] if scores else None)
+    skipped: dict[str, str] = {}
+    for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
+        read = ws.knobs_read(node, ctx.inputs, ctx.current)
+        dead = [k.name for k in knobs if read is not None and k.name not in read]
+        skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
+        for proposal in proposer.propose_all(ctx, [k for k in knobs if k.name not in dead]):
+            scores += [proposal.current_score, proposal.proposed_score]
+    record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],
+                          changes_between(state["current_knobs"], ctx.current), ctx.current,
+                          scores[0] if scores else None, scores[-1] if scores else None, skipped)
     return {"proposal": record.to_json()}
 
 
@@ -270,7 +281,8 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
                                     max_runs=ws.remaining_runs())
     update: dict[str, Any] = {
         "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
-        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
+        "current_val_scores": decision.scores, "rounds_without_gain": 0, "rejected": [],
+        "history": [entry(decision)]}
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
@@ -288,7 +300,17 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
     if not decision.accepted:
         update["history"] = [entry(decision)]
+        update["rejected"] = [*(state.get("rejected") or []),
+                              *({"lrf": state.get("lrf_path"), "changes": c} for c in rejected_changes(decision))]
     return update
+
+
+def rejected_changes(decision: Decision) -> list[dict[str, Any]]:
+    """The changes (``{knob: value}``) a rejected decision tried: each gate step's, or the
+    whole change when it was tried in one step."""
+    new = {k: c.new for k, c in decision.changes.items()}
+    tried = [{k: new[k] for k in step.knobs if k in new} for step in decision.steps]
+    return [c for c in tried if c] or ([new] if new else [])
 
 
 def route_stop(state: LoopState) -> Literal["pick_node", "final"]:

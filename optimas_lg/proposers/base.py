@@ -44,6 +44,9 @@ class Proposer(ABC):
         evaluator.evaluate(previous)
         found = self.search(ctx, knob, evaluator)
         evaluator.evaluate(found.value)  # a no-op when search already did, as it usually has
+        if ctx.rejected_change({knob.name: found.value}):  # the gate said no under this LRF and data
+            value = evaluator.best(lambda v: not ctx.rejected_change({knob.name: v}))
+            found = Search(value, {**found.details, "rejected_before": found.value})
         evaluator.cost.seconds = time.perf_counter() - start
         proposal = Proposal(
             node=ctx.node,
@@ -58,6 +61,21 @@ class Proposer(ABC):
             candidates=evaluator.table(),
             details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},
         )
+        return self.record(ctx, proposal)
+
+    def propose_all(self, ctx: ProposalContext, knobs: list[KnobSpec]) -> list[Proposal]:
+        """Proposals for several knobs of ``ctx.node``: one knob after another, each starting
+        from the values the previous ones chose (``ctx.current`` moves along). A proposer
+        that searches knobs together overrides this (``JointProposer``)."""
+        proposals = []
+        for knob in knobs:
+            proposal = self.propose(ctx, knob)
+            ctx.current = dict(proposal.values)
+            proposals.append(proposal)
+        return proposals
+
+    def record(self, ctx: ProposalContext, proposal: Proposal) -> Proposal:
+        """Store ``proposal`` as an optimizer event when the context names a store and job."""
         if ctx.store is not None and ctx.job_id is not None:
             ctx.store.add_event(ctx.job_id, "proposal", proposal.to_json(), node=ctx.node,
                                 iteration=ctx.iteration)
