@@ -33,7 +33,7 @@ from optimas_lg.loop.records import (
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.proposers import ProposalContext, proposer_groups
+from optimas_lg.proposers import Proposal, ProposalContext, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
@@ -202,17 +202,20 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     ws = runtime.context.job(state)
     node = state["node"] or ""
     ctx = _proposal_context(ws, node, state)
-    scores: list[float] = []
+    proposals: list[Proposal] = []
     skipped: dict[str, str] = {}
     for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
         read = ws.knobs_read(node, ctx.inputs, ctx.current)
         dead = [k.name for k in knobs if read is not None and k.name not in read]
         skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
-        for proposal in proposer.propose_all(ctx, [k for k in knobs if k.name not in dead]):
-            scores += [proposal.current_score, proposal.proposed_score]
+        proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
+    objectives = {p.details.get("objective", "lrf") for p in proposals}
+    comparable = len(objectives) == 1  # scores of one kind: a first and a last score mean something
     record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],
                           changes_between(state["current_knobs"], ctx.current), ctx.current,
-                          scores[0] if scores else None, scores[-1] if scores else None, skipped)
+                          proposals[0].current_score if comparable else None,
+                          proposals[-1].proposed_score if comparable else None, skipped,
+                          objectives.pop() if comparable else None)
     return {"proposal": record.to_json()}
 
 
