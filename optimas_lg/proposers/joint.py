@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -163,7 +164,7 @@ class JointProposer(Proposer):
 class _Scores:
     """Scores of assignments, each computed once, in the order tried (the current first)."""
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: Callable[[dict[str, Any]], float]) -> None:
         self.fn = fn
         self.tried: list[tuple[dict[str, Any], float]] = []
 
@@ -178,7 +179,7 @@ class _Scores:
     def mean(self, assignment: dict[str, Any]) -> float:
         return self.score(assignment)
 
-    def best(self, allowed: Any) -> dict[str, Any]:
+    def best(self, allowed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """The best allowed assignment; the first tried (the current values) wins ties."""
         pool = [t for i, t in enumerate(self.tried) if i == 0 or allowed(t[0])]
         return max(pool, key=lambda t: t[1])[0]
@@ -199,7 +200,7 @@ class _LRFScores(_Scores):
         self.score(assignment)
         return self.evaluator.mean(assignment)
 
-    def best(self, allowed: Any) -> dict[str, Any]:
+    def best(self, allowed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         return self.evaluator.best(allowed)
 
     def table(self) -> list[tuple[Any, float]]:
