@@ -268,7 +268,9 @@ def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
 
 def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
-    fresh pairs, a few steps mixed with the replay buffer."""
+    fresh pairs, a few steps mixed with the replay buffer. The fresh trajectories are
+    always run (they are the next rounds' recorded inputs); pairs and LRF steps only
+    while some live knob's proposer still ranks with the LRF (``Workspace.lrf_in_use``)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
@@ -279,6 +281,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     fresh = []
     if batch:
         ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
+    if batch and ws.lrf_in_use(knobs):
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
                                     max_runs=ws.remaining_runs())

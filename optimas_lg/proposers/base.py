@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
+from optimas_lg.proposers.cost import RunCost
 
 
 @dataclass
@@ -62,6 +63,11 @@ class Proposer(ABC):
             details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},
         )
         return self.record(ctx, proposal)
+
+    def uses_lrf(self, cost: RunCost | None) -> bool:
+        """Whether this proposer ranks candidates with the node's LRF when a system run
+        costs ``cost``; the loop keeps adapting the LRF only while a live knob's proposer does."""
+        return True
 
     def propose_all(self, ctx: ProposalContext, knobs: list[KnobSpec]) -> list[Proposal]:
         """Proposals for several knobs of ``ctx.node``: one knob after another, each starting

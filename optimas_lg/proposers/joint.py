@@ -30,6 +30,7 @@ from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
+from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
 
 Objective = Literal["auto", "lrf", "global"]
@@ -80,7 +81,13 @@ class JointProposer(Proposer):
         if ctx.run_cost is None:
             return "lrf", "run cost not measured"
         verdict = "cheap" if ctx.run_cost.cheap else "not cheap"
-        return ("global" if ctx.run_cost.cheap else "lrf"), f"system runs {verdict}: {ctx.run_cost.rule}"
+        return ("lrf" if self.uses_lrf(ctx.run_cost) else "global"), f"system runs {verdict}: {ctx.run_cost.rule}"
+
+    def uses_lrf(self, cost: RunCost | None) -> bool:
+        """The LRF ranks trials unless the objective is ``global``, or ``auto`` with cheap runs."""
+        if self.config.objective == "auto":
+            return cost is None or not cost.cheap
+        return self.config.objective == "lrf"
 
     def _affordable(self, ctx: ProposalContext) -> int:
         left = ctx.runs_left() if ctx.runs_left is not None else None

@@ -107,3 +107,10 @@ def test_the_cost_rule_uses_tokens_and_optionally_seconds():
     assert not slow.cheap and slow.rule == "tokens/run 0.0 <= 100 and seconds/run 0.500 <= 0.1"
     with pytest.raises(ValueError, match="max_tokens_per_run"):
         CheapRuns(max_tokens_per_run=-1)
+
+
+def test_the_lrf_is_in_use_only_for_expensive_runs_or_when_asked():
+    cheap, dear = CheapRuns().judge(10, 1.0, 0), CheapRuns().judge(10, 1.0, 10_000)
+    assert not JointProposer().uses_lrf(cheap) and JointProposer().uses_lrf(dear) and JointProposer().uses_lrf(None)
+    assert JointProposer(JointConfig(objective="lrf")).uses_lrf(cheap)
+    assert not JointProposer(JointConfig(objective="global")).uses_lrf(dear)
