@@ -226,7 +226,7 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     prop, iteration = NodeProposal.from_json(state["proposal"] or {}), state["iteration"]
     if not prop.changes:
         decision = Decision(prop.node, {}, len(ws.valset), False, state["current_val"], state["current_val"], 0.0,
-                            0.0, "no change proposed", "the LRF preferred the current values",
+                            0.0, "no change proposed", "the search kept the current values",
                             scores=state["current_val_scores"])
     else:
         decision = _gate(ws, state, prop, iteration)
