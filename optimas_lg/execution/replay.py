@@ -34,6 +34,7 @@ from optimas_lg.data import Example, Metric
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_concurrent, run_coroutine, run_one
 from optimas_lg.graph import serde
+from optimas_lg.graph.reads import ContextReads
 from optimas_lg.graph.system import System
 from optimas_lg.store import Store, models, queries
 
@@ -122,7 +123,7 @@ class _Capture(BaseCallbackHandler):
 
 @isolated
 def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None = None, *,
-             as_send: bool = False, graph_state: Any = None,
+             as_send: bool = False, graph_state: Any = None, context: Any = None,
              callbacks: Sequence[BaseCallbackHandler] = ()) -> dict[str, Any] | Command:
     """Execute ``node`` alone on its recorded input with ``knobs``; return its output update.
 
@@ -130,6 +131,7 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     that ran as a ``Send`` task gets it as the ``Send`` argument (``as_send=True``), with
     ``graph_state`` as the rest of the state. A node returning ``Command`` gives the Command.
     ``callbacks`` see the run too (a ``TokenMeter`` handler counts its LLM tokens).
+    ``context`` replaces the run context built from ``knobs`` (``knobs_read`` passes a probe).
     """
     if node not in system.graph.nodes:
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
@@ -139,15 +141,37 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     capture = _Capture(node)
     config = system.config(knobs, callbacks=[capture, *callbacks], configurable=dict(cfg["configurable"]))
     goto = Send(node, state) if as_send else node
+    context = system.context(knobs) if context is None else context
     try:
         if system.is_async:
-            run_coroutine(lambda: fork.graph.ainvoke(Command(goto=goto), config, context=system.context(knobs),
+            run_coroutine(lambda: fork.graph.ainvoke(Command(goto=goto), config, context=context,
                                                      interrupt_after=[node]))
         else:
-            fork.graph.invoke(Command(goto=goto), config, context=system.context(knobs), interrupt_after=[node])
+            fork.graph.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
     finally:
         fork.saver.delete_thread(cfg["configurable"]["thread_id"])
     return capture.output
+
+
+def knobs_read(system: System, node: str, states: Sequence[Any],
+               knobs: dict[str, Any] | None = None) -> set[str] | None:
+    """The context-schema knobs ``node`` reads when run alone on ``states`` under ``knobs``
+    (a knob it never reads there is dead under these values). ``None`` when that cannot be
+    told: the graph has no context schema (knobs come through ``configurable``), or every
+    run failed."""
+    if system.context_schema is None:
+        return None
+    read: set[str] = set()
+    ran = False
+    for state in states:
+        probe = ContextReads(system.context(knobs))
+        try:
+            run_node(system, node, state, knobs, context=probe)
+        except Exception:  # a failing input tells nothing about reads; others may
+            continue
+        ran = True
+        read |= probe.reads
+    return read & set(system.knobs) if ran else None
 
 
 @isolated

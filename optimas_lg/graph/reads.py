@@ -64,3 +64,28 @@ class ReadTracker(dict):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict.copy(self),))
+
+
+class ContextReads:
+    """A run context (the graph's ``context_schema`` instance) that notes which fields a
+    node reads, so the loop can tell a knob the node no longer reads (a dead code path)
+    from one it does. Attribute and item access are forwarded to the real context."""
+
+    __slots__ = ("_context", "reads")
+
+    def __init__(self, context: Any) -> None:
+        object.__setattr__(self, "_context", context)
+        object.__setattr__(self, "reads", set())
+
+    def __getattr__(self, name: str) -> Any:
+        self.reads.add(name)
+        return getattr(self._context, name)
+
+    def __getitem__(self, key: str) -> Any:  # a TypedDict context
+        self.reads.add(key)
+        return self._context[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.add(key)
+        return self._context.get(key, default) if isinstance(self._context, dict) else getattr(
+            self._context, key, default)

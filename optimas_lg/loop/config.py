@@ -16,6 +16,7 @@ from optimas_lg.loop.objective import Objective
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.pricing import PriceTable
+from optimas_lg.proposers.cost import CheapRuns
 from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
@@ -68,8 +69,8 @@ class OptimizeConfig:
     Two ablations of the method (the paper's, run side by side by ``bench/suite``):
     ``ranking="random"`` ranks each proposer's candidates by seeded random scores instead
     of the LRF, so no pairs are collected and no LRF is trained (the gate is the same);
-    ``adapt_lrf=False`` keeps the first LRF for the whole job (no fresh runs, pairs or
-    updates after an accepted change).
+    ``adapt_lrf=False`` keeps the first LRF for the whole job (the fresh runs still supply
+    later rounds' inputs; no fresh pairs or LRF updates after an accepted change).
 
     ``initial_knobs`` warm-starts the loop: the knob values it starts from instead of the
     graph's defaults (unset knobs keep their defaults).
@@ -77,6 +78,11 @@ class OptimizeConfig:
     ``prices`` overrides or extends the default price table
     (``{"model": {"prompt": USD, "completion": USD}}`` per 1M tokens, ``optimas_lg.pricing``);
     ``objective`` weighs each validation run's cost and latency against its score (``Objective``).
+
+    ``cheap_runs`` is the rule that calls the graph's system runs cheap (measured tokens,
+    optionally seconds, per run); then numeric and choice knobs are searched on the global
+    metric over ``global_examples`` training examples per trial, as plain Optuna would,
+    every run counted against the budget (``optimas_lg.proposers.joint``).
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -89,6 +95,8 @@ class OptimizeConfig:
     adapt_examples: int = 8
     ranking: Ranking = "lrf"
     adapt_lrf: bool = True
+    cheap_runs: CheapRuns = field(default_factory=CheapRuns)
+    global_examples: int = 8
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])

@@ -31,7 +31,7 @@ from optimas_lg.loop.records import (
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
-from optimas_lg.proposers import ProposalContext, RecordedCall
+from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
@@ -161,11 +161,11 @@ def _no_pairs_message(ws: Workspace, state: LoopState) -> str:
 
 def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Choose the node to improve this round, uniformly at random (seeded) among the
-    tunable nodes the recorded runs reached (a node the current knobs route around has
-    no inputs to work on)."""
+    tunable nodes that ran under the current config (a node an accepted change routes
+    around is dead; one never reached has no inputs to work on)."""
     ws = runtime.context.job(state)
     iteration = state["iteration"] + 1
-    reached = ws.reached_nodes()
+    reached = ws.reached_nodes(state["current_config_id"])
     if not reached:
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
@@ -186,10 +186,12 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     calls, run_keys = ws.node_calls(node, [e.key for e in ws.trainset])
     reads = sorted({k for c in calls for k in (c.reads or [])})
     scores = queries.run_scores(ws.store, list(run_keys))
-    check_batch = ws.sample_train(8, "global-check")
+    check_batch = ws.sample_train(ws.config.global_examples, "global-check")
 
     def global_check(knobs: dict[str, Any]) -> float:
-        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, state["current_config_id"]).mean
+        config_id = ws.config_version(knobs, f"iteration {state['iteration']}: global check",
+                                      state["current_config_id"])
+        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id).mean
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
@@ -200,7 +202,10 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         value_cost=_value_cost(ws) if ws.config.objective.lambda_cost > 0 else None,
         calls=[RecordedCall(c.id, c.run_id, run_keys[c.run_id], scores.get(c.run_id), c.inputs, c.output)
                for c in calls],
-        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed)
+        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
+        run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
+        runs_left=ws.remaining_runs,
+        rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")])
 
 
 def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:
@@ -212,18 +217,27 @@ def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:
 
 
 def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Improve the picked node's knobs against its LRF, each with the proposer for its
-    kind (cheap kinds first, each starting from the values the previous ones chose)."""
+    """Improve the picked node's knobs, each group with the proposer that serves it (cheap
+    kinds first, each group starting from the values the previous ones chose; by default
+    one joint search over the node's numeric and choice knobs). A knob the node does not
+    read under the values in force (a code path an earlier change turned off) is skipped."""
     ws = runtime.context.job(state)
     node = state["node"] or ""
     ctx = _proposal_context(ws, node, state)
-    scores: list[float] = []
-    for knob in ctx.knobs:
-        proposal = ws.proposers[knob.kind].propose(ctx, knob)
-        scores += [proposal.current_score, proposal.proposed_score]
-        ctx.current = proposal.values
-    record = NodeProposal(node, [k.name for k in ctx.knobs], changes_between(state["current_knobs"], ctx.current),
-                          ctx.current, scores[0] if scores else None, scores[-1] if scores else None)
+    proposals: list[Proposal] = []
+    skipped: dict[str, str] = {}
+    for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
+        read = ws.knobs_read(node, ctx.inputs, ctx.current)
+        dead = [k.name for k in knobs if read is not None and k.name not in read]
+        skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
+        proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
+    objectives = {p.details.get("objective", "lrf") for p in proposals}
+    comparable = len(objectives) == 1  # scores of one kind: a first and a last score mean something
+    record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],
+                          changes_between(state["current_knobs"], ctx.current), ctx.current,
+                          proposals[0].current_score if comparable else None,
+                          proposals[-1].proposed_score if comparable else None, skipped,
+                          objectives.pop() if comparable else None)
     return {"proposal": record.to_json()}
 
 
@@ -234,7 +248,7 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     prop, iteration = NodeProposal.from_json(state["proposal"] or {}), state["iteration"]
     if not prop.changes:
         decision = Decision(prop.node, {}, len(ws.valset), False, state["current_val"], state["current_val"], 0.0,
-                            0.0, "no change proposed", "the LRF preferred the current values",
+                            0.0, "no change proposed", "the search kept the current values",
                             scores=state["current_val_scores"])
     else:
         decision = _gate(ws, state, prop, iteration)
@@ -295,15 +309,16 @@ def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
 def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
     fresh pairs, a few steps mixed with the replay buffer (unless ``adapt_lrf`` is off or
-    there is no LRF)."""
+    there is no LRF). The fresh trajectories are always run (they are the next rounds'
+    recorded inputs); pairs and LRF steps only while some live knob's proposer still ranks
+    with the LRF (``Workspace.lrf_in_use``)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
     update: dict[str, Any] = {
         "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
-        "current_val_scores": decision.scores, "rounds_without_gain": 0, "history": [entry(decision)]}
-    if not (ws.config.uses_lrf and ws.config.adapt_lrf):
-        return update
+        "current_val_scores": decision.scores, "rounds_without_gain": 0, "rejected": [],
+        "history": [entry(decision)]}
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
     remaining = ws.remaining_runs()
     if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
@@ -311,6 +326,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     fresh = []
     if batch:
         ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
+    if batch and ws.config.uses_lrf and ws.config.adapt_lrf and ws.lrf_in_use(knobs):
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
                                     max_runs=ws.remaining_runs())
@@ -338,7 +354,17 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
     if not decision.accepted:
         update["history"] = [entry(decision)]
+        update["rejected"] = [*(state.get("rejected") or []),
+                              *({"lrf": state.get("lrf_path"), "changes": c} for c in rejected_changes(decision))]
     return update
+
+
+def rejected_changes(decision: Decision) -> list[dict[str, Any]]:
+    """The changes (``{knob: value}``) a rejected decision tried: each gate step's, or the
+    whole change when it was tried in one step."""
+    new = {k: c.new for k, c in decision.changes.items()}
+    tried = [{k: new[k] for k in step.knobs if k in new} for step in decision.steps]
+    return [c for c in tried if c] or ([new] if new else [])
 
 
 def route_stop(state: LoopState) -> Literal["pick_node", "final"]:

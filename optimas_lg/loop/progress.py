@@ -51,9 +51,11 @@ def step_line(node: str, state: LoopState) -> str | None:
         msg = f"[{it}] {state.get('node')} picked; skipped {', '.join(skipped[-1].nodes)} ({skipped[-1].reason})"
     elif node == "propose":
         p = NodeProposal.from_json(state["proposal"] or {})
+        score_name = "train metric" if p.objective == "global" else "LRF"
         scores = ("" if p.current_score is None or p.proposed_score is None
-                  else f": LRF {p.current_score:.3f} → {p.proposed_score:.3f}")
-        msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)")
+                  else f": {score_name} {p.current_score:.3f} → {p.proposed_score:.3f}")
+        skipped = f" (skipped, dead: {', '.join(p.skipped)})" if p.skipped else ""
+        msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)") + skipped
     elif node == "validate":
         d = Decision.from_json(state["decision"] or {})
         mark = "accepted" if d.accepted else "rejected"

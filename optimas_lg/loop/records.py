@@ -67,7 +67,10 @@ class Record:
 @dataclass(frozen=True)
 class NodeProposal(Record):
     """What one round's proposers chose for the picked node: the knobs they changed,
-    the full assignment with those changes, and the node's LRF score before and after."""
+    the full assignment with those changes, and the node's score before and after by
+    ``objective`` (``"lrf"``, or ``"global"``: the metric on a training batch; scores are
+    ``None`` when the round's searches used both). ``skipped`` names the node's knobs not
+    searched, with the reason (a knob the node does not read under the values in force is dead)."""
 
     node: str
     knobs: list[str]
@@ -75,6 +78,8 @@ class NodeProposal(Record):
     values: dict[str, Any]
     current_score: float | None
     proposed_score: float | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    objective: str | None = "lrf"
     _nested: ClassVar[dict[str, Any]] = {"changes": Change}
 
     @property

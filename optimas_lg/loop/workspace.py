@@ -16,7 +16,7 @@ from typing import Any
 from optimas_lg.data import Example, Metric, load_examples, split
 from optimas_lg.errors import DataError, OptimasError
 from optimas_lg.execution.meter import TokenMeter
-from optimas_lg.execution.replay import RecordedStep, recorded_step, rollout_from, run_node
+from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
@@ -29,10 +29,13 @@ from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer
 from optimas_lg.lrf import PreferencePair
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
 from optimas_lg.pricing import PriceTable, Spend, Usage
-from optimas_lg.proposers import Proposer, build_proposers
+from optimas_lg.proposers import Proposer, RunCost, build_proposers
 from optimas_lg.proposers.registry import ProposerArg
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
+
+PROBE_INPUTS = 8
+"""Recorded inputs a node is run on to see which knobs it reads."""
 
 
 @dataclass
@@ -234,10 +237,37 @@ class Workspace:
         and a map from run id to example key."""
         return queries.latest_node_calls(self.store, self.job_id, node, example_keys)
 
-    def reached_nodes(self) -> list[str]:
-        """Tunable nodes with at least one recorded call to work on (a node the current
-        knobs route around has none)."""
-        return [n for n in self.tunable_nodes() if self.node_calls(n)[0]]
+    def reached_nodes(self, config_id: int | None = None) -> list[str]:
+        """Tunable nodes with recorded calls to work on; with ``config_id``, only those that
+        also ran under that config (a node an accepted change routes around is not spent on)."""
+        ran = None if config_id is None else queries.nodes_called(self.store, self.job_id, config_id)
+        return [n for n in self.tunable_nodes() if (ran is None or n in ran) and self.node_calls(n)[0]]
+
+    def knobs_read(self, node: str, inputs: Sequence[Any], knobs: dict[str, Any]) -> set[str] | None:
+        """The knobs ``node`` reads under ``knobs`` on (a seeded sample of at most
+        ``PROBE_INPUTS`` of) ``inputs``; ``None`` when that cannot be told."""
+        inputs = list(inputs)
+        if len(inputs) > PROBE_INPUTS:
+            inputs = random.Random(f"{self.config.seed}:probe:{node}").sample(inputs, PROBE_INPUTS)
+        return knobs_read(self.system, node, inputs, knobs)
+
+    def lrf_in_use(self, knobs: dict[str, Any]) -> bool:
+        """Whether any knob still needs the LRF under ``knobs``: a knob of a node with
+        recorded inputs, whose proposer ranks with the LRF at today's run cost
+        (``Proposer.uses_lrf``), and which the node reads (or whose reads cannot be told)."""
+        cost = self.run_cost()
+        for node in self.reached_nodes():
+            users = [k.name for k in self.tunable_knobs(node) if self.proposers[k.kind].uses_lrf(cost)]
+            if not users:
+                continue
+            read = self.knobs_read(node, [self.decode(c.inputs) for c in self.node_calls(node)[0]], knobs)
+            if read is None or read & set(users):
+                return True
+        return False
+
+    def run_cost(self) -> RunCost:
+        """What a system run of this job has cost so far, judged by ``config.cheap_runs``."""
+        return self.config.cheap_runs.judge(*queries.run_cost(self.store, self.job_id))
 
     def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
                       example_keys: Sequence[str] | None = None, nodes: Sequence[str] | None = None,

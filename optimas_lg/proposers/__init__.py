@@ -19,16 +19,25 @@ from optimas_lg.proposers.context import (
     RunNodeFn,
     ScoreFn,
 )
+from optimas_lg.proposers.cost import CheapRuns, RunCost
 from optimas_lg.proposers.demos import DemosConfig, DemosProposer
+from optimas_lg.proposers.joint import JointConfig, JointProposer
 from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
 from optimas_lg.proposers.numeric import NumericConfig, NumericProposer
 from optimas_lg.proposers.prompt import PromptConfig, PromptProposer, parse_prompts
-from optimas_lg.proposers.registry import DEFAULT_PROPOSERS, ProposerArg, build_proposers, proposer_for
+from optimas_lg.proposers.registry import (
+    DEFAULT_PROPOSERS,
+    ProposerArg,
+    build_proposers,
+    proposer_for,
+    proposer_groups,
+)
 
 __all__ = [
     "DEFAULT_PROPOSERS",
     "TriedValue",
     "CandidateEvaluator",
+    "CheapRuns",
     "ChoiceConfig",
     "ChoiceProposer",
     "Cost",
@@ -36,6 +45,8 @@ __all__ = [
     "DemosProposer",
     "EvalConfig",
     "GlobalCheckFn",
+    "JointConfig",
+    "JointProposer",
     "LoRAConfig",
     "LoRAProposer",
     "NumericConfig",
@@ -49,10 +60,12 @@ __all__ = [
     "Proposer",
     "ProposerArg",
     "RecordedCall",
+    "RunCost",
     "RunNodeFn",
     "ScoreFn",
     "Search",
     "build_proposers",
     "parse_prompts",
     "proposer_for",
+    "proposer_groups",
 ]

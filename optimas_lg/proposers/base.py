@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
+from optimas_lg.proposers.cost import RunCost
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Proposer(ABC):
         evaluator.evaluate(previous)
         found = self.search(ctx, knob, evaluator)
         evaluator.evaluate(found.value)  # a no-op when search already did, as it usually has
+        if ctx.rejected_change({knob.name: found.value}):  # the gate said no under this LRF and data
+            value = evaluator.best(lambda v: not ctx.rejected_change({knob.name: v}))
+            found = Search(value, {**found.details, "rejected_before": found.value})
         evaluator.cost.seconds = time.perf_counter() - start
         if ctx.charge_tokens is not None:
             ctx.charge_tokens(evaluator.cost.llm_tokens)
@@ -60,6 +64,26 @@ class Proposer(ABC):
             candidates=evaluator.table(),
             details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},
         )
+        return self.record(ctx, proposal)
+
+    def uses_lrf(self, cost: RunCost | None) -> bool:
+        """Whether this proposer ranks candidates with the node's LRF when a system run
+        costs ``cost``; the loop keeps adapting the LRF only while a live knob's proposer does."""
+        return True
+
+    def propose_all(self, ctx: ProposalContext, knobs: list[KnobSpec]) -> list[Proposal]:
+        """Proposals for several knobs of ``ctx.node``: one knob after another, each starting
+        from the values the previous ones chose (``ctx.current`` moves along). A proposer
+        that searches knobs together overrides this (``JointProposer``)."""
+        proposals = []
+        for knob in knobs:
+            proposal = self.propose(ctx, knob)
+            ctx.current = dict(proposal.values)
+            proposals.append(proposal)
+        return proposals
+
+    def record(self, ctx: ProposalContext, proposal: Proposal) -> Proposal:
+        """Store ``proposal`` as an optimizer event when the context names a store and job."""
         if ctx.store is not None and ctx.job_id is not None:
             ctx.store.add_event(ctx.job_id, "proposal", proposal.to_json(), node=ctx.node,
                                 iteration=ctx.iteration)

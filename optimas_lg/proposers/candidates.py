@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +27,11 @@ class CandidateEvaluator:
 
     Every candidate sees the same inputs (a seeded sample of ``ctx.inputs``), so score
     differences come from the value, not from the draw. A value is evaluated once;
-    asking again returns the cached result at no cost.
+    asking again returns the cached result at no cost. With ``knob=None`` a candidate
+    is an assignment ``{knob: value}`` of several knobs searched together.
     """
 
-    def __init__(self, ctx: ProposalContext, knob: KnobSpec, config: EvalConfig) -> None:
+    def __init__(self, ctx: ProposalContext, knob: KnobSpec | None, config: EvalConfig) -> None:
         self.ctx = ctx
         self.knob = knob
         self.config = config
@@ -48,7 +50,7 @@ class CandidateEvaluator:
         cached = self.get(value)
         if cached is not None:
             return cached
-        knobs = {**self.ctx.current, self.knob.name: value}
+        knobs = {**self.ctx.current, **(value if self.knob is None else {self.knob.name: value})}
         with ThreadPoolExecutor(max_workers=max(1, self.config.workers)) as pool:
             results = list(pool.map(lambda state: self._run(state, knobs), self.inputs))
         self.cost.node_runs += len(self.inputs)
@@ -87,9 +89,11 @@ class CandidateEvaluator:
         floor = self.floor()
         return sum(floor if s is None else s for s in candidate.scores) / len(candidate.scores)
 
-    def best(self) -> Any:
-        """The value with the highest mean; the first evaluated (the current one) wins ties."""
-        return max(self.candidates, key=lambda c: self.mean(c.value)).value
+    def best(self, allowed: Callable[[Any], bool] | None = None) -> Any:
+        """The value with the highest mean among the ``allowed`` ones; the first evaluated
+        (the current one) wins ties and stands when nothing else is allowed."""
+        pool = [c for i, c in enumerate(self.candidates) if i == 0 or allowed is None or allowed(c.value)]
+        return max(pool, key=lambda c: self.mean(c.value)).value
 
     def table(self) -> list[tuple[Any, float]]:
         return [(c.value, self.mean(c.value)) for c in self.candidates]

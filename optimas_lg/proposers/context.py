@@ -14,6 +14,7 @@ from typing import Any
 
 from optimas_lg.errors import OptimasError
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.proposers.cost import RunCost
 from optimas_lg.store import Store
 
 ScoreFn = Callable[[list[tuple[dict, dict]]], list[float]]
@@ -59,6 +60,11 @@ class ProposalContext:
     and ``job_id`` every proposal is recorded as an optimizer event of kind ``"proposal"``.
     ``value_cost`` (set when the job's objective weighs cost) prices a knob value, such as
     a model name (``None``: not priced), so model selection can prefer a cheaper option.
+
+    ``run_cost`` is what a system run of the graph costs (and whether that is cheap);
+    one ``global_check`` spends ``global_runs`` system runs and ``runs_left()`` says how
+    many the budget still allows (``None``: no limit). ``rejected`` lists changes
+    (``{knob: value}``) the gate rejected under the same LRF and data: not to propose again.
     """
 
     node: str
@@ -80,6 +86,16 @@ class ProposalContext:
     iteration: int | None = None
     seed: int = 0
     charge_tokens: Callable[[int], None] | None = None
+    run_cost: RunCost | None = None
+    global_runs: int = 0
+    runs_left: Callable[[], int | None] | None = None
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def rejected_change(self, values: dict[str, Any]) -> bool:
+        """Whether applying ``values`` to ``current`` makes a change the validation gate
+        already rejected (``rejected`` holds those since the LRF or the data last changed)."""
+        change = {k: v for k, v in values.items() if self.current.get(k) != v}
+        return bool(change) and change in self.rejected
 
 
 @dataclass
@@ -88,6 +104,7 @@ class Cost:
     writer's tokens, GRPO rollout tokens), not the node's calls inside ``node_runs``."""
 
     node_runs: int = 0
+    system_runs: int = 0
     lrf_calls: int = 0
     llm_tokens: int = 0
     seconds: float = 0.0
@@ -100,11 +117,13 @@ class Proposal:
     ``values`` is the full knob assignment with the proposal applied; when no candidate
     beat the current value, ``value == previous`` and the proposal is "no change".
     ``candidates`` lists every value tried with its mean LRF score on the same inputs.
+    A joint search over several knobs makes one proposal: ``knob`` names them all
+    (comma-separated), ``kind`` is ``"joint"`` and values are ``{knob: value}`` maps.
     """
 
     node: str
     knob: str
-    kind: KnobKind
+    kind: KnobKind | str
     previous: Any
     value: Any
     values: dict[str, Any]

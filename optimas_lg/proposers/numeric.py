@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,31 +41,53 @@ class NumericProposer(Proposer):
         self.sampler = sampler
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
-        space = knob.knob
-        if space.log and space.step is not None and not (knob.kind == "int" and space.step == 1):
-            raise ProposalError(f"knob {knob.name!r}: Optuna cannot search a log scale with step {space.step}")
+        check_space(knob)
         sampler = self.sampler or optuna.samplers.TPESampler(
             seed=ctx.seed, n_startup_trials=max(1, min(5, self.config.n_trials // 2)))
 
         def objective(trial: optuna.Trial) -> float:
-            value = self._suggest(trial, knob)
+            value = suggest(trial, knob)
             evaluator.evaluate(value)
             return evaluator.mean(value)
 
-        # Optuna logs every trial at INFO; the proposal is recorded as one event instead.
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            study = optuna.create_study(direction="maximize", sampler=sampler)
-            study.enqueue_trial({knob.name: ctx.current[knob.name]}, skip_if_exists=True)
-            study.optimize(objective, n_trials=self.config.n_trials)
-        finally:
-            optuna.logging.set_verbosity(verbosity)
+        study = run_study(sampler, {knob.name: ctx.current[knob.name]}, objective, self.config.n_trials)
         return Search(evaluator.best(), {"sampler": type(sampler).__name__, "trials": len(study.trials)})
 
-    @staticmethod
-    def _suggest(trial: optuna.Trial, knob: KnobSpec) -> Any:
-        space = knob.knob
-        if knob.kind == "int":
-            return trial.suggest_int(knob.name, space.low, space.high, step=space.step, log=space.log)
+
+def check_space(knob: KnobSpec) -> None:
+    """Refuse a range Optuna cannot sample (a log scale with a step other than 1)."""
+    space = knob.knob
+    if knob.kind in ("int", "float") and space.log and space.step is not None and not (
+            knob.kind == "int" and space.step == 1):
+        raise ProposalError(f"knob {knob.name!r}: Optuna cannot search a log scale with step {space.step}")
+
+
+def suggest(trial: optuna.Trial, knob: KnobSpec) -> Any:
+    """The trial's value of a numeric knob (log scale and step honoured) or a choice's option."""
+    space = knob.knob
+    if knob.kind == "int":
+        return trial.suggest_int(knob.name, space.low, space.high, step=space.step, log=space.log)
+    if knob.kind == "float":
         return trial.suggest_float(knob.name, space.low, space.high, step=space.step, log=space.log)
+    options = list(space.options)  # by position: Optuna's categories must be plain JSON scalars
+    return options[trial.suggest_categorical(knob.name, list(range(len(options))))]
+
+
+def trial_params(knob: KnobSpec, value: Any) -> Any:
+    """``value`` as ``suggest`` names it in a trial's params (a choice by its position)."""
+    return list(knob.knob.options).index(value) if knob.kind == "choice" else value
+
+
+def run_study(sampler: optuna.samplers.BaseSampler, first: dict[str, Any],
+              objective: Callable[[optuna.Trial], float], n_trials: int) -> optuna.Study:
+    """Maximize ``objective`` for ``n_trials`` trials, the first at the params ``first``
+    (the current values). Optuna logs every trial at INFO; proposals are recorded instead."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.enqueue_trial(first, skip_if_exists=True)
+        study.optimize(objective, n_trials=n_trials)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return study

@@ -171,3 +171,28 @@ def delete_pairs_of_stage(store: Store, job_id: int, stage: str) -> int:
         with store.engine.begin() as conn:
             conn.execute(delete(m.PreferencePairRow).where(m.PreferencePairRow.id.in_(ids)))
     return len(ids)
+
+
+def run_cost(store: Store, job_id: int, purposes: Sequence[str] = ("collect", "eval")) -> tuple[int, float, int]:
+    """(finished runs, their seconds, their LLM tokens) of a job's full system runs of ``purposes``."""
+    where = [m.Run.job_id == job_id, m.Run.purpose.in_(list(purposes)), m.Run.status == "done"]
+    with store.session() as s:
+        runs, seconds = s.execute(select(func.count(), func.coalesce(func.sum(m.Run.latency_s), 0.0))
+                                  .where(*where)).one()
+        tokens = s.scalar(
+            select(func.coalesce(func.sum(func.coalesce(m.LLMCall.prompt_tokens, 0)
+                                          + func.coalesce(m.LLMCall.completion_tokens, 0)), 0))
+            .join(m.Run, m.Run.id == m.LLMCall.run_id).where(*where)
+        ) or 0
+    return int(runs), float(seconds), int(tokens)
+
+
+def nodes_called(store: Store, job_id: int, config_id: int) -> set[str]:
+    """The top-level nodes that ran (without error) in a job's runs under one config version."""
+    with store.session() as s:
+        rows = s.scalars(
+            select(m.NodeCall.node).join(m.Run, m.Run.id == m.NodeCall.run_id)
+            .where(m.Run.job_id == job_id, m.Run.config_id == config_id, m.NodeCall.kind == "node",
+                   m.NodeCall.namespace == "", m.NodeCall.error.is_(None)).distinct()
+        ).all()
+    return set(rows)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 
 from optimas_lg.data import Example
 from optimas_lg.errors import ReplayError
-from optimas_lg.execution.replay import replay, rollout_from, run_node
+from optimas_lg.execution.replay import knobs_read, replay, rollout_from, run_node
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.store import models
-from tests.graphs import shapes
+from tests.graphs import lookup, orders, shapes
 
 SHAPES = {
     "sequential": (shapes.sequential, {"question": "where is paris"}),
@@ -99,3 +99,16 @@ def test_replay_errors_are_specific(store):
         replay(system, route, example, lambda e, o: 1.0, store=store)
     with pytest.raises(ReplayError, match="not in the graph"):
         run_node(system, "nope", {}, {})
+
+
+def test_knobs_read_tells_a_dead_code_path_from_a_live_one():
+    """The order agent's triage reads its prompt only when the LLM classifies; the lookup
+    subgraph's inner nodes read both its knobs; a graph without context schema cannot tell."""
+    system = System.load(orders.graph)
+    state = {"customer": "c1", "intent": "", "messages": [HumanMessage("Where is my lamp? About 5 days ago.")]}
+    assert knobs_read(system, "triage", [state], {}) == {"intent_source", "triage_prompt"}
+    assert knobs_read(system, "triage", [state], {"intent_source": "keywords"}) == {"intent_source"}
+    assert knobs_read(system, "lookup", [state], {}) == {"history_window", "match_slack"}
+    assert knobs_read(system, "lookup", [{"messages": []}], {}) is None  # every run failed: unknown
+    answer = {"question": "where does alda live?", "facts": ["alda lives in oslo"]}
+    assert knobs_read(System.load(lookup.builder), "answer", [answer], {}) == {"style"}

@@ -42,8 +42,8 @@ def test_settings_round_trip():
 
 def test_no_job_is_created_for_bad_settings(store):
     examples = lookup.examples()
-    config = OptimizeConfig(proposers={"choice": {"strategy": "best"}})
-    with pytest.raises(SettingsError, match="proposers.choice.strategy"):
+    config = OptimizeConfig(proposers={"choice": {"objective": "best"}})
+    with pytest.raises(SettingsError, match="proposers.choice.objective"):
         optimize(lookup.builder, examples, lookup.metric, store=store, settings=config)
     with pytest.raises(SettingsError, match="no knob kind"):
         optimize(lookup.builder, examples, lookup.metric, store=store, proposers={"numbers": object()})

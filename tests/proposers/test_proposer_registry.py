@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 
 from optimas_lg.errors import SettingsError
-from optimas_lg.graph.knobs import Choice, IntRange, KnobSpec
+from optimas_lg.graph.knobs import Choice, IntRange, KnobSpec, Prompt
 from optimas_lg.proposers import (
     ChoiceProposer,
-    NumericProposer,
+    JointProposer,
     PromptProposer,
     ProposalError,
     Search,
     build_proposers,
     proposer_for,
+    proposer_groups,
 )
 
 STYLE = KnobSpec("style", Choice(["a", "b"], node="answer"), "a")
@@ -28,13 +29,29 @@ class FirstOption(ChoiceProposer):
 
 
 def test_defaults_cover_every_kind_and_take_settings():
-    table = build_proposers({"prompt": {"rounds": 1}, "choice": {"strategy": "argmax"}})
+    table = build_proposers({"prompt": {"rounds": 1}, "choice": {"use": "optimas_lg.proposers:ChoiceProposer",
+                                                                 "strategy": "argmax"}})
     assert set(table) == {"prompt", "choice", "int", "float", "lora", "demos"}
     assert isinstance(table["prompt"], PromptProposer) and table["prompt"].config.rounds == 1
-    assert table["choice"].config.strategy == "argmax"
-    assert isinstance(proposer_for(KnobSpec("k", IntRange(1, 3, node="n"), 1), table), NumericProposer)
+    assert isinstance(table["choice"], ChoiceProposer) and table["choice"].config.strategy == "argmax"
+    assert isinstance(proposer_for(KnobSpec("k", IntRange(1, 3, node="n"), 1), table), JointProposer)
     with pytest.raises(ProposalError, match="no proposer"):
         proposer_for(STYLE, {})
+
+
+def test_kinds_configured_alike_share_one_proposer_and_are_grouped():
+    """One JointProposer serves choice, int and float knobs, so a node's knobs of those
+    kinds reach it in one group; a kind configured differently gets its own instance."""
+    table = build_proposers()
+    assert table["choice"] is table["int"] is table["float"] and table["prompt"] is not table["choice"]
+    window = KnobSpec("window", IntRange(1, 5, node="answer"), 2)
+    prompt = KnobSpec("prompt", Prompt(node="answer"), "Answer.")
+    groups = proposer_groups([STYLE, prompt, window], table)
+    assert [(type(p).__name__, [k.name for k in ks]) for p, ks in groups] == [
+        ("JointProposer", ["style", "window"]), ("PromptProposer", ["prompt"])]
+    apart = build_proposers({"int": {"n_trials": 4}})
+    assert apart["int"] is not apart["choice"] and apart["choice"] is apart["float"]
+    assert apart["int"].config.n_trials == 4
 
 
 def test_overrides_by_instance_class_or_settings():
@@ -48,7 +65,7 @@ def test_overrides_by_instance_class_or_settings():
 
 @pytest.mark.parametrize(("settings", "overrides", "message"), [
     ({"choice": {"strateg": "x"}}, None, r"unknown proposers.choice setting\(s\) \['strateg'\]"),
-    ({"choice": {"strategy": "x"}}, None, "proposers.choice.strategy"),
+    ({"choice": {"objective": "x"}}, None, "proposers.choice.objective"),
     ({"prompt": {"rounds": "two"}}, None, "proposers.prompt.rounds"),
     ({"numbers": {}}, None, "no knob kind 'numbers'"),
     ({"choice": {"use": "optimas_lg.errors:SettingsError"}}, None, "not a Proposer subclass"),

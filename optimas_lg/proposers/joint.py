@@ -1,0 +1,214 @@
+"""A node's numeric and choice knobs searched together by one Optuna study, since knobs
+of one node often only pay off together (a window and a tolerance, say).
+
+Each trial is a full assignment of the node's knobs. Its score comes from one of two
+objectives, chosen by a rule recorded in the proposal:
+
+* ``lrf``: run the node alone on its recorded inputs and rank the outputs with the
+  node's LRF (no system runs; what the method does for expensive systems);
+* ``global``: run the whole system on a training mini-batch (``ProposalContext.global_check``)
+  and take the global metric, as plain Optuna would; each trial's system runs count
+  against the budget.
+
+``objective="auto"`` takes ``global`` when the job's measured runs are cheap
+(``ProposalContext.run_cost``, the ``CheapRuns`` rule) and the budget affords at least
+two trials, ``lrf`` otherwise. Changes the gate rejected under the same LRF and data
+(``ProposalContext.rejected``) are pruned without being scored.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import optuna
+
+from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.proposers.base import Proposer, Search
+from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
+from optimas_lg.proposers.cost import RunCost
+from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
+
+Objective = Literal["auto", "lrf", "global"]
+
+
+@dataclass
+class JointConfig(EvalConfig):
+    """``n_trials`` counts the current values (always trial 0); a repeated assignment
+    costs nothing. ``objective`` is ``auto`` (the cost rule decides), ``lrf`` or ``global``."""
+
+    n_trials: int = 16
+    objective: Objective = "auto"
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
+        if self.objective not in ("auto", "lrf", "global"):
+            raise ValueError(f"objective must be 'auto', 'lrf' or 'global', got {self.objective!r}")
+
+
+class JointProposer(Proposer):
+    """TPE (or any Optuna ``sampler``) over all the numeric and choice knobs of a node at once.
+
+    The default proposer of ``choice``, ``int`` and ``float`` knobs: the loop hands it
+    every knob of the node it handles in one ``propose_all`` call. A fresh seeded sampler
+    is built per proposal (seed and iteration), so proposals do not share state.
+    """
+
+    kinds: ClassVar[tuple[KnobKind, ...]] = ("choice", "int", "float")
+    config_class: ClassVar[type[EvalConfig]] = JointConfig
+    config: JointConfig
+
+    def __init__(self, config: JointConfig | None = None, sampler: optuna.samplers.BaseSampler | None = None) -> None:
+        super().__init__(config)
+        self.sampler = sampler
+
+    def objective(self, ctx: ProposalContext) -> tuple[str, str]:
+        """Which objective scores the trials, and why (recorded with the proposal)."""
+        if self.config.objective == "lrf":
+            return "lrf", "objective set to lrf"
+        affordable = self._affordable(ctx)
+        if ctx.global_check is None or affordable < 2:
+            why = "no global check in this context" if ctx.global_check is None else \
+                f"the budget affords {affordable} global trials (< 2)"
+            return "lrf", why
+        if self.config.objective == "global":
+            return "global", "objective set to global"
+        if ctx.run_cost is None:
+            return "lrf", "run cost not measured"
+        verdict = "cheap" if ctx.run_cost.cheap else "not cheap"
+        return ("lrf" if self.uses_lrf(ctx.run_cost) else "global"), f"system runs {verdict}: {ctx.run_cost.rule}"
+
+    def uses_lrf(self, cost: RunCost | None) -> bool:
+        """The LRF ranks trials unless the objective is ``global``, or ``auto`` with cheap runs."""
+        if self.config.objective == "auto":
+            return cost is None or not cost.cheap
+        return self.config.objective == "lrf"
+
+    def _affordable(self, ctx: ProposalContext) -> int:
+        left = ctx.runs_left() if ctx.runs_left is not None else None
+        if left is None or ctx.global_runs <= 0:
+            return self.config.n_trials
+        return min(self.config.n_trials, left // ctx.global_runs)
+
+    def propose_all(self, ctx: ProposalContext, knobs: list[KnobSpec]) -> list[Proposal]:
+        """One proposal for ``knobs`` searched jointly (the current values may win)."""
+        if not knobs:
+            return []
+        for knob in knobs:
+            self._check(ctx, knob)
+            check_space(knob)
+        start = time.perf_counter()
+        objective, why = self.objective(ctx)
+        previous = {k.name: ctx.current[k.name] for k in knobs}
+        if objective == "global":
+            scored, cost = self._global_scores(ctx)
+            inputs: dict[str, Any] = {"examples_per_trial": ctx.global_runs}
+        else:
+            evaluator = CandidateEvaluator(ctx, None, self.config)
+            scored = _LRFScores(evaluator)
+            cost, inputs = evaluator.cost, {"inputs": len(evaluator.inputs)}
+        found = self._search(ctx, knobs, previous, scored, self._affordable(ctx) if objective == "global"
+                             else self.config.n_trials)
+        cost.seconds = time.perf_counter() - start
+        value = found.value
+        proposal = Proposal(
+            node=ctx.node, knob=", ".join(previous), kind="joint" if len(knobs) > 1 else knobs[0].kind,
+            previous=previous if len(knobs) > 1 else previous[knobs[0].name],
+            value=value if len(knobs) > 1 else value[knobs[0].name],
+            values={**ctx.current, **value}, current_score=scored.mean(previous), proposed_score=scored.mean(value),
+            cost=cost, candidates=scored.table(),
+            details={**found.details, **inputs, "objective": objective, "why": why,
+                     "run_cost": ctx.run_cost.to_json() if ctx.run_cost else None})
+        ctx.current = dict(proposal.values)
+        return [self.record(ctx, proposal)]
+
+    def _global_scores(self, ctx: ProposalContext) -> tuple[_Scores, Cost]:
+        cost = Cost()
+        check = ctx.global_check
+        assert check is not None  # objective() chose global only with a check
+
+        def run(assignment: dict[str, Any]) -> float:
+            cost.system_runs += ctx.global_runs
+            return check({**ctx.current, **assignment})
+
+        return _Scores(run), cost
+
+    def _search(self, ctx: ProposalContext, knobs: list[KnobSpec], previous: dict[str, Any], scored: _Scores,
+                n_trials: int) -> Search:
+        seed = random.Random(f"{ctx.seed}:{ctx.iteration}").randrange(2**31)
+        sampler = self.sampler or optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(5, n_trials // 2)))
+        pruned: list[dict[str, Any]] = []
+
+        def objective(trial: optuna.Trial) -> float:
+            assignment = {k.name: suggest(trial, k) for k in knobs}
+            if ctx.rejected_change(assignment):
+                pruned.append(assignment)
+                raise optuna.TrialPruned()
+            return scored.score(assignment)
+
+        scored.score(previous)
+        study = run_study(sampler, {k.name: trial_params(k, previous[k.name]) for k in knobs}, objective,
+                          max(1, n_trials))
+        best = scored.best(lambda a: not ctx.rejected_change(a))
+        details = {"sampler": type(sampler).__name__, "trials": len(study.trials), "searched": list(previous)}
+        if pruned:
+            details["pruned_as_rejected"] = pruned
+        return Search(best, details)
+
+    def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
+        """The one-knob search of ``Proposer.propose``: the same study, LRF-ranked."""
+        check_space(knob)
+        scored = _Scores(lambda a: evaluator.mean(evaluator.evaluate(a[knob.name]).value))
+        found = self._search(ctx, [knob], {knob.name: ctx.current[knob.name]}, scored, self.config.n_trials)
+        return Search(found.value[knob.name], found.details)
+
+
+class _Scores:
+    """Scores of assignments, each computed once, in the order tried (the current first)."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], float]) -> None:
+        self.fn = fn
+        self.tried: list[tuple[dict[str, Any], float]] = []
+
+    def score(self, assignment: dict[str, Any]) -> float:
+        for seen, value in self.tried:
+            if seen == assignment:
+                return value
+        value = float(self.fn(assignment))
+        self.tried.append((dict(assignment), value))
+        return value
+
+    def mean(self, assignment: dict[str, Any]) -> float:
+        return self.score(assignment)
+
+    def best(self, allowed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The best allowed assignment; the first tried (the current values) wins ties."""
+        pool = [t for i, t in enumerate(self.tried) if i == 0 or allowed(t[0])]
+        return max(pool, key=lambda t: t[1])[0]
+
+    def table(self) -> list[tuple[Any, float]]:
+        return [(dict(a), s) for a, s in self.tried]
+
+
+class _LRFScores(_Scores):
+    """Assignments scored by the node's LRF through a ``CandidateEvaluator`` (failures
+    at its floor, so a mean can move when a later candidate widens the spread)."""
+
+    def __init__(self, evaluator: CandidateEvaluator) -> None:
+        super().__init__(lambda a: evaluator.mean(evaluator.evaluate(a).value))
+        self.evaluator = evaluator
+
+    def mean(self, assignment: dict[str, Any]) -> float:
+        self.score(assignment)
+        return self.evaluator.mean(assignment)
+
+    def best(self, allowed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        return self.evaluator.best(allowed)
+
+    def table(self) -> list[tuple[Any, float]]:
+        return self.evaluator.table()

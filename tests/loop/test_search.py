@@ -1,0 +1,61 @@
+"""Search that uses what it knows (issue 13, item 3): the loop on the order-support agent
+searches the lookup subgraph's two interacting knobs jointly on the global metric (its
+runs are cheap), skips the triage prompt once keywords make it dead, and never proposes
+a change the gate rejected under the same LRF and data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import optimas_lg
+from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.nodes import rejected_changes
+from optimas_lg.loop.records import Change, Decision, GateStep
+from optimas_lg.proposers import PromptProposer, Proposal, Search
+from optimas_lg.store import models as m
+from optimas_lg.store import queries
+from tests.graphs import orders
+
+
+class DeadPrompt(PromptProposer):
+    """The triage prompt is dead once keywords classify: proposing it would be wasted."""
+
+    def search(self, ctx, knob, evaluator) -> Search:
+        if ctx.current["intent_source"] == "keywords":
+            pytest.fail("a prompt the node no longer reads was searched")
+        return Search(ctx.current[knob.name], {"rule": "keep"})
+
+
+def test_rejected_changes_are_each_gate_step_or_the_whole_change():
+    changes = {"a": Change(1, 2), "b": Change("x", "y")}
+    steps = [GateStep(["a"], False, 0.0, 0.1), GateStep(["b"], False, 0.0, 0.1), GateStep(["a", "b"], False, 0, 0)]
+    decision = Decision("n", changes, 10, False, 0.5, 0.5, 0.0, 0.1, "rule", "why", steps=steps)
+    assert rejected_changes(decision) == [{"a": 2}, {"b": "y"}, {"a": 2, "b": "y"}]
+    assert rejected_changes(Decision("n", changes, 10, False, 0.5, 0.4, -0.1, 0.1, "r", "w")) == [{"a": 2, "b": "y"}]
+    assert rejected_changes(Decision("n", {}, 10, False, 0.5, 0.5, 0.0, 0.0, "r", "no change")) == []
+
+
+@pytest.mark.slow
+def test_the_loop_finds_the_joint_lookup_knobs_and_skips_dead_ones(store):
+    examples = orders.examples(36)
+    config = OptimizeConfig.from_dict({
+        "gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
+        "pairs": {"samples": 3, "calls_per_node": 4}, "adapt_examples": 4, "kinds": ["choice", "int", "prompt"]})
+    result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:24],
+                                 testset=examples[24:], store=store, config=config, proposers={"prompt": DeadPrompt},
+                                 max_iterations=5, max_system_runs=700, patience=None, progress=False)
+    best = result.best_knobs
+    assert best["intent_source"] == "keywords" and best["history_window"] >= 3 and best["match_slack"] >= 2
+    assert result.test_after > result.test_before and result.val_after >= 10 / 12
+    assert queries.job_spend(store, result.job_id)[0] <= 700
+    events = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
+                          m.OptimizerEvent.kind == "proposal")
+    proposals = [Proposal.from_json(e.payload) for e in events]
+    lookup: list[Any] = [p for p in proposals if p.node == "lookup"]
+    assert lookup and all(p.kind == "joint" and p.details["objective"] == "global" for p in lookup)
+    assert all(p.details["why"].startswith("system runs cheap: tokens/run") for p in lookup)
+    triage = [p for p in proposals if p.node == "triage"]
+    assert any(p.value == "keywords" for p in triage)  # so DeadPrompt saw keywords in force, then was skipped
+    assert not [p for p in proposals if p.knob == "triage_prompt"]
