@@ -15,6 +15,7 @@ from optimas_lg.lrf.evaluate import (
 from optimas_lg.lrf.model import LocalRewardModel, LRFConfig, ScoreRequest
 from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs
 from optimas_lg.lrf.train import LRFTrainer, TrainReport, pairwise_loss
+from optimas_lg.lrf.trust import LRFTrust, wilson_interval
 
 __all__ = [
     "OVERALL",
@@ -22,6 +23,7 @@ __all__ = [
     "JudgeResult",
     "LRFConfig",
     "LRFTrainer",
+    "LRFTrust",
     "LocalRewardModel",
     "PreferencePair",
     "ReplayBuffer",
@@ -36,4 +38,5 @@ __all__ = [
     "ranking_accuracy",
     "save",
     "split_by_example",
+    "wilson_interval",
 ]

@@ -11,6 +11,7 @@ from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
 from optimas_lg.proposers.cost import RunCost
+from optimas_lg.proposers.trusted import pick
 
 
 @dataclass
@@ -25,7 +26,9 @@ class Proposer(ABC):
     """One optimizer per knob kind, pluggable like Optuna's samplers.
 
     ``propose`` evaluates the current value first, lets ``search`` try others on the
-    same inputs, and records the whole table so a report can say why a value won. A
+    same inputs, and records the whole table so a report can say why a value won; when
+    the node's LRF is not trusted, a global check of its top candidates picks the winner
+    (``proposers.trusted``). A
     subclass declares the ``kinds`` it handles and its ``config_class`` (an
     ``EvalConfig`` dataclass, so JSON settings can configure it) and implements ``search``.
     """
@@ -48,6 +51,11 @@ class Proposer(ABC):
         if ctx.rejected_change({knob.name: found.value}):  # the gate said no under this LRF and data
             value = evaluator.best(lambda v: not ctx.rejected_change({knob.name: v}))
             found = Search(value, {**found.details, "rejected_before": found.value})
+        if ctx.trust is not None and "global_check" not in found.details:  # (LoRA checks on its own)
+            verdict = pick(ctx, evaluator.table(), found.value, lambda v: {**ctx.current, knob.name: v},
+                           self.config.check_top)
+            evaluator.cost.system_runs += verdict.system_runs
+            found = Search(verdict.value, {**found.details, **verdict.details(ctx)})
         evaluator.cost.seconds = time.perf_counter() - start
         if ctx.charge_tokens is not None:
             ctx.charge_tokens(evaluator.cost.llm_tokens)

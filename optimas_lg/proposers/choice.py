@@ -27,6 +27,7 @@ class ChoiceConfig(EvalConfig):
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.strategy not in ("softmax", "argmax"):
             raise ValueError(f"strategy must be 'softmax' or 'argmax', got {self.strategy!r}")
         if self.temperature <= 0:

@@ -14,6 +14,7 @@ from typing import Any
 
 from optimas_lg.errors import OptimasError
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.store import Store
 
@@ -65,6 +66,9 @@ class ProposalContext:
     one ``global_check`` spends ``global_runs`` system runs and ``runs_left()`` says how
     many the budget still allows (``None``: no limit). ``rejected`` lists changes
     (``{knob: value}``) the gate rejected under the same LRF and data: not to propose again.
+    ``trust`` is how far the node's LRF ranks pairs it was not trained on better than chance
+    (``None``: ``score`` is not a trained LRF, nothing to trust); an untrusted LRF does not
+    pick the winner alone (``proposers.trusted``).
     """
 
     node: str
@@ -90,6 +94,7 @@ class ProposalContext:
     global_runs: int = 0
     runs_left: Callable[[], int | None] | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    trust: LRFTrust | None = None
 
     def rejected_change(self, values: dict[str, Any]) -> bool:
         """Whether applying ``values`` to ``current`` makes a change the validation gate
@@ -163,8 +168,15 @@ class EvalConfig:
 
     A node that raises on an input scores ``failure_score`` there; by default that is
     one full score spread below the worst output seen, since LRF scales are arbitrary.
+    When the node's LRF is not trusted, its ``check_top`` best candidates and the current
+    value are scored on the global metric instead, which picks the winner.
     """
 
     max_inputs: int = 8
     workers: int = 4
     failure_score: float | None = None
+    check_top: int = 3
+
+    def __post_init__(self) -> None:
+        if self.check_top < 1:
+            raise ValueError(f"check_top must be >= 1, got {self.check_top}")

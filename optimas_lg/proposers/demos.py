@@ -32,6 +32,7 @@ class DemosConfig(EvalConfig):
     holdout: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.sets < 1:
             raise ValueError(f"sets must be at least 1, got {self.sets}")
         if not 0 < self.holdout < 1:

@@ -12,8 +12,11 @@ objectives, chosen by a rule recorded in the proposal:
 
 ``objective="auto"`` takes ``global`` when the job's measured runs are cheap
 (``ProposalContext.run_cost``, the ``CheapRuns`` rule) and the budget affords at least
-two trials, ``lrf`` otherwise. Changes the gate rejected under the same LRF and data
-(``ProposalContext.rejected``) are pruned without being scored.
+two trials, ``lrf`` otherwise. An ``lrf`` objective for a node whose LRF is not trusted
+(``ProposalContext.trust``, ``proposers.trusted``) becomes ``global`` when the budget
+affords two trials; the decision is recorded as ``trust_decision``. Changes the gate
+rejected under the same LRF and data (``ProposalContext.rejected``) are pruned without
+being scored.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
+from optimas_lg.proposers.trusted import affordable_checks, untrusted_head
 
 Objective = Literal["auto", "lrf", "global"]
 
@@ -45,6 +49,7 @@ class JointConfig(EvalConfig):
     objective: Objective = "auto"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
         if self.objective not in ("auto", "lrf", "global"):
@@ -83,6 +88,18 @@ class JointProposer(Proposer):
         verdict = "cheap" if ctx.run_cost.cheap else "not cheap"
         return ("lrf" if self.uses_lrf(ctx.run_cost) else "global"), f"system runs {verdict}: {ctx.run_cost.rule}"
 
+    def trust_decision(self, ctx: ProposalContext, objective: str) -> tuple[str, str | None]:
+        """An LRF objective for a node whose LRF is not trusted becomes the global one when the
+        budget affords at least two trials; the decision in words (``None``: no LRF involved)."""
+        if objective != "lrf" or ctx.trust is None:
+            return objective, None
+        if ctx.trust.trusted:
+            return "lrf", f"LRF trusted: {ctx.trust.describe()}"
+        n, why = affordable_checks(ctx)
+        if n is not None and min(n, self.config.n_trials) < 2:
+            return "lrf", f"{untrusted_head(ctx)}: {why}; the LRF picked alone"
+        return "global", f"{untrusted_head(ctx)}: searched on the train metric"
+
     def uses_lrf(self, cost: RunCost | None) -> bool:
         """The LRF ranks trials unless the objective is ``global``, or ``auto`` with cheap runs."""
         if self.config.objective == "auto":
@@ -104,6 +121,8 @@ class JointProposer(Proposer):
             check_space(knob)
         start = time.perf_counter()
         objective, why = self.objective(ctx)
+        objective, trust_decision = self.trust_decision(ctx, objective)
+        why = why if objective == "lrf" or trust_decision is None else trust_decision
         previous = {k.name: ctx.current[k.name] for k in knobs}
         if objective == "global":
             scored, cost = self._global_scores(ctx)
@@ -123,7 +142,8 @@ class JointProposer(Proposer):
             values={**ctx.current, **value}, current_score=scored.mean(previous), proposed_score=scored.mean(value),
             cost=cost, candidates=scored.table(),
             details={**found.details, **inputs, "objective": objective, "why": why,
-                     "run_cost": ctx.run_cost.to_json() if ctx.run_cost else None})
+                     "run_cost": ctx.run_cost.to_json() if ctx.run_cost else None,
+                     **({"trust": ctx.trust.to_json(), "trust_decision": trust_decision} if trust_decision else {})})
         ctx.current = dict(proposal.values)
         return [self.record(ctx, proposal)]
 

@@ -21,6 +21,7 @@ class NumericConfig(EvalConfig):
     n_trials: int = 12
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.n_trials < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
 

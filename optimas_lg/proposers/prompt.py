@@ -41,6 +41,7 @@ class PromptConfig(EvalConfig):
     max_prompt_chars: int = 2000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.rounds < 1 or self.num_candidates < 1:
             raise ValueError(f"rounds and num_candidates must be >= 1, got {self.rounds}, {self.num_candidates}")
 

@@ -1,0 +1,71 @@
+"""How far a node's local reward function can be trusted to pick a winner alone.
+
+The rule: a node's LRF is **trusted when the lower bound of the 95% Wilson score
+interval of its held-out ranking accuracy is above 0.5** (a coin's accuracy on a pair).
+A head with no held-out pair (``n = 0``) is not trusted. The Wilson interval, not the
+normal one, because ``n`` is often a few dozen pairs and accuracy near 0.5 or 1, where
+the normal interval is too narrow; a small ``n`` widens it, so 0.70 on 10 pairs
+([0.40, 0.89]) is not trusted while 0.70 on 100 pairs ([0.60, 0.78]) is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Z95 = 1.959963984540054
+"""The standard normal quantile of a two-sided 95% interval."""
+CHANCE = 0.5
+"""Ranking accuracy of a coin on a preference pair."""
+
+
+def wilson_interval(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``accuracy`` observed on ``n`` trials
+    (``(0, 1)`` when ``n`` is 0: nothing is known)."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy must be in [0, 1], got {accuracy}")
+    denom = 1 + z * z / n
+    centre = (accuracy + z * z / (2 * n)) / denom
+    half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class LRFTrust:
+    """One node's LRF accuracy on ``n`` pairs it was not trained on, with its 95% Wilson
+    interval ``[low, high]`` (``accuracy`` is ``None`` when there was no such pair)."""
+
+    node: str
+    accuracy: float | None
+    n: int
+    low: float
+    high: float
+
+    @classmethod
+    def measure(cls, node: str, accuracy: float | None, n: int) -> LRFTrust:
+        """The trust record of ``accuracy`` measured on ``n`` held-out pairs."""
+        if accuracy is None or n <= 0:
+            return cls(node, None, 0, 0.0, 1.0)
+        low, high = wilson_interval(accuracy, n)
+        return cls(node, accuracy, n, low, high)
+
+    @property
+    def trusted(self) -> bool:
+        """Significantly better than chance: the interval's lower bound is above 0.5."""
+        return self.n > 0 and self.low > CHANCE
+
+    def describe(self) -> str:
+        """``0.82 [0.71, 0.90] n=40``, or that there is no held-out pair."""
+        if self.accuracy is None:
+            return "no held-out pairs"
+        return f"{self.accuracy:.2f} [{self.low:.2f}, {self.high:.2f}] n={self.n}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "trusted": self.trusted}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LRFTrust:
+        return cls(data["node"], data["accuracy"], data["n"], data["low"], data["high"])

@@ -1,0 +1,78 @@
+"""Who picks the winner among LRF-ranked candidates: the LRF alone only when it has earned it.
+
+A node's LRF is trusted when its held-out ranking accuracy is significantly above chance
+(``lrf.trust``). When it is not, the LRF only shortlists: its ``check_top`` best
+candidates and the current value are each run through ``ProposalContext.global_check``
+(the global metric on a training mini-batch) and the best of those wins, the current
+value winning ties. The check spends system runs, so it stays within
+``ProposalContext.runs_left()``; when fewer than two checks are affordable (or the
+context has no global check) the LRF picks alone and the decision says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from optimas_lg.proposers.context import ProposalContext
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The winner, the decision in words (recorded with the proposal, shown in the progress
+    line and the report), and the global checks made with the system runs they cost."""
+
+    value: Any
+    decision: str
+    checked: list[tuple[Any, float]] = field(default_factory=list)
+    system_runs: int = 0
+
+    def details(self, ctx: ProposalContext) -> dict[str, Any]:
+        """What goes into the proposal's ``details``."""
+        out: dict[str, Any] = {"trust": ctx.trust.to_json() if ctx.trust else None, "trust_decision": self.decision}
+        if self.checked:
+            out["trust_checked"] = [[value, score] for value, score in self.checked]
+        return out
+
+
+def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
+    """How many global checks the context allows (``None``: no limit), and why not when 0 or 1."""
+    if ctx.global_check is None:
+        return 0, "no global check in this context"
+    left = ctx.runs_left() if ctx.runs_left is not None else None
+    if left is None or ctx.global_runs <= 0:
+        return None, ""
+    n = left // ctx.global_runs
+    return n, f"{left} system runs left, a check costs {ctx.global_runs}"
+
+
+def untrusted_head(ctx: ProposalContext) -> str:
+    assert ctx.trust is not None
+    return f"LRF not trusted ({ctx.trust.describe()})"
+
+
+def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
+         assign: Callable[[Any], dict[str, Any]], top: int) -> Verdict:
+    """The winner among ``ranked`` (``(value, LRF mean)``, the current value first) where the
+    LRF chose ``choice``; ``assign`` turns a value into the full knob assignment to check."""
+    trust = ctx.trust
+    if trust is None or trust.trusted:
+        return Verdict(choice, f"LRF trusted: {trust.describe()}" if trust else "")
+    current = ranked[0][0]
+    best_first = sorted(ranked, key=lambda t: -t[1])  # stable: earlier values win ties
+    others = [v for v, _ in best_first if v != current and not ctx.rejected_change(assign(v))][:top]
+    if not others:
+        return Verdict(choice, f"{untrusted_head(ctx)}: no other candidate to check")
+    n, why = affordable_checks(ctx)
+    if n is not None and n < 2:
+        return Verdict(choice, f"{untrusted_head(ctx)}: {why}; the LRF picked alone")
+    shortlist = [current, *others][: n if n is not None else None]
+    check = ctx.global_check
+    assert check is not None  # affordable_checks() allowed none without it
+    checked = [(value, float(check(assign(value)))) for value in shortlist]
+    winner = max(checked, key=lambda t: t[1])[0]  # max keeps the first (the current value) on ties
+    decision = f"{untrusted_head(ctx)}: top {len(shortlist) - 1} checked on the train metric"
+    if winner != choice:
+        decision += ", overruling the LRF's pick"
+    return Verdict(winner, decision, checked, len(shortlist) * ctx.global_runs)
