@@ -21,6 +21,7 @@ from optimas_lg.loop.records import (
     Evaluation,
     Final,
     GateStep,
+    LRFEvent,
     NodeProposal,
     NodesSkipped,
     PairsCollected,
@@ -31,6 +32,7 @@ from optimas_lg.loop.records import (
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
@@ -205,7 +207,18 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
         run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
         runs_left=ws.remaining_runs,
-        rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")])
+        rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
+        trust=_lrf_trust(state, node) if ws.config.uses_lrf else None)
+
+
+def _lrf_trust(state: LoopState, node: str) -> LRFTrust:
+    """How far ``node``'s LRF is trusted, by the latest LRF event that measured it (held-out
+    pairs after training, fresh pairs after adapting); unmeasured, it is not trusted."""
+    for event in reversed(entries(state.get("history"), LRFEvent)):
+        trust = event.trust(node)
+        if trust is not None:
+            return trust
+    return LRFTrust.measure(node, None, 0)
 
 
 def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:
@@ -233,11 +246,12 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
     objectives = {p.details.get("objective", "lrf") for p in proposals}
     comparable = len(objectives) == 1  # scores of one kind: a first and a last score mean something
+    trust = list(dict.fromkeys(d for p in proposals if (d := p.details.get("trust_decision"))))
     record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],
                           changes_between(state["current_knobs"], ctx.current), ctx.current,
                           proposals[0].current_score if comparable else None,
                           proposals[-1].proposed_score if comparable else None, skipped,
-                          objectives.pop() if comparable else None)
+                          objectives.pop() if comparable else None, "; ".join(trust) or None)
     return {"proposal": record.to_json()}
 
 

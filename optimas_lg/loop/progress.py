@@ -55,7 +55,8 @@ def step_line(node: str, state: LoopState) -> str | None:
         scores = ("" if p.current_score is None or p.proposed_score is None
                   else f": {score_name} {p.current_score:.3f} → {p.proposed_score:.3f}")
         skipped = f" (skipped, dead: {', '.join(p.skipped)})" if p.skipped else ""
-        msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)") + skipped
+        trust = f"  ({p.trust})" if p.trust else ""
+        msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)") + skipped + trust
     elif node == "validate":
         d = Decision.from_json(state["decision"] or {})
         mark = "accepted" if d.accepted else "rejected"

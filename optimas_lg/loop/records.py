@@ -15,6 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from optimas_lg.lrf.trust import LRFTrust
+
 R = TypeVar("R", bound="Record")
 
 
@@ -70,7 +72,9 @@ class NodeProposal(Record):
     the full assignment with those changes, and the node's score before and after by
     ``objective`` (``"lrf"``, or ``"global"``: the metric on a training batch; scores are
     ``None`` when the round's searches used both). ``skipped`` names the node's knobs not
-    searched, with the reason (a knob the node does not read under the values in force is dead)."""
+    searched, with the reason (a knob the node does not read under the values in force is dead).
+    ``trust`` says how far the node's LRF was trusted and what picked the winner instead
+    (``proposers.trusted``; ``None``: no trained LRF ranked the candidates)."""
 
     node: str
     knobs: list[str]
@@ -80,6 +84,7 @@ class NodeProposal(Record):
     proposed_score: float | None
     skipped: dict[str, str] = field(default_factory=dict)
     objective: str | None = "lrf"
+    trust: str | None = None
     _nested: ClassVar[dict[str, Any]] = {"changes": Change}
 
     @property
@@ -173,6 +178,12 @@ class LRFEvent(Record):
     train_loss: float | None = None
     train_accuracy: dict[str, float] | None = None
     n_eval_by_node: dict[str, int] | None = None
+
+    def trust(self, node: str) -> LRFTrust | None:
+        """How far ``node``'s head can be trusted by these numbers (``None``: not measured here)."""
+        if node not in self.accuracy:
+            return None
+        return LRFTrust.measure(node, self.accuracy[node], (self.n_eval_by_node or {}).get(node, 0))
 
     def at_or_below_chance(self) -> dict[str, float]:
         """The nodes (not the overall figure) whose head ranks no better than a coin."""

@@ -423,7 +423,8 @@ def _proposal_row(e: Logged[Proposal]) -> list[str]:
     value = f"{_cell(p.previous)} → {_cell(p.value)}" if p.changed else f"unchanged: {_cell(p.value)}"
     return [_num(e.iteration), e.node or "—", f"`{p.knob}`", p.kind, value,
             f"{_num(p.current_score)} → {_num(p.proposed_score)}",
-            _num(p.estimated_gain, signed=True), str(len(p.candidates)), cost]
+            _num(p.estimated_gain, signed=True), str(len(p.candidates)), _cell(p.details.get("trust_decision") or "—"),
+            cost]
 
 
 def _lrf_row(e: Logged[LRFEvent]) -> list[str]:
@@ -448,7 +449,8 @@ EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]], str]] 
                                    "diff ± stderr", "n", "accepted", "rule", "reason"], _decision_row,
      "No decisions recorded."),
     ("Proposals", "proposals", ["iter", "node", "knob", "kind", "current → proposed", "LRF score",
-                                "est. gain", "candidates", "cost"], _proposal_row, "No proposals recorded."),
+                                "est. gain", "candidates", "LRF trust", "cost"], _proposal_row,
+     "No proposals recorded."),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
                                        "ranking accuracy per node"], _lrf_row, "No lrf recorded."),
     ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row,

@@ -11,6 +11,7 @@ from langchain_core.messages import HumanMessage
 
 from optimas_lg.execution import replay
 from optimas_lg.graph.system import System
+from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import CheapRuns, JointConfig, JointProposer, ProposalContext
 from tests.graphs import orders
 
@@ -114,3 +115,27 @@ def test_the_lrf_is_in_use_only_for_expensive_runs_or_when_asked():
     assert not JointProposer().uses_lrf(cheap) and JointProposer().uses_lrf(dear) and JointProposer().uses_lrf(None)
     assert JointProposer(JointConfig(objective="lrf")).uses_lrf(cheap)
     assert not JointProposer(JointConfig(objective="global")).uses_lrf(dear)
+
+
+def test_an_untrusted_lrf_hands_the_search_to_the_global_metric_when_the_budget_allows():
+    cost = CheapRuns().judge(runs=10, seconds=30.0, tokens=5000)  # expensive: the LRF would rank
+    untrusted = LRFTrust.measure("lookup", 0.44, 30)
+    ctx = context(global_check=global_metric, run_cost=cost, global_runs=8, runs_left=lambda: 400,
+                  trust=untrusted)
+    (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(ctx, KNOBS)
+    assert proposal.details["objective"] == "global" and proposal.cost.system_runs > 0
+    assert proposal.details["trust_decision"] == proposal.details["why"] == \
+        "LRF not trusted (0.44 [0.28, 0.61] n=30): searched on the train metric"
+    assert proposal.details["trust"]["n"] == 30
+
+    broke = context(global_check=lambda k: pytest.fail("no runs left for a check"), run_cost=cost, global_runs=8,
+                    runs_left=lambda: 10, trust=untrusted)
+    (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(broke, KNOBS)
+    assert proposal.details["objective"] == "lrf" and proposal.cost.system_runs == 0
+    assert proposal.details["trust_decision"].endswith("10 system runs left, a check costs 8; the LRF picked alone")
+
+    trusted = context(global_check=lambda k: pytest.fail("a trusted LRF picks alone"), run_cost=cost,
+                      global_runs=8, trust=LRFTrust.measure("lookup", 0.9, 60))
+    (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(trusted, KNOBS)
+    assert proposal.details["objective"] == "lrf"
+    assert proposal.details["trust_decision"] == "LRF trusted: 0.90 [0.80, 0.95] n=60"

@@ -1,0 +1,97 @@
+"""An LRF that has not earned trust does not pick the winner alone: its top candidates and
+the current value go to the global check, within the system runs left. The LRF and the
+global metric are stand-ins that disagree on purpose (the loop wires in the real ones)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from optimas_lg.graph.knobs import Choice, KnobSpec
+from optimas_lg.lrf.trust import LRFTrust
+from optimas_lg.proposers import ChoiceConfig, ChoiceProposer, ProposalContext
+
+LEVEL = KnobSpec("level", Choice(["a", "b", "c", "d", "e"], node="n"), "a")
+LRF_ORDER = {"a": 0.0, "b": 3.0, "c": 2.0, "d": 4.0, "e": 1.0}  # the LRF prefers d, then b, c
+METRIC = {"a": 0.2, "b": 0.3, "c": 0.6, "d": 0.1, "e": 0.9}  # the global metric prefers e, then c
+TRUSTED = LRFTrust.measure("n", 0.82, 40)
+UNTRUSTED = LRFTrust.measure("n", 0.44, 30)
+
+
+def lrf(pairs: list[tuple[dict, dict]]) -> list[float]:
+    return [LRF_ORDER[out["level"]] for _, out in pairs]
+
+
+def context(trust: LRFTrust | None, left: int | None = None, **kw: Any) -> tuple[ProposalContext, list[str]]:
+    checked: list[str] = []
+
+    def global_check(knobs: dict[str, Any]) -> float:
+        checked.append(knobs["level"])
+        return METRIC[knobs["level"]]
+
+    ctx = ProposalContext(node="n", knobs=[LEVEL], current={"level": "a"}, inputs=[{"x": 1}, {"x": 2}],
+                          score=lrf, run_node=lambda st, k: {"level": k["level"]}, global_check=global_check,
+                          global_runs=8, runs_left=(lambda: left), trust=trust, **kw)
+    return ctx, checked
+
+
+def propose(ctx: ProposalContext, check_top: int = 3):
+    return ChoiceProposer(ChoiceConfig(strategy="argmax", check_top=check_top)).propose(ctx, LEVEL)
+
+
+def test_a_trusted_lrf_picks_alone():
+    ctx, checked = context(TRUSTED)
+    proposal = propose(ctx)
+    assert proposal.value == "d" and checked == [] and proposal.cost.system_runs == 0
+    assert proposal.details["trust_decision"] == "LRF trusted: 0.82 [0.67, 0.91] n=40"
+    assert proposal.details["trust"]["trusted"] is True
+
+
+def test_an_untrusted_lrf_is_overruled_when_its_pick_loses_the_global_check():
+    ctx, checked = context(UNTRUSTED)
+    proposal = propose(ctx)
+    assert checked == ["a", "d", "b", "c"]  # the current value, then the LRF's top 3
+    assert proposal.value == "c"  # best of the checked on the metric; e (never shortlisted) is not seen
+    assert proposal.details["trust_decision"] == ("LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked "
+                                                  "on the train metric, overruling the LRF's pick")
+    assert proposal.details["trust_checked"] == [["a", 0.2], ["d", 0.1], ["b", 0.3], ["c", 0.6]]
+    assert proposal.cost.system_runs == 4 * 8
+    assert proposal.proposed_score == LRF_ORDER["c"]  # the LRF's own score stays on record
+
+
+def test_the_current_value_stands_when_no_checked_candidate_beats_it():
+    ctx, checked = context(UNTRUSTED)
+    proposal = propose(ctx, check_top=1)
+    assert checked == ["a", "d"] and proposal.value == "a" and not proposal.changed
+
+
+def test_the_check_stays_within_the_runs_left():
+    ctx, checked = context(UNTRUSTED, left=20)  # two checks of 8 runs
+    proposal = propose(ctx)
+    assert checked == ["a", "d"] and proposal.cost.system_runs == 16
+    assert "top 1 checked on the train metric" in proposal.details["trust_decision"]
+
+
+@pytest.mark.parametrize("left, global_check, reason", [
+    (12, True, "12 system runs left, a check costs 8; the LRF picked alone"),
+    (None, False, "no global check in this context; the LRF picked alone"),
+])
+def test_with_no_runs_left_the_lrf_picks_and_the_reason_is_recorded(left, global_check, reason):
+    ctx, checked = context(UNTRUSTED, left=left)
+    if not global_check:
+        ctx.global_check = None
+    proposal = propose(ctx)
+    assert proposal.value == "d" and checked == [] and proposal.cost.system_runs == 0
+    assert proposal.details["trust_decision"] == f"LRF not trusted (0.44 [0.28, 0.61] n=30): {reason}"
+
+
+def test_without_a_trained_lrf_nothing_is_checked_or_recorded():
+    ctx, checked = context(None)
+    proposal = propose(ctx)
+    assert proposal.value == "d" and checked == [] and "trust_decision" not in proposal.details
+
+
+def test_check_top_must_be_positive():
+    with pytest.raises(ValueError, match="check_top must be >= 1"):
+        ChoiceConfig(check_top=0)
