@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.nodes import _lrf_trust
+from optimas_lg.loop.progress import step_line
 from optimas_lg.loop.records import (
     Change,
     Collected,
@@ -53,3 +55,21 @@ def test_evaluation_counts_failures_as_zero():
     assert evaluation.mean == 0.5 and not evaluation.all_failed
     assert Evaluation("val", "x", 1, [None, None], 2).all_failed
     assert evaluation.to_json()["mean"] == 0.5
+
+
+def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
+    decision = "LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked on the train metric"
+    prop = NodeProposal("answer", ["style"], {"style": Change("a", "b")}, {"style": "b"}, 0.1, 0.2, trust=decision)
+    assert _roundtrip(prop) == prop
+    line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
+    assert line is not None and line.startswith(f"[2] answer.style: LRF 0.100 → 0.200  ({decision})  [runs 0")
+
+
+def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
+    history = [entry(LRFEvent("initial", 1, 90, {"answer": 0.9, "rewrite": 0.44}, n_eval_by_node={"answer": 60,
+                                                                                              "rewrite": 30})),
+               entry(LRFEvent("adapt1", 2, 12, {"rewrite": 0.95}, n_eval_by_node={"rewrite": 40}))]
+    state = {"history": history}
+    assert _lrf_trust(state, "answer").describe() == "0.90 [0.80, 0.95] n=60"  # not re-measured since training
+    assert _lrf_trust(state, "rewrite").trusted and _lrf_trust(state, "rewrite").n == 40
+    assert not _lrf_trust(state, "retrieve").trusted and _lrf_trust(state, "retrieve").n == 0

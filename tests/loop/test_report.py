@@ -16,6 +16,7 @@ from optimas_lg.proposers import Cost, Proposal
 
 OLD_PROMPT = "Answer the question.\nBe brief."
 NEW_PROMPT = "Answer the question in one word.\nIf unsure, say `unknown`.\nNever explain | pipes kept."
+TRUST = "LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked on the train metric"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = [  # iteration, node, knob, kind, old, new, accepted, val current, val proposed
     (1, "answer", "answer_prompt", "prompt", OLD_PROMPT, NEW_PROMPT, True, 0.40, 0.55),
@@ -37,8 +38,9 @@ def _job(store, finished: bool = True) -> int:
     log(Evaluation("val", "baseline", initial, [0.4] * 20, 0), iteration=0)
     log(LRFEvent("initial", 1, 120, {"answer": 0.71, "retrieve": 0.64, "__overall__": 0.68}, train_loss=0.52))
     for it, node, knob, kind, old, new, accepted, val_cur, val_new in STEPS:
-        log(Proposal(node, knob, kind, old, new, {**values, knob: new}, 0.1, 0.3, Cost(node_runs=4), [(new, 0.3)]),
-            node=node, iteration=it)
+        trust = {"trust_decision": TRUST} if node == "retrieve" else {}
+        log(Proposal(node, knob, kind, old, new, {**values, knob: new}, 0.1, 0.3, Cost(node_runs=4), [(new, 0.3)],
+                     trust), node=node, iteration=it)
         if accepted:
             values = {**values, knob: new}
             current = store.add_config(values, parent_id=current)
@@ -72,6 +74,7 @@ def test_report_of_a_finished_job(store, tmp_path):
     assert any("3 → 5" in d and "0.550 vs 0.530" in d and "❌ no" in d for d in decisions)
     assert any("0.400 vs 0.550" in d and "+0.150 ± 0.030" in d and "✅ yes" in d for d in decisions)
     assert "| 2 | retrieve | `top_k` | int | 3 → 5 |" in md
+    assert f"| 1 | {TRUST} | node_runs=4" in md  # the proposal's trust decision, in its own column
     assert "answer: 0.71, retrieve: 0.64, overall: 0.68" in md
     assert '"budget_runs": 500' in md
     assert "## Missing" not in md
