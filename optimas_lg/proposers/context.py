@@ -169,7 +169,8 @@ class EvalConfig:
     A node that raises on an input scores ``failure_score`` there; by default that is
     one full score spread below the worst output seen, since LRF scales are arbitrary.
     When the node's LRF is not trusted, its ``check_top`` best candidates and the current
-    value are scored on the global metric instead, which picks the winner.
+    value are scored on the global metric instead, which picks the winner (0: never; the
+    LRF picks alone, as in the paper).
     """
 
     max_inputs: int = 8
@@ -178,5 +179,5 @@ class EvalConfig:
     check_top: int = 3
 
     def __post_init__(self) -> None:
-        if self.check_top < 1:
-            raise ValueError(f"check_top must be >= 1, got {self.check_top}")
+        if self.check_top < 0:
+            raise ValueError(f"check_top must be >= 0 (0: the LRF always picks alone), got {self.check_top}")

@@ -59,6 +59,8 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
     trust = ctx.trust
     if trust is None or trust.trusted:
         return Verdict(choice, f"LRF trusted: {trust.describe()}" if trust else "")
+    if top == 0:
+        return Verdict(choice, f"{untrusted_head(ctx)}: check_top is 0, the LRF picked alone")
     current = ranked[0][0]
     best_first = sorted(ranked, key=lambda t: -t[1])  # stable: earlier values win ties
     others = [v for v, _ in best_first if v != current and not ctx.rejected_change(assign(v))][:top]

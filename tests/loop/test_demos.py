@@ -21,11 +21,12 @@ SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 3, "max_tokens": 32, 
             "pairs": {"samples": 2, "calls_per_node": 16}, "kinds": ["demos", "choice"]}
 
 
-def _optimize(builder, store):
+def _optimize(builder, store, **settings):
     data = demos.examples()
     train, val, test = data[:16], data[16:28], data[28:]
     result = optimize(builder, train, demos.metric, valset=val, testset=test, store=store,
-                      settings=OptimizeConfig.from_dict(SETTINGS), max_iterations=1, patience=None, progress=False)
+                      settings=OptimizeConfig.from_dict({**SETTINGS, **settings}), max_iterations=1, patience=None,
+                      progress=False)
     return result, {e.key for e in train}
 
 
@@ -46,7 +47,7 @@ def test_demos_from_training_calls_are_found_and_kept(store):
 
 
 def test_demos_that_hurt_are_rejected_by_the_gate(store):
-    result, _ = _optimize(demos.hurts, store)
+    result, _ = _optimize(demos.hurts, store, proposers={"demos": {"check_top": 0}})  # the LRF picks alone
     proposal = next(p.record for p in load_history(store, result.job_id).proposals if p.record.kind == "demos")
     assert proposal.changed, "the LRF did not propose demos, so the gate was not tested"
     assert result.best_knobs["answer_demos"] == []
@@ -60,3 +61,12 @@ def test_demos_render_as_chat_turns_or_text():
     assert demo_text(shots) == "Input: where does alra live?\nOutput: oslo"
     with pytest.raises(KnobError, match="more than k=1"):
         Demos(node="answer", k=1).validate("d", shots * 2)
+
+
+def test_an_untrusted_lrf_does_not_pick_harmful_demos_alone(store):
+    result, _ = _optimize(demos.hurts, store)
+    proposal = next(p.record for p in load_history(store, result.job_id).proposals if p.record.kind == "demos")
+    decision = proposal.details["trust_decision"]
+    assert decision.startswith("LRF not trusted (") and "checked on the train metric, overruling" in decision
+    assert not proposal.changed and proposal.cost.system_runs > 0  # the train metric kept the empty set
+    assert "LRF not trusted (" in Path(result.report).read_text()

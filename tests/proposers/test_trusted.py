@@ -92,6 +92,10 @@ def test_without_a_trained_lrf_nothing_is_checked_or_recorded():
     assert proposal.value == "d" and checked == [] and "trust_decision" not in proposal.details
 
 
-def test_check_top_must_be_positive():
-    with pytest.raises(ValueError, match="check_top must be >= 1"):
-        ChoiceConfig(check_top=0)
+def test_check_top_zero_lets_the_lrf_pick_alone_and_must_not_be_negative():
+    ctx, checked = context(UNTRUSTED)
+    proposal = propose(ctx, check_top=0)
+    assert proposal.value == "d" and checked == []
+    assert proposal.details["trust_decision"].endswith("check_top is 0, the LRF picked alone")
+    with pytest.raises(ValueError, match="check_top must be >= 0"):
+        ChoiceConfig(check_top=-1)
