@@ -184,7 +184,7 @@ def test_random_ranking_collects_no_pairs_trains_no_lrf_and_keeps_the_gate(store
     examples = lookup.examples()
     config = OptimizeConfig.from_dict({**SETTINGS, "ranking": "random"})
     result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
-                      config=config, max_iterations=4, patience=None)
+                      settings=config, max_iterations=4, patience=None)
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
     assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
     assert len(result.decisions) == 4  # every round still went through the gate
@@ -195,7 +195,7 @@ def test_no_adapt_keeps_the_first_lrf_after_an_accepted_change(store):
     examples = lookup.examples()
     config = OptimizeConfig.from_dict({**SETTINGS, "adapt_lrf": False})
     result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
-                      config=config, max_iterations=4, patience=None)
+                      settings=config, max_iterations=4, patience=None)
     assert any(d.accepted for d in result.decisions)
     assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 1  # the initial one only
 
