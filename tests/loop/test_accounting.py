@@ -41,7 +41,7 @@ def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
     examples = orders.examples(24)
     settings = OptimizeConfig.from_dict({
         "gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
-        "pairs": {"samples": 2, "calls_per_node": 12}, "adapt_examples": 2, "kinds": ["choice", "prompt"]})
+        "pairs": {"samples": 2, "calls_per_node": 12}, "adapt_examples": 2, "kinds": ["prompt"]})
     writer = PromptProposer(PromptConfig(rounds=1, num_candidates=2, max_inputs=4), llm=Writer())
     result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
                                  settings=settings, proposers={"prompt": writer}, max_iterations=3,

@@ -44,7 +44,7 @@ def test_the_loop_finds_the_joint_lookup_knobs_and_skips_dead_ones(store):
         "gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
         "pairs": {"samples": 3, "calls_per_node": 4}, "adapt_examples": 4, "kinds": ["choice", "int", "prompt"]})
     result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:24],
-                                 testset=examples[24:], store=store, config=config, proposers={"prompt": DeadPrompt},
+                                 testset=examples[24:], store=store, settings=config, proposers={"prompt": DeadPrompt},
                                  max_iterations=5, max_system_runs=700, patience=None, progress=False)
     best = result.best_knobs
     assert best["intent_source"] == "keywords" and best["history_window"] >= 3 and best["match_slack"] >= 2
