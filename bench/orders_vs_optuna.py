@@ -61,7 +61,7 @@ def run_optimas(seed: int, budget: int, home: Path) -> dict[str, Any]:
     store = Store(f"sqlite:///{home}/optimas-{seed}.db")
     start = time.perf_counter()
     result = optimas_lg.optimize(orders.graph, train, orders.resolved, valset=val, testset=test, store=store,
-                                 config=OptimizeConfig(seed=seed, write_report=False), max_system_runs=budget,
+                                 settings=OptimizeConfig(seed=seed, write_report=False), max_system_runs=budget,
                                  progress=False)
     return {"method": "optimas", "seed": seed, "val": result.val_after, "test": result.test_after,
             "val_before": result.val_before, "test_before": result.test_before,
