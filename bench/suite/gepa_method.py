@@ -23,14 +23,14 @@ def _shown(value: Any, limit: int = 600) -> str:
 
 
 def gepa_search(task: Task) -> Outcome:
+    prompts = task.knobs_of({"prompt"})
+    if not prompts:  # before importing gepa: a system without prompts needs no bench extra to say so
+        raise NotApplicable("no Prompt knobs for GEPA to write")
     import gepa
     from gepa.adapters.langchain_adapter import LangChainAdapter, make_reflection_lm
 
     from optimas_lg.llm import chat_model
 
-    prompts = task.knobs_of({"prompt"})
-    if not prompts:
-        raise NotApplicable("no Prompt knobs for GEPA to write")
     base = task.defaults()
     metric = task.suite_system.metric
     by_key = {e.key: e for e in [*task.train, *task.val]}
