@@ -8,10 +8,11 @@ to rewrite the committed files under ``data/`` (same seed, same bytes).
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from examples.generated_data import write_splits
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED = 8
@@ -133,9 +134,8 @@ def generate(seed: int = SEED) -> dict[str, list[dict[str, object]]]:
 
 
 def write(seed: int = SEED, directory: Path = DATA_DIR) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, rows in generate(seed).items():
-        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """Write the generated splits of ``seed`` to ``directory``."""
+    write_splits(generate(seed), directory)
 
 
 if __name__ == "__main__":

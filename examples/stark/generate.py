@@ -12,11 +12,12 @@ Questions sometimes paraphrase an attribute ("taken by mouth" for oral), as user
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from examples.generated_data import write_splits
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED = 15
@@ -245,9 +246,8 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
 
 
 def write(seed: int = SEED, directory: Path = DATA_DIR) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, rows in generate(seed).items():
-        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """Write the generated splits of ``seed`` to ``directory``."""
+    write_splits(generate(seed), directory)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,10 @@ class ProposalContext:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     trust: LRFTrust | None = None
 
+    def system_runs_left(self) -> int | None:
+        """System runs the job's budget still allows (``None``: no limit, or none known)."""
+        return self.runs_left() if self.runs_left is not None else None
+
     def rejected_change(self, values: dict[str, Any]) -> bool:
         """Whether applying ``values`` to ``current`` makes a change the validation gate
         already rejected (``rejected`` holds those since the LRF or the data last changed)."""

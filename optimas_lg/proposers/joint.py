@@ -107,7 +107,7 @@ class JointProposer(Proposer):
         return self.config.objective == "lrf"
 
     def _affordable(self, ctx: ProposalContext) -> int:
-        left = ctx.runs_left() if ctx.runs_left is not None else None
+        left = ctx.system_runs_left()
         if left is None or ctx.global_runs <= 0:
             return self.config.n_trials
         return min(self.config.n_trials, left // ctx.global_runs)

@@ -5,7 +5,7 @@ A node's LRF is trusted when its held-out ranking accuracy is significantly abov
 candidates and the current value are each run through ``ProposalContext.global_check``
 (the global metric on a training mini-batch) and the best of those wins, the current
 value winning ties. The check spends system runs, so it stays within
-``ProposalContext.runs_left()``; when fewer than two checks are affordable (or the
+``ProposalContext.system_runs_left()``; when fewer than two checks are affordable (or the
 context has no global check) the LRF picks alone and the decision says why.
 """
 
@@ -40,7 +40,7 @@ def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
     """How many global checks the context allows (``None``: no limit), and why not when 0 or 1."""
     if ctx.global_check is None:
         return 0, "no global check in this context"
-    left = ctx.runs_left() if ctx.runs_left is not None else None
+    left = ctx.system_runs_left()
     if left is None or ctx.global_runs <= 0:
         return None, ""
     n = left // ctx.global_runs
