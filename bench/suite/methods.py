@@ -2,9 +2,8 @@
 
 A method gets a ``Task`` (the system, its train and val data, the budget, the seed, a
 counting ``Runner``) and returns an ``Outcome``: the final knob values and what it spent.
-It never sees the test split. Adding a method, e.g. the ``global-only`` ablation once the
-loop has that mode, is one entry in ``METHODS`` (for a loop variant, one ``LoopMethod``
-with its settings).
+It never sees the test split. Adding a method is one entry in ``METHODS`` (for a loop
+variant, one ``LoopMethod`` with its settings).
 """
 
 from __future__ import annotations
@@ -123,12 +122,13 @@ METHODS: dict[str, Method] = {
     "optimas": LoopMethod(),
     "random": LoopMethod({"ranking": "random"}),
     "no-adapt": LoopMethod({"adapt_lrf": False}),
+    "global-only": LoopMethod({"ranking": "global"}),
     "gepa": _gepa,
     "mipro": _mipro,
 }
-"""Method name -> how it optimizes; ``global-only`` joins as ``LoopMethod({...its setting...})``."""
+"""Method name -> how it optimizes."""
 
-WRITES_PROMPTS = {"optimas", "random", "no-adapt", "gepa", "mipro"}
+WRITES_PROMPTS = {"optimas", "random", "no-adapt", "global-only", "gepa", "mipro"}
 
 
 def workdir() -> Path:

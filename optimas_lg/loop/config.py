@@ -21,8 +21,9 @@ from optimas_lg.proposers.registry import KINDS, build_proposers
 from optimas_lg.settings import from_settings
 from optimas_lg.store import Store
 
-Ranking = Literal["lrf", "random"]
-"""How proposers rank candidate values: by the node's LRF (the method) or at random (an ablation)."""
+Ranking = Literal["lrf", "random", "global"]
+"""How proposers rank candidate values: by the node's LRF (the method), at random, or by the
+global metric on a training mini-batch (the last two are the paper's ablations)."""
 RANKINGS: tuple[str, ...] = get_args(Ranking)
 
 
@@ -66,9 +67,12 @@ class OptimizeConfig:
     ``temperature``, rollouts, calls per node); its system runs count against
     ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
 
-    Two ablations of the method (the paper's, run side by side by ``bench/suite``):
+    Three ablations of the method (the paper's, run side by side by ``bench/suite``):
     ``ranking="random"`` ranks each proposer's candidates by seeded random scores instead
     of the LRF, so no pairs are collected and no LRF is trained (the gate is the same);
+    ``ranking="global"`` ("global reward only") trains no LRF either and scores every
+    candidate on the global metric over ``global_examples`` training examples, each of
+    those system runs counted against the budget;
     ``adapt_lrf=False`` keeps the first LRF for the whole job (the fresh runs still supply
     later rounds' inputs; no fresh pairs or LRF updates after an accepted change).
 

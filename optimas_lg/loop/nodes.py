@@ -123,7 +123,7 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Preference pairs for every tunable node from Monte-Carlo rollouts, within what is
-    left of ``budget.max_system_runs`` (none when candidates are ranked at random)."""
+    left of ``budget.max_system_runs`` (none when the ranking uses no LRF)."""
     ws = runtime.context.job(state)
     if not ws.config.uses_lrf:
         return {}
@@ -136,7 +136,7 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example
-    (skipped when candidates are ranked at random)."""
+    (skipped when the ranking uses no LRF)."""
     ws = runtime.context.job(state)
     if not ws.config.uses_lrf:
         return {}
@@ -208,7 +208,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
         runs_left=ws.remaining_runs,
         rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
-        trust=_lrf_trust(state, node) if ws.config.uses_lrf else None)
+        trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
 
 
 def _lrf_trust(state: LoopState, node: str) -> LRFTrust:

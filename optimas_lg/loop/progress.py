@@ -35,7 +35,7 @@ def step_line(node: str, state: LoopState) -> str | None:
         msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}"
     elif node == "pairs":
         found = entries(history, PairsCollected)
-        msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (candidates ranked at random)"
+        msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (this ranking uses no LRF)"
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":

@@ -41,6 +41,12 @@ def random_scorer(salt: str) -> ScoreFn:
     return score
 
 
+def tied_scores(items: list[tuple[dict, dict]]) -> list[float]:
+    """The same score for every output: the ``ranking="global"`` ablation has no local
+    signal, so only its global check can move a knob off the current value."""
+    return [0.0] * len(items)
+
+
 class LocalRewards:
     """One job's LRF (shared backbone, one head per node) and its trainer."""
 

@@ -25,7 +25,7 @@ from optimas_lg.graph.target import load_target
 from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS, Spent
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.records import Evaluation
-from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer
+from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer, tied_scores
 from optimas_lg.lrf import PreferencePair
 from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
 from optimas_lg.pricing import PriceTable, Spend, Usage
@@ -224,10 +224,12 @@ class Workspace:
         return found if found is not None else self.store.add_config(knobs, self.system.name, parent_id, note)
 
     def scorer(self, node: str, reads: Sequence[str], iteration: int) -> ScoreFn:
-        """How proposers rank ``node``'s candidates this round: its LRF, or seeded random
-        scores under ``ranking="random"``."""
+        """How proposers rank ``node``'s candidates this round: its LRF, seeded random
+        scores under ``ranking="random"``, all ties under ``ranking="global"``."""
         if self.config.uses_lrf:
             return self.rewards.scorer(node, reads)
+        if self.config.ranking == "global":
+            return tied_scores
         return random_scorer(f"{self.config.seed}:random:{node}:{iteration}")
 
     # -- recorded node calls and pairs --------------------------------------------

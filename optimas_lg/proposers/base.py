@@ -51,7 +51,7 @@ class Proposer(ABC):
         if ctx.rejected_change({knob.name: found.value}):  # the gate said no under this LRF and data
             value = evaluator.best(lambda v: not ctx.rejected_change({knob.name: v}))
             found = Search(value, {**found.details, "rejected_before": found.value})
-        if ctx.trust is not None and "global_check" not in found.details:  # (LoRA checks on its own)
+        if (ctx.trust is not None or ctx.global_only) and "global_check" not in found.details:  # (LoRA: own check)
             verdict = pick(ctx, evaluator.table(), found.value, lambda v: {**ctx.current, knob.name: v},
                            self.config.check_top)
             evaluator.cost.system_runs += verdict.system_runs

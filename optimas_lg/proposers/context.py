@@ -68,7 +68,8 @@ class ProposalContext:
     (``{knob: value}``) the gate rejected under the same LRF and data: not to propose again.
     ``trust`` is how far the node's LRF ranks pairs it was not trained on better than chance
     (``None``: ``score`` is not a trained LRF, nothing to trust); an untrusted LRF does not
-    pick the winner alone (``proposers.trusted``).
+    pick the winner alone (``proposers.trusted``). ``global_only`` (the loop's
+    ``ranking="global"``) means there is no LRF at all: every candidate goes to the global check.
     """
 
     node: str
@@ -95,6 +96,7 @@ class ProposalContext:
     runs_left: Callable[[], int | None] | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
     trust: LRFTrust | None = None
+    global_only: bool = False
 
     def system_runs_left(self) -> int | None:
         """System runs the job's budget still allows (``None``: no limit, or none known)."""

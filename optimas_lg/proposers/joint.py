@@ -35,7 +35,7 @@ from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
-from optimas_lg.proposers.trusted import affordable_checks, untrusted_head
+from optimas_lg.proposers.trusted import affordable_checks, checks_candidates, unchecked, untrusted_head
 
 Objective = Literal["auto", "lrf", "global"]
 
@@ -91,13 +91,13 @@ class JointProposer(Proposer):
     def trust_decision(self, ctx: ProposalContext, objective: str) -> tuple[str, str | None]:
         """An LRF objective for a node whose LRF is not trusted becomes the global one when the
         budget affords at least two trials; the decision in words (``None``: no LRF involved)."""
-        if objective != "lrf" or ctx.trust is None:
+        if objective != "lrf" or (ctx.trust is None and not ctx.global_only):
             return objective, None
-        if ctx.trust.trusted:
+        if not checks_candidates(ctx):
             return "lrf", f"LRF trusted: {ctx.trust.describe()}"
         n, why = affordable_checks(ctx)
         if n is not None and min(n, self.config.n_trials) < 2:
-            return "lrf", f"{untrusted_head(ctx)}: {why}; the LRF picked alone"
+            return "lrf", f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}"
         return "global", f"{untrusted_head(ctx)}: searched on the train metric"
 
     def uses_lrf(self, cost: RunCost | None) -> bool:
@@ -143,7 +143,8 @@ class JointProposer(Proposer):
             cost=cost, candidates=scored.table(),
             details={**found.details, **inputs, "objective": objective, "why": why,
                      "run_cost": ctx.run_cost.to_json() if ctx.run_cost else None,
-                     **({"trust": ctx.trust.to_json(), "trust_decision": trust_decision} if trust_decision else {})})
+                     **({"trust": ctx.trust and ctx.trust.to_json(), "trust_decision": trust_decision}
+                        if trust_decision else {})})
         ctx.current = dict(proposal.values)
         return [self.record(ctx, proposal)]
 

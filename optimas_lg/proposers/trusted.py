@@ -7,6 +7,8 @@ candidates and the current value are each run through ``ProposalContext.global_c
 value winning ties. The check spends system runs, so it stays within
 ``ProposalContext.system_runs_left()``; when fewer than two checks are affordable (or the
 context has no global check) the LRF picks alone and the decision says why.
+With ``ProposalContext.global_only`` (the ``ranking="global"`` ablation) there is no LRF:
+every candidate goes to the check.
 """
 
 from __future__ import annotations
@@ -48,18 +50,35 @@ def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
 
 
 def untrusted_head(ctx: ProposalContext) -> str:
+    """Why the LRF does not pick alone, as the head of the recorded decision."""
+    if ctx.global_only:
+        return "no LRF (ranking=global)"
     assert ctx.trust is not None
     return f"LRF not trusted ({ctx.trust.describe()})"
+
+
+def unchecked(ctx: ProposalContext) -> str:
+    """What happens when no global check is affordable: the LRF picks, or with no LRF the
+    current value stays."""
+    return "the current value stays" if ctx.global_only else "the LRF picked alone"
+
+
+def checks_candidates(ctx: ProposalContext) -> bool:
+    """Whether a global check, not the LRF alone, may pick among the candidates."""
+    return ctx.global_only or (ctx.trust is not None and not ctx.trust.trusted)
 
 
 def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
          assign: Callable[[Any], dict[str, Any]], top: int) -> Verdict:
     """The winner among ``ranked`` (``(value, LRF mean)``, the current value first) where the
-    LRF chose ``choice``; ``assign`` turns a value into the full knob assignment to check."""
+    LRF chose ``choice``; ``assign`` turns a value into the full knob assignment to check
+    (all of them when ``ctx.global_only``)."""
     trust = ctx.trust
-    if trust is None or trust.trusted:
+    if not checks_candidates(ctx):
         return Verdict(choice, f"LRF trusted: {trust.describe()}" if trust else "")
-    if top == 0:
+    if ctx.global_only:
+        top = len(ranked)
+    elif top == 0:
         return Verdict(choice, f"{untrusted_head(ctx)}: check_top is 0, the LRF picked alone")
     current = ranked[0][0]
     best_first = sorted(ranked, key=lambda t: -t[1])  # stable: earlier values win ties
@@ -68,13 +87,14 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
         return Verdict(choice, f"{untrusted_head(ctx)}: no other candidate to check")
     n, why = affordable_checks(ctx)
     if n is not None and n < 2:
-        return Verdict(choice, f"{untrusted_head(ctx)}: {why}; the LRF picked alone")
+        return Verdict(current if ctx.global_only else choice, f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}")
     shortlist = [current, *others][: n if n is not None else None]
     check = ctx.global_check
     assert check is not None  # affordable_checks() allowed none without it
     checked = [(value, float(check(assign(value)))) for value in shortlist]
     winner = max(checked, key=lambda t: t[1])[0]  # max keeps the first (the current value) on ties
-    decision = f"{untrusted_head(ctx)}: top {len(shortlist) - 1} checked on the train metric"
-    if winner != choice:
+    what = f"all {len(shortlist) - 1} candidates" if ctx.global_only else f"top {len(shortlist) - 1}"
+    decision = f"{untrusted_head(ctx)}: {what} checked on the train metric"
+    if winner != choice and not ctx.global_only:
         decision += ", overruling the LRF's pick"
     return Verdict(winner, decision, checked, len(shortlist) * ctx.global_runs)

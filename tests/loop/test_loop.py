@@ -18,7 +18,7 @@ from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.proposers import ChoiceProposer, Search
-from optimas_lg.store import Store
+from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 from tests.graphs import lookup
 
@@ -188,6 +188,21 @@ def test_random_ranking_collects_no_pairs_trains_no_lrf_and_keeps_the_gate(store
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
     assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
     assert len(result.decisions) == 4  # every round still went through the gate
+    assert all(d.accepted == (d.val_proposed > d.val_current) for d in result.decisions if d.changes)
+
+
+def test_global_ranking_trains_no_lrf_and_checks_candidates_on_the_train_metric(store):
+    examples = lookup.examples()
+    config = OptimizeConfig.from_dict({**SETTINGS, "ranking": "global"})
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      settings=config, max_iterations=2, patience=None)
+    assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
+    assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
+    proposals = [e.payload for e in queries.job_events(store, result.job_id, "proposal")]
+    assert proposals and all(p["details"].get("objective") == "global"  # a joint search on the metric, or
+                             or "no LRF (ranking=global)" in p["details"]["trust_decision"]  # all checked
+                             for p in proposals)
+    assert any(p["cost"]["system_runs"] > 0 for p in proposals)  # candidates were run through the graph
     assert all(d.accepted == (d.val_proposed > d.val_current) for d in result.decisions if d.changes)
 
 

@@ -139,3 +139,12 @@ def test_an_untrusted_lrf_hands_the_search_to_the_global_metric_when_the_budget_
     (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(trusted, KNOBS)
     assert proposal.details["objective"] == "lrf"
     assert proposal.details["trust_decision"] == "LRF trusted: 0.90 [0.80, 0.95] n=60"
+
+
+def test_global_only_searches_on_the_train_metric_whatever_the_run_cost():
+    dear = CheapRuns().judge(runs=10, seconds=30.0, tokens=5000)
+    ctx = context(global_check=global_metric, run_cost=dear, global_runs=8, runs_left=lambda: 400, global_only=True)
+    (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(ctx, KNOBS)
+    assert proposal.details["objective"] == "global" and proposal.cost.system_runs > 0
+    assert proposal.details["why"] == "no LRF (ranking=global): searched on the train metric"
+    assert proposal.details["trust"] is None

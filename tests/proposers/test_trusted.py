@@ -99,3 +99,18 @@ def test_check_top_zero_lets_the_lrf_pick_alone_and_must_not_be_negative():
     assert proposal.details["trust_decision"].endswith("check_top is 0, the LRF picked alone")
     with pytest.raises(ValueError, match="check_top must be >= 0"):
         ChoiceConfig(check_top=-1)
+
+
+def test_global_only_checks_every_candidate_and_names_no_lrf():
+    ctx, checked = context(None, global_only=True)
+    proposal = propose(ctx, check_top=0)  # check_top does not limit a ranking with no LRF
+    assert checked == ["a", "d", "b", "c", "e"] and proposal.value == "e"
+    assert proposal.details["trust_decision"] == "no LRF (ranking=global): all 4 candidates checked on the train metric"
+    assert proposal.details["trust"] is None
+
+
+def test_global_only_keeps_the_current_value_when_no_check_is_affordable():
+    ctx, checked = context(None, left=12, global_only=True)
+    proposal = propose(ctx)
+    assert checked == [] and proposal.value == "a" and not proposal.changed  # the scores are not an LRF's
+    assert proposal.details["trust_decision"].endswith("a check costs 8; the current value stays")
