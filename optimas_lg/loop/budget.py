@@ -39,6 +39,15 @@ class Budget:
                 return f"budget reached: {used:g} {what} (limit {limit:g})"
         return None
 
+    def no_time_for_a_round(self, seconds: float, slowest_round: float) -> str | None:
+        """Why another round must not start: with ``seconds`` spent, a round as slow as the
+        slowest so far would end past ``max_seconds``. ``None`` to go on (also when no limit
+        is set or no round has finished yet)."""
+        if self.max_seconds is None or slowest_round <= 0 or seconds + slowest_round <= self.max_seconds:
+            return None
+        return (f"budget reached: {seconds:.0f} seconds spent and the slowest round took {slowest_round:.0f}, "
+                f"so another would end past max_seconds {self.max_seconds:g}")
+
 
 @dataclass(frozen=True)
 class Spent(Record):

@@ -172,8 +172,9 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
     rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
+    spent = state.get("spent") or {}
     update = {"iteration": iteration, "node": rng.choice(reached), "proposal": None, "decision": None,
-              "spent": {**(state.get("spent") or {}), "iterations": iteration}}
+              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0)}
     unreached = [n for n in ws.tunable_nodes() if n not in reached]
     if unreached:
         skipped = NodesSkipped(iteration, unreached)
@@ -351,12 +352,15 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Stop when a budget limit is reached; otherwise go round again."""
+    """Stop when a budget limit is reached, or when another round would likely end past
+    ``max_seconds`` or could not be validated; otherwise go round again."""
     ws = runtime.context.job(state)
     decision = Decision.from_json(state["decision"] or {})
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
     spent = Spent.from_json(state.get("spent") or {})
-    reason = ws.config.budget.stop_reason(spent, rounds)
+    slowest = max(state.get("slowest_round", 0.0), spent.seconds - state.get("round_started", spent.seconds))
+    reason = ws.config.budget.stop_reason(spent, rounds) or ws.config.budget.no_time_for_a_round(spent.seconds,
+                                                                                                   slowest)
     if reason is None and not _can_validate(ws):  # another round could not be validated
         budget = ws.config.budget
         limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
@@ -365,7 +369,7 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
         reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
                   f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
-    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason}
+    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest}
     if not decision.accepted:
         update["history"] = [entry(decision)]
         update["rejected"] = [*(state.get("rejected") or []),

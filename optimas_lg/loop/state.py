@@ -36,6 +36,8 @@ class LoopState(TypedDict, total=False):
     proposal: dict[str, Any] | None
     decision: dict[str, Any] | None
     rounds_without_gain: int
+    round_started: float  # seconds spent when this round's pick_node began
+    slowest_round: float  # the longest wall time of a finished round: whether another fits in max_seconds
     rejected: list[dict[str, Any]]  # changes the gate rejected since the last accepted one, with the LRF then
     spent: dict[str, Any]
     last_event_id: int  # the job's newest event when the last step finished (newer ones: a killed attempt's)

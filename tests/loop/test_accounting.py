@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 import optimas_lg
-from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS
+from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS, Budget
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.proposers import PromptConfig, PromptProposer
@@ -58,3 +58,40 @@ def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
     report = Path(result.report).read_text()
     assert f"{spent.llm_tokens:,} LLM tokens (system runs {by_source[SYSTEM_TOKENS]:,}, nodes run alone " \
            f"{by_source[REPLAY_TOKENS]:,}, proposer LLM {2 * WRITER_TOKENS})" in report
+
+
+def test_no_round_starts_that_would_likely_end_past_max_seconds():
+    budget = Budget(max_seconds=100)
+    assert budget.no_time_for_a_round(60.0, 30.0) is None  # 90 <= 100: another round fits
+    assert budget.no_time_for_a_round(60.0, 0.0) is None  # no round finished yet: nothing to go by
+    assert Budget().no_time_for_a_round(1e9, 1e9) is None  # no limit
+    assert budget.no_time_for_a_round(75.0, 30.0) == ("budget reached: 75 seconds spent and the slowest round "
+                                                      "took 30, so another would end past max_seconds 100")
+
+
+class StepClock:
+    """Every step of the loop takes ``STEP`` seconds on this clock (it advances on each read)."""
+
+    STEP = 100.0
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += self.STEP / 2  # two reads per step: its start and its end
+        return self.now
+
+
+def test_the_loop_stops_before_a_round_it_cannot_finish_in_time(store, monkeypatch):
+    from optimas_lg.loop import nodes
+    from tests.graphs import lookup
+
+    monkeypatch.setattr(nodes, "time", StepClock())
+    examples = lookup.examples()
+    settings = OptimizeConfig.from_dict({"ranking": "random", "gate": {"min_examples": 4}, "kinds": ["choice"],
+                                         "budget": {"patience": None}})
+    result = optimas_lg.optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                                 settings=settings, max_iterations=10, max_seconds=1500, progress=False)
+    spent = load_history(store, result.job_id).budget[-1].record
+    assert "the slowest round took" in (result.stop_reason or ""), result.stop_reason
+    assert spent.seconds < 1500 and spent.iterations >= 2, spent
