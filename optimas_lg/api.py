@@ -159,6 +159,8 @@ def _drive(ws: Workspace, resuming: bool, progress: Progress) -> Result:
     # (or another store's job with the same id) never continues this job's thread
     thread = {"configurable": {"thread_id": f"optimize-{ws.store.identity}-{job_id}"}, "recursion_limit": 100_000}
     context = LoopContext(store=ws.store.url, workspace=ws)
+    if resuming and ws.store.get(m.Job, job_id).status != "done":
+        ws.store.claim_job(job_id)  # running again, owned by this process
     with job_guard(ws.store, job_id), checkpointer(ws.store) as saver:
         graph = build_optimizer_graph().compile(checkpointer=saver)
         snapshot = graph.get_state(thread)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,3 +63,14 @@ def knob_values(text: str | None) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
     return values
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM (``kill``, a scheduler's stop) end a command the way Ctrl-C does: no new
+    runs, a summary, the job marked ``interrupted`` and resumable."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors, knob_values
+from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors, knob_values, sigterm_as_interrupt
 from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.progress import printer
@@ -52,19 +52,19 @@ def optimize(
 
     progress = printer(sys.stderr)  # progress on stderr keeps stdout for the result (pure JSON with --json)
     try:
-        if resume is not None:
-            result = resume_job(resume, store, progress=progress)
-        else:
-            if not (target and data and metric):
-                raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
-            options = _settings(settings).with_options(
-                seed=seed, initial_knobs=knob_values(config), max_iterations=max_iterations,
-                max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
-                max_cost=max_cost,
-                patience=patience)
-            spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
-                           inputs, labels)
-            result = optimize_spec(spec, options, store, progress=progress)
+        with sigterm_as_interrupt():
+            if resume is not None:
+                result = resume_job(resume, store, progress=progress)
+            else:
+                if not (target and data and metric):
+                    raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
+                options = _settings(settings).with_options(
+                    seed=seed, initial_knobs=knob_values(config), max_iterations=max_iterations,
+                    max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
+                    max_cost=max_cost, patience=patience)
+                spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
+                               inputs, labels)
+                result = optimize_spec(spec, options, store, progress=progress)
     except KeyboardInterrupt:
         job = _latest_interrupted(store)
         hint = f"; continue with `optimas-lg optimize --resume {job}`" if job is not None else ""

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values
+from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values, sigterm_as_interrupt
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, KnobError
 from optimas_lg.graph.system import System
@@ -77,7 +77,7 @@ def pairs(
             raise KnobError(f"--nodes {unknown}: not nodes with knobs; choose from {ws.tunable_nodes()}")
         meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
         ws.bind(s.create_job("pairs", target, meta))
-        with job_guard(s, ws.job_id):
+        with job_guard(s, ws.job_id), sigterm_as_interrupt():
             summary = ws.run(examples, knobs, s.add_config(knobs, target, note="optimas-lg pairs"), purpose="collect")
             _, stats = ws.collect_pairs(knobs, settings.pairs, STAGE, nodes=chosen)
         job_id = ws.job_id

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values
+from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values, sigterm_as_interrupt
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
 from optimas_lg.execution.runner import RunSummary, run_examples
@@ -48,7 +45,7 @@ def run(
         raise DataError(f"{data}: no examples to run")
     knobs = system.knob_values(knob_values(config))
     meta = {"data": str(data), "metric": metric}
-    with Store(store) as s, _sigterm_as_interrupt():
+    with Store(store) as s, sigterm_as_interrupt():
         job_id = s.create_job("run", target, meta)
         try:
             config_id = s.add_config(knobs, target=target, note="optimas-lg run")
@@ -83,13 +80,3 @@ def _report(summary: RunSummary, job_id: int, as_json: bool, not_run: int | None
         if result.error:
             console.print(f"  failed {result.example_key}: {error_line(result.error)}", highlight=False,
                           markup=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM stop a run the way Ctrl-C does (no new runs, a summary, the job marked)."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from optimas_lg.errors import SchemaVersionError, StoreError
 from optimas_lg.home import default_store_url
 from optimas_lg.store import models as m
+from optimas_lg.store.owner import Owner
 from optimas_lg.store.writer import BatchWriter
 
 _INSERT_ORDER = [m.Job, m.ConfigVersion, m.Run, m.NodeCall, m.LLMCall,
@@ -77,6 +78,7 @@ class Store:
         self.display_url = self.engine.url.render_as_string(hide_password=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.identity = self._init_schema()
+        self.close_orphaned_jobs()
         self._writer: BatchWriter | None = None
         self._writer_lock = threading.Lock()
 
@@ -213,7 +215,35 @@ class Store:
         return obj
 
     def create_job(self, kind: str, target: str = "", meta: dict[str, Any] | None = None) -> int:
-        return self._add(m.Job(kind=kind, target=target, meta=meta or {})).id
+        """A new ``running`` job owned by this process (``store.owner``)."""
+        return self._add(m.Job(kind=kind, target=target, meta={**(meta or {}), "owner": Owner.current().to_json()})).id
+
+    def claim_job(self, job_id: int) -> None:
+        """Mark a job this process resumes ``running`` again, owned by this process (the
+        error of how it last stopped is dropped: the job goes on)."""
+        job = self.get(m.Job, job_id)
+        if job is None:
+            raise StoreError(f"no job {job_id} in store {self.display_url}")
+        meta = {k: v for k, v in (job.meta or {}).items() if k != "error"}
+        with self.engine.begin() as conn:
+            conn.execute(update(m.Job).where(m.Job.id == job_id).values(
+                status="running", finished_at=None, meta={**meta, "owner": Owner.current().to_json()}))
+
+    def close_orphaned_jobs(self) -> list[int]:
+        """Mark ``interrupted`` every ``running`` job whose owner process is known to be gone
+        (killed with SIGKILL, or the machine stopped), so no job stays ``running`` with nobody
+        working on it; returns their ids. Run whenever a store is opened."""
+        closed = []
+        with self._sessions() as session:
+            running = session.scalars(select(m.Job).where(m.Job.status == "running")).all()
+        for job in running:
+            owner = Owner.of(job.meta)
+            if owner is None or not owner.gone():
+                continue
+            error = f"{owner.describe()} ended without closing the job (killed, or the machine stopped)"
+            self.finish_job(job.id, "interrupted", {**(job.meta or {}), "error": error})
+            closed.append(job.id)
+        return closed
 
     def finish_job(self, job_id: int, status: str = "done", meta: dict[str, Any] | None = None) -> None:
         values: dict[str, Any] = {"status": status, "finished_at": m.utcnow()}

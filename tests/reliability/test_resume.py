@@ -87,6 +87,8 @@ def test_kill_9_at_every_step_then_resume_gives_the_uninterrupted_result(lookup_
     for i, kill in enumerate(KILLS):
         killed = cli(args if i == 0 else ["optimize", "--resume", "1", "--json"], env, tmp_path / f"run{i}", kill)
         assert killed.killed, f"{kill}: the process was not killed there (exit {killed.code}):\n{killed.stderr}"
+        with Store(f"sqlite:///{home / 'optimas.db'}") as store:  # opening it closes the orphaned job
+            assert store.get(m.Job, 1).status == ("done" if kill == KillAt("final") else "interrupted"), kill
         survived.append(str(kill))
     done = cli(["optimize", "--resume", "1", "--json"], env, tmp_path / "last")
     assert done.code == 0, f"resuming after kills at {survived}:\n{done.stderr}"

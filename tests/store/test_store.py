@@ -7,8 +7,11 @@ import json
 import math
 import multiprocessing
 import os
+import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -242,3 +245,32 @@ def test_cli_store_info_json(store_url):
     assert data["schema_version"] == SCHEMA_VERSION and data["size_bytes"] > 0
     assert set(data["tables"]) >= {"runs", "node_calls", "llm_calls", "preference_pairs"}
     assert data["tables"]["runs"] == 1
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_job_whose_process_died_is_closed_as_interrupted_when_the_store_opens(store):
+    dead = store.create_job("optimize", meta={"spec": {"x": 1}})
+    alive = store.create_job("optimize")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as sleeper:
+        for job, pid in ((dead, _ended_pid()), (alive, sleeper.pid)):
+            meta = {**store.get(m.Job, job).meta, "owner": {"host": socket.gethostname(), "pid": pid}}
+            with store.engine.begin() as conn:
+                conn.execute(update(m.Job).where(m.Job.id == job).values(meta=meta))
+        mine = store.create_job("optimize")  # owned by this process
+        with Store(store.url) as reopened:
+            closed = reopened.get(m.Job, dead)
+            assert closed.status == "interrupted" and closed.finished_at is not None
+            assert closed.meta["error"].endswith("ended without closing the job (killed, or the machine stopped)")
+            assert closed.meta["spec"] == {"x": 1}  # nothing else of the job is lost
+            assert reopened.get(m.Job, alive).status == reopened.get(m.Job, mine).status == "running"
+        sleeper.kill()
+    store.claim_job(dead)  # resumed: running again, owned by this process, the old error dropped
+    resumed = store.get(m.Job, dead)
+    assert resumed.status == "running" and "error" not in resumed.meta
+    assert resumed.meta["owner"] == {"host": socket.gethostname(), "pid": os.getpid()}
