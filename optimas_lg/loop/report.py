@@ -363,6 +363,42 @@ def spend_section(store: Store, job: m.Job) -> str:
     return "\n".join(out)
 
 
+def node_section(store: Store, history: JobHistory) -> str:
+    """Per node: the validation gain of its accepted changes next to its latency and cost per
+    run, under the initial and the best config (their evaluation runs)."""
+    final = history.final
+    if final is None:
+        return "## Per node: gain, latency, cost\n\nNo final result yet."
+    prices = PriceTable(((history.job.meta or {}).get("config") or {}).get("prices"))
+    profiles = [queries.node_profile(store, history.job.id, cid, "eval")
+                for cid in (final.initial_config_id, final.best_config_id)]
+
+    def per_run_cost(profile: tuple, node: str) -> str:
+        n_runs, _, tokens = profile
+        usage = [Usage(*t) for t in tokens if t[0] == node]
+        if not usage or not n_runs:
+            return "—"
+        spend = prices.spend(usage)
+        return "unpriced" if spend.unpriced else usd(spend.total / n_runs)
+
+    def latency(profile: tuple, node: str) -> str:
+        _, mean = profile[1].get(node, (0, None))
+        return "—" if mean is None else f"{mean:.3f} s"
+
+    gains: dict[str, list[float]] = {}
+    for d in history.accepted():
+        gains.setdefault(d.node, []).append(d.val_proposed - d.val_current)
+    nodes = sorted(set(profiles[0][1]) | set(profiles[1][1]) | set(gains))
+    rows = [[f"`{node}`", str(len(gains.get(node, []))), f"{sum(gains.get(node, [])):+.3f}",
+             f"{latency(profiles[0], node)} → {latency(profiles[1], node)}",
+             f"{per_run_cost(profiles[0], node)} → {per_run_cost(profiles[1], node)}"] for node in nodes]
+    head = ["node", "accepted changes", "val gain", "latency per call (initial → best)",
+            "cost per run (initial → best)"]
+    return "\n".join(["## Per node: gain, latency, cost", "", _table(head, rows), "",
+                      f"Latency and cost from the evaluation runs of config {final.initial_config_id} (initial) "
+                      f"and {final.best_config_id} (best); the gain is the sum of the node's accepted val gains."])
+
+
 def settings_section(job: m.Job) -> str:
     settings = json.dumps(job.meta, indent=2, default=str) if job.meta else "{}"
     return "## Job settings\n\n" + _fenced(settings, "json")
@@ -523,7 +559,8 @@ def render_markdown(store: Store, history: JobHistory, plots: list[Path]) -> str
         parts += ["", "## Missing", ""] + [f"- {note}" for note in missing]
     if plots:
         parts += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})\n" for p in plots]
-    parts += ["", spend_section(store, history.job), "", config_section(store, history, result)]
+    parts += ["", node_section(store, history), "", spend_section(store, history.job), "",
+              config_section(store, history, result)]
     for table in EVENT_TABLES:
         parts += ["", event_table_section(history, *table)]
     parts += ["", settings_section(history.job)]

@@ -41,6 +41,26 @@ def token_usage(store: Store, job_id: int | None = None) -> list[tuple[str | Non
         return [(node, model, int(p), int(c)) for node, model, p, c in s.execute(query).all()]
 
 
+def node_profile(store: Store, job_id: int, config_id: int, purpose: str
+                 ) -> tuple[int, dict[str, tuple[int, float | None]], list[tuple[str | None, str, int, int]]]:
+    """How a job's ``purpose`` runs under ``config_id`` went, node by node: the number of
+    runs, per node (calls, mean latency in seconds), and (node, model, prompt tokens,
+    completion tokens) summed over their LLM calls."""
+    runs = (select(m.Run.id).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
+                                   m.Run.purpose == purpose)).scalar_subquery()
+    nc, lc = m.NodeCall, m.LLMCall
+    with store.session() as s:
+        n_runs = s.scalar(select(func.count()).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
+                                                     m.Run.purpose == purpose)) or 0
+        latency = {node: (int(n), None if mean is None else float(mean)) for node, n, mean in s.execute(
+            select(nc.node, func.count(), func.avg(nc.latency_s)).where(nc.run_id.in_(runs)).group_by(nc.node))}
+        tokens = [(node, model, int(p), int(c)) for node, model, p, c in s.execute(
+            select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
+                   func.coalesce(func.sum(lc.completion_tokens), 0))
+            .outerjoin(nc, nc.id == lc.node_call_id).where(lc.run_id.in_(runs)).group_by(nc.node, lc.model))]
+    return n_runs, latency, tokens
+
+
 def last_event_id(store: Store, job_id: int) -> int:
     """The id of a job's newest optimizer event (0 for none)."""
     with store.session() as s:

@@ -49,3 +49,6 @@ def test_max_cost_stops_the_job_within_one_step_and_the_report_shows_cost_per_no
     assert len(runs) < 28 + 20 * len(val)  # it stopped long before its iterations ran out
     report = Path(result.report).read_text()
     assert "## Spend per node" in report and "| `answer` | `acme/large` |" in report
+    section = report.split("## Per node: gain, latency, cost")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| `answer` |"))
+    assert " s → " in row.split("|")[4] and row.split("|")[5].strip().startswith(f"${per_run:.4f} → ")
