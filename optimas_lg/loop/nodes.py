@@ -273,6 +273,7 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
     tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
+    evaluations: dict[int, Evaluation] = {}
     unaffordable: list[tuple[str, ...]] = []
 
     def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
@@ -284,20 +285,27 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
         config_id = ws.config_version(values, note, state["current_config_id"])
         val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
         tried.append((config_id, values, val.scores))
+        evaluations[config_id] = val
         return val.scores
 
     new_values = {k: c.new for k, c in prop.changes.items()}
     values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], new_values,
                                               evaluate, ws.config.gate)
     accepted = any(step.accepted for step in steps)
+    broken = None
+    if accepted:
+        config_id = next(cid for cid, tried_values, _ in tried if tried_values == values)
+        broken = _breaks_limits(ws, evaluations.get(config_id))
+        accepted = broken is None
     if accepted:
         changes = {k: c for k, c in prop.changes.items() if values[k] != state["current_knobs"][k]}
-        config_id = next(cid for cid, tried_values, _ in tried if tried_values == values)
     else:
         changes, (config_id, _, scores) = prop.changes, tried[-1]
     gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
     reason = gate.reason if len(steps) == 1 else "; ".join(
         f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
+    if broken:
+        reason += f"; not accepted, over the objective's limits: {broken}"
     if unaffordable:
         reason += (f"; not validated for lack of system runs: {'; '.join(', '.join(k) for k in unaffordable)} "
                    f"(budget.max_system_runs = {ws.config.budget.max_system_runs})")
@@ -305,6 +313,13 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
                     gate.mean_diff, gate.stderr, gate.rule, reason, config_id,
                     [GateStep(list(s.knobs), s.accepted, s.decision.mean_diff, s.decision.stderr) for s in steps],
                     scores)
+
+
+def _breaks_limits(ws: Workspace, val: Evaluation | None) -> str | None:
+    """How the config of validation ``val`` breaks the objective's per-run limits (``None``: it keeps them)."""
+    if val is None or val.cost_per_run is None:
+        return None
+    return ws.config.objective.violation(val.cost_per_run, val.seconds_per_run or 0.0)
 
 
 def _validation_cost(ws: Workspace) -> int:

@@ -136,7 +136,8 @@ class Decision(Record):
 @dataclass(frozen=True)
 class Evaluation(Record):
     """Per-example mean scores of one config on one split (``None``: failed every repeat),
-    with the first failed run's error, if any."""
+    with the first failed run's error, if any; under an objective with per-run limits, the
+    runs' mean cost (USD) and wall time (s)."""
 
     kind: ClassVar[str] = "evaluation"
     split: str
@@ -146,6 +147,8 @@ class Evaluation(Record):
     n_failed: int
     repeats: int = 1
     first_error: str | None = None
+    cost_per_run: float | None = None
+    seconds_per_run: float | None = None
 
     @property
     def mean(self) -> float:

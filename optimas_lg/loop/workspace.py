@@ -135,16 +135,35 @@ class Workspace:
         repeats = max(1, self.config.val_repeats)
         per_example: list[list[float]] = [[] for _ in examples]
         errors: list[str] = []
+        run_ids: list[str] = []
         for _ in range(repeats):
             summary = self.run(examples, knobs, config_id, purpose="eval")
             net = self._net_scores(summary)
+            run_ids += [r.run_id for r in summary.results]
             for i, result in enumerate(summary.results):
                 if result.error is None and result.score is not None:
                     per_example[i].append(net[result.run_id])
                 else:
                     errors.append(result.error or "no score")
         scores = [sum(s) / len(s) if s else None for s in per_example]
-        return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None)
+        cost = seconds = None
+        if self.config.objective.constrained and run_ids:
+            usage = self._run_usage(run_ids)
+            cost = sum(c for c, _ in usage.values()) / len(usage)
+            seconds = sum(s for _, s in usage.values()) / len(usage)
+        return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None,
+                          cost, seconds)
+
+    def _run_usage(self, run_ids: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Per run: (cost in USD under the job's prices, wall time in s). A model with no
+        price is an error when the objective needs runs priced."""
+        usage = queries.run_usage(self.store, list(run_ids))
+        unpriced = self.prices.spend(Usage(None, *u) for _, calls in usage.values() for u in calls).unpriced
+        if unpriced and self.config.objective.prices_runs:
+            raise OptimasError(f"job {self.job_id}: the objective weighs or limits cost, but {', '.join(unpriced)} "
+                               "has no price; add it to the `prices` setting")
+        return {rid: (self.prices.spend(Usage(None, *u) for u in calls).total, latency or 0.0)
+                for rid, (latency, calls) in usage.items()}
 
     def _net_scores(self, summary: RunSummary) -> dict[str, float]:
         """Each scored run's value under the job's ``objective`` (its score when unweighted)."""
@@ -152,13 +171,8 @@ class Workspace:
         objective = self.config.objective
         if not objective.weighted:
             return scored
-        usage = queries.run_usage(self.store, list(scored))
-        unpriced = self.prices.spend(Usage(None, *u) for _, calls in usage.values() for u in calls).unpriced
-        if unpriced and objective.lambda_cost > 0:
-            raise OptimasError(f"job {self.job_id}: objective.lambda_cost weighs cost, but {', '.join(unpriced)} "
-                               "has no price; add it to the `prices` setting")
-        return {rid: objective.value(score, self.prices.spend(Usage(None, *u) for u in usage[rid][1]).total,
-                                     usage[rid][0] or 0.0) for rid, score in scored.items()}
+        usage = self._run_usage(list(scored))
+        return {rid: objective.value(score, *usage[rid]) for rid, score in scored.items()}
 
     def begin_step(self, before: Spent) -> None:
         """Count spend from here on top of what the job's finished steps spent (``before``:

@@ -41,3 +41,26 @@ def test_objective_weights_cost_and_latency():
     assert Objective(lambda_cost=2.0, lambda_latency=0.5).value(1.0, 0.1, 0.4) == pytest.approx(0.6)
     with pytest.raises(ValueError, match="lambda_cost"):
         Objective(lambda_cost=-1.0)
+
+
+@pytest.mark.parametrize("limit, kept", [(0.02, False), (0.1, True)])
+def test_a_cost_limit_per_run_refuses_a_better_model_that_costs_more(store, limit, kept):
+    data = priced.examples()
+    settings = {**SETTINGS, "objective": {"max_cost_per_run": limit}}
+    result = optimize(priced.with_lite, data[:16], priced.metric, valset=data[16:28], store=store,
+                      config={"answer_model": "acme/small"}, settings=OptimizeConfig.from_dict(settings),
+                      max_iterations=1, patience=None, progress=False)
+    (decision,) = result.decisions
+    assert decision.changes and decision.mean_diff > 0  # a better model, by the metric
+    assert decision.accepted is kept, decision.reason
+    assert ("over the objective's limits" in decision.reason) is not kept
+    assert result.best_knobs["answer_model"] == ("acme/small" if not kept else decision.changes["answer_model"].new)
+
+
+def test_objective_limits_say_what_they_break():
+    limits = Objective(max_cost_per_run=0.02, max_seconds_per_run=1.0)
+    assert limits.violation(0.01, 0.5) is None
+    assert limits.violation(0.05, 2.0) == "$0.0500 per run > max_cost_per_run $0.02; 2.000 s per run > " \
+                                         "max_seconds_per_run 1"
+    with pytest.raises(ValueError, match="max_cost_per_run"):
+        Objective(max_cost_per_run=-1.0)
