@@ -9,15 +9,21 @@ not as free, so a cost budget never silently ignores it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from optimas_lg.errors import SettingsError
 
 LOCAL_PREFIX = "local/"
+_SNAPSHOT_DATE = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    # model: (USD per 1M prompt tokens, USD per 1M completion tokens)
+    # model: (USD per 1M prompt tokens, USD per 1M completion tokens); standard (not batch or
+    # cached) list prices as published in 2026 (see docs/cost.md for when they were checked)
+    "openai/gpt-5": (1.25, 10.00),
+    "openai/gpt-5-mini": (0.25, 2.00),
+    "openai/gpt-5-nano": (0.05, 0.40),
     "openai/gpt-4o": (2.50, 10.00),
     "openai/gpt-4o-mini": (0.15, 0.60),
     "openai/gpt-4.1": (2.00, 8.00),
@@ -70,7 +76,8 @@ class PriceTable:
         """(prompt, completion) USD per 1M tokens, or None for an unpriced hosted model."""
         base = model.split("@", 1)[0]
         short = {name.split("/", 1)[-1]: p for name, p in self.prices.items()}  # as a client records it
-        found = self.prices.get(base) or short.get(base)
+        undated = _SNAPSHOT_DATE.sub("", base)  # gpt-4o-mini-2024-07-18: a dated snapshot of gpt-4o-mini
+        found = self.prices.get(base) or short.get(base) or self.prices.get(undated) or short.get(undated)
         if found is None and base.startswith((LOCAL_PREFIX, "/", ".")):  # a local name or model folder
             return (0.0, 0.0)
         return found

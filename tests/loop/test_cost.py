@@ -28,6 +28,7 @@ def test_price_table_prices_local_hosted_and_user_models():
                          Usage("rewrite", "gpt-4o-mini", 10**6, 10**6), Usage(None, "mystery/model", 5, 5)])
     assert spend.by_node == pytest.approx({"answer": 1.2, "rewrite": 0.75})
     assert spend.total == pytest.approx(1.95) and spend.unpriced == ["mystery/model"]
+    assert PriceTable().price("gpt-4o-mini-2024-07-18") == PriceTable().price("openai/gpt-4o-mini") == (0.15, 0.60)
     with pytest.raises(SettingsError, match="prices.x"):
         PriceTable({"x": {"prompt": -1.0, "completion": 0.0}})
 
