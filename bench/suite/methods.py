@@ -20,9 +20,9 @@ from optimas_lg.data import Example
 from optimas_lg.graph.knobs import KnobSpec, defaults
 from optimas_lg.graph.system import System
 
-LOOP_KINDS = ["choice", "int", "float", "prompt"]
-"""Knob kinds every method may tune: LoRA is left out for all (no peer tunes weights, and a
-GRPO run takes minutes per proposal on this CPU)."""
+LOOP_KINDS = ["choice", "int", "float", "prompt", "demos"]
+"""Knob kinds every loop method may tune: LoRA is left out for all (no peer tunes weights, and a
+GRPO run takes minutes per proposal on this CPU). Demos are in, as MIPROv2 tunes its own."""
 
 
 class NotApplicable(Exception):  # noqa: N818 - a cell outcome, not an error
@@ -123,12 +123,13 @@ METHODS: dict[str, Method] = {
     "random": LoopMethod({"ranking": "random"}),
     "no-adapt": LoopMethod({"adapt_lrf": False}),
     "global-only": LoopMethod({"ranking": "global"}),
+    "no-demos": LoopMethod({"kinds": [k for k in LOOP_KINDS if k != "demos"]}),
     "gepa": _gepa,
     "mipro": _mipro,
 }
 """Method name -> how it optimizes."""
 
-WRITES_PROMPTS = {"optimas", "random", "no-adapt", "global-only", "gepa", "mipro"}
+WRITES_PROMPTS = {"optimas", "random", "no-adapt", "global-only", "no-demos", "gepa", "mipro"}
 
 
 def workdir() -> Path:

@@ -1,15 +1,15 @@
 """The offline QA agent: rewrite the question into a search query, retrieve facts from the
-generated knowledge base, answer from them. Three nodes, two LLM calls, seven knobs.
+generated knowledge base, answer from them. Three nodes, two LLM calls, eight knobs.
 
 Every knob's default is a plausible first try that leaves room to improve: a bare
 rewrite prompt, one fact and one hop of retrieval (too little for two-hop questions),
-a bare answer prompt that lets the small model ramble, the whole reply taken as the
-answer, and no adapter.
+a bare answer prompt that lets the small model ramble, no worked examples, the whole
+reply taken as the answer, and no adapter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated
 
@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 from examples.offline_qa.generate import DATA_DIR, SPLIT_SIZES
 from examples.offline_qa.retriever import BM25
 from optimas_lg.data import Example, load_examples, read_rows
-from optimas_lg.graph.knobs import Choice, IntRange, LoRA, Prompt, model_name
+from optimas_lg.graph.knobs import Choice, Demos, IntRange, LoRA, Prompt, model_name
 from optimas_lg.llm import chat_model
 
 BASE_MODEL = "local/smollm2-135m"
@@ -39,6 +39,7 @@ class AgentConfig:
     top_k: Annotated[int, IntRange(1, 6, node="retrieve")] = 1
     hops: Annotated[int, IntRange(1, 3, node="retrieve")] = 1
     answer_prompt: Annotated[str, Prompt(node="answer")] = "Answer the question."
+    answer_demos: Annotated[list[dict], Demos(node="answer", k=2)] = field(default_factory=list)
     answer_adapter: Annotated[str | None, LoRA(base=BASE_MODEL, node="answer")] = None
     answer_format: Annotated[str, Choice(["sentence", "entity"], node="answer")] = "sentence"
 
@@ -97,11 +98,22 @@ def _trailing_entity(text: str) -> str:
     return " ".join(run[-2:]) if run else text
 
 
+def _task(facts: list[str] | None, question: str) -> str:
+    return f"Facts:\n{chr(10).join(facts or []) or '(none found)'}\n\nQuestion: {question}"
+
+
+def _worked_examples(demos: list[dict]) -> str:
+    """Each demo (a recorded call of this node: its input state and its output) as the
+    facts, question and answer it showed, before the real task."""
+    return "".join(f"{_task(d['input'].get('facts'), d['input'].get('question', ''))}\nAnswer: "
+                   f"{d['output'].get('answer', '')}\n\n" for d in demos)
+
+
 def answer(state: State, runtime: Runtime[AgentConfig]) -> State:
-    """Answer the question from the retrieved facts (a full reply or only its final name)."""
+    """Answer the question from the retrieved facts (a full reply or only its final name),
+    after the worked examples of ``answer_demos``, if any."""
     cfg = _config(runtime)
-    facts = "\n".join(state["facts"]) or "(none found)"
-    prompt = f"{cfg.answer_prompt}\n\nFacts:\n{facts}\n\nQuestion: {state['question']}"
+    prompt = f"{cfg.answer_prompt}\n\n{_worked_examples(cfg.answer_demos)}{_task(state['facts'], state['question'])}"
     reply = llm(model_name(BASE_MODEL, cfg.answer_adapter), ANSWER_TOKENS).invoke(prompt, stop=["\n"])
     text = _first_line(str(reply.content))
     return {"answer": _trailing_entity(text) if cfg.answer_format == "entity" else text}

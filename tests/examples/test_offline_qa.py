@@ -96,7 +96,7 @@ def test_metric_edge_cases() -> None:
 
 def test_knobs_cover_four_types_on_real_nodes() -> None:
     specs = knob_specs(AgentConfig, builder.nodes)
-    assert {s.kind for s in specs.values()} == {"prompt", "choice", "int", "lora"}
+    assert {s.kind for s in specs.values()} == {"prompt", "choice", "int", "lora", "demos"}
     assert {s.node for s in specs.values()} == {"rewrite", "retrieve", "answer"}
 
 
@@ -115,6 +115,19 @@ def test_retrieval_knobs_change_facts_and_recall(fake_model: LastFactModel) -> N
     shallow, tuned = _support_recall(AgentConfig(query_mode="question")), _support_recall(AgentConfig(
         query_mode="question", top_k=2, hops=2))
     assert tuned > shallow + 0.3
+
+
+def test_answer_demos_come_before_the_task_as_worked_examples(fake_model: LastFactModel) -> None:
+    example = load_split("val")[0]
+    demo = {"input": {"question": "Who founded Orvale?", "facts": ["Orvale was founded by Ada Rusk."]},
+            "output": {"answer": "Ada Rusk"}, "source": {"call": "c1"}}
+    graph.invoke(example.inputs, context=AgentConfig(query_mode="question", answer_demos=[demo]))
+    graph.invoke(example.inputs, context=AgentConfig(query_mode="question"))
+    with_demo, without = fake_model.calls
+    assert with_demo.startswith("Answer the question.\n\nFacts:\nOrvale was founded by Ada Rusk.\n\n"
+                                "Question: Who founded Orvale?\nAnswer: Ada Rusk\n\nFacts:\n")
+    assert with_demo.endswith(without.removeprefix("Answer the question.\n\n"))
+    assert without.startswith("Answer the question.\n\nFacts:\n")  # no demos: the prompt as before
 
 
 def test_query_mode_question_skips_the_rewrite_call(fake_model: LastFactModel) -> None:
