@@ -41,8 +41,9 @@ def step_line(node: str, state: LoopState) -> str | None:
     elif node == "train_lrf":
         event = entries(history, LRFEvent)[-1]
         weak = event.at_or_below_chance()
-        shown = [f"{k.strip('_')} {v:.2f}" + (" (at or below chance)" if k in weak else "")
-                 for k, v in event.accuracy.items()]
+        n_of = {**(event.n_eval_by_node or {}), "__overall__": event.n_eval_pairs}
+        shown = [f"{k.strip('_')} {v:.2f}" + (f" (n={n_of[k]})" if n_of.get(k) is not None else "")
+                 + (" (at or below chance)" if k in weak else "") for k, v in event.accuracy.items()]
         msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
     elif node == "pick_node":
         skipped = [e for e in entries(history, NodesSkipped) if e.iteration == it]

@@ -73,3 +73,11 @@ def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
     assert _lrf_trust(state, "answer").describe() == "0.90 [0.80, 0.95] n=60"  # not re-measured since training
     assert _lrf_trust(state, "rewrite").trusted and _lrf_trust(state, "rewrite").n == 40
     assert not _lrf_trust(state, "retrieve").trusted and _lrf_trust(state, "retrieve").n == 0
+
+
+def test_the_train_lrf_line_gives_each_accuracy_with_its_n():
+    event = LRFEvent("initial", 1, 49, {"rewrite": 0.43, "retrieve": 0.75, "__overall__": 0.55}, n_eval_pairs=20,
+                     n_eval_by_node={"rewrite": 14, "retrieve": 6})
+    line = step_line("train_lrf", {"history": [entry(event)], "spent": {}})
+    assert line is not None and line.startswith("train_lrf held-out ranking accuracy rewrite 0.43 (n=14) (at or "
+                                                "below chance), retrieve 0.75 (n=6), overall 0.55 (n=20)  [runs 0")
