@@ -265,8 +265,6 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
         finally:
             fork.end(inv.config)
 
-    if server is not None:
-        concurrency = min(concurrency, server.concurrency)
     try:
         return map_concurrent([invocation() for _ in range(rollouts)], sync_fn, async_fn, fork.is_async,
                               concurrency)

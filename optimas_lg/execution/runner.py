@@ -344,12 +344,10 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
     Every run is one ``Run`` row (``purpose``, ``job_id``, ``config_id``) with its node and
     LLM calls. The store's writer is flushed before returning, so the rows can be read.
     On Ctrl-C, raises ``Interrupted`` whose ``done`` is the ``RunSummary`` of the finished runs.
-    With a ``server``, the runs execute there, at most ``server.concurrency`` at a time.
+    With a ``server``, the runs execute there (``concurrency`` of them in flight).
     """
     knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
     graph = system.compile() if server is None else ServerGraph(server)
-    if server is not None:
-        concurrency = min(concurrency, server.concurrency)
     writer = store.writer  # start the writer here, not lazily from several run threads at once
     run = {"job_id": job_id, "config_id": config_id, "purpose": purpose}
     invocations = [Invocation(ex, knobs, ex.inputs, run=run) for ex in examples]

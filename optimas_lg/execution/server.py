@@ -4,8 +4,8 @@ The graph's code is still imported here (``System``) for its structure and knobs
 ``Server`` names where it is served. ``ServerGraph`` gives the runner and replay what
 they use of a compiled graph, executed on the server:
 
-* ``stream`` starts a run with the knobs as the run's ``context`` (and in
-  ``configurable``, for agents that read them there) and yields the ``values`` and
+* ``stream`` starts a run with the knobs as the run's ``context`` (in ``configurable``
+  for a graph without a context schema, whose nodes read them there) and yields the ``values`` and
   ``tasks`` events a local ``graph.stream`` yields, read from the server's ``debug``
   stream (which also gives each task its step), so ``Recorder(from_stream=True)``
   records the same node calls from them;
@@ -47,19 +47,21 @@ JSON_SCALARS = (str, int, float, bool, type(None), list, dict)
 class Server:
     """Where the graph runs: a LangGraph Server's URL and the graph id its ``langgraph.json`` gives it.
 
-    ``concurrency`` caps the runs this process keeps in flight there (the server's own
-    workers cap it too); ``timeout`` is per request, in seconds, a whole run included.
+    ``timeout`` is per request, in seconds, a whole run included (a run waits in the
+    server's queue while its workers are busy). How many runs are in flight at once is
+    the caller's ``concurrency`` setting, as for local runs; the server's workers bound
+    how many of them execute at once.
     """
 
     url: str
     graph_id: str
-    concurrency: int = 4
     timeout: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", self.url.rstrip("/"))
-        if self.concurrency < 1:
-            raise ServerError(f"server concurrency must be at least 1, got {self.concurrency}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     def __str__(self) -> str:
         return f"graph {self.graph_id!r} on {self.url}"
@@ -116,11 +118,13 @@ class ServerGraph:
         and ``("tasks", task event + "step")`` as a local ``stream(stream_mode=["values", "tasks"])``."""
         configurable = dict((config or {}).get("configurable") or {})
         thread_id = configurable.pop("thread_id", None)
-        configurable = {k: v for k, v in configurable.items() if isinstance(v, JSON_SCALARS)}
+        # the server takes a context or a configurable, not both: the knobs go where the graph reads them
+        legacy = None if context is not None else {
+            "configurable": {k: v for k, v in configurable.items() if isinstance(v, JSON_SCALARS)}}
         with self._request(f"run {self.server}"):
             for part in self.client.runs.stream(
                     thread_id, self.server.graph_id, input=serde.to_json(inputs), command=command,
-                    context=_context_json(context), config={"configurable": configurable},
+                    context=_context_json(context), config=legacy,
                     stream_mode=STREAM_MODES, interrupt_after=list(interrupt_after or []) or None):
                 if part.event == "error":
                     data = part.data if isinstance(part.data, dict) else {"message": part.data}
