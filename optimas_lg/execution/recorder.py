@@ -36,7 +36,7 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from langgraph.types import Send
 
 from optimas_lg.execution.meter import token_usage
-from optimas_lg.execution.server import PUSH
+from optimas_lg.execution.server import PUSH, remote_error
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.store import Store, models
@@ -232,7 +232,8 @@ class Recorder(BaseCallbackHandler):
         elif mode == "tasks" and self.from_stream:
             call = self._open.pop(chunk["id"], None)
             if call is not None:
-                self._close(call, chunk.get("result"), chunk.get("error") or None)
+                error = chunk.get("error")
+                self._close(call, None if error else chunk.get("result"), remote_error(error) if error else None)
 
     def _open_task(self, task: dict[str, Any]) -> None:
         node, step, push = task["name"], task["step"], task.get("triggers") == [PUSH]

@@ -80,6 +80,13 @@ def server_request(url: str, what: str) -> Iterator[None]:
         raise ServerError(f"LangGraph Server at {url} refused to {what}: {exc.status_code} {detail}") from exc
 
 
+def remote_error(data: Any) -> str:
+    """An error as the server reports it (``{"error": type, "message": text}``), as one line."""
+    if isinstance(data, dict):
+        return f"{data.get('error', 'Error')}: {data.get('message', '')}"
+    return str(data)
+
+
 def _context_json(context: Any) -> dict[str, Any] | None:
     """A run context (dataclass, pydantic model or mapping) as the JSON the server builds it from."""
     if context is None:
@@ -103,13 +110,10 @@ class ServerGraph:
         return server_request(self.server.url, what)
 
     def _check(self) -> None:
-        graph_id = self.server.graph_id
-        with self._request(f"find graph {graph_id!r}"):
-            if self.client.assistants.search(graph_id=graph_id, limit=1):
-                return
-            served = sorted({a["graph_id"] for a in self.client.assistants.search(limit=100)})
-        raise ServerError(f"LangGraph Server at {self.server.url} serves no graph {graph_id!r} (it serves: "
-                          f"{', '.join(served) or 'none'}); give the graph id its langgraph.json names")
+        """Fail before any run when the server is down or does not serve the graph (its
+        404 names the graphs it serves)."""
+        with self._request(f"find graph {self.server.graph_id!r}"):
+            self.client.assistants.search(graph_id=self.server.graph_id, limit=1)
 
     def stream(self, inputs: Any, config: dict[str, Any] | None = None, *, context: Any = None,
                stream_mode: Any = None, command: dict[str, Any] | None = None,
@@ -127,9 +131,7 @@ class ServerGraph:
                     context=_context_json(context), config=legacy,
                     stream_mode=STREAM_MODES, interrupt_after=list(interrupt_after or []) or None):
                 if part.event == "error":
-                    data = part.data if isinstance(part.data, dict) else {"message": part.data}
-                    raise ServerRunError(f"run of {self.server} failed: {data.get('error', 'error')}: "
-                                         f"{data.get('message', '')}")
+                    raise ServerRunError(f"run of {self.server} failed: {remote_error(part.data)}")
                 if part.event == "values":
                     yield "values", part.data
                 elif part.event == "debug" and part.data.get("type") in ("task", "task_result"):
@@ -165,6 +167,6 @@ class ServerGraph:
                                        interrupt_after=[node]):
             if mode == "tasks" and chunk["name"] == node and "result" in chunk:
                 if chunk.get("error"):
-                    raise ServerRunError(f"node {node!r} of {self.server} failed: {chunk['error']}")
+                    raise ServerRunError(f"node {node!r} of {self.server} failed: {remote_error(chunk['error'])}")
                 return chunk["result"]
         raise ServerRunError(f"node {node!r} of {self.server} did not run when sent to it")

@@ -6,9 +6,10 @@ fan-out (``plan`` sends each picked fact to ``look``), a join (``compose`` waits
 ones to ``trim`` first). No model, no network: every node is a pure function of its input
 and the knobs, so a local and a served run of the same job must agree exactly.
 
-Headroom: the defaults (1 fact, ``first`` answer) score 0.5 on ``examples()``;
-``n_facts=2`` with ``pick="last"`` scores 1.0. ``wording`` changes the route (a ``city``
-draft is short enough to skip ``trim``) but never the score.
+Headroom: the defaults (1 fact: where the person lives) score 0.5 on ``examples()``;
+``n_facts=2`` scores 1.0 (with ``pick="last"``, the default; ``"first"`` undoes it).
+``wording`` changes the route (a ``city`` draft is short enough to skip ``trim``) but
+never the score.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Served(TypedDict, total=False):
 class ServedConfig:
     n_facts: Annotated[int, IntRange(1, 2, node="plan")] = 1
     wording: Annotated[str, Choice(["raw", "city"], node="look")] = "raw"
-    pick: Annotated[str, Choice(["first", "last"], node="compose")] = "first"
+    pick: Annotated[str, Choice(["first", "last"], node="compose")] = "last"
 
 
 def plan(state: Served, runtime: Runtime[ServedConfig]) -> dict[str, Any]:
@@ -111,6 +112,6 @@ def metric(example: Example, output: dict[str, Any]) -> float:
 
 
 def examples() -> list[Example]:
-    """Where each person works; two questions per person (keys differ)."""
+    """Where each person works; four questions per person (keys differ)."""
     return [Example(f"{p}-{i}", {"person": p}, {"answer": facts[1].split()[-1]})
-            for i in range(2) for p, facts in FACTS.items()]
+            for i in range(4) for p, facts in FACTS.items()]
