@@ -67,7 +67,7 @@ class _Fork:
         builder.compiled = False
         builder.add_node(SEED_NODE, _seed)
         self.saver = InMemorySaver()
-        self.graph: CompiledStateGraph | ServerGraph = system.compile(self.saver, builder=builder)
+        self.graph: CompiledStateGraph = system.compile(self.saver, builder=builder)
         self.is_async = system.is_async
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -94,18 +94,21 @@ class _Fork:
     def end(self, config: dict[str, Any]) -> None:
         self.saver.delete_thread(config["configurable"]["thread_id"])
 
-    def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> None:
-        """Run ``goto`` on ``config``'s thread, stopping after ``node`` (a ``_Capture`` in the
-        config's callbacks keeps its output)."""
+    def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
+        """Run ``goto`` on ``config``'s thread, stopping after ``node``; the node's raw output."""
+        capture = _Capture(node)
+        config = {**config, "callbacks": [capture, *config.get("callbacks", [])]}
         if self.is_async:
             run_coroutine(lambda: self.graph.ainvoke(Command(goto=goto), config, context=context,
                                                      interrupt_after=[node]))
         else:
             self.graph.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
+        return capture.output
 
 
-class _ServerFork(_Fork):
-    """The same threads on a LangGraph Server (the served graph itself, no seed node)."""
+class _ServerFork:
+    """The same threads on a LangGraph Server (the served graph itself, no seed node; never
+    async here, so without ``astart``)."""
 
     def __init__(self, system: System, server: Server) -> None:
         self.channels = system.compile().channels
@@ -131,11 +134,11 @@ def _seed(state: Any) -> dict[str, Any]:
     return {}
 
 
-_forks: "weakref.WeakKeyDictionary[System, dict[Server | None, _Fork]]" = weakref.WeakKeyDictionary()
+_forks: "weakref.WeakKeyDictionary[System, dict[Server | None, _Fork | _ServerFork]]" = weakref.WeakKeyDictionary()
 _forks_lock = threading.Lock()
 
 
-def _fork(system: System, server: Server | None = None) -> _Fork:
+def _fork(system: System, server: Server | None = None) -> _Fork | _ServerFork:
     with _forks_lock:
         forks = _forks.setdefault(system, {})
         if server not in forks:
@@ -193,15 +196,13 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     fork = _fork(system, server)
     seed = graph_state if as_send else state
     cfg = fork.start(_state_dict(seed or {}))
-    capture = _Capture(node)
-    config = system.config(knobs, callbacks=[capture, *callbacks], configurable=dict(cfg["configurable"]))
+    config = system.config(knobs, callbacks=list(callbacks), configurable=dict(cfg["configurable"]))
     goto = Send(node, state) if as_send else node
     context = system.context(knobs) if context is None else context
     try:
-        output = fork.run_alone(node, goto, config, context)
+        return fork.run_alone(node, goto, config, context)
     finally:
         fork.end(cfg)
-    return capture.output if server is None else output
 
 
 def knobs_read(system: System, node: str, states: Sequence[Any],
@@ -259,6 +260,7 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
             fork.end(inv.config)
 
     async def async_fn(inv: Invocation) -> Rollout:  # never on a server (``fork.is_async`` is False there)
+        assert isinstance(fork, _Fork)
         inv.config = await fork.astart(recorded, step)
         try:
             return _rollout(await arun_one(system, fork.graph, inv, metric, store))

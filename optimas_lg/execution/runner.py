@@ -378,4 +378,6 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
     finally:
         bar.close()
         writer.flush()
+        if isinstance(graph, ServerGraph):
+            graph.close()
     return RunSummary(results, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)

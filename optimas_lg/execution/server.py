@@ -106,6 +106,10 @@ class ServerGraph:
         self.client = get_sync_client(url=server.url, timeout=server.timeout)
         self._check()
 
+    def close(self) -> None:
+        """Close the HTTP connections (a fork's graph keeps them for the system's lifetime)."""
+        self.client.close()
+
     def _request(self, what: str) -> Any:
         return server_request(self.server.url, what)
 
