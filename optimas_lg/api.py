@@ -16,6 +16,7 @@ from typing import Any
 
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError, SettingsError
+from optimas_lg.execution.server import Server
 from optimas_lg.graph.system import System
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.graph import build_optimizer_graph
@@ -75,6 +76,7 @@ def optimize(
     store: Store | str | None = None,
     resume: int | None = None,
     proposers: Mapping[str, ProposerArg] | None = None,
+    server: Server | None = None,
     progress: Progress = True,
     **budget: Any,
 ) -> Result:
@@ -89,8 +91,10 @@ def optimize(
     ``max_cost``, ``patience``) override it by keyword, under the names the CLI and Studio use.
     ``proposers`` replaces the proposer of a knob kind (``{"prompt": MyProposer()}``,
     instances or ``Proposer`` subclasses). ``resume=job_id`` continues a stopped job from
-    its last completed step (pass the same objects). ``progress`` prints one line per step
-    to stderr; ``False`` silences it, a callable replaces it.
+    its last completed step (pass the same objects). ``server`` runs every system run,
+    node replay and rollout on a LangGraph Server (``Server(url, graph_id)``) serving the
+    same graph, the knobs passed as each run's context. ``progress`` prints one line per
+    step to stderr; ``False`` silences it, a callable replaces it.
     """
     if isinstance(config, OptimizeConfig):
         raise SettingsError("optimize(config=...) takes the knob values to start from; pass the OptimizeConfig "
@@ -99,40 +103,48 @@ def optimize(
     settings = settings if isinstance(settings, OptimizeConfig) else OptimizeConfig.from_dict(settings or {})
     settings = settings.with_options(seed=seed, initial_knobs=system.knob_values_of(config), **budget)
     store = Store.open(store)
-    ws = Workspace.create(system, metric, trainset, valset, testset, store, settings, proposers=proposers)
+    ws = Workspace.create(system, metric, trainset, valset, testset, store, settings, proposers=proposers,
+                          server=server)
     if resume is None:
-        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(settings, proposers)))
+        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(settings, proposers, server)))
     else:
         ws.bind(_resumable(store, resume).id)
     return _drive(ws, resume is not None, progress)
 
 
 def optimize_spec(spec: JobSpec, config: OptimizeConfig, store: Store | str | None = None,
-                  progress: Progress = True, proposers: Mapping[str, ProposerArg] | None = None) -> Result:
+                  progress: Progress = True, proposers: Mapping[str, ProposerArg] | None = None,
+                  server: Server | None = None) -> Result:
     """Start a job from named targets and data files, so that it can be resumed by id
-    (the CLI's ``optimize``)."""
+    (the CLI's ``optimize``); with a ``server``, resuming uses it again."""
     config.validate()
     store = Store.open(store)
-    ws = Workspace.from_spec(spec, config, store, proposers=proposers)
-    ws.bind(spec.create_job(store, config))
+    ws = Workspace.from_spec(spec, config, store, proposers=proposers, server=server)
+    ws.bind(spec.create_job(store, config, server.to_dict() if server else None))
     return _drive(ws, False, progress)
 
 
 def resume_job(job_id: int, store: Store | str | None = None, progress: Progress = True,
-               proposers: Mapping[str, ProposerArg] | None = None) -> Result:
-    """Continue a job started from named targets and data files (the CLI's ``--resume``)."""
+               proposers: Mapping[str, ProposerArg] | None = None, server: Server | None = None) -> Result:
+    """Continue a job started from named targets and data files (the CLI's ``--resume``),
+    on the server it ran on unless ``server`` names another."""
     store = Store.open(store)
     job = _resumable(store, job_id)
     if "spec" not in job.meta:
         raise OptimasError(f"job {job_id} was started from Python objects; resume it with "
                            f"optimas_lg.optimize(..., resume={job_id}) and the same objects")
+    if server is None and job.meta.get("server"):
+        server = Server(**job.meta["server"])
     ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), OptimizeConfig.from_dict(job.meta["config"]), store,
-                             job_id, proposers)
+                             job_id, proposers, server)
     return _drive(ws, True, progress)
 
 
-def _job_meta(config: OptimizeConfig, proposers: Mapping[str, ProposerArg] | None) -> dict[str, Any]:
+def _job_meta(config: OptimizeConfig, proposers: Mapping[str, ProposerArg] | None,
+              server: Server | None) -> dict[str, Any]:
     meta: dict[str, Any] = {"config": config.to_dict()}
+    if server is not None:
+        meta["server"] = server.to_dict()
     if proposers:  # not JSON: named, so the report says which ran
         meta["proposer_overrides"] = {kind: _qualname(p) for kind, p in proposers.items()}
     return meta

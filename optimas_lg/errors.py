@@ -75,6 +75,11 @@ class ServerError(OptimasError):
     """A LangGraph Server is unreachable or refused a request."""
 
 
+class ServerRunError(OptimasError):
+    """A run failed on a LangGraph Server (a node raised there): a failed run, recorded
+    like a node failing in this process, not a reason to stop the batch."""
+
+
 def error_line(recorded: str) -> str:
     """The line of a recorded traceback that states the error (``Type: message``).
 

@@ -13,17 +13,14 @@ config so far has no final test score and may still change, so it is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
-from langgraph_sdk.errors import APIStatusError
 
 from optimas_lg.errors import PublishError, ServerError, StoreError
+from optimas_lg.execution.server import server_request
 from optimas_lg.loop.records import Change, Final, changes_between
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
@@ -76,22 +73,9 @@ def _best_config(store: Store, job_id: int) -> _BestConfig:
     return _BestConfig(job, final, dict(config.values))
 
 
-@contextmanager
-def _request(server: str, what: str) -> Iterator[None]:
-    """Turn the SDK's transport and HTTP errors into a one-line ``ServerError``."""
-    try:
-        yield
-    except httpx.TransportError as exc:
-        raise ServerError(f"cannot reach LangGraph Server at {server} to {what} ({type(exc).__name__}: {exc}); "
-                          "is it running (`langgraph dev`) at that URL?") from exc
-    except APIStatusError as exc:
-        detail = " ".join(str(exc.message).split())
-        raise ServerError(f"LangGraph Server at {server} refused to {what}: {exc.status_code} {detail}") from exc
-
-
 def _find(client: SyncLangGraphClient, server: str, graph_id: str, name: str) -> dict[str, Any] | None:
     """The graph's assistant with exactly this name, if any (the server's name filter is a substring match)."""
-    with _request(server, f"list the assistants of graph {graph_id!r}"):
+    with server_request(server, f"list the assistants of graph {graph_id!r}"):
         found = [a for a in client.assistants.search(graph_id=graph_id, name=name, limit=100) if a["name"] == name]
     if len(found) > 1:
         ids = ", ".join(a["assistant_id"] for a in found)
@@ -103,7 +87,7 @@ def _find(client: SyncLangGraphClient, server: str, graph_id: str, name: str) ->
 def _context_fields(client: SyncLangGraphClient, server: str, graph_id: str,
                     assistant: dict[str, Any] | None) -> dict[str, Any]:
     """The graph's context schema fields (name -> JSON schema), read through one of its assistants."""
-    with _request(server, f"read the context schema of graph {graph_id!r}"):
+    with server_request(server, f"read the context schema of graph {graph_id!r}"):
         if assistant is None:  # a server makes one assistant per graph it serves
             found = client.assistants.search(graph_id=graph_id, limit=1)
             if not found:
@@ -158,10 +142,10 @@ def publish(job_id: int, *, server: str, graph_id: str, assistant: str | None = 
             return Published(server, graph_id, name, current["assistant_id"] if current else None, None,
                              current is None, True, context, changes, metadata)
         if current is None:
-            with _request(server, f"create assistant {name!r} of graph {graph_id!r}"):
+            with server_request(server, f"create assistant {name!r} of graph {graph_id!r}"):
                 saved = client.assistants.create(graph_id, context=context, metadata=metadata, name=name)
         else:
-            with _request(server, f"update assistant {name!r} ({current['assistant_id']})"):
+            with server_request(server, f"update assistant {name!r} ({current['assistant_id']})"):
                 saved = client.assistants.update(current["assistant_id"], context=context, metadata=metadata)
     return Published(server, graph_id, name, saved["assistant_id"], saved["version"], current is None, False,
                      dict(saved["context"] or {}), changes, dict(saved["metadata"] or {}))

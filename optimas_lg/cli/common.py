@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from optimas_lg.errors import KnobError, OptimasError
+from optimas_lg.errors import KnobError, OptimasError, ServerError
+from optimas_lg.execution.server import Server
 from optimas_lg.home import default_store_url
 
 console = Console()
@@ -28,6 +29,21 @@ def store_help() -> str:
 
 
 StoreOption = typer.Option(None, "--store", help=store_help())
+SERVER_HELP = "URL of the LangGraph Server (e.g. http://127.0.0.1:2024 from `langgraph dev`)."
+GRAPH_HELP = "Graph id on the server (a key of `graphs` in its langgraph.json)."
+RunOnServerOption = typer.Option(None, "--server", metavar="URL", help=SERVER_HELP + " Every run, node replay "
+                                 "and rollout executes there instead of in this process (needs --graph).")
+GraphIdOption = typer.Option(None, "--graph", metavar="GRAPH_ID", help=GRAPH_HELP + " It must serve TARGET's code.")
+
+
+def server_of(url: str | None, graph_id: str | None) -> Server | None:
+    """The ``Server`` that ``--server`` and ``--graph`` name together (``None``: run here)."""
+    if url is None and graph_id is None:
+        return None
+    if not (url and graph_id):
+        raise ServerError("give --server URL and --graph GRAPH_ID together (the graph id is the key of "
+                          "`graphs` in the server's langgraph.json)")
+    return Server(url, graph_id)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

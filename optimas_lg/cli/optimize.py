@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, err_console, friendly_errors, knob_values, sigterm_as_interrupt
+from optimas_lg.cli.common import (
+    GraphIdOption,
+    RunOnServerOption,
+    StoreOption,
+    console,
+    err_console,
+    friendly_errors,
+    knob_values,
+    server_of,
+    sigterm_as_interrupt,
+)
 from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.progress import printer
@@ -44,17 +54,21 @@ def optimize(
     settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
     resume: int | None = typer.Option(None, "--resume", metavar="JOB_ID",
                                       help="Continue job JOB_ID from its last completed step."),
+    server: str | None = RunOnServerOption,
+    graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Optimize a graph's knobs end to end; the job is checkpointed and can be resumed."""
+    """Optimize a graph's knobs end to end; the job is checkpointed and can be resumed
+    (on the server it ran on, unless --server names another)."""
     from optimas_lg.api import optimize_spec, resume_job
 
+    on = server_of(server, graph)
     progress = printer(sys.stderr)  # progress on stderr keeps stdout for the result (pure JSON with --json)
     try:
         with sigterm_as_interrupt():
             if resume is not None:
-                result = resume_job(resume, store, progress=progress)
+                result = resume_job(resume, store, progress=progress, server=on)
             else:
                 if not (target and data and metric):
                     raise OptimasError("give TARGET, --data and --metric (or --resume JOB_ID)")
@@ -64,7 +78,7 @@ def optimize(
                     max_cost=max_cost, patience=patience)
                 spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
                                inputs, labels)
-                result = optimize_spec(spec, options, store, progress=progress)
+                result = optimize_spec(spec, options, store, progress=progress, server=on)
     except KeyboardInterrupt:
         job = _latest_interrupted(store)
         hint = f"; continue with `optimas-lg optimize --resume {job}`" if job is not None else ""

@@ -10,7 +10,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values, sigterm_as_interrupt
+from optimas_lg.cli.common import (
+    GraphIdOption,
+    RunOnServerOption,
+    StoreOption,
+    console,
+    friendly_errors,
+    knob_values,
+    server_of,
+    sigterm_as_interrupt,
+)
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, KnobError
 from optimas_lg.graph.system import System
@@ -49,6 +58,8 @@ def pairs(
                                        help="Recorded calls replayed per node."),
     concurrency: int = typer.Option(PairConfig.concurrency, "--concurrency", min=1, help="Runs in flight at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
+    server: str | None = RunOnServerOption,
+    graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -59,6 +70,7 @@ def pairs(
     current values; every candidate is scored by rolling the graph out (greedy), and every
     two candidates of one input with a score gap kept as a pair.
     """
+    on = server_of(server, graph)
     system = System.load(target)
     examples = load_examples(data, field_names(inputs), field_names(labels), key)
     if not examples:
@@ -70,12 +82,13 @@ def pairs(
                                                temperature=temperature),
                               concurrency=concurrency, seed=seed)
     with Store(store) as s:
-        ws = Workspace.create(system, load_target(metric), examples, [], [], s, settings)
+        ws = Workspace.create(system, load_target(metric), examples, [], [], s, settings, server=on)
         chosen = field_names(nodes) or ws.tunable_nodes()
         unknown = sorted(set(chosen) - set(ws.tunable_nodes()))
         if unknown:
             raise KnobError(f"--nodes {unknown}: not nodes with knobs; choose from {ws.tunable_nodes()}")
-        meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict()}
+        meta: dict[str, Any] = {"spec": spec.to_dict(), "config": settings.to_dict(),
+                                **({"server": on.to_dict()} if on else {})}
         ws.bind(s.create_job("pairs", target, meta))
         with job_guard(s, ws.job_id), sigterm_as_interrupt():
             summary = ws.run(examples, knobs, s.add_config(knobs, target, note="optimas-lg pairs"), purpose="collect")

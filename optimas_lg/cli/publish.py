@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors
+from optimas_lg.cli.common import GRAPH_HELP, SERVER_HELP, StoreOption, console, friendly_errors
 from optimas_lg.publishing import Published
 from optimas_lg.publishing import publish as publish_job
 
@@ -47,10 +47,8 @@ def _summary(result: Published) -> list[str]:
 
 @friendly_errors
 def publish(job_id: int = typer.Argument(..., help="Id of a finished optimize job."),
-            server: str = typer.Option(..., "--server", help="URL of the LangGraph Server "
-                                       "(e.g. http://127.0.0.1:2024 from `langgraph dev`)."),
-            graph: str = typer.Option(..., "--graph", help="Graph id on the server (a key of `graphs` in its "
-                                      "langgraph.json)."),
+            server: str = typer.Option(..., "--server", help=SERVER_HELP),
+            graph: str = typer.Option(..., "--graph", help=GRAPH_HELP),
             assistant: str | None = typer.Option(None, "--assistant", help="Name of the assistant to create or "
                                                  "update (default: GRAPH-optimized)."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Print the knob values that would change; "

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from optimas_lg.cli.common import StoreOption, console, friendly_errors, knob_values, sigterm_as_interrupt
+from optimas_lg.cli.common import (
+    GraphIdOption,
+    RunOnServerOption,
+    StoreOption,
+    console,
+    friendly_errors,
+    knob_values,
+    server_of,
+    sigterm_as_interrupt,
+)
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
 from optimas_lg.execution.runner import RunSummary, run_examples
@@ -32,10 +41,13 @@ def run(
     key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N examples."),
+    server: str | None = RunOnServerOption,
+    graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a dataset through the graph under one knob assignment; record every node call; print the mean."""
+    on = server_of(server, graph)
     system = System.load(target)
     metric_fn = load_target(metric)
     if not callable(metric_fn):
@@ -44,13 +56,13 @@ def run(
     if not examples:
         raise DataError(f"{data}: no examples to run")
     knobs = system.knob_values(knob_values(config))
-    meta = {"data": str(data), "metric": metric}
+    meta = {"data": str(data), "metric": metric, **({"server": on.to_dict()} if on else {})}
     with Store(store) as s, sigterm_as_interrupt():
         job_id = s.create_job("run", target, meta)
         try:
             config_id = s.add_config(knobs, target=target, note="optimas-lg run")
             summary = run_examples(system, examples, metric_fn, knobs, s, job_id=job_id, config_id=config_id,
-                                   concurrency=concurrency, progress=not as_json)
+                                   concurrency=concurrency, progress=not as_json, server=on)
         except Interrupted as stop:
             s.finish_job(job_id, "interrupted", {**stop.done.to_dict(), **meta, "not_run": stop.pending})
             _report(stop.done, job_id, as_json, not_run=stop.pending)

@@ -11,6 +11,13 @@ its own run, so concurrent runs never mix.
 
 Reads are tracked by ``ReadTracker``, the mapping ``System.compile`` gives each node
 instead of a plain state dict.
+
+A run on a LangGraph Server fires no callbacks here: ``Recorder(from_stream=True)``
+records its node calls from the ``tasks`` events the server streams (each task's input,
+result or error, and step). There the reads are the input's keys (the server does not
+track them), routers are not seen, and the ``Send`` packets a step emitted are rebuilt
+from the push tasks of the next step (one route row per step, for replay), and LLM
+calls are not recorded.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphBubbleUp, ParentCommand
+from langgraph.types import Send
 
 from optimas_lg.execution.meter import token_usage
+from optimas_lg.execution.server import PUSH, remote_error
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ReadTracker
 from optimas_lg.store import Store, models
@@ -67,8 +76,10 @@ class Recorder(BaseCallbackHandler):
     run_inline = True  # async runs call it on the event loop, in order, not in an executor
 
     def __init__(self, store: Store, run_id: str, knobs: Mapping[str, Any] | None = None,
-                 specs: Mapping[str, Any] | None = None) -> None:
+                 specs: Mapping[str, Any] | None = None, *, from_stream: bool = False) -> None:
         self.store = store
+        self.from_stream = from_stream
+        self._sends: dict[int, list[Any]] = {}  # step -> the Send packets that started its push tasks
         self.run_id = run_id
         knobs = dict(knobs or {})
         self._all_knobs = knobs
@@ -210,11 +221,46 @@ class Recorder(BaseCallbackHandler):
 
     # -- state snapshots from the stream, for replaying Send tasks ----------------
     def observe(self, mode: str, chunk: Any) -> None:
-        """Feed one ``stream(stream_mode=STREAM_MODES)`` event: remembers the state each task started from."""
+        """Feed one ``stream(stream_mode=STREAM_MODES)`` event: remembers the state each task
+        started from; ``from_stream``, also records the task as a node call."""
         if mode == "values":
             self._state = chunk
         elif mode == "tasks" and "input" in chunk:
             self._task_state[chunk["id"]] = self._state
+            if self.from_stream:
+                self._open_task(chunk)
+        elif mode == "tasks" and self.from_stream:
+            call = self._open.pop(chunk["id"], None)
+            if call is not None:
+                error = chunk.get("error")
+                self._close(call, None if error else chunk.get("result"), remote_error(error) if error else None)
+
+    def _open_task(self, task: dict[str, Any]) -> None:
+        node, step, push = task["name"], task["step"], task.get("triggers") == [PUSH]
+        if push:
+            self._sends.setdefault(step, []).append(serde.to_json(Send(node, task["input"])))
+        self._open[task["id"]] = {
+            "id": str(uuid4()), "run_id": self.run_id, "parent_call_id": None, "kind": "node", "node": node,
+            "namespace": "", "step": step, "task_id": task["id"], "inputs": serde.to_json(task["input"]),
+            "reads": [], "output": None,
+            "knobs": self._all_knobs if self._node_knobs is None else self._node_knobs.get(node, {}),
+            "started_at": utcnow(), "latency_s": None, "error": None,
+            "_t0": time.perf_counter(), "_input": task["input"], "_push": push,
+        }
+
+    def _route_rows(self, rows: list[tuple[type, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """For a streamed run: one route row per step that emitted ``Send`` packets, under the
+        step's first node call by name, holding the packets in the order their tasks ran."""
+        out = []
+        for step, sends in sorted(self._sends.items()):
+            senders = sorted((r for t, r in rows if t is models.NodeCall and r["kind"] == "node"
+                              and r["step"] == step - 1 and r["namespace"] == ""), key=lambda r: r["node"])
+            if senders:
+                first = senders[0]
+                out.append({**first, "id": str(uuid4()), "parent_call_id": first["id"], "kind": "route",
+                            "inputs": None, "reads": [], "output": {"router": None, "value": sends}, "knobs": {},
+                            "latency_s": None, "error": None})
+        return out
 
     def finish(self, **run: Any) -> None:
         """Write the ``Run`` row (``run`` are its fields besides ``id``), then every recorded row.
@@ -240,7 +286,7 @@ class Recorder(BaseCallbackHandler):
                         "latency_s": None, "error": None,  # same keys as every row: executemany takes the first row's
                     }
             put(table, row)
-        for row in snapshots.values():
+        for row in [*snapshots.values(), *self._route_rows(rows)]:
             put(models.NodeCall, row)
 
 

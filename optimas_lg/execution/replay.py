@@ -12,6 +12,10 @@ checkpointer and one extra, edgeless node (``__optimas_seed__``), a fresh thread
    ``as_node`` each task's node, which fires their edges, routers and join barriers;
 
 then ``invoke(None)`` runs the rest of the graph. Only top-level node calls can be replayed.
+
+With a ``Server``, the same two writes go to a new thread on the server (``ServerGraph``:
+the state written as ``__start__`` with its triggers cleared stands in for the seed node,
+which the served graph lacks), and the node or the continuation runs there.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from langgraph.types import Command, Overwrite, Send, StateUpdate
 from optimas_lg.data import Example, Metric
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_concurrent, run_coroutine, run_one
+from optimas_lg.execution.server import OVERWRITE, Server, ServerGraph
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ContextReads
 from optimas_lg.graph.system import System
@@ -53,7 +58,8 @@ class Rollout:
 
 
 class _Fork:
-    """The graph copy used for replays, with its checkpointer."""
+    """The graph copy used for replays, with its checkpointer; its threads hold a recorded
+    state and, optionally, the writes of the step that started from it."""
 
     def __init__(self, system: System) -> None:
         builder = copy.copy(system.builder)
@@ -62,15 +68,65 @@ class _Fork:
         builder.add_node(SEED_NODE, _seed)
         self.saver = InMemorySaver()
         self.graph: CompiledStateGraph = system.compile(self.saver, builder=builder)
+        self.is_async = system.is_async
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         channels = self.graph.channels
         return {k: Overwrite(v) if isinstance(channels[k], BinaryOperatorAggregate) else v
                 for k, v in state.items() if k in channels}
 
+    def _updates(self, state: dict[str, Any], step: Sequence[tuple[str, Any]]) -> list[list[StateUpdate]]:
+        updates = [[StateUpdate(self.seed(state), SEED_NODE)]]
+        if step:
+            updates.append([StateUpdate(out, name) for name, out in step])
+        return updates
+
     @staticmethod
-    def thread() -> dict[str, Any]:
+    def _thread() -> dict[str, Any]:
         return {"configurable": {"thread_id": f"optimas-replay-{uuid.uuid4()}"}}
+
+    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+        return self.graph.bulk_update_state(self._thread(), self._updates(state, step))
+
+    async def astart(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+        return await self.graph.abulk_update_state(self._thread(), self._updates(state, step))
+
+    def end(self, config: dict[str, Any]) -> None:
+        self.saver.delete_thread(config["configurable"]["thread_id"])
+
+    def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
+        """Run ``goto`` on ``config``'s thread, stopping after ``node``; the node's raw output."""
+        capture = _Capture(node)
+        config = {**config, "callbacks": [capture, *config.get("callbacks", [])]}
+        if self.is_async:
+            run_coroutine(lambda: self.graph.ainvoke(Command(goto=goto), config, context=context,
+                                                     interrupt_after=[node]))
+        else:
+            self.graph.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
+        return capture.output
+
+
+class _ServerFork:
+    """The same threads on a LangGraph Server (the served graph itself, no seed node; never
+    async here, so without ``astart``)."""
+
+    def __init__(self, system: System, server: Server) -> None:
+        self.channels = system.compile().channels
+        self.graph = ServerGraph(server)
+        self.is_async = False  # the server runs it; here the SDK client is synchronous
+
+    def seed(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {k: {OVERWRITE: v} if isinstance(self.channels[k], BinaryOperatorAggregate) else v
+                for k, v in state.items() if k in self.channels}
+
+    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+        return self.graph.thread(self.seed(state), step)
+
+    def end(self, config: dict[str, Any]) -> None:
+        self.graph.delete(config)
+
+    def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
+        return self.graph.run_alone(node, goto, config, context)
 
 
 def _seed(state: Any) -> dict[str, Any]:
@@ -78,15 +134,16 @@ def _seed(state: Any) -> dict[str, Any]:
     return {}
 
 
-_forks: "weakref.WeakKeyDictionary[System, _Fork]" = weakref.WeakKeyDictionary()
+_forks: "weakref.WeakKeyDictionary[System, dict[Server | None, _Fork | _ServerFork]]" = weakref.WeakKeyDictionary()
 _forks_lock = threading.Lock()
 
 
-def _fork(system: System) -> _Fork:
+def _fork(system: System, server: Server | None = None) -> _Fork | _ServerFork:
     with _forks_lock:
-        if system not in _forks:
-            _forks[system] = _Fork(system)
-        return _forks[system]
+        forks = _forks.setdefault(system, {})
+        if server not in forks:
+            forks[server] = _Fork(system) if server is None else _ServerFork(system, server)
+        return forks[server]
 
 
 def _state_dict(state: Any) -> dict[str, Any]:
@@ -124,7 +181,7 @@ class _Capture(BaseCallbackHandler):
 @isolated
 def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None = None, *,
              as_send: bool = False, graph_state: Any = None, context: Any = None,
-             callbacks: Sequence[BaseCallbackHandler] = ()) -> dict[str, Any] | Command:
+             callbacks: Sequence[BaseCallbackHandler] = (), server: Server | None = None) -> dict[str, Any] | Command:
     """Execute ``node`` alone on its recorded input with ``knobs``; return its output update.
 
     ``state`` is the node's input (``NodeCall.inputs`` after ``serde.from_json``). A node
@@ -132,25 +189,20 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
     ``graph_state`` as the rest of the state. A node returning ``Command`` gives the Command.
     ``callbacks`` see the run too (a ``TokenMeter`` handler counts its LLM tokens).
     ``context`` replaces the run context built from ``knobs`` (``knobs_read`` passes a probe).
+    With a ``server`` the node runs there (``callbacks`` and a probe see nothing of it).
     """
     if node not in system.graph.nodes:
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
-    fork = _fork(system)
+    fork = _fork(system, server)
     seed = graph_state if as_send else state
-    cfg = fork.graph.update_state(fork.thread(), fork.seed(_state_dict(seed or {})), as_node=SEED_NODE)
-    capture = _Capture(node)
-    config = system.config(knobs, callbacks=[capture, *callbacks], configurable=dict(cfg["configurable"]))
+    cfg = fork.start(_state_dict(seed or {}))
+    config = system.config(knobs, callbacks=list(callbacks), configurable=dict(cfg["configurable"]))
     goto = Send(node, state) if as_send else node
     context = system.context(knobs) if context is None else context
     try:
-        if system.is_async:
-            run_coroutine(lambda: fork.graph.ainvoke(Command(goto=goto), config, context=context,
-                                                     interrupt_after=[node]))
-        else:
-            fork.graph.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
+        return fork.run_alone(node, goto, config, context)
     finally:
-        fork.saver.delete_thread(cfg["configurable"]["thread_id"])
-    return capture.output
+        fork.end(cfg)
 
 
 def knobs_read(system: System, node: str, states: Sequence[Any],
@@ -178,43 +230,45 @@ def knobs_read(system: System, node: str, states: Sequence[Any],
 def rollout_from(system: System, node: str, state: Any, node_output: Any, example: Example, metric: Metric,
                  knobs: dict[str, Any] | None, rollouts: int, store: Store | None = None, job_id: int | None = None,
                  *, siblings: Sequence[tuple[str, Any]] = (), position: int | None = None, concurrency: int = 4,
-                 replay_of: str | None = None, config_id: int | None = None) -> list[Rollout]:
+                 replay_of: str | None = None, config_id: int | None = None,
+                 server: Server | None = None) -> list[Rollout]:
     """Continue the graph ``rollouts`` times after ``node`` produced ``node_output`` from ``state``.
 
     ``state`` is the graph state the node's step started from. ``siblings`` are the
     ``(node, output)`` of the other tasks of that step in LangGraph's order, and
     ``position`` is where this node's task stood among them (default: last). With a
-    ``store``, each continuation is recorded as a run with ``purpose="rollout"``.
+    ``store``, each continuation is recorded as a run with ``purpose="rollout"``. With a
+    ``server``, each continuation runs there, on a thread of its own.
     """
     if node not in system.graph.nodes:
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
-    fork = _fork(system)
-    seed = fork.seed(_state_dict(state))
+    fork = _fork(system, server)
+    recorded = _state_dict(state)
     step = list(siblings)
     step.insert(len(step) if position is None else position, (node, node_output))
-    updates = [[StateUpdate(seed, SEED_NODE)], [StateUpdate(out, name) for name, out in step]]
     run = {"job_id": job_id, "config_id": config_id, "purpose": "rollout", "replay_of": replay_of}
     writer = store.writer if store is not None else None  # started here, not lazily from rollout threads
 
     def invocation() -> Invocation:
-        return Invocation(example, dict(knobs or {}), None, run=run, config=fork.thread())
+        return Invocation(example, dict(knobs or {}), None, run=run)
 
     def sync_fn(inv: Invocation) -> Rollout:
-        inv.config = fork.graph.bulk_update_state(inv.config, updates)
+        inv.config = fork.start(recorded, step)
         try:
             return _rollout(run_one(system, fork.graph, inv, metric, store))
         finally:
-            fork.saver.delete_thread(inv.config["configurable"]["thread_id"])
+            fork.end(inv.config)
 
-    async def async_fn(inv: Invocation) -> Rollout:
-        inv.config = await fork.graph.abulk_update_state(inv.config, updates)
+    async def async_fn(inv: Invocation) -> Rollout:  # never on a server (``fork.is_async`` is False there)
+        assert isinstance(fork, _Fork)
+        inv.config = await fork.astart(recorded, step)
         try:
             return _rollout(await arun_one(system, fork.graph, inv, metric, store))
         finally:
-            fork.saver.delete_thread(inv.config["configurable"]["thread_id"])
+            fork.end(inv.config)
 
     try:
-        return map_concurrent([invocation() for _ in range(rollouts)], sync_fn, async_fn, system.is_async,
+        return map_concurrent([invocation() for _ in range(rollouts)], sync_fn, async_fn, fork.is_async,
                               concurrency)
     finally:
         if writer is not None:
@@ -302,7 +356,7 @@ def recorded_step(store: Store, node_call: models.NodeCall, types: Any = None) -
 
 def replay(system: System, node_call: models.NodeCall, example: Example, metric: Metric,
            knobs: dict[str, Any] | None = None, output: Any = None, rollouts: int = 1, *, store: Store,
-           job_id: int | None = None, concurrency: int = 4) -> list[Rollout]:
+           job_id: int | None = None, concurrency: int = 4, server: Server | None = None) -> list[Rollout]:
     """Replay a recorded node call: re-run it with ``knobs`` (or take ``output`` as given, or
     its recorded output when neither is given), then continue the graph ``rollouts`` times.
 
@@ -319,10 +373,10 @@ def replay(system: System, node_call: models.NodeCall, example: Example, metric:
         output = serde.from_json(node_call.output, system.types)
     elif output is None:
         output = run_node(system, node_call.node, step.node_input, run_knobs, as_send=step.as_send,
-                          graph_state=step.state)
+                          graph_state=step.state, server=server)
     return rollout_from(system, node_call.node, step.state, output, example, metric, run_knobs, rollouts, store,
                         job_id, siblings=step.siblings, position=step.position, concurrency=concurrency,
-                        replay_of=node_call.run_id)
+                        replay_of=node_call.run_id, server=server)
 
 
 def _run_knobs(store: Store, run_id: str) -> dict[str, Any]:

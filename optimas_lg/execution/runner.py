@@ -30,8 +30,9 @@ from langchain_core.runnables.config import var_child_runnable_config
 from tqdm.auto import tqdm
 
 from optimas_lg.data import Example, Metric, evaluate_metric
-from optimas_lg.errors import Interrupted, MetricError, OptimasError
+from optimas_lg.errors import Interrupted, MetricError, OptimasError, ServerError
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
+from optimas_lg.execution.server import Server, ServerGraph
 from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
 from optimas_lg.store import Store
@@ -152,9 +153,11 @@ class Invocation:
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
-def _prepare(system: System, inv: Invocation, store: Store | None) -> tuple[dict[str, Any], Any, Recorder | None]:
+def _prepare(system: System, graph: Any, inv: Invocation,
+             store: Store | None) -> tuple[dict[str, Any], Any, Recorder | None]:
     config = system.config(inv.knobs, **inv.config)
-    recorder = Recorder(store, inv.run_id, system.knob_values(inv.knobs), system.knobs) if store else None
+    recorder = Recorder(store, inv.run_id, system.knob_values(inv.knobs), system.knobs,
+                        from_stream=isinstance(graph, ServerGraph)) if store else None
     return config, system.context(inv.knobs), recorder
 
 
@@ -182,14 +185,20 @@ def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output
 @isolated
 def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
             counts: Counts | None = None) -> RunResult:
-    """Invoke once (recorded when ``store`` is given), score, and write the run."""
-    config, context, recorder = _prepare(system, inv, store)
+    """Invoke once (recorded when ``store`` is given), score, and write the run.
+
+    ``graph`` is the compiled graph or a ``ServerGraph``; a server that cannot be reached
+    or refuses the run raises ``ServerError`` (no run to record), while a run that fails
+    on it is a failed run like any other."""
+    config, context, recorder = _prepare(system, graph, inv, store)
     t0, started, output, error = time.perf_counter(), utcnow(), None, None
     try:
         if recorder is None:
             output = graph.invoke(inv.inputs, config, context=context)
         else:
             output = record_stream(graph, inv.inputs, config, context, recorder)
+    except ServerError:
+        raise
     except Exception as exc:  # a failing node is a failed run, recorded with its traceback
         error = exc
     return _conclude(inv, metric, recorder, output, error, t0, started, counts)
@@ -199,7 +208,7 @@ def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: 
 async def arun_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: Store | None,
                    counts: Counts | None = None) -> RunResult:
     """The async form of ``run_one``."""
-    config, context, recorder = _prepare(system, inv, store)
+    config, context, recorder = _prepare(system, graph, inv, store)
     t0, started, output, error = time.perf_counter(), utcnow(), None, None
     try:
         if recorder is None:
@@ -329,15 +338,16 @@ def _map_threads(items: Sequence[T], fn: Callable[[T], R], concurrency: int,
 @isolated
 def run_examples(system: System, examples: Sequence[Example], metric: Metric, knobs: dict[str, Any] | None,
                  store: Store, job_id: int | None = None, config_id: int | None = None, concurrency: int = 8,
-                 purpose: str = "eval", progress: bool = True) -> RunSummary:
+                 purpose: str = "eval", progress: bool = True, server: Server | None = None) -> RunSummary:
     """Run every example under ``knobs`` (defaults for the rest), record and score each run.
 
     Every run is one ``Run`` row (``purpose``, ``job_id``, ``config_id``) with its node and
     LLM calls. The store's writer is flushed before returning, so the rows can be read.
     On Ctrl-C, raises ``Interrupted`` whose ``done`` is the ``RunSummary`` of the finished runs.
+    With a ``server``, the runs execute there (``concurrency`` of them in flight).
     """
     knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
-    graph = system.compile()
+    graph = system.compile() if server is None else ServerGraph(server)
     writer = store.writer  # start the writer here, not lazily from several run threads at once
     run = {"job_id": job_id, "config_id": config_id, "purpose": purpose}
     invocations = [Invocation(ex, knobs, ex.inputs, run=run) for ex in examples]
@@ -360,11 +370,14 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
 
     t0 = time.perf_counter()
     try:
-        results = map_concurrent(invocations, sync_fn, async_fn, system.is_async, concurrency, done)
+        results = map_concurrent(invocations, sync_fn, async_fn, system.is_async and server is None, concurrency,
+                                 done)
     except Interrupted as stop:
         summary = RunSummary(stop.done, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)
         raise Interrupted(summary, stop.pending) from stop.__cause__
     finally:
         bar.close()
         writer.flush()
+        if isinstance(graph, ServerGraph):
+            graph.close()
     return RunSummary(results, job_id, config_id, elapsed_s=time.perf_counter() - t0, **counts.values)

@@ -47,10 +47,11 @@ class JobSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def create_job(self, store: Store, config: "OptimizeConfig") -> int:
-        """A new optimize job in ``store`` that carries this spec and ``config``, so that
-        it can be resumed by id; returns the job id."""
-        return store.create_job("optimize", self.target, {"spec": self.to_dict(), "config": config.to_dict()})
+    def create_job(self, store: Store, config: "OptimizeConfig", server: dict[str, Any] | None = None) -> int:
+        """A new optimize job in ``store`` that carries this spec, ``config`` and the server
+        it runs on (if any), so that it can be resumed by id; returns the job id."""
+        meta = {"spec": self.to_dict(), "config": config.to_dict(), **({"server": server} if server else {})}
+        return store.create_job("optimize", self.target, meta)
 
 
 @dataclass

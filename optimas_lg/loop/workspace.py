@@ -2,7 +2,8 @@
 proposers and the local reward model. The loop's checkpointed state holds only ids,
 scores and records; everything heavy lives here, reaches the loop's nodes through
 LangGraph's run context (``LoopContext``), and is rebuilt from the job's stored spec
-on resume."""
+on resume. With a ``server``, every system run, node replay and rollout of the job
+executes on that LangGraph Server; nothing else changes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from optimas_lg.errors import DataError, OptimasError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
+from optimas_lg.execution.server import Server
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.graph.system import System
@@ -60,10 +62,11 @@ class Workspace:
     _counted: Spent = field(default_factory=Spent)  # what the job's finished loop steps spent
     _step_start: tuple[int, int, float] = (0, 0, 0.0)  # the store's (runs, tokens, USD) when this step began
     _meter_start: dict[str, int] = field(default_factory=dict)  # the meter when this step began
+    server: Server | None = None  # where the user's graph runs (None: in this process)
 
     @classmethod
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
-                  proposers: Mapping[str, ProposerArg] | None = None) -> Workspace:
+                  proposers: Mapping[str, ProposerArg] | None = None, server: Server | None = None) -> Workspace:
         """Load target, metric and data named by a spec (the CLI, Studio and resume)."""
         system = System.load(spec.target)
         metric = load_target(spec.metric)
@@ -73,12 +76,12 @@ class Workspace:
         train = load_examples(spec.train, spec.inputs, spec.labels, spec.key_field)
         val = load_examples(spec.val, spec.inputs, spec.labels, spec.key_field) if spec.val else None
         test = load_examples(spec.test, spec.inputs, spec.labels, spec.key_field) if spec.test else []
-        return cls.create(system, metric, train, val, test, store, config, job_id, proposers)
+        return cls.create(system, metric, train, val, test, store, config, job_id, proposers, server)
 
     @classmethod
     def create(cls, system: System, metric: Metric, trainset: Sequence[Example], valset: Sequence[Example] | None,
                testset: Sequence[Example] | None, store: Store, config: OptimizeConfig, job_id: int | None = None,
-               proposers: Mapping[str, ProposerArg] | None = None) -> Workspace:
+               proposers: Mapping[str, ProposerArg] | None = None, server: Server | None = None) -> Workspace:
         """Check the pieces fit; without a validation set, a seeded ``val_fraction`` of the
         training data becomes one."""
         trainset = list(trainset)
@@ -100,7 +103,7 @@ class Workspace:
                                config.lrf_eval_fraction, config.seed)
         return cls(system, metric, trainset, list(valset), list(testset or []), store, config, job_id,
                    build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
-                   {e.key: e for e in examples})
+                   {e.key: e for e in examples}, server=server)
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
@@ -122,7 +125,7 @@ class Workspace:
     def run(self, examples: Sequence[Example], knobs: dict[str, Any], config_id: int, purpose: str) -> RunSummary:
         return run_examples(self.system, list(examples), self.metric, knobs, self.store, job_id=self.job_id,
                             config_id=config_id, concurrency=self.config.concurrency, purpose=purpose,
-                            progress=False)
+                            progress=False, server=self.server)
 
     def evaluate(self, split_name: str, label: str, knobs: dict[str, Any], config_id: int) -> Evaluation:
         """Score a config on a split (``val`` or ``test``), ``val_repeats`` times, averaging per example."""
@@ -217,7 +220,7 @@ class Workspace:
 
     def run_node(self, node: str, state: Any, knobs: dict[str, Any]) -> Any:
         """``replay.run_node`` with the node's LLM tokens counted against the job."""
-        return run_node(self.system, node, state, knobs, callbacks=self._replay_callbacks())
+        return run_node(self.system, node, state, knobs, callbacks=self._replay_callbacks(), server=self.server)
 
     def _replay_callbacks(self) -> list[Any]:
         return [self.meter.handler(REPLAY_TOKENS)]
@@ -261,7 +264,10 @@ class Workspace:
 
     def knobs_read(self, node: str, inputs: Sequence[Any], knobs: dict[str, Any]) -> set[str] | None:
         """The knobs ``node`` reads under ``knobs`` on (a seeded sample of at most
-        ``PROBE_INPUTS`` of) ``inputs``; ``None`` when that cannot be told."""
+        ``PROBE_INPUTS`` of) ``inputs``; ``None`` when that cannot be told, as on a server
+        (which does not say what a node read, and the node is not run here)."""
+        if self.server is not None:
+            return None
         inputs = list(inputs)
         if len(inputs) > PROBE_INPUTS:
             inputs = random.Random(f"{self.config.seed}:probe:{node}").sample(inputs, PROBE_INPUTS)
@@ -304,8 +310,8 @@ class Workspace:
             calls, run_keys = self.node_calls(node, example_keys)
             node_pairs, node_stats = collect_node_pairs(
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
-                run_node=functools.partial(run_node, callbacks=self._replay_callbacks()),
-                rollout_from=rollout_from, recorded_step=self.recorded_step,
+                run_node=functools.partial(run_node, callbacks=self._replay_callbacks(), server=self.server),
+                rollout_from=functools.partial(rollout_from, server=self.server), recorded_step=self.recorded_step,
                 store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
             pairs += node_pairs
             stats.add(node_stats)

@@ -1,0 +1,146 @@
+"""Running, replaying and optimizing a graph on a LangGraph Server (``--server``/``server=``).
+
+The server is a real ``langgraph dev`` (``tests/langgraph_server.py``) serving
+``tests/graphs/served.py`` (a ``Send`` fan-out, a join, a conditional router; no model),
+so a job run in this process and the same job run through the server must record the
+same node calls and reach the same decisions. One server serves the whole module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from typer.testing import CliRunner
+
+from optimas_lg import Server, optimize
+from optimas_lg.cli import app
+from optimas_lg.errors import ServerError
+from optimas_lg.execution.replay import replay
+from optimas_lg.execution.runner import run_examples
+from optimas_lg.graph.system import System
+from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.report import load_history
+from optimas_lg.store import Store
+from optimas_lg.store import models as m
+from tests.graphs import served
+from tests.langgraph_server import langgraph_dev
+
+GRAPH = "served"
+DOWN = "http://127.0.0.1:9"  # nothing listens on the discard port
+SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
+            "pairs": {"samples": 3, "calls_per_node": 8}, "concurrency": 4}
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev")) as server:
+        yield server
+
+
+def _stores(tmp_path) -> tuple[Store, Store]:
+    return Store(f"sqlite:///{tmp_path / 'local.db'}"), Store(f"sqlite:///{tmp_path / 'server.db'}")
+
+
+def _calls(store: Store, purpose: str) -> Counter:
+    """Every recorded node call and state snapshot of runs with ``purpose``, keyed by example,
+    as a multiset (call ids, timings and the reads the server cannot report left out).
+
+    A rollout's steps are left out too: its server thread takes one more superstep to set
+    up (the recorded state, then its triggers cleared) than the local fork's seed node."""
+    with store.session() as session:
+        rows = session.query(m.NodeCall, m.Run).join(m.Run, m.NodeCall.run_id == m.Run.id).filter(
+            m.Run.purpose == purpose, m.NodeCall.kind != "route").all()
+        return Counter((run.example_key, call.kind, None if purpose == "rollout" else call.step, call.node,
+                        json.dumps(call.inputs, sort_keys=True), json.dumps(call.output, sort_keys=True),
+                        call.error is None) for call, run in rows)
+
+
+@pytest.mark.slow
+def test_runs_and_replays_record_the_same_node_calls(dev, tmp_path):
+    system = System.load(served.builder())
+    examples = served.examples()[:4]
+    server = Server(dev.url, GRAPH)
+    results = {}
+    for store, on in zip(_stores(tmp_path), [None, server]):
+        summary = run_examples(system, examples, served.metric, {"n_facts": 2, "pick": "first"}, store,
+                               progress=False, server=on)
+        assert summary.n_failed == 0
+        run = summary.results[0].run_id
+        look = [c for c in _node_calls(store, run) if c.node == "look" and c.kind == "node"]
+        assert len(look) == 2  # the fan-out
+        # replay the second Send task with other wording: the rest of the graph goes on from it
+        rollouts = replay(system, look[1], examples[0], served.metric, knobs={"wording": "city", "pick": "last"},
+                          rollouts=2, store=store, server=on)
+        results[on] = (summary.mean, [(r.final_output["answer"], r.score, r.error) for r in rollouts])
+    local, remote = _stores(tmp_path)
+    assert _calls(remote, "eval") == _calls(local, "eval") and _calls(local, "eval")
+    assert _calls(remote, "rollout") == _calls(local, "rollout") and _calls(local, "rollout")
+    assert results[server] == results[None] == (0.5, [("bergen", 1.0, None)] * 2)
+
+
+def _node_calls(store: Store, run_id: str) -> list[m.NodeCall]:
+    with store.session() as session:
+        calls = session.query(m.NodeCall).filter(m.NodeCall.run_id == run_id).all()
+    return sorted(calls, key=lambda c: (c.step, c.started_at))
+
+
+@pytest.mark.slow
+def test_optimize_on_the_server_reaches_the_same_decisions(dev, tmp_path):
+    examples = served.examples()
+    outcomes = []
+    for store, on in zip(_stores(tmp_path), [None, Server(dev.url, GRAPH)]):
+        result = optimize(served.builder(), examples[:8], served.metric, valset=examples[8:], store=store,
+                          settings=OptimizeConfig.from_dict(SETTINGS), max_iterations=3, patience=None,
+                          server=on, progress=False)
+        decisions = [d.record.to_json() for d in load_history(store, result.job_id).decisions]
+        pairs = store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id)
+        outcomes.append((result.val_before, result.val_after, result.best_knobs, decisions, pairs))
+        assert store.get(m.Job, result.job_id).status == "done"
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[0][2]["n_facts"] == 2 and outcomes[0][1] == 1.0  # the job found the better config
+    local, remote = _stores(tmp_path)
+    for purpose in ("collect", "eval", "rollout"):
+        assert _calls(remote, purpose) == _calls(local, purpose), purpose
+
+
+@pytest.mark.slow
+def test_a_node_failing_on_the_server_is_a_failed_run(dev, store):
+    examples = [served.Example("nobody-0", {"person": "nobody"}, {"answer": "x"}), *served.examples()[:1]]
+    summary = run_examples(System.load(served.builder()), examples, served.metric, None, store, progress=False,
+                           server=Server(dev.url, GRAPH))
+    failed, ok = summary.results
+    assert ok.error is None and ok.score == 0.5
+    assert failed.score is None and "KeyError" in failed.error and dev.url in failed.error
+    plan = [c for c in _node_calls(store, failed.run_id) if c.node == "plan"]
+    assert plan and plan[0].error and "KeyError" in plan[0].error
+
+
+@pytest.mark.slow
+def test_an_unknown_graph_id_names_what_the_server_serves(dev, store):
+    with pytest.raises(ServerError, match=f"LangGraph Server at {dev.url} refused to find graph 'nope': "
+                                          r"404 Graph 'nope' not found. Expected one of: \[.*'served'"):
+        run_examples(System.load(served.builder()), served.examples()[:1], served.metric, None, store,
+                     progress=False, server=Server(dev.url, "nope"))
+
+
+def test_a_server_that_is_down_fails_the_job_with_one_line(tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"id": e.key, **e.inputs, **e.labels}) + "\n"
+                            for e in served.examples()[:2]))
+    url = f"sqlite:///{tmp_path / 'optimas.db'}"
+    result = CliRunner().invoke(app, ["run", "tests/graphs/served.py:builder", "--data", str(data), "--metric",
+                                      "tests/graphs/served.py:metric", "--labels", "answer", "--server", DOWN,
+                                      "--graph", GRAPH, "--store", url])
+    assert result.exit_code == 1
+    assert f"error: cannot reach LangGraph Server at {DOWN} to find graph 'served'" in result.output
+    with Store(url) as store, store.session() as session:
+        (job,) = session.query(m.Job).all()
+        assert job.status == "failed" and store.count(m.Run) == 0
+
+
+def test_server_and_graph_go_together(tmp_path):
+    result = CliRunner().invoke(app, ["run", "tests/graphs/served.py:builder", "--data", str(tmp_path / "x.jsonl"),
+                                      "--metric", "tests/graphs/served.py:metric", "--server", DOWN])
+    assert result.exit_code == 1 and "give --server URL and --graph GRAPH_ID together" in result.output
