@@ -3,13 +3,16 @@
 The server is a real ``langgraph dev`` (``tests/langgraph_server.py``) serving
 ``tests/graphs/served.py`` (a ``Send`` fan-out, a join, a conditional router; no model),
 so a job run in this process and the same job run through the server must record the
-same node calls and reach the same decisions. One server serves the whole module.
+same node calls and reach the same decisions; and ``tests/graphs/orders.py`` (a
+``MessagesState`` agent with an async LLM node and a subgraph), whose node calls,
+subgraph calls and LLM calls must record the same too. One server serves the whole module.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,7 +27,7 @@ from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
-from tests.graphs import served
+from tests.graphs import orders, served
 from tests.langgraph_server import langgraph_dev
 
 GRAPH = "served"
@@ -43,18 +46,48 @@ def _stores(tmp_path) -> tuple[Store, Store]:
     return Store(f"sqlite:///{tmp_path / 'local.db'}"), Store(f"sqlite:///{tmp_path / 'server.db'}")
 
 
+def _no_ids(value: Any) -> str:
+    """``value`` as JSON without the ids of LangChain messages, which are new in every run."""
+    def strip(v: Any) -> Any:
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if v.get("lc") == 1 and isinstance(v.get("kwargs"), dict):
+            v = {**v, "kwargs": {k: x for k, x in v["kwargs"].items() if k != "id"}}
+        return {k: strip(x) for k, x in v.items()}
+    return json.dumps(strip(value), sort_keys=True)
+
+
+def _path(namespace: str) -> str:
+    """A namespace's node names ("lookup:<task id>" -> "lookup"): task ids differ between runs."""
+    return "|".join(part.partition(":")[0] for part in namespace.split("|")) if namespace else ""
+
+
 def _calls(store: Store, purpose: str) -> Counter:
     """Every recorded node call and state snapshot of runs with ``purpose``, keyed by example,
-    as a multiset (call ids, timings and the reads the server cannot report left out).
+    as a multiset (call ids, timings, message ids and the reads the server cannot report left out).
 
     A rollout's steps are left out too: its server thread takes one more superstep to set
     up (the recorded state, then its triggers cleared) than the local fork's seed node."""
     with store.session() as session:
         rows = session.query(m.NodeCall, m.Run).join(m.Run, m.NodeCall.run_id == m.Run.id).filter(
             m.Run.purpose == purpose, m.NodeCall.kind != "route").all()
+        parents = {call.id: call.node for call, _ in rows}
         return Counter((run.example_key, call.kind, None if purpose == "rollout" else call.step, call.node,
-                        json.dumps(call.inputs, sort_keys=True), json.dumps(call.output, sort_keys=True),
-                        call.error is None) for call, run in rows)
+                        _path(call.namespace), parents.get(call.parent_call_id), _no_ids(call.inputs),
+                        _no_ids(call.output), json.dumps(call.knobs, sort_keys=True), call.error is None)
+                       for call, run in rows)
+
+
+def _llm_calls(store: Store) -> Counter:
+    """Every recorded LLM call: its run's example, the node that made it, model, messages,
+    response and tokens (ids, timings and the invocation parameters left out)."""
+    with store.session() as session:
+        rows = session.query(m.LLMCall, m.Run, m.NodeCall).join(m.Run, m.LLMCall.run_id == m.Run.id).join(
+            m.NodeCall, m.LLMCall.node_call_id == m.NodeCall.id).all()
+        return Counter((run.example_key, node.node, llm.model, _no_ids(llm.messages), _no_ids(llm.response),
+                        llm.prompt_tokens, llm.completion_tokens, llm.error) for llm, run, node in rows)
 
 
 @pytest.mark.slow
@@ -78,6 +111,28 @@ def test_runs_and_replays_record_the_same_node_calls(dev, tmp_path):
     assert _calls(remote, "eval") == _calls(local, "eval") and _calls(local, "eval")
     assert _calls(remote, "rollout") == _calls(local, "rollout") and _calls(local, "rollout")
     assert results[server] == results[None] == (0.5, [("bergen", 1.0, None)] * 2)
+
+
+@pytest.mark.slow
+def test_a_messages_state_agent_records_the_same_node_and_llm_calls(dev, tmp_path):
+    """Messages cross the server as its JSON and come back as messages; the lookup
+    subgraph's nodes and the triage node's LLM calls (tokens included) record as locally."""
+    system = System.load(orders.graph)
+    examples = orders.examples(6)  # status questions, refunds and another request
+    knobs = {"history_window": 3, "match_slack": 2}
+    summaries = []
+    for store, on in zip(_stores(tmp_path), [None, Server(dev.url, "orders")]):
+        summary = run_examples(system, examples, orders.resolved, knobs, store, progress=False, server=on)
+        assert summary.n_failed == 0
+        summaries.append((summary.mean, summary.n_node_calls, summary.n_llm_calls, summary.prompt_tokens,
+                          summary.completion_tokens))
+    assert summaries[1] == summaries[0] and summaries[0][2] == 6 and summaries[0][3] > 0
+    local, remote = _stores(tmp_path)
+    calls = _calls(local, "eval")
+    assert {(c[3], c[4], c[5]) for c in calls} >= {("lookup", "", None), ("fetch", "lookup", "lookup"),
+                                                  ("match", "lookup", "lookup"), ("triage", "", None)}
+    assert _calls(remote, "eval") == calls
+    assert _llm_calls(remote) == _llm_calls(local) and sum(_llm_calls(local).values()) == 6
 
 
 def _node_calls(store: Store, run_id: str) -> list[m.NodeCall]:

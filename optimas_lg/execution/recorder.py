@@ -14,10 +14,11 @@ instead of a plain state dict.
 
 A run on a LangGraph Server fires no callbacks here: ``Recorder(from_stream=True)``
 records its node calls from the ``tasks`` events the server streams (each task's input,
-result or error, and step). There the reads are the input's keys (the server does not
-track them), routers are not seen, and the ``Send`` packets a step emitted are rebuilt
-from the push tasks of the next step (one route row per step, for replay), and LLM
-calls are not recorded.
+result or error, step and namespace, subgraphs' tasks under the task that ran them) and
+its LLM calls from the ``llm`` events (model, messages, response and tokens; the
+invocation parameters are not streamed). There the reads are the input's keys (the
+server does not track them), routers are not seen, and the ``Send`` packets a step
+emitted are rebuilt from the push tasks of the next step (one route row per step, for replay).
 """
 
 from __future__ import annotations
@@ -187,12 +188,14 @@ class Recorder(BaseCallbackHandler):
         params = kwargs.get("invocation_params") or {}
         model = (params.get("model") or params.get("model_name") or (metadata or {}).get("ls_model_name")
                  or kwargs.get("name") or params.get("_type") or "")
-        self._open[run_id] = {
-            "id": str(run_id), "run_id": self.run_id, "model": str(model), "messages": messages,
-            "node_call_id": self._owner.get(parent_run_id) if parent_run_id is not None else None,
-            "params": serde.to_json({k: v for k, v in params.items() if k != "tools"}), "response": None,
-            "prompt_tokens": None, "completion_tokens": None, "started_at": utcnow(), "latency_s": None,
-            "error": None, "_t0": time.perf_counter(),
+        owner = self._owner.get(parent_run_id) if parent_run_id is not None else None
+        self._open_llm(run_id, owner, str(model), messages, {k: v for k, v in params.items() if k != "tools"})
+
+    def _open_llm(self, key: Any, owner: str | None, model: str, messages: Any, params: dict[str, Any]) -> None:
+        self._open[key] = {
+            "id": str(key), "run_id": self.run_id, "model": model, "messages": messages, "node_call_id": owner,
+            "params": serde.to_json(params), "response": None, "prompt_tokens": None, "completion_tokens": None,
+            "started_at": utcnow(), "latency_s": None, "error": None, "_t0": time.perf_counter(),
         }
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
@@ -200,9 +203,12 @@ class Recorder(BaseCallbackHandler):
         if call is None:
             return
         gens = response.generations[0] if response.generations else []
-        call["response"] = serde.to_json([g.message if isinstance(g, ChatGeneration) else g.text for g in gens])
-        prompt, completion = token_usage(response)
-        call.update(prompt_tokens=prompt, completion_tokens=completion)
+        self._llm_end(call, [g.message if isinstance(g, ChatGeneration) else g.text for g in gens],
+                      token_usage(response))
+
+    def _llm_end(self, call: dict[str, Any], outputs: list[Any], tokens: tuple[int | None, int | None]) -> None:
+        call["response"] = serde.to_json(outputs)
+        call.update(prompt_tokens=tokens[0], completion_tokens=tokens[1])
         self._llm_close(call, None)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -234,19 +240,42 @@ class Recorder(BaseCallbackHandler):
             if call is not None:
                 error = chunk.get("error")
                 self._close(call, None if error else chunk.get("result"), remote_error(error) if error else None)
+        elif mode == "llm":
+            self._observe_llm(chunk)
+
+    def _task_call_id(self, namespace: str) -> str | None:
+        """The node call of the task that ``namespace`` ("node:task id|...") ends in, while it runs."""
+        task = self._open.get(namespace.rpartition("|")[2].partition(":")[2]) if namespace else None
+        return task["id"] if task is not None else None
 
     def _open_task(self, task: dict[str, Any]) -> None:
-        node, step, push = task["name"], task["step"], task.get("triggers") == [PUSH]
-        if push:
+        node, step, push, namespace = task["name"], task["step"], task.get("triggers") == [PUSH], task["namespace"]
+        if push and not namespace:
             self._sends.setdefault(step, []).append(serde.to_json(Send(node, task["input"])))
+        knobs = self._all_knobs if self._node_knobs is None else (
+            {} if namespace else self._node_knobs.get(node, {}))
         self._open[task["id"]] = {
-            "id": str(uuid4()), "run_id": self.run_id, "parent_call_id": None, "kind": "node", "node": node,
-            "namespace": "", "step": step, "task_id": task["id"], "inputs": serde.to_json(task["input"]),
-            "reads": [], "output": None,
-            "knobs": self._all_knobs if self._node_knobs is None else self._node_knobs.get(node, {}),
+            "id": str(uuid4()), "run_id": self.run_id, "parent_call_id": self._task_call_id(namespace),
+            "kind": "node", "node": node, "namespace": namespace, "step": step, "task_id": task["id"],
+            "inputs": serde.to_json(task["input"]), "reads": [], "output": None, "knobs": knobs,
             "started_at": utcnow(), "latency_s": None, "error": None,
             "_t0": time.perf_counter(), "_input": task["input"], "_push": push,
         }
+
+    def _observe_llm(self, event: dict[str, Any]) -> None:
+        """An LLM call's start or end streamed by the server (an ``astream_events`` event)."""
+        data, metadata = event.get("data") or {}, event.get("metadata") or {}
+        if event["event"] in ("on_chat_model_start", "on_llm_start"):
+            owner = self._task_call_id(metadata.get("langgraph_checkpoint_ns", ""))
+            messages = data["input"].get("messages", data["input"].get("prompts"))
+            model = metadata.get("ls_model_name") or event.get("name") or ""
+            self._open_llm(event["run_id"], owner, str(model), serde.to_json(messages), {})
+            return
+        call = self._open.pop(event["run_id"], None)
+        if call is not None:
+            output = data.get("output")
+            usage = getattr(output, "usage_metadata", None) or {}
+            self._llm_end(call, [output], (usage.get("input_tokens"), usage.get("output_tokens")))
 
     def _route_rows(self, rows: list[tuple[type, dict[str, Any]]]) -> list[dict[str, Any]]:
         """For a streamed run: one route row per step that emitted ``Send`` packets, under the

@@ -31,6 +31,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Overwrite, Send, StateUpdate
 
@@ -116,7 +117,9 @@ class _ServerFork:
         self.is_async = False  # the server runs it; here the SDK client is synchronous
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {k: {OVERWRITE: v} if isinstance(self.channels[k], BinaryOperatorAggregate) else v
+        """Reducer channels overwritten, except messages: the server rebuilds messages from its
+        JSON only in ``add_messages``, which keeps them as they are on a new thread's empty channel."""
+        return {k: {OVERWRITE: v} if _overwrites(self.channels[k]) else v
                 for k, v in state.items() if k in self.channels}
 
     def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
@@ -127,6 +130,10 @@ class _ServerFork:
 
     def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
         return self.graph.run_alone(node, goto, config, context)
+
+
+def _overwrites(channel: Any) -> bool:
+    return isinstance(channel, BinaryOperatorAggregate) and channel.operator is not add_messages
 
 
 def _seed(state: Any) -> dict[str, Any]:

@@ -7,8 +7,11 @@ they use of a compiled graph, executed on the server:
 * ``stream`` starts a run with the knobs as the run's ``context`` (in ``configurable``
   for a graph without a context schema, whose nodes read them there) and yields the ``values`` and
   ``tasks`` events a local ``graph.stream`` yields, read from the server's ``debug``
-  stream (which also gives each task its step), so ``Recorder(from_stream=True)``
-  records the same node calls from them;
+  stream (which also gives each task its step), subgraphs' tasks included (with their
+  ``namespace``), and ``llm`` events: the start and end of each chat model or LLM call,
+  from the server's ``events`` stream (``astream_events``). Messages arrive as the
+  server's JSON and are rebuilt (``serde.from_wire``), so ``Recorder(from_stream=True)``
+  records the same node and LLM calls from them as a local run's callbacks;
 * ``thread`` puts a recorded state on a new server thread (``threads.create`` with
   supersteps, the server's form of ``bulk_update_state``): the state written as
   ``__start__``, the tasks that would trigger cleared (``None`` as ``__end__``), then
@@ -39,7 +42,8 @@ START = "__start__"
 END = "__end__"
 PUSH = "__pregel_push"  # the trigger of a task started by a ``Send``
 OVERWRITE = "__overwrite__"  # {OVERWRITE: value} sets a reducer channel instead of reducing into it
-STREAM_MODES = ["debug", "values"]
+STREAM_MODES = ["debug", "values", "events"]
+LLM_EVENTS = frozenset({"on_chat_model_start", "on_chat_model_end", "on_llm_start", "on_llm_end"})
 JSON_SCALARS = (str, int, float, bool, type(None), list, dict)
 
 
@@ -123,23 +127,34 @@ class ServerGraph:
                stream_mode: Any = None, command: dict[str, Any] | None = None,
                interrupt_after: Sequence[str] | None = None) -> Iterator[tuple[str, Any]]:
         """Run on the server (on ``config``'s thread if it names one); yield ``("values", state)``
-        and ``("tasks", task event + "step")`` as a local ``stream(stream_mode=["values", "tasks"])``."""
+        and ``("tasks", task event + "step" + "namespace")`` as a local ``stream(stream_mode=["values",
+        "tasks"])``, and ``("llm", event)`` for each LLM call's start and end."""
         configurable = dict((config or {}).get("configurable") or {})
         thread_id = configurable.pop("thread_id", None)
         # the server takes a context or a configurable, not both: the knobs go where the graph reads them
         legacy = None if context is not None else {
             "configurable": {k: v for k, v in configurable.items() if isinstance(v, JSON_SCALARS)}}
+        final: dict[str, Any] = {}  # namespace -> a subgraph's last state: its task's output, as locally
         with self._request(f"run {self.server}"):
             for part in self.client.runs.stream(
-                    thread_id, self.server.graph_id, input=serde.to_json(inputs), command=command,
-                    context=_context_json(context), config=legacy,
-                    stream_mode=STREAM_MODES, interrupt_after=list(interrupt_after or []) or None):
-                if part.event == "error":
+                    thread_id, self.server.graph_id, input=serde.to_wire(inputs), command=serde.to_wire(command),
+                    context=_context_json(context), config=legacy, stream_mode=STREAM_MODES,
+                    stream_subgraphs=True, interrupt_after=list(interrupt_after or []) or None):
+                mode, _, namespace = part.event.partition("|")  # "debug|lookup:<task id>" in a subgraph
+                if mode == "error":
                     raise ServerRunError(f"run of {self.server} failed: {remote_error(part.data)}")
-                if part.event == "values":
-                    yield "values", part.data
-                elif part.event == "debug" and part.data.get("type") in ("task", "task_result"):
-                    yield "tasks", {**part.data["payload"], "step": part.data["step"]}
+                if mode == "values" and namespace:
+                    final[namespace] = part.data
+                elif mode == "values":
+                    yield "values", serde.from_wire(part.data)
+                elif mode == "debug" and part.data.get("type") in ("task", "task_result"):
+                    task = part.data["payload"]
+                    inner = f"{namespace}|" * bool(namespace) + f"{task['name']}:{task['id']}"
+                    if "result" in task and not task.get("error") and inner in final:
+                        task = {**task, "result": final.pop(inner)}  # not only the writes to this graph
+                    yield "tasks", {**serde.from_wire(task), "step": part.data["step"], "namespace": namespace}
+                elif mode == "events" and part.data.get("event") in LLM_EVENTS:
+                    yield "llm", serde.from_wire(part.data)
 
     def invoke(self, inputs: Any, config: dict[str, Any] | None = None, *, context: Any = None) -> Any:
         """The run's final state, as ``invoke`` returns it."""
@@ -152,10 +167,10 @@ class ServerGraph:
     def thread(self, seed: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
         """A new server thread holding ``seed`` (channel values, reducer channels already
         wrapped to overwrite) and nothing to run, then ``step``'s ``(node, output)`` writes."""
-        supersteps = [{"updates": [{"values": serde.to_json(seed), "as_node": START}]},
+        supersteps = [{"updates": [{"values": serde.to_wire(seed), "as_node": START}]},
                       {"updates": [{"values": None, "as_node": END}]}]
         if step:
-            supersteps.append({"updates": [{"values": serde.to_json(out), "as_node": name} for name, out in step]})
+            supersteps.append({"updates": [{"values": serde.to_wire(out), "as_node": name} for name, out in step]})
         with self._request(f"create a thread of {self.server}"):
             thread = self.client.threads.create(supersteps=supersteps, graph_id=self.server.graph_id)
         return {"configurable": {"thread_id": thread["thread_id"]}}
@@ -166,10 +181,10 @@ class ServerGraph:
 
     def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
         """Run ``goto`` (a node name, or a ``Send`` to ``node``) on ``config``'s thread; its output."""
-        target = goto if isinstance(goto, str) else {"node": goto.node, "input": serde.to_json(goto.arg)}
+        target = goto if isinstance(goto, str) else {"node": goto.node, "input": goto.arg}
         for mode, chunk in self.stream(None, config, context=context, command={"goto": target},
                                        interrupt_after=[node]):
-            if mode == "tasks" and chunk["name"] == node and "result" in chunk:
+            if mode == "tasks" and not chunk["namespace"] and chunk["name"] == node and "result" in chunk:
                 if chunk.get("error"):
                     raise ServerRunError(f"node {node!r} of {self.server} failed: {remote_error(chunk['error'])}")
                 return chunk["result"]

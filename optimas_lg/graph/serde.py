@@ -7,6 +7,11 @@ dataclasses, tuples, sets, bytes, datetimes, enums and dicts with non-string key
 A value with no faithful JSON form is kept as its ``repr`` (tag ``"repr"``) and
 ``from_json`` raises ``SerdeError`` naming its type, rather than replaying a wrong value.
 
+A LangGraph Server speaks another JSON: a message is its pydantic ``model_dump`` (every
+field, ``type`` naming the class). ``from_wire`` turns such dicts back into messages, so
+a run recorded through a server stores what a local run stores; ``to_wire`` writes
+messages that way for the server.
+
 A store may be shared or edited, so its contents are data, never code: ``from_json``
 builds only the LangChain classes in ``LANGCHAIN_TYPES`` and the classes of the ``Types``
 it is given (``System.types``: the graph's own schema types). It never imports a name
@@ -31,6 +36,7 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
+    BaseMessage,
     ChatMessage,
     ChatMessageChunk,
     FunctionMessage,
@@ -230,6 +236,39 @@ def from_json(data: Any, types: Types = NO_TYPES) -> Any:
             "and cannot be replayed; keep state values JSON-like, LangChain objects, dataclasses or pydantic models"
         )
     raise SerdeError(f"unknown serialized tag {tag!r}; the store was written by another optimas-lg version")
+
+
+# the message classes by their ``type`` field, as the server's JSON names them
+WIRE_MESSAGES: dict[str, type[BaseMessage]] = {
+    cls.model_fields["type"].default: cls for cls in LANGCHAIN_TYPES
+    if issubclass(cls, BaseMessage)}
+_WIRE_FIELDS = {name: frozenset(cls.model_fields) for name, cls in WIRE_MESSAGES.items()}
+
+
+def from_wire(data: Any) -> Any:
+    """A value as a LangGraph Server sends it, with its messages rebuilt: a dict whose keys
+    are exactly the fields of the message class its ``type`` names (the server's form of a
+    message; a user's dict of that exact shape would be one too)."""
+    if isinstance(data, list):
+        return [from_wire(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    kind = data.get("type")
+    if isinstance(kind, str) and _WIRE_FIELDS.get(kind) == data.keys():
+        return WIRE_MESSAGES[kind](**data)
+    return {k: from_wire(v) for k, v in data.items()}
+
+
+def to_wire(value: Any) -> Any:
+    """``value`` as JSON for a LangGraph Server: messages as the server's own message JSON
+    (which its ``add_messages`` reducer reads back), everything else as ``to_json``."""
+    if isinstance(value, BaseMessage):
+        return {k: to_wire(v) for k, v in value.model_dump().items()}
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict) and all(type(k) is str for k in value) and TAG not in value:
+        return {k: to_wire(v) for k, v in value.items()}
+    return to_json(value)
 
 
 def _load_langchain(value: Any) -> Any:

@@ -75,7 +75,10 @@ ORDERS = _orders()
 
 class FakeTriageChat(BaseChatModel):
     """A deterministic stand-in for a small chat model: it answers ``status`` to everything
-    unless its system prompt mentions refunds, then spots refund requests."""
+    unless its system prompt mentions refunds, then spots refund requests. Like a real chat
+    model it names its ``model`` (LangChain reports it as ``ls_model_name``)."""
+
+    model: str = "fake-triage"
 
     def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         system = " ".join(str(m.content) for m in messages if isinstance(m, SystemMessage)).lower()
