@@ -124,10 +124,17 @@ def test_a_messages_state_agent_records_the_same_node_and_llm_calls(dev, tmp_pat
     for store, on in zip(_stores(tmp_path), [None, Server(dev.url, "orders")]):
         summary = run_examples(system, examples, orders.resolved, knobs, store, progress=False, server=on)
         assert summary.n_failed == 0
+        refund = summary.results[3].run_id  # a refund request the LLM triage sends to the lookup
+        (triage,) = [c for c in _node_calls(store, refund) if c.node == "triage" and c.kind == "node"]
+        # replayed with keyword triage and refunds approved, the rest of the graph resolves it
+        rollouts = replay(system, triage, examples[3], orders.resolved, rollouts=1, store=store, server=on,
+                          knobs={**knobs, "intent_source": "keywords", "refund_policy": "approve"})
         summaries.append((summary.mean, summary.n_node_calls, summary.n_llm_calls, summary.prompt_tokens,
-                          summary.completion_tokens))
+                          summary.completion_tokens, [(r.score, r.error) for r in rollouts]))
     assert summaries[1] == summaries[0] and summaries[0][2] == 6 and summaries[0][3] > 0
+    assert summaries[0][0] < 1.0 and summaries[0][5] == [(1.0, None)]
     local, remote = _stores(tmp_path)
+    assert _calls(remote, "rollout") == _calls(local, "rollout") and _calls(local, "rollout")
     calls = _calls(local, "eval")
     assert {(c[3], c[4], c[5]) for c in calls} >= {("lookup", "", None), ("fetch", "lookup", "lookup"),
                                                   ("match", "lookup", "lookup"), ("triage", "", None)}
