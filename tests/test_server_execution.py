@@ -20,8 +20,10 @@ from typer.testing import CliRunner
 from optimas_lg import Server, optimize
 from optimas_lg.cli import app
 from optimas_lg.errors import ServerError
-from optimas_lg.execution.replay import replay
+from optimas_lg.execution.meter import TokenMeter
+from optimas_lg.execution.replay import replay, run_node
 from optimas_lg.execution.runner import run_examples
+from optimas_lg.graph import serde
 from optimas_lg.graph.system import System
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.report import load_history
@@ -129,10 +131,14 @@ def test_a_messages_state_agent_records_the_same_node_and_llm_calls(dev, tmp_pat
         # replayed with keyword triage and refunds approved, the rest of the graph resolves it
         rollouts = replay(system, triage, examples[3], orders.resolved, rollouts=1, store=store, server=on,
                           knobs={**knobs, "intent_source": "keywords", "refund_policy": "approve"})
+        meter = TokenMeter()  # a node run alone (a pair or proposal candidate) counts its LLM tokens
+        alone = run_node(system, "triage", serde.from_json(triage.inputs), knobs, server=on,
+                         callbacks=[meter.handler("replay")])
         summaries.append((summary.mean, summary.n_node_calls, summary.n_llm_calls, summary.prompt_tokens,
-                          summary.completion_tokens, [(r.score, r.error) for r in rollouts]))
+                          summary.completion_tokens, [(r.score, r.error) for r in rollouts], alone, meter.totals()))
     assert summaries[1] == summaries[0] and summaries[0][2] == 6 and summaries[0][3] > 0
     assert summaries[0][0] < 1.0 and summaries[0][5] == [(1.0, None)]
+    assert summaries[0][6:] == ({"intent": "status"}, {"replay": 8})
     local, remote = _stores(tmp_path)
     assert _calls(remote, "rollout") == _calls(local, "rollout") and _calls(local, "rollout")
     calls = _calls(local, "eval")

@@ -30,8 +30,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import APIStatusError
 
@@ -100,6 +104,18 @@ def _context_json(context: Any) -> dict[str, Any] | None:
     if hasattr(context, "model_dump"):
         return context.model_dump(mode="json")
     return dict(context)
+
+
+def _llm_end(callbacks: Sequence[BaseCallbackHandler], event: dict[str, Any]) -> None:
+    """Tell ``callbacks`` of an LLM call the server streamed the end of (its response message)."""
+    output = event["data"].get("output")
+    if isinstance(output, BaseMessage):
+        generation: Generation = ChatGeneration(message=output)
+    else:
+        generation = Generation(text=str(output))
+    result = LLMResult(generations=[[generation]])
+    for handler in callbacks:
+        handler.on_llm_end(result, run_id=UUID(event["run_id"]))
 
 
 class ServerGraph:
@@ -180,10 +196,15 @@ class ServerGraph:
             self.client.threads.delete(config["configurable"]["thread_id"])
 
     def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
-        """Run ``goto`` (a node name, or a ``Send`` to ``node``) on ``config``'s thread; its output."""
+        """Run ``goto`` (a node name, or a ``Send`` to ``node``) on ``config``'s thread; its output.
+
+        Each LLM call's end is handed to ``config``'s callbacks (``on_llm_end``), so a
+        ``TokenMeter`` counts the tokens of nodes run alone on the server too."""
         target = goto if isinstance(goto, str) else {"node": goto.node, "input": goto.arg}
         for mode, chunk in self.stream(None, config, context=context, command={"goto": target},
                                        interrupt_after=[node]):
+            if mode == "llm" and chunk["event"] in ("on_chat_model_end", "on_llm_end"):
+                _llm_end(config.get("callbacks") or [], chunk)
             if mode == "tasks" and not chunk["namespace"] and chunk["name"] == node and "result" in chunk:
                 if chunk.get("error"):
                     raise ServerRunError(f"node {node!r} of {self.server} failed: {remote_error(chunk['error'])}")
