@@ -188,3 +188,15 @@ def test_a_tampered_store_runs_no_code(store, home, tmp_path):
     with pytest.raises(SerdeError, match="os:system"):
         replay(system, call, example, shapes.exact_match, knobs={"top_k": 1}, store=store)
     assert not marker.exists()
+
+
+def test_messages_in_a_servers_json_come_back_as_the_same_recorded_messages():
+    messages = [HumanMessage("where is it?", id="h1"), AIMessage("shipped", usage_metadata={
+        "input_tokens": 3, "output_tokens": 1, "total_tokens": 4}), ToolMessage("42", tool_call_id="t1")]
+    state = {"messages": messages, "n": 1}
+    wire = json.loads(json.dumps(serde.to_wire(state)))  # what a LangGraph Server sends and reads
+    assert wire["messages"][0] == {**HumanMessage("where is it?", id="h1").model_dump(), "type": "human"}
+    assert serde.to_json(serde.from_wire(wire)) == serde.to_json(state)
+    # a dict that is not exactly a message's fields stays a dict
+    plain = {"type": "human", "content": "hi"}
+    assert serde.from_wire([plain]) == [plain]
