@@ -31,6 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinn
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import copy  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
@@ -66,7 +67,7 @@ MODEL = "local/smollm2-135m"
 LRF = LRFConfig(epochs=3, max_tokens=128, progress=False)
 """The LRF every point trains: the loop's backbone, ``make demo``'s epochs and text budget."""
 EVAL_PAIRS = PairConfig(samples=4, llm_samples=3, calls_per_node=None)
-"""How the held-out pairs are collected: every held-out example, more candidates per call."""
+"""How the held-out pairs are collected (by default): every held-out example, more candidates per call."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Bench:
     goal: str
     knobs: dict[str, Any] = field(default_factory=dict)
     llm: bool = False  # whether its nodes call the local model (then one server is started)
+    eval_pairs: PairConfig = EVAL_PAIRS
+    calls_per_node: int | None = None  # recorded calls a point may use per node (None: all the pool's)
 
 
 SYSTEMS = {
@@ -91,7 +94,13 @@ SYSTEMS = {
                         "examples/offline_qa/data", ("train", "val"), ("test",), ("question",), ("answer",),
                         "Answer the question with exactly the right name, as short as possible "
                         "(scored by token F1 against the gold answer).",
-                        {"query_mode": "rewrite", "top_k": 2, "hops": 2, "answer_format": "entity"}, llm=True),
+                        {"query_mode": "rewrite", "top_k": 2, "hops": 2, "answer_format": "entity"}, llm=True,
+                        # 30 held-out questions per node, fewer candidates: what a shared 2-core machine
+                        # serving SmolLM2 at about 0.3 calls/s could pay for (see docs/lrf.md)
+                        eval_pairs=PairConfig(samples=3, llm_samples=2, calls_per_node=30),
+                        # the loop's default: every call of the last node costs LLM calls, even when its
+                        # scoring costs no system run (exact_last)
+                        calls_per_node=PairConfig.calls_per_node),
     "stark": Bench("examples/stark/agent.py:builder", "examples/stark/metric.py:metric", "examples/stark/data",
                    ("train", "val"), ("test",), ("question",), ("answers",),
                    "Rank a gold answer entity as high as possible (scored by reciprocal rank)."),
@@ -173,15 +182,15 @@ def pairs_from_json(rows: list[dict], types: serde.Types) -> list[PreferencePair
             for r in rows]
 
 
-def eval_pairs(ws: Workspace, cache: Cache, knobs: dict[str, Any], held: list[str]) -> list[PreferencePair]:
-    """The held-out pairs, collected once (every held-out example) and cached."""
+def eval_pairs(ws: Workspace, cache: Cache, bench: Bench, knobs: dict[str, Any],
+               held: list[str]) -> list[PreferencePair]:
+    """The held-out pairs, collected once from the held-out examples and cached."""
     cached = cache.read("eval_pairs.json")
     if cached is None:
         start = time.perf_counter()
-        pairs, stats = ws.collect_pairs(knobs, EVAL_PAIRS,
-                                        "eval", example_keys=held)
-        cached = {"settings": dataclasses.asdict(EVAL_PAIRS), "examples": len(held),
-                  "system_runs": stats.system_runs, "candidates": stats.candidates, "pairs_per_node": stats.pairs,
+        pairs, stats = ws.collect_pairs(knobs, bench.eval_pairs, "eval", example_keys=held)
+        cached = {"settings": dataclasses.asdict(bench.eval_pairs), "examples": len({p.example_key for p in pairs}),
+                  "system_runs": stats.system_runs, "stats": dataclasses.asdict(stats), "pairs_per_node": stats.pairs,
                   "seconds": time.perf_counter() - start, "pairs": pairs_to_json(pairs)}
         cache.write("eval_pairs.json", cached)
     return pairs_from_json(cached["pairs"], ws.system.types)
@@ -202,8 +211,9 @@ def counts(pairs: list[PreferencePair], accuracy: dict[str, float]) -> dict[str,
 
 
 def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[PreferencePair], variant: str,
-          pair_config: PairConfig, lrf_config: LRFConfig, budget: int, seed: int) -> dict[str, Any]:
-    """One point of the curve: collect within ``budget`` runs, train, measure on ``evals``."""
+          pair_config: PairConfig, untrained: LocalRewardModel, budget: int, seed: int) -> dict[str, Any]:
+    """One point of the curve: collect within ``budget`` runs, train a copy of ``untrained``
+    (its training order seeded by ``seed``), measure on ``evals``."""
     start = time.perf_counter()
     stage = f"{variant}-b{budget}-s{seed}"
     train, stats = ws.collect_pairs(knobs, dataclasses.replace(pair_config, seed=seed), stage,
@@ -213,8 +223,8 @@ def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[Pre
                               "stats": dataclasses.asdict(stats), "train_pairs": dict(Counter(p.node for p in train)),
                               "train_examples": len({p.example_key for p in train})}
     if train:
-        model = LocalRewardModel(ws.rewards.nodes, dataclasses.replace(lrf_config, seed=seed))
-        LRFTrainer(model).train(train)
+        model = copy.deepcopy(untrained)  # loading the backbone again would cost more than training it
+        LRFTrainer(model, dataclasses.replace(model.config, seed=seed)).train(train)
         accuracy = ranking_accuracy(model, evals)
     else:
         accuracy = {}
@@ -226,12 +236,12 @@ def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[Pre
 def run(args: argparse.Namespace) -> None:
     bench = SYSTEMS[args.system]
     cache = Cache(args.system)
-    pair_config = dataclasses.replace(PairConfig(calls_per_node=None), **json.loads(args.pairs))
+    pair_config = dataclasses.replace(PairConfig(calls_per_node=bench.calls_per_node), **json.loads(args.pairs))
     lrf_config = dataclasses.replace(LRF, **json.loads(args.lrf))
     with model_server(bench, bench.llm or args.judge), Store(cache.store_url()) as store:
         ws, pool, held = workspace(bench, cache, store)
         knobs = ws.system.knob_values(bench.knobs)
-        evals = eval_pairs(ws, cache, knobs, held)
+        evals = eval_pairs(ws, cache, bench, knobs, held)
         print(f"{args.system}: {len(evals)} eval pairs {dict(Counter(p.node for p in evals))}", flush=True)
         if args.judge and cache.read("judge.json") is None:
             from optimas_lg.llm import chat_model
@@ -241,12 +251,13 @@ def run(args: argparse.Namespace) -> None:
                                      bench.goal)
             cache.write("judge.json", {"model": MODEL, "goal": bench.goal, "eval": counts(evals, verdict.accuracy),
                                        "unparsed": verdict.unparsed, "seconds": time.perf_counter() - start})
+        untrained = LocalRewardModel(ws.rewards.nodes, lrf_config)
         for budget in args.budgets:
             for seed in args.seeds:
                 name = f"points/{args.variant}-b{budget:05d}-s{seed}.json"
                 if cache.read(name) is not None:
                     continue
-                result = point(ws, knobs, pool, evals, args.variant, pair_config, lrf_config, budget, seed)
+                result = point(ws, knobs, pool, evals, args.variant, pair_config, untrained, budget, seed)
                 result["settings"] = {"pairs": dataclasses.asdict(pair_config), "lrf": dataclasses.asdict(lrf_config)}
                 cache.write(name, result)
                 overall = result["eval"]["overall"]
@@ -288,8 +299,7 @@ def report() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    result: dict[str, Any] = {"lrf": dataclasses.asdict(LRF), "eval_settings": dataclasses.asdict(EVAL_PAIRS),
-                              "systems": {}}
+    result: dict[str, Any] = {"lrf": dataclasses.asdict(LRF), "systems": {}}
     for name in SYSTEMS:
         cache = Cache(name)
         evals = cache.read("eval_pairs.json")
@@ -308,6 +318,10 @@ def report() -> None:
         sysres = result["systems"][name]
         curve = sysres["curve"].get("default", {})
         budgets = sorted(curve, key=int)
+        baseline = sysres["curve"].get("baseline", {})
+        xs = sorted((int(b) for b in baseline), key=int)
+        ax.plot(xs, [baseline[str(x)]["overall"]["mean"] for x in xs], color="black", linestyle="--", marker="x",
+                label="overall, before the levers")
         nodes = sorted({n for b in budgets for n in curve[b]} - {"overall"}) + ["overall"]
         for node in nodes:
             xs = [int(b) for b in budgets if node in curve[b]]
@@ -333,6 +347,34 @@ def report() -> None:
     fig.tight_layout()
     fig.savefig(OUT.with_suffix(".png"), dpi=110)
     print(f"wrote {OUT.with_suffix('.json')} and {OUT.with_suffix('.png')}")
+    for name in systems:
+        print(tables(name, result["systems"][name]))
+
+
+def _cell(cell: dict | None) -> str:
+    if cell is None:
+        return "-"
+    spread = f" ({cell['min']:.2f}-{cell['max']:.2f})" if len(cell["accuracies"]) > 1 else ""
+    return f"{cell['mean']:.3f}{spread} [{cell['pooled_low']:.2f}, {cell['pooled_high']:.2f}]"
+
+
+def tables(name: str, sysres: dict) -> str:
+    """Markdown: overall accuracy per variant and budget; per node for the default variant."""
+    curve = sysres["curve"]
+    budgets = sorted({b for v in curve.values() for b in v}, key=int)
+    lines = [f"**{name}**: overall held-out ranking accuracy, mean over seeds (range) [95% Wilson of the pooled "
+             "counts]", "", "| variant | " + " | ".join(budgets) + " |", "| --- |" + " ---: |" * len(budgets)]
+    for variant, by_budget in curve.items():
+        lines.append(f"| {variant} | " + " | ".join(_cell(by_budget.get(b, {}).get("overall")) for b in budgets)
+                     + " |")
+    default = curve.get("default", {})
+    nodes = sorted({n for b in default.values() for n in b} - {"overall"})
+    lines += ["", f"**{name}**, default: per node (eval pairs per node: {sysres['eval']['pairs_per_node']})", "",
+              "| budget | seeds | " + " | ".join(nodes) + " |", "| ---: | ---: |" + " ---: |" * len(nodes)]
+    for b in sorted(default, key=int):
+        seeds = len(default[b]["overall"]["accuracies"])
+        lines.append(f"| {b} | {seeds} | " + " | ".join(_cell(default[b].get(n)) for n in nodes) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
