@@ -57,7 +57,7 @@ from optimas_lg.lrf import (  # noqa: E402
     ranking_accuracy,
     wilson_interval,
 )
-from optimas_lg.lrf.collect import PairConfig  # noqa: E402
+from optimas_lg.lrf.collect import PairConfig, PairStats  # noqa: E402
 from optimas_lg.store import Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,9 +95,9 @@ SYSTEMS = {
                         "Answer the question with exactly the right name, as short as possible "
                         "(scored by token F1 against the gold answer).",
                         {"query_mode": "rewrite", "top_k": 2, "hops": 2, "answer_format": "entity"}, llm=True,
-                        # 30 held-out questions per node, fewer candidates: what a shared 2-core machine
+                        # 24 held-out questions per node, fewer candidates: what a shared 2-core machine
                         # serving SmolLM2 at about 0.3 calls/s could pay for (see docs/lrf.md)
-                        eval_pairs=PairConfig(samples=3, llm_samples=2, calls_per_node=30),
+                        eval_pairs=PairConfig(samples=3, llm_samples=2, calls_per_node=24),
                         # the loop's default: every call of the last node costs LLM calls, even when its
                         # scoring costs no system run (exact_last)
                         calls_per_node=PairConfig.calls_per_node),
@@ -184,14 +184,26 @@ def pairs_from_json(rows: list[dict], types: serde.Types) -> list[PreferencePair
 
 def eval_pairs(ws: Workspace, cache: Cache, bench: Bench, knobs: dict[str, Any],
                held: list[str]) -> list[PreferencePair]:
-    """The held-out pairs, collected once from the held-out examples and cached."""
+    """The held-out pairs, collected once from the held-out examples and cached (node by
+    node, so an interrupted collection keeps the nodes it finished)."""
     cached = cache.read("eval_pairs.json")
     if cached is None:
-        start = time.perf_counter()
-        pairs, stats = ws.collect_pairs(knobs, bench.eval_pairs, "eval", example_keys=held)
-        cached = {"settings": dataclasses.asdict(bench.eval_pairs), "examples": len({p.example_key for p in pairs}),
-                  "system_runs": stats.system_runs, "stats": dataclasses.asdict(stats), "pairs_per_node": stats.pairs,
-                  "seconds": time.perf_counter() - start, "pairs": pairs_to_json(pairs)}
+        stats, rows, seconds = PairStats(), [], 0.0
+        for node in reversed(ws.tunable_nodes()):  # the last nodes' rollouts are the shortest
+            name = f"eval_pairs_{node}.json"
+            if cache.read(name) is None:
+                start = time.perf_counter()
+                pairs, node_stats = ws.collect_pairs(knobs, bench.eval_pairs, f"eval-{node}", example_keys=held,
+                                                     nodes=[node])
+                cache.write(name, {"stats": dataclasses.asdict(node_stats), "seconds": time.perf_counter() - start,
+                                   "pairs": pairs_to_json(pairs)})
+            part = cache.read(name)
+            stats.add(PairStats(**part["stats"]))
+            rows += part["pairs"]
+            seconds += part["seconds"]
+        cached = {"settings": dataclasses.asdict(bench.eval_pairs),
+                  "examples": len({r["example_key"] for r in rows}), "system_runs": stats.system_runs,
+                  "stats": dataclasses.asdict(stats), "pairs_per_node": stats.pairs, "seconds": seconds, "pairs": rows}
         cache.write("eval_pairs.json", cached)
     return pairs_from_json(cached["pairs"], ws.system.types)
 
