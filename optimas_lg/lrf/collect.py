@@ -66,7 +66,7 @@ class PairConfig:
     share_rollouts: bool = field(default=True, metadata={"help": (
         "Roll out each distinct output of a call once: a knob sample whose output equals an earlier "
         "candidate's is not rolled out (its rollouts would only be pooled into that candidate).")})
-    exact_last: bool = field(default=True, metadata={"help": (
+    exact_last: bool = field(default=False, metadata={"help": (
         "Score a candidate of a node after which the graph ends (its only edge goes to END, alone in its "
         "step) by the metric on its output directly: nothing runs after it, so it needs one rollout, which "
         "is not recorded or counted as a system run.")})

@@ -102,17 +102,17 @@ def test_identical_outputs_share_rollouts_and_a_last_node_costs_no_run():
                                   PairConfig(samples=4, llm_samples=0, **config), run_node=run_node,
                                   rollout_from=rollout, recorded_step=_alone, max_runs=max_runs, ends_run=ends_run)
 
-    pooled, apart = collect(share_rollouts=False, exact_last=False)
-    shared, together = collect(exact_last=False)
+    pooled, apart = collect(share_rollouts=False)
+    shared, together = collect()
     # the same one pair per call (y=1 over y=0), for half the runs
     assert [p.to_dict() for p in shared] == [p.to_dict() for p in pooled] and len(shared) == 4
     assert apart.system_runs == 16 and together.system_runs == 8
     assert apart.duplicates["n"] == together.duplicates["n"] == 8 and together.candidates["n"] == 8
     assert apart.ties["n"] == together.ties["n"] == 0
 
-    exact, free = collect(ends_run=True, max_runs=0)  # nothing runs after the node: scoring costs no run
+    exact, free = collect(ends_run=True, max_runs=0, exact_last=True)  # nothing runs after the node: no run
     assert len(exact) == 4 and free.system_runs == 0 and free.exact_candidates["n"] == 8
-    none, skipped = collect(ends_run=True, max_runs=0, exact_last=False)
+    none, skipped = collect(ends_run=True, max_runs=0)
     assert none == [] and skipped.skipped_calls["n"] == 4
 
 
