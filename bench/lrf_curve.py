@@ -315,7 +315,12 @@ def report() -> None:
     for name in SYSTEMS:
         cache = Cache(name)
         evals = cache.read("eval_pairs.json")
-        if evals is None:
+        if evals is None:  # the held-out pairs are still being collected: say how far it got
+            parts = {p.stem.removeprefix("eval_pairs_"): json.loads(p.read_text())
+                     for p in sorted(cache.dir.glob("eval_pairs_*.json"))}
+            result["unfinished"] = {**result.get("unfinished", {}), name: {
+                "recording": cache.read("recording.json"),
+                "eval_nodes_done": {n: {k: v for k, v in part.items() if k != "pairs"} for n, part in parts.items()}}}
             continue
         points = cache.points()
         result["systems"][name] = {
@@ -325,23 +330,28 @@ def report() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     systems = list(result["systems"])
+    if not systems:
+        return
     fig, axes = plt.subplots(1, len(systems), figsize=(6 * len(systems), 4.2), squeeze=False)
     for ax, name in zip(axes[0], systems):
         sysres = result["systems"][name]
-        curve = sysres["curve"].get("default", {})
-        budgets = sorted(curve, key=int)
-        baseline = sysres["curve"].get("baseline", {})
-        xs = sorted((int(b) for b in baseline), key=int)
-        ax.plot(xs, [baseline[str(x)]["overall"]["mean"] for x in xs], color="black", linestyle="--", marker="x",
-                label="overall, before the levers")
-        nodes = sorted({n for b in budgets for n in curve[b]} - {"overall"}) + ["overall"]
+        curves = sysres["curve"]
+        if not curves:
+            ax.set_title(f"{name}: no point yet", fontsize=9)
+            continue
+        richest = max(curves, key=lambda v: len(curves[v]))  # per-node lines for the variant with most budgets
+        budgets = sorted({b for v in curves.values() for b in v}, key=int)
+        nodes = sorted({n for b in curves[richest].values() for n in b} - {"overall"})
         for node in nodes:
-            xs = [int(b) for b in budgets if node in curve[b]]
-            cells = [curve[str(x)][node] for x in xs]
-            style = {"color": "black", "linewidth": 2.5} if node == "overall" else {}
-            line = ax.plot(xs, [c["mean"] for c in cells], marker="o", label=node, **style)[0]
+            xs = sorted(int(b) for b in curves[richest] if node in curves[richest][b])
+            cells = [curves[richest][str(x)][node] for x in xs]
+            line = ax.plot(xs, [c["mean"] for c in cells], marker="o", linewidth=1, label=f"{node} ({richest})")[0]
             ax.fill_between(xs, [c["pooled_low"] for c in cells], [c["pooled_high"] for c in cells],
-                            color=line.get_color(), alpha=0.12)
+                            color=line.get_color(), alpha=0.10)
+        for variant, style in zip(curves, ("-", "--", ":", "-.")):
+            xs = sorted(int(b) for b in curves[variant])
+            ax.plot(xs, [curves[variant][str(x)]["overall"]["mean"] for x in xs], color="black", linestyle=style,
+                    marker="x", linewidth=2, label=f"overall ({variant})")
         judge = sysres.get("judge")
         if judge:
             ax.axhline(judge["eval"]["overall"]["accuracy"], color="grey", linestyle=":",
@@ -349,13 +359,13 @@ def report() -> None:
         ax.axhline(0.5, color="grey", linewidth=0.8)
         ax.axhline(0.75, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_xticks([int(b) for b in budgets], [b for b in budgets])
+        ax.set_xticks([int(b) for b in budgets], budgets)
         ax.set_ylim(0.2, 1.0)
         ax.set_xlabel("system runs spent on pairs")
         ax.set_ylabel("held-out ranking accuracy")
-        ax.set_title(f"{name}: {sysres['eval']['pairs_per_node'] and sum(sysres['eval']['pairs_per_node'].values())}"
-                     " eval pairs (mean over seeds, 95% Wilson band)", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title(f"{name}: {sum(sysres['eval']['pairs_per_node'].values())} eval pairs "
+                     "(mean over seeds, 95% Wilson band)", fontsize=9)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(OUT.with_suffix(".png"), dpi=110)
     print(f"wrote {OUT.with_suffix('.json')} and {OUT.with_suffix('.png')}")
@@ -371,7 +381,7 @@ def _cell(cell: dict | None) -> str:
 
 
 def tables(name: str, sysres: dict) -> str:
-    """Markdown: overall accuracy per variant and budget; per node for the default variant."""
+    """Markdown: overall accuracy per variant and budget, then per node."""
     curve = sysres["curve"]
     budgets = sorted({b for v in curve.values() for b in v}, key=int)
     lines = [f"**{name}**: overall held-out ranking accuracy, mean over seeds (range) [95% Wilson of the pooled "
@@ -379,13 +389,15 @@ def tables(name: str, sysres: dict) -> str:
     for variant, by_budget in curve.items():
         lines.append(f"| {variant} | " + " | ".join(_cell(by_budget.get(b, {}).get("overall")) for b in budgets)
                      + " |")
-    default = curve.get("default", {})
-    nodes = sorted({n for b in default.values() for n in b} - {"overall"})
-    lines += ["", f"**{name}**, default: per node (eval pairs per node: {sysres['eval']['pairs_per_node']})", "",
-              "| budget | seeds | " + " | ".join(nodes) + " |", "| ---: | ---: |" + " ---: |" * len(nodes)]
-    for b in sorted(default, key=int):
-        seeds = len(default[b]["overall"]["accuracies"])
-        lines.append(f"| {b} | {seeds} | " + " | ".join(_cell(default[b].get(n)) for n in nodes) + " |")
+    nodes = sorted({n for v in curve.values() for b in v.values() for n in b} - {"overall"})
+    lines += ["", f"**{name}**: per node (eval pairs per node: {sysres['eval']['pairs_per_node']})", "",
+              "| variant | budget | seeds | " + " | ".join(nodes) + " |",
+              "| --- | ---: | ---: |" + " ---: |" * len(nodes)]
+    for variant, by_budget in curve.items():
+        for b in sorted(by_budget, key=int):
+            seeds = len(by_budget[b]["overall"]["accuracies"])
+            lines.append(f"| {variant} | {b} | {seeds} | " + " | ".join(_cell(by_budget[b].get(n)) for n in nodes)
+                         + " |")
     return "\n".join(lines) + "\n"
 
 
