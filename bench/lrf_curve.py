@@ -360,6 +360,7 @@ def report() -> None:
         ax.axhline(0.75, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_xticks([int(b) for b in budgets], budgets)
+        ax.minorticks_off()
         ax.set_ylim(0.2, 1.0)
         ax.set_xlabel("system runs spent on pairs")
         ax.set_ylabel("held-out ranking accuracy")
