@@ -128,6 +128,13 @@ class SystemGraph:
     def successors(self, node: str) -> set[str]:
         return {e.target for e in self.edges if e.source == node}
 
+    def ends_run(self, node: str) -> bool:
+        """Whether the run is over once ``node`` has written (when no other task shares its
+        step): every way out of it goes to END, with no router or ``Command`` whose
+        targets are unknown."""
+        dynamic = self.nodes[node].dynamic or any(b.source == node and b.dynamic for b in self.branches)
+        return not dynamic and self.successors(node) == {END}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": FORMAT_VERSION, "name": self.name,

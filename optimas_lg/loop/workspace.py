@@ -299,12 +299,17 @@ class Workspace:
 
         ``max_runs`` caps the system runs (rollouts) of the whole collection: each node in
         turn gets an equal share of what is left (a node that needs less leaves the rest to
-        the nodes after it), and no node exceeds its share.
+        the nodes after it), and no node exceeds its share. Nodes after which the run ends
+        go first under ``config.exact_last``: their candidates cost no run, so the other
+        nodes share the whole allowance.
         """
         delete_stage(self.store, self.job_id, stage)
         pairs: list[PreferencePair] = []
         stats = PairStats()
         todo = list(nodes or self.tunable_nodes())
+        ends = {node: self.system.graph.ends_run(node) for node in todo}
+        if config.exact_last:
+            todo.sort(key=lambda node: not ends[node])
         for i, node in enumerate(todo):
             share = None if max_runs is None else max(0, max_runs - stats.system_runs) // (len(todo) - i)
             calls, run_keys = self.node_calls(node, example_keys)
@@ -312,7 +317,7 @@ class Workspace:
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
                 run_node=functools.partial(run_node, callbacks=self._replay_callbacks(), server=self.server),
                 rollout_from=functools.partial(rollout_from, server=self.server), recorded_step=self.recorded_step,
-                store=self.store, job_id=self.job_id, stage=stage, max_runs=share)
+                store=self.store, job_id=self.job_id, stage=stage, max_runs=share, ends_run=ends[node])
             pairs += node_pairs
             stats.add(node_stats)
         return pairs, stats

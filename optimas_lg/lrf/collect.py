@@ -25,7 +25,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from optimas_lg.data import Example, Metric
@@ -34,7 +34,7 @@ from optimas_lg.execution.replay import RecordedStep
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
-from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs, canonical_json
+from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs, canonical_json, count_ties
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 
@@ -51,7 +51,8 @@ class PairConfig:
     scored for the call is not rolled out (it would only pool more rollouts into that
     candidate): up to ``2 * llm_samples`` draws are made to find distinct ones, and none
     when the node makes no call to a ``chat_model`` model. ``llm_samples=0`` turns LLM
-    sampling off.
+    sampling off. The last two fields say where a run may be saved (``docs/lrf.md``,
+    "Where the pairs go", has the measurements).
     """
 
     samples: int = 4
@@ -62,6 +63,13 @@ class PairConfig:
     seed: int = 0
     llm_samples: int = 2
     temperature: float = 0.8
+    share_rollouts: bool = field(default=True, metadata={"help": (
+        "Roll out each distinct output of a call once: a knob sample whose output equals an earlier "
+        "candidate's is not rolled out (its rollouts would only be pooled into that candidate).")})
+    exact_last: bool = field(default=False, metadata={"help": (
+        "Score a candidate of a node after which the graph ends (its only edge goes to END, alone in its "
+        "step) by the metric on its output directly: nothing runs after it, so it needs one rollout, which "
+        "is not recorded or counted as a system run.")})
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.rollouts < 1 or self.llm_samples < 0:
@@ -77,8 +85,11 @@ class PairStats:
     """What a collection cost and produced, per node.
 
     ``candidates`` counts every scored candidate, ``llm_candidates`` those of them that
-    were LLM samples; ``skipped_calls`` the chosen calls left out because the run
-    allowance was spent.
+    were LLM samples, ``exact_candidates`` those scored without a counted run
+    (``exact_last``); ``skipped_calls`` the chosen calls left out because the run
+    allowance was spent; ``duplicates`` the knob samples whose output an earlier
+    candidate of the call already had; ``ties`` the comparisons of two distinct outputs
+    of one input that made no pair for want of a score gap.
     """
 
     pairs: dict[str, int] = field(default_factory=dict)
@@ -86,16 +97,18 @@ class PairStats:
     failed_candidates: dict[str, int] = field(default_factory=dict)
     llm_candidates: dict[str, int] = field(default_factory=dict)
     skipped_calls: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    ties: dict[str, int] = field(default_factory=dict)
+    exact_candidates: dict[str, int] = field(default_factory=dict)
     system_runs: int = 0
 
     def add(self, other: "PairStats") -> None:
         """Add ``other``'s counts to these."""
-        for mine, theirs in [(self.pairs, other.pairs), (self.candidates, other.candidates),
-                             (self.failed_candidates, other.failed_candidates),
-                             (self.llm_candidates, other.llm_candidates),
-                             (self.skipped_calls, other.skipped_calls)]:
-            for key, value in theirs.items():
-                mine[key] = mine.get(key, 0) + value
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                for key, value in theirs.items():
+                    mine[key] = mine.get(key, 0) + value
         self.system_runs += other.system_runs
 
 
@@ -128,7 +141,7 @@ class RunAllowance:
         """How many of its ``wanted`` candidates (``cost`` runs each) call ``index`` may score,
         and whether the call is skipped (at its turn not even one candidate fit)."""
         with self._cond:
-            if self.limit is None:
+            if self.limit is None or cost == 0:
                 self.used += wanted * cost
                 return wanted, False
             self._cond.wait_for(lambda: self._turn >= index)
@@ -210,6 +223,7 @@ def collect_node_pairs(
     alternatives: dict[str, Sequence[Any]] | None = None,
     stage: str = "",
     max_runs: int | None = None,
+    ends_run: bool = False,
 ) -> tuple[list[PreferencePair], PairStats]:
     """Pairs for one node from its recorded ``calls`` (``run_keys`` maps a call's run id
     to its example key). Candidates whose rollouts fail are counted, never scored.
@@ -220,6 +234,8 @@ def collect_node_pairs(
     ``max_runs`` caps the system runs (rollouts) this collection starts: calls are served
     in their (seeded) order, each with as many whole candidates as still fit, and the
     rest are skipped (``stats.skipped_calls``). The cap is never exceeded.
+
+    ``ends_run`` says that nothing runs after ``node`` (see ``PairConfig.exact_last``).
     """
     specs = [s for s in system.knobs.values() if s.node == node]
     rng = random.Random(f"{config.seed}:{node}")
@@ -229,24 +245,31 @@ def collect_node_pairs(
     chosen = sorted(calls, key=lambda call: (keys[call.id], call.id))
     rng.shuffle(chosen)
     chosen = chosen[: config.calls_per_node] if config.calls_per_node else chosen
-    stats = PairStats(candidates={node: 0}, failed_candidates={node: 0}, llm_candidates={node: 0},
-                      skipped_calls={node: 0})
+    stats = PairStats(**{f.name: {node: 0} for f in fields(PairStats) if f.name != "system_runs"})
     allowance = RunAllowance(max_runs)
     node_current = {s.name: current[s.name] for s in specs}
 
-    def outputs(call: m.NodeCall, step: RecordedStep) -> tuple[list[tuple[dict, dict]], int]:
-        """(knobs, output) of every candidate of one call, knob samples first, and how many
-        node runs failed. Its own seeded RNG keeps them the same whatever thread runs it."""
+    def outputs(call: m.NodeCall, step: RecordedStep) -> tuple[list[tuple[dict, dict]], int, int]:
+        """(knobs, output) of every candidate of one call, knob samples first, how many node
+        runs failed and how many knob samples repeated an earlier output. Its own seeded RNG
+        keeps them the same whatever thread runs it."""
         call_rng = random.Random(f"{config.seed}:{node}:{keys[call.id]}")
         found: list[tuple[dict, dict]] = []
-        failed = 0
+        failed = duplicates = 0
+        seen: set[str] = set()
         for values in candidate_assignments(specs, node_current, config.samples, call_rng, alternatives):
             try:
-                found.append((values, run_node(system, node, step.node_input, {**current, **values},
-                                               as_send=step.as_send, graph_state=step.state)))
+                output = run_node(system, node, step.node_input, {**current, **values},
+                                  as_send=step.as_send, graph_state=step.state)
             except Exception:  # a candidate the node cannot run: counted, never scored
                 failed += 1
-        seen = {canonical_json(out) for _, out in found}
+                continue
+            key = canonical_json(output)
+            duplicates += key in seen
+            if key in seen and config.share_rollouts:
+                continue
+            seen.add(key)
+            found.append((values, output))
         new = 0
         for index in range(2 * config.llm_samples):
             if new >= config.llm_samples:
@@ -268,51 +291,56 @@ def collect_node_pairs(
                 new += 1
                 found.append(({**node_current, SAMPLE_KEY: {"temperature": config.temperature, "seed": seed}},
                               output))
-        return found, failed
+        return found, failed, duplicates
 
-    def one_call(index: int) -> tuple[list[Candidate], int, int, bool]:
-        """(candidates, failed candidates, system runs, skipped) for the index-th chosen call."""
+    def one_call(index: int) -> tuple[list[Candidate], int, int, bool, int, bool]:
+        """(candidates, failed candidates, system runs, skipped, duplicates, scored exactly)
+        for the index-th chosen call."""
         try:
-            if allowance.exhausted:
-                return [], 0, 0, True
+            if allowance.exhausted and not (config.exact_last and ends_run):
+                return [], 0, 0, True, 0, False
             call = chosen[index]
             example = examples[run_keys[call.run_id]]
             try:
                 step = recorded_step(call)
             except ReplayError:  # another task of its step failed: the step cannot be continued
-                return [], 1, 0, False
+                return [], 1, 0, False, 0, False
             inputs = {k: step.node_input[k] for k in (call.reads or step.node_input) if k in step.node_input}
-            found, failed = outputs(call, step)
-            granted, skipped = allowance.grant(index, len(found), config.rollouts)
+            found, failed, duplicates = outputs(call, step)
+            exact = config.exact_last and ends_run and not step.siblings
+            granted, skipped = allowance.grant(index, len(found), 0 if exact else config.rollouts)
             allowance.release(index)
             if skipped:  # no run left for it: reported as skipped, its node runs not counted
-                return [], 0, 0, True
+                return [], 0, 0, True, 0, False
             out, runs = [], 0
             for values, output in found[:granted]:
                 knobs = {**current, **{k: v for k, v in values.items() if k != SAMPLE_KEY}}
                 rollouts = rollout_from(system, node, step.state, output, example, metric, knobs,
-                                        rollouts=config.rollouts, store=store, job_id=job_id,
-                                        siblings=step.siblings, position=step.position)
-                runs += len(rollouts)
+                                        rollouts=1 if exact else config.rollouts, store=None if exact else store,
+                                        job_id=job_id, siblings=step.siblings, position=step.position)
+                runs += 0 if exact else len(rollouts)
                 scores = [r.score for r in rollouts if r.error is None and r.score is not None]
                 if len(scores) < len(rollouts) or not scores:
                     failed += 1
                     continue
                 out.append(Candidate(node, example.key, inputs, output, values, scores))
-            return out, failed, runs, False
+            return out, failed, runs, False, duplicates, exact
         finally:
             allowance.release(index)
 
     with ThreadPoolExecutor(max_workers=max(1, config.concurrency // max(1, config.rollouts))) as pool:
         results = list(pool.map(one_call, range(len(chosen))))
-    candidates = [c for group, _, _, _ in results for c in group]
-    stats.failed_candidates[node] = sum(failed for _, failed, _, _ in results)
-    stats.system_runs = sum(runs for _, _, runs, _ in results)
-    stats.skipped_calls[node] = sum(skipped for _, _, _, skipped in results)
+    candidates = [c for group, *_ in results for c in group]
+    stats.failed_candidates[node] = sum(r[1] for r in results)
+    stats.system_runs = sum(r[2] for r in results)
+    stats.skipped_calls[node] = sum(r[3] for r in results)
+    stats.duplicates[node] = sum(r[4] for r in results)
     stats.candidates[node] = len(candidates)
     stats.llm_candidates[node] = sum(SAMPLE_KEY in c.knobs for c in candidates)
+    stats.exact_candidates[node] = sum(len(r[0]) for r in results if r[5])
     pairs = build_pairs(candidates, min_margin=config.min_margin)
     stats.pairs[node] = len(pairs)
+    stats.ties[node] = count_ties(candidates, config.min_margin)
     if store is not None:
         store.insert_many(m.PreferencePairRow, [pair_row(p, job_id, stage) for p in pairs])
     return pairs, stats

@@ -53,6 +53,10 @@ class LRFConfig:
     adapt_steps: int = 10
     progress: bool = True
     eval_batch_size: int = 64  # texts per forward pass when scoring
+    regression_weight: float = field(default=0.0, metadata={"help": (
+        "Weight of an auxiliary loss next to the ranking loss: the squared error between each side's "
+        "reward and its Monte-Carlo score, so the head also learns how good an output is, not only which "
+        "of two is better (0: ranking loss only).")})
 
     def resolved_backbone(self) -> str:
         return self.backbone or default_backbone()

@@ -111,6 +111,21 @@ def _merge_identical(group: list[Candidate]) -> list[Candidate]:
     return list(merged.values())
 
 
+def _scored_groups(candidates: list[Candidate]) -> list[list[tuple[Candidate, float]]]:
+    """Candidates of the same (node, example, inputs), identical outputs merged, with their scores."""
+    groups: dict[tuple[str, str, str], list[Candidate]] = {}
+    for cand in candidates:
+        groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
+    return [[(cand, cand.score) for cand in _merge_identical(group)] for group in groups.values()]
+
+
+def count_ties(candidates: list[Candidate], min_margin: float = 0.0) -> int:
+    """How many two distinct outputs of one input scored within ``min_margin`` (or the same):
+    the comparisons ``build_pairs`` drops for want of a gap."""
+    return sum(abs(a - b) <= min_margin for group in _scored_groups(candidates)
+               for (_, a), (_, b) in itertools.combinations(group, 2))
+
+
 def build_pairs(candidates: list[Candidate], min_margin: float = 0.0, normalize: bool = False) -> list[PreferencePair]:
     """Every two candidates of the same (node, example, inputs) whose scores differ by more
     than ``min_margin`` make one pair, the higher-scored output chosen, weighted by the gap.
@@ -120,12 +135,8 @@ def build_pairs(candidates: list[Candidate], min_margin: float = 0.0, normalize:
     """
     if min_margin < 0:
         raise LRFError(f"min_margin must be >= 0, got {min_margin}")
-    groups: dict[tuple[str, str, str], list[Candidate]] = {}
-    for cand in candidates:
-        groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
     pairs: list[PreferencePair] = []
-    for group in groups.values():
-        scored = [(cand, cand.score) for cand in _merge_identical(group)]
+    for scored in _scored_groups(candidates):
         for (a, score_a), (b, score_b) in itertools.combinations(scored, 2):
             gap = abs(score_a - score_b)
             if gap <= min_margin or gap == 0:

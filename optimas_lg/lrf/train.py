@@ -1,7 +1,8 @@
 """Training the LRF on preference pairs (offline) and keeping it in step (online).
 
 The loss is the pairwise ranking loss -log sigmoid(r(x, y+) - r(x, y-)), whose minimizer
-ranks outputs the way the global reward does (Theorem 4.1 of the paper). ``adapt`` is the
+ranks outputs the way the global reward does (Theorem 4.1 of the paper), optionally plus
+``regression_weight`` times the squared error of each reward against its output's score. ``adapt`` is the
 light calibration after an accepted change elsewhere in the graph: a few steps on fresh
 pairs mixed with a replay of older ones.
 """
@@ -81,6 +82,9 @@ class LRFTrainer:
         chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
         weights = torch.tensor([p.weight for p in batch]) if self.config.margin_weighting else None
         loss = pairwise_loss(chosen, rejected, weights)
+        if self.config.regression_weight:
+            scores = torch.tensor([p.chosen_score for p in batch] + [p.rejected_score for p in batch])
+            loss = loss + self.config.regression_weight * F.mse_loss(rewards, scores)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)

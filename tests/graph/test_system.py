@@ -194,3 +194,13 @@ def test_context_json_schema_offers_knob_options_and_bounds():
     assert props["intent_source"]["enum"] == ["llm", "keywords"]
     assert (props["match_slack"]["minimum"], props["match_slack"]["maximum"]) == (0, 3)
     assert "enum" not in props["triage_prompt"] and "minimum" not in props["triage_prompt"]
+
+
+def test_ends_run_only_where_every_way_out_goes_to_end():
+    sequential = optimas_lg.inspect(shapes.sequential())
+    assert [n for n in sequential.nodes if sequential.ends_run(n)] == ["answer"]
+    loop = optimas_lg.inspect(shapes.conditional(typed=True))
+    assert not loop.ends_run("bump")  # may go round again
+    assert not optimas_lg.inspect(shapes.conditional(typed=False)).ends_run("bump")  # targets unknown
+    parallel = optimas_lg.inspect(shapes.parallel())
+    assert not parallel.ends_run("b")  # feeds the join

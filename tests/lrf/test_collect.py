@@ -87,6 +87,35 @@ def test_collect_node_pairs_scores_every_candidate_by_its_rollouts():
     assert all(p.chosen["y"] == 2 and p.chosen_score == 1.0 and p.rejected_score == 0.0 for p in pairs)
 
 
+def test_identical_outputs_share_rollouts_and_a_last_node_costs_no_run():
+    system = SimpleNamespace(knobs={"k": KnobSpec("k", IntRange(0, 3, node="n"), 0)})
+    calls, examples, run_keys = _recorded(4)
+
+    def run_node(system, node, state, knobs, **send):
+        return {"y": min(knobs["k"], 1)}  # k = 1, 2 and 3 all write y = 1
+
+    def rollout(system, node, state, output, example, metric, knobs, rollouts, store, job_id, **step):
+        return [SimpleNamespace(score=float(output["y"]), error=None)] * rollouts
+
+    def collect(ends_run=False, max_runs=None, **config):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                  PairConfig(samples=4, llm_samples=0, **config), run_node=run_node,
+                                  rollout_from=rollout, recorded_step=_alone, max_runs=max_runs, ends_run=ends_run)
+
+    pooled, apart = collect(share_rollouts=False)
+    shared, together = collect()
+    # the same one pair per call (y=1 over y=0), for half the runs
+    assert [p.to_dict() for p in shared] == [p.to_dict() for p in pooled] and len(shared) == 4
+    assert apart.system_runs == 16 and together.system_runs == 8
+    assert apart.duplicates["n"] == together.duplicates["n"] == 8 and together.candidates["n"] == 8
+    assert apart.ties["n"] == together.ties["n"] == 0
+
+    exact, free = collect(ends_run=True, max_runs=0, exact_last=True)  # nothing runs after the node: no run
+    assert len(exact) == 4 and free.system_runs == 0 and free.exact_candidates["n"] == 8
+    none, skipped = collect(ends_run=True, max_runs=0)
+    assert none == [] and skipped.skipped_calls["n"] == 4
+
+
 def _fake_llm_node(system, node, state, knobs, **send):
     """A node whose only knob changes nothing; under ``sampling`` it draws from its seed."""
     active = current_sampling()

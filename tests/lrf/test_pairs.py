@@ -6,6 +6,7 @@ import pytest
 
 from optimas_lg.errors import LRFError
 from optimas_lg.lrf import Candidate, PreferencePair, build_pairs
+from optimas_lg.lrf.pairs import count_ties
 
 Q = {"q": "2+2"}
 
@@ -42,6 +43,14 @@ def test_every_pair_with_a_gap_once_higher_score_chosen():
     assert len(pairs) == 7  # no duplicates, no tie pair ("4 " vs "four"), no self pair
     for p in pairs:
         assert p.margin == pytest.approx(p.weight) and p.margin > 0 and p.chosen != p.rejected
+
+
+def test_ties_are_the_comparisons_without_a_pair():
+    assert count_ties(table()) == 1  # "4 " and "four" both scored 0.5
+    # every comparison of distinct outputs of one input is either a pair or a tie
+    for margin in (0.0, 0.4):
+        assert len(build_pairs(table(), min_margin=margin)) + count_ties(table(), margin) == 6 + 1 + 1
+    assert count_ties(table(), 0.4) == 3
 
 
 def test_min_margin_filters_small_gaps():

@@ -98,3 +98,22 @@ def test_adapt_recovers_after_a_shift_without_forgetting(trained):
     assert recovered >= 0.8
     assert kept >= 0.8  # the replayed older pairs kept the old preference
     assert trainer.replay.counts() == {"answer": 64 + 48}
+
+
+def test_regression_weight_adds_the_squared_error_of_rewards_against_scores():
+    pairs = secret_word_pairs(4, seed=5)
+    pairs[1].chosen_score, pairs[1].rejected_score = 0.75, 0.25
+    losses, rewards = [], []
+    for weight in (0.0, 2.0):
+        config = LRFConfig(max_tokens=32, progress=False, regression_weight=weight)
+        model = LocalRewardModel({"answer": "Answer."}, config)  # same seed: the same heads
+        model.eval()  # no dropout: both runs see the same rewards
+        texts = [model.text(p.node, p.inputs, p.chosen) for p in pairs]
+        texts += [model.text(p.node, p.inputs, p.rejected) for p in pairs]
+        with torch.no_grad():
+            rewards.append(model(["answer"] * 8, texts))
+        trainer = LRFTrainer(model)
+        losses.append(trainer._step(trainer._optimizer(), pairs)[0])
+    scores = torch.tensor([p.chosen_score for p in pairs] + [p.rejected_score for p in pairs])
+    assert torch.equal(rewards[0], rewards[1])
+    assert losses[1] - losses[0] == pytest.approx(2.0 * torch.mean((rewards[0] - scores) ** 2).item(), rel=1e-4)
