@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 _UNSHARE = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
@@ -101,7 +101,7 @@ except Refused as refused:
 """
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a sandboxed run ended."""
 
     OK = "ok"  # exited 0
