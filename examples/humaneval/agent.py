@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from examples.humaneval.programs import Report, Test, assert_tests, doctest_tests, program, run_tests
+from examples.humaneval.programs import Case, Report, assert_tests, doctest_tests, program, run_tests
 from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, Prompt
 from optimas_lg.llm import chat_model
 from optimas_lg.llm.registry import known_models
@@ -34,7 +34,7 @@ class State(TypedDict, total=False):
     prompt: str  # the function's signature and docstring
     entry_point: str  # the function's name
     candidates: list[str]  # runnable programs
-    tests: list[dict[str, str]]  # Test fields (call, expected)
+    tests: list[dict[str, str]]  # Case fields (call, expected)
     reports: list[dict[str, Any]]  # one Report per candidate, in order
     program: str  # the final program
     repaired: bool
@@ -86,7 +86,7 @@ def coder(state: State, runtime: Runtime[AgentConfig]) -> State:
 def tester(state: State, runtime: Runtime[AgentConfig]) -> State:
     """Gather tests: the docstring's examples, a model's ``assert`` lines, or both."""
     config = _config(runtime)
-    tests: list[Test] = []
+    tests: list[Case] = []
     if config.test_source in ("docstring", "both"):
         tests += doctest_tests(state["prompt"], state["entry_point"])
     if config.test_source in ("generated", "both"):
@@ -96,8 +96,8 @@ def tester(state: State, runtime: Runtime[AgentConfig]) -> State:
     return {"tests": [{"call": t.call, "expected": t.expected} for t in tests]}
 
 
-def _tests(state: State) -> list[Test]:
-    return [Test(**t) for t in state.get("tests", [])]
+def _tests(state: State) -> list[Case]:
+    return [Case(**t) for t in state.get("tests", [])]
 
 
 def execute(state: State) -> State:

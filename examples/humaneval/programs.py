@@ -1,6 +1,6 @@
 """From model replies to runnable programs and tests, and back to scores and error messages.
 
-A test is a ``Test(call, expected)`` pair of Python expressions (``f(1, 2)`` and ``3``),
+A test is a ``Case(call, expected)`` pair of Python expressions (``f(1, 2)`` and ``3``),
 read from the problem's own docstring examples or from a test-writer's ``assert`` lines;
 anything else is dropped, so a garbled test cannot crash the harness. The harness runs a
 candidate against its tests in one sandboxed process and reports, per test, whether the
@@ -25,7 +25,7 @@ _ARROW = re.compile(r"^\s*(?P<call>\w+\(.*\))\s*(?:==|➞|=>|->|should return)\s
 
 
 @dataclass(frozen=True)
-class Test:
+class Case:
     """One check: evaluating ``call`` must give a value equal to evaluating ``expected``."""
 
     call: str
@@ -62,14 +62,14 @@ def _calls(expression: str, entry_point: str) -> bool:
                for node in ast.walk(ast.parse(expression, mode="eval")))
 
 
-def _test(call: str, expected: str, entry_point: str) -> Test | None:
+def _test(call: str, expected: str, entry_point: str) -> Case | None:
     call, expected = call.strip(), expected.strip()
     if _is_expression(call) and _is_expression(expected) and _calls(call, entry_point):
-        return Test(call, expected)
+        return Case(call, expected)
     return None
 
 
-def doctest_tests(prompt: str, entry_point: str) -> list[Test]:
+def doctest_tests(prompt: str, entry_point: str) -> list[Case]:
     """The examples in the problem's docstring: ``>>> call`` followed by its output line,
     or one-line ``call == / ➞ / => output`` examples."""
     lines, tests = prompt.splitlines(), []
@@ -86,7 +86,7 @@ def doctest_tests(prompt: str, entry_point: str) -> list[Test]:
     return tests
 
 
-def assert_tests(text: str, entry_point: str) -> list[Test]:
+def assert_tests(text: str, entry_point: str) -> list[Case]:
     """The ``assert call == expected`` lines in a test-writer's reply (other lines ignored)."""
     tests = []
     for line in text.splitlines():
@@ -124,7 +124,7 @@ def program(prompt: str, entry_point: str, reply: str) -> str:
     return prompt + textwrap.indent(code, "    ")
 
 
-def harness(source: str, tests: list[Test]) -> str:
+def harness(source: str, tests: list[Case]) -> str:
     """``source`` followed by code that runs each test and prints the outcomes."""
     cases = [(t.call, t.expected) for t in tests]
     return f"""{source}
@@ -148,7 +148,7 @@ def __run_tests():
 """
 
 
-def run_tests(source: str, tests: list[Test], limits: Limits = CANDIDATE_LIMITS) -> Report:
+def run_tests(source: str, tests: list[Case], limits: Limits = CANDIDATE_LIMITS) -> Report:
     """Run ``source`` against ``tests`` in the sandbox. A program that does not even load
     (syntax error, timeout, refused action) passes none, with its error as the message."""
     outcome: Outcome = run_python(harness(source, tests), limits)
