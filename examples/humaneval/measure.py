@@ -60,15 +60,15 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=list(GRID), help="measure only these configs")
     args = parser.parse_args()
     names = ["default", *[n for n in (args.only or GRID) if n != "default"]]
-    results = {}
-    for name in names:
-        results[name] = measure(GRID[name], args.limit)
-        print(f"{name:40s} {results[name].line()}", flush=True)
-    base = results["default"].scores
-    for name in names[1:]:
-        gain, stderr = paired(base, results[name].scores)
-        print(f"{name:40s} - default: {gain:+.3f} +- {stderr:.3f} (paired, n={len(base)})")
-
+    base = None
+    for name in names:  # each line as soon as its config is measured
+        result = measure(GRID[name], args.limit)
+        print(f"{name:38s} {result.line()}", flush=True)
+        if base is None:
+            base = result.scores
+            continue
+        gain, stderr = paired(base, result.scores)
+        print(f"{'':38s} - default: {gain:+.3f} +- {stderr:.3f} (paired, n={len(base)})", flush=True)
 
 if __name__ == "__main__":
     main()
