@@ -55,5 +55,6 @@ SYSTEMS: dict[str, SuiteSystem] = {s.name: s for s in [
     SuiteSystem("pubmedqa", "examples.pubmedqa", (36, 30, 60)),
     SuiteSystem("hotpotqa", "examples.hotpotqa", (36, 30, 60)),
     SuiteSystem("amazon", "examples.amazon", (36, 30, 60)),
+    SuiteSystem("humaneval", "examples.humaneval", (36, 30, 60)),
     SuiteSystem("lookup", "tests.graphs.lookup", (8, 6, 6), models=()),  # the harness's own tests: no LLM
 ]}
