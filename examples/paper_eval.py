@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,6 +22,12 @@ def evaluate(system: ModuleType, examples: Sequence[Example], context: Any = Non
     """(final state, metric score) of each example after one run of ``system.graph`` on it."""
     outputs = system.graph.batch([ex.inputs for ex in examples], {"max_concurrency": concurrency}, context=context)
     return [(out, system.metric(ex, out)) for ex, out in zip(examples, outputs)]
+
+
+def paired(base: Sequence[float], other: Sequence[float]) -> tuple[float, float]:
+    """Mean of the per-example differences ``other - base`` and its standard error."""
+    diffs = [b - a for a, b in zip(base, other, strict=True)]
+    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
 def _value(text: str) -> Any:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import random
 import statistics
 import time
 from typing import Any
 
+from examples.paper_eval import paired
 from examples.stark.agent import AgentConfig, graph, load_split
 from examples.stark.metric import hit_at_k, metric
 from optimas_lg.graph.knobs import knob_specs
@@ -41,12 +41,6 @@ def evaluate(config: AgentConfig, split: str) -> Scores:
     return Scores([metric(e, o) for e, o in zip(examples, outputs)],
                   [hit_at_k(e, o, 1) for e, o in zip(examples, outputs)],
                   [hit_at_k(e, o, 5) for e, o in zip(examples, outputs)], seconds)
-
-
-def paired(base: list[float], other: list[float]) -> tuple[float, float]:
-    """Mean of the per-question differences ``other - base`` and its standard error."""
-    diffs = [b - a for a, b in zip(base, other, strict=True)]
-    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
 def random_config(rng: random.Random) -> AgentConfig:
