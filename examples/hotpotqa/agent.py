@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from examples.hotpotqa.retrieve import top_k_paragraphs
+from optimas_lg.graph.demos import demo_messages
 from optimas_lg.graph.knobs import IntRange, Prompt
 from optimas_lg.llm import chat_model
 
@@ -55,12 +56,14 @@ def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int
     return str(llm.invoke([SystemMessage(instruction), *turns]).content).strip()
 
 
+def _request(question: str, evidence: str) -> str:
+    return f"Question: {question}\nEvidence: {evidence}\nAnswer:"
+
+
 def respond_turns(question: str, evidence: str) -> list[BaseMessage]:
     """The responder's request: the format demos as earlier turns, then the question and evidence."""
-    def ask(q: str, e: str) -> HumanMessage:
-        return HumanMessage(f"Question: {q}\nEvidence: {e}\nAnswer:")
-    demos = [turn for q, e, a in FORMAT_DEMOS for turn in (ask(q, e), AIMessage(a))]
-    return [*demos, ask(question, evidence)]
+    demos = [{"input": {"text": _request(*shown)}, "output": {"text": reply}} for *shown, reply in FORMAT_DEMOS]
+    return [*demo_messages(demos), HumanMessage(_request(question, evidence))]
 
 
 def rewrite(state: State, runtime: Runtime[AgentConfig]) -> State:

@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 from typing import Annotated
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from optimas_lg.graph.demos import demo_messages
 from optimas_lg.graph.knobs import Choice, Prompt
 from optimas_lg.llm import chat_model
 from optimas_lg.llm.registry import known_models
@@ -66,12 +67,14 @@ def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int
     return str(llm.invoke([SystemMessage(instruction), *turns]).content).strip()
 
 
+def _request(question: str, findings: str) -> str:
+    return f"Question: {question}\nFindings: {findings}\nAnswer (yes, no or maybe):"
+
+
 def solver_turns(question: str, findings: str) -> list[BaseMessage]:
     """The solver's request: the format demos as earlier turns, then the question and findings."""
-    def ask(q: str, f: str) -> HumanMessage:
-        return HumanMessage(f"Question: {q}\nFindings: {f}\nAnswer (yes, no or maybe):")
-    demos = [turn for q, f, a in FORMAT_DEMOS for turn in (ask(q, f), AIMessage(a))]
-    return [*demos, ask(question, findings)]
+    demos = [{"input": {"text": _request(*shown)}, "output": {"text": reply}} for *shown, reply in FORMAT_DEMOS]
+    return [*demo_messages(demos), HumanMessage(_request(question, findings))]
 
 
 def analyst(state: State, runtime: Runtime[AgentConfig]) -> State:
