@@ -207,6 +207,15 @@ def test_pubmedqa_solver_is_shown_the_reply_format():
     assert "Does X help?" in request.content and "X helped." in request.content
 
 
+def test_hotpotqa_retrieves_with_the_question_when_the_rewrite_loses_it(monkeypatch):
+    monkeypatch.setattr(hotpotqa.agent, "chat_model", FakeModels("Rewrite the question as a query.\nSecond line"))
+    paragraphs = [f"T{i}: filler text {i}." for i in range(9)] + ["Olympics: Barcelona hosted the 1992 Olympics."]
+    out = hotpotqa.graph.invoke({"question": "Which city hosted the 1992 Olympics?", "paragraphs": paragraphs},
+                                context=hotpotqa.AgentConfig(top_k=1))
+    assert out["passages"] == paragraphs[-1:]
+    assert out["answer"] == "Rewrite the question as a query."  # the reply's first line only
+
+
 def test_graph_runs_without_a_context(monkeypatch):
     monkeypatch.setattr(hotpotqa.agent, "chat_model", FakeModels("Paris"))
     out = hotpotqa.graph.invoke(_examples(hotpotqa)[0].inputs)
