@@ -6,19 +6,32 @@ import os
 from dataclasses import dataclass
 from typing import Annotated
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from optimas_lg.graph.demos import demo_messages
 from optimas_lg.graph.knobs import Choice, Prompt
 from optimas_lg.llm import chat_model
 from optimas_lg.llm.registry import known_models
 
 LOCAL_MODEL = "local/smollm2-135m"
 HOSTED_MODEL = "openai/gpt-4o-mini"
-ANALYST_MAX_TOKENS = 48
-SOLVER_MAX_TOKENS = 16
+ANALYST_MAX_TOKENS = 64  # room for one or two full sentences; 48 cut most findings mid-sentence
+SOLVER_MAX_TOKENS = 6  # one word is the answer; more only invites an echo of the findings
+
+# Made-up turns that show the solver the reply format. Without them SmolLM2-135M echoed the
+# findings or listed all three words ("Yes, yes, no, no, maybe") instead of deciding.
+FORMAT_DEMOS = (
+    ("Does regular exercise lower blood pressure in adults?",
+     "Blood pressure fell by 8 mmHg in the exercise group compared with controls.", "yes"),
+    ("Is vitamin C effective in preventing colds?",
+     "Vitamin C did not change how often participants caught a cold.", "no"),
+    ("Does early surgery improve survival in older patients?",
+     "Survival was slightly higher after early surgery, but the difference was not significant and more "
+     "studies are needed.", "maybe"),
+)
 
 
 def model_options() -> list[str]:
@@ -49,21 +62,31 @@ class AgentConfig:
     solver_model: Annotated[str, Choice(MODELS, node="solver")] = LOCAL_MODEL
 
 
-def _ask(model: str, instruction: str, content: str, max_tokens: int) -> str:
+def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int) -> str:
     llm = chat_model(model, temperature=0.0, max_tokens=max_tokens)
-    return str(llm.invoke([SystemMessage(instruction), HumanMessage(content)]).content).strip()
+    return str(llm.invoke([SystemMessage(instruction), *turns]).content).strip()
+
+
+def _request(question: str, findings: str) -> str:
+    return f"Question: {question}\nFindings: {findings}\nAnswer (yes, no or maybe):"
+
+
+def solver_turns(question: str, findings: str) -> list[BaseMessage]:
+    """The solver's request: the format demos as earlier turns, then the question and findings."""
+    demos = [{"input": {"text": _request(*shown)}, "output": {"text": reply}} for *shown, reply in FORMAT_DEMOS]
+    return [*demo_messages(demos), HumanMessage(_request(question, findings))]
 
 
 def analyst(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
     content = f"Question: {state['question']}\n\nAbstract:\n" + "\n".join(state["context"])
-    return {"analysis": _ask(config.analyst_model, config.analyst_prompt, content, ANALYST_MAX_TOKENS)}
+    return {"analysis": _ask(config.analyst_model, config.analyst_prompt, [HumanMessage(content)], ANALYST_MAX_TOKENS)}
 
 
 def solver(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
-    content = f"Question: {state['question']}\nFindings: {state['analysis']}\nAnswer (yes, no or maybe):"
-    return {"answer": _ask(config.solver_model, config.solver_prompt, content, SOLVER_MAX_TOKENS)}
+    turns = solver_turns(state["question"], state["analysis"])
+    return {"answer": _ask(config.solver_model, config.solver_prompt, turns, SOLVER_MAX_TOKENS)}
 
 
 builder = StateGraph(State, context_schema=AgentConfig)

@@ -90,7 +90,7 @@ def test_rows_become_graph_inputs():
 @pytest.mark.parametrize("text, expected", [
     ("Yes.", "yes"), ("The answer is: NO", "no"), ("maybe, the data are mixed", "maybe"),
     ("Not enough evidence; no.", "no"), ("yes or no? yes", "yes"), ("", None), (None, None),
-    ("unknown", None), ("nobody knows", None),
+    ("unknown", None), ("nobody knows", None), ("No, no.", "no"),  # the last: SmolLM2, verbatim
 ])
 def test_pubmedqa_parses_the_first_decision(text, expected):
     assert pubmedqa.parse_decision(text) == expected
@@ -196,7 +196,24 @@ def test_graph_runs_end_to_end_with_a_fake_model(monkeypatch, system, context, r
     assert scores == expected
     assert len(fake.requests) == nodes * len(examples)
     assert {name for name, _ in fake.requests} == models
-    assert all(tokens <= 48 for _, tokens in fake.requests)
+    assert all(tokens <= 64 for _, tokens in fake.requests)
+
+
+def test_pubmedqa_solver_is_shown_the_reply_format():
+    turns = pubmedqa.agent.solver_turns("Does X help?", "X helped.")
+    demos, request = turns[:-1], turns[-1]
+    assert [t.type for t in demos] == ["human", "ai"] * len(pubmedqa.agent.FORMAT_DEMOS)
+    assert {pubmedqa.parse_decision(str(t.content)) for t in demos if t.type == "ai"} == {"yes", "no", "maybe"}
+    assert "Does X help?" in request.content and "X helped." in request.content
+
+
+def test_hotpotqa_retrieves_with_the_question_when_the_rewrite_loses_it(monkeypatch):
+    monkeypatch.setattr(hotpotqa.agent, "chat_model", FakeModels("Rewrite the question as a query.\nSecond line"))
+    paragraphs = [f"T{i}: filler text {i}." for i in range(9)] + ["Olympics: Barcelona hosted the 1992 Olympics."]
+    out = hotpotqa.graph.invoke({"question": "Which city hosted the 1992 Olympics?", "paragraphs": paragraphs},
+                                context=hotpotqa.AgentConfig(top_k=1))
+    assert out["passages"] == paragraphs[-1:]
+    assert out["answer"] == "Rewrite the question as a query."  # the reply's first line only
 
 
 def test_graph_runs_without_a_context(monkeypatch):
