@@ -50,6 +50,7 @@ class _BestConfig:
     job: m.Job
     final: Final
     values: dict[str, Any]
+    initial: dict[str, Any]  # the knob values the job started from
 
 
 def _best_config(store: Store, job_id: int) -> _BestConfig:
@@ -70,7 +71,8 @@ def _best_config(store: Store, job_id: int) -> _BestConfig:
     if config is None:
         raise StoreError(f"job {job_id}'s best config {final.best_config_id} is missing from store "
                          f"{store.display_url!r}")
-    return _BestConfig(job, final, dict(config.values))
+    initial = store.get(m.ConfigVersion, final.initial_config_id)
+    return _BestConfig(job, final, dict(config.values), dict(initial.values) if initial else {})
 
 
 def _find(client: SyncLangGraphClient, server: str, graph_id: str, name: str) -> dict[str, Any] | None:
@@ -106,7 +108,8 @@ def publish(job_id: int, *, server: str, graph_id: str, assistant: str | None = 
     are kept. The metadata names the job, the store (identity and URL, never a password)
     and the val/test scores before and after. ``dry_run`` changes nothing and returns
     the knob values that would change (a value the assistant does not set counts as the
-    graph's declared default). The default assistant name is ``GRAPH_ID-optimized``.
+    graph's declared default, or without one as the value the job started from). The
+    default assistant name is ``GRAPH_ID-optimized``.
 
     Raises ``StoreError`` (no such job), ``PublishError`` (not a finished optimize job,
     or knobs the graph's context does not have) and ``ServerError`` (server unreachable,
@@ -136,7 +139,9 @@ def publish(job_id: int, *, server: str, graph_id: str, assistant: str | None = 
                                f"knobs (its context fields: {sorted(fields)}); was the job run on another graph?")
         before = dict(current["context"] or {}) if current else {}
         defaults = {k: spec["default"] for k, spec in fields.items() if "default" in spec}
-        changes = changes_between({**defaults, **before}, best.values)
+        # a field the assistant does not set and whose schema declares no default (a
+        # default_factory) counts as the value the job started from
+        changes = changes_between({**best.initial, **defaults, **before}, best.values)
         context = {**before, **best.values}
         if dry_run:
             return Published(server, graph_id, name, current["assistant_id"] if current else None, None,

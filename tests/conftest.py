@@ -3,10 +3,18 @@ their own database on one server started for the session."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from optimas_lg.store import Store
 from tests.postgres import PostgresServer, PostgresUnavailable
+
+# A shell starts a background command (`make test &`) with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler, nor do the subprocesses it starts: the Ctrl-C
+# tests would test nothing. Restore the handler an interactive run has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture()

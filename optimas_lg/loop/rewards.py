@@ -65,8 +65,12 @@ class LocalRewards:
     def train(self, pairs: list[PreferencePair], stage: str) -> tuple[LRFEvent, list[PreferencePair]]:
         """A fresh model on ``pairs`` minus a held-out ``eval_fraction`` of their examples;
         saved, registered and logged, its accuracy measured on the held-out pairs (returned
-        with the event)."""
-        train, held_out = split_by_example(pairs, self.eval_fraction, self.seed)
+        with the event). Pairs from a single example leave nothing to hold out: the model is
+        trained on them all and, unmeasured, never trusted (``lrf.trust``)."""
+        if len({p.example_key for p in pairs}) < 2:
+            train, held_out = pairs, []
+        else:
+            train, held_out = split_by_example(pairs, self.eval_fraction, self.seed)
         self.model = LocalRewardModel(self.nodes, self.config)
         self.trainer = LRFTrainer(self.model)
         report = self.trainer.train(train, held_out)

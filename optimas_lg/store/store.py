@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ def create_private_file(path: Path) -> None:
     except FileExistsError:
         pass
 
+
+_LOCKED_RETRIES = 6  # pauses of 0.1 .. 3.2 s: 6.3 s in all
 
 # pg_advisory_xact_lock key held while a PostgreSQL store is created ("optimas\0")
 _PG_SCHEMA_LOCK = 0x6F7074696D617300
@@ -141,8 +144,21 @@ class Store:
 
         Creation runs in one transaction under a lock (SQLite's write lock, a PostgreSQL
         advisory lock), so concurrent openers of a new store wait for the first one and
-        then find it complete.
+        then find it complete. SQLite can refuse at once ("database is locked": the switch
+        to WAL mode, or a reader's upgrade, does not wait for the busy timeout), so that
+        is retried a few times with a growing pause.
         """
+        attempt = 0
+        while True:
+            try:
+                return self._open_schema()
+            except StoreError as exc:
+                attempt += 1
+                if "database is locked" not in str(exc) or attempt == _LOCKED_RETRIES:
+                    raise
+                time.sleep(0.1 * 2 ** (attempt - 1))
+
+    def _open_schema(self) -> str:
         try:
             with self.engine.connect() as conn:
                 facts = self._facts(conn)
