@@ -136,24 +136,25 @@ class Workspace:
                           config_id: int) -> Evaluation:
         """``evaluate`` on any examples (a training mini-batch, say), labelled ``split_name``."""
         repeats = max(1, self.config.val_repeats)
+        objective = self.config.objective
         per_example: list[list[float]] = [[] for _ in examples]
         errors: list[str] = []
-        run_ids: list[str] = []
+        usage: dict[str, tuple[float, float]] = {}  # run id -> (USD, s), when the objective needs them
         for _ in range(repeats):
             summary = self.run(examples, knobs, config_id, purpose="eval")
-            net = self._net_scores(summary)
-            run_ids += [r.run_id for r in summary.results]
+            if objective.weighted or objective.constrained:
+                usage.update(self._run_usage([r.run_id for r in summary.results]))
             for i, result in enumerate(summary.results):
                 if result.error is None and result.score is not None:
-                    per_example[i].append(net[result.run_id])
+                    per_example[i].append(objective.value(result.score, *usage[result.run_id])
+                                          if objective.weighted else result.score)
                 else:
                     errors.append(result.error or "no score")
         scores = [sum(s) / len(s) if s else None for s in per_example]
         cost = seconds = None
-        if self.config.objective.constrained and run_ids:
-            usage = self._run_usage(run_ids)
+        if objective.constrained and usage:
             cost = sum(c for c, _ in usage.values()) / len(usage)
-            seconds = sum(s for _, s in usage.values()) / len(usage)
+            seconds = sum(t for _, t in usage.values()) / len(usage)
         return Evaluation(split_name, label, config_id, scores, len(errors), repeats, errors[0] if errors else None,
                           cost, seconds)
 
@@ -167,15 +168,6 @@ class Workspace:
                                "has no price; add it to the `prices` setting")
         return {rid: (self.prices.spend(Usage(None, *u) for u in calls).total, latency or 0.0)
                 for rid, (latency, calls) in usage.items()}
-
-    def _net_scores(self, summary: RunSummary) -> dict[str, float]:
-        """Each scored run's value under the job's ``objective`` (its score when unweighted)."""
-        scored = {r.run_id: r.score for r in summary.results if r.score is not None}
-        objective = self.config.objective
-        if not objective.weighted:
-            return scored
-        usage = self._run_usage(list(scored))
-        return {rid: objective.value(score, *usage[rid]) for rid, score in scored.items()}
 
     def begin_step(self, before: Spent) -> None:
         """Count spend from here on top of what the job's finished steps spent (``before``:
