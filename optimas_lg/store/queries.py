@@ -28,15 +28,21 @@ def job_spend(store: Store, job_id: int) -> tuple[int, int]:
     return int(runs), int(tokens)
 
 
-def token_usage(store: Store, job_id: int | None = None) -> list[tuple[str | None, str, int, int]]:
+def token_usage(store: Store, job_id: int | None = None, config_id: int | None = None,
+                purpose: str | None = None) -> list[tuple[str | None, str, int, int]]:
     """(node, model, prompt tokens, completion tokens) summed over a job's LLM calls (or the
-    whole store's); ``node`` is None for a call made outside any node."""
+    whole store's; with ``config_id``/``purpose``, only those runs'); ``node`` is None for a
+    call made outside any node."""
     lc, nc = m.LLMCall, m.NodeCall
     query = (select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
                     func.coalesce(func.sum(lc.completion_tokens), 0))
              .outerjoin(nc, nc.id == lc.node_call_id).group_by(nc.node, lc.model))
     if job_id is not None:
         query = query.join(m.Run, m.Run.id == lc.run_id).where(m.Run.job_id == job_id)
+        if config_id is not None:
+            query = query.where(m.Run.config_id == config_id)
+        if purpose is not None:
+            query = query.where(m.Run.purpose == purpose)
     with store.session() as s:
         return [(node, model, int(p), int(c)) for node, model, p, c in s.execute(query).all()]
 
@@ -48,17 +54,13 @@ def node_profile(store: Store, job_id: int, config_id: int, purpose: str
     completion tokens) summed over their LLM calls."""
     runs = (select(m.Run.id).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
                                    m.Run.purpose == purpose)).scalar_subquery()
-    nc, lc = m.NodeCall, m.LLMCall
+    nc = m.NodeCall
     with store.session() as s:
         n_runs = s.scalar(select(func.count()).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
                                                      m.Run.purpose == purpose)) or 0
         latency = {node: (int(n), None if mean is None else float(mean)) for node, n, mean in s.execute(
             select(nc.node, func.count(), func.avg(nc.latency_s)).where(nc.run_id.in_(runs)).group_by(nc.node))}
-        tokens = [(node, model, int(p), int(c)) for node, model, p, c in s.execute(
-            select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
-                   func.coalesce(func.sum(lc.completion_tokens), 0))
-            .outerjoin(nc, nc.id == lc.node_call_id).where(lc.run_id.in_(runs)).group_by(nc.node, lc.model))]
-    return n_runs, latency, tokens
+    return n_runs, latency, token_usage(store, job_id, config_id, purpose)
 
 
 def last_event_id(store: Store, job_id: int) -> int:
