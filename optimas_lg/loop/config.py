@@ -66,7 +66,11 @@ class OptimizeConfig:
     ``proposers`` overrides each kind's proposer config (``optimas_lg.proposers``).
     ``pairs`` sizes pair collection (``PairConfig``: knob samples, ``llm_samples`` drawn at
     ``temperature``, rollouts, calls per node); its system runs count against
-    ``budget.max_system_runs``, which caps the pairs and adapt steps from inside.
+    ``budget.max_system_runs``, which caps the pairs and adapt steps from inside, and the
+    first collection may spend at most ``pairs_share`` of the runs left after the baseline
+    and the first collect runs, so the rest pays for proposals and validations. Pairs are
+    collected only for nodes whose proposers rank with the LRF (not for numeric and choice
+    knobs searched on the global metric because system runs are cheap).
 
     Three ablations of the method (the paper's, run side by side by ``bench/suite``):
     ``ranking="random"`` ranks each proposer's candidates by seeded random scores instead
@@ -95,6 +99,7 @@ class OptimizeConfig:
     pairs: PairConfig = field(default_factory=PairConfig)
     lrf: LRFConfig = field(default_factory=lambda: LRFConfig(epochs=4, progress=False))
     lrf_eval_fraction: float = 0.25
+    pairs_share: float = 0.5
     val_fraction: float = 0.4
     val_repeats: int = 1
     adapt_examples: int = 8
@@ -149,6 +154,8 @@ class OptimizeConfig:
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
+        if not 0 < self.pairs_share <= 1:
+            raise SettingsError(f"pairs_share must be in (0, 1], got {self.pairs_share}")
         if self.ranking not in RANKINGS:
             raise SettingsError(f"unknown ranking {self.ranking!r}; rankings: {list(RANKINGS)}")
         build_proposers(self.proposers)

@@ -31,7 +31,7 @@ from optimas_lg.loop.records import (
 )
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
-from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.lrf.collect import PairStats, stored_pairs
 from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
@@ -122,43 +122,35 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Preference pairs for every tunable node from Monte-Carlo rollouts, within what is
-    left of ``budget.max_system_runs`` (none when the ranking uses no LRF)."""
+    """Preference pairs for every node whose proposers rank with the LRF, from Monte-Carlo
+    rollouts, within ``pairs_share`` of what is left of ``budget.max_system_runs`` (none
+    when the ranking uses no LRF)."""
     ws = runtime.context.job(state)
     if not ws.config.uses_lrf:
         return {}
-    max_runs = ws.remaining_runs()
-    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", max_runs=max_runs)
+    remaining = ws.remaining_runs()
+    max_runs = None if remaining is None else int(remaining * ws.config.pairs_share)
+    nodes = ws.nodes_using_lrf(state["current_knobs"])
+    stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes,
+                             max_runs=max_runs)[1] if nodes else PairStats()
     record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
-                            stats.skipped_calls, stats.system_runs, max_runs)
+                            stats.skipped_calls, stats.system_runs, max_runs,
+                            [n for n in ws.tunable_nodes() if n not in nodes])
     return {"history": [entry(record)]}
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example
-    (skipped when the ranking uses no LRF)."""
+    (skipped when the ranking uses no LRF, no node's proposers rank with it, or there is no pair)."""
     ws = runtime.context.job(state)
-    if not ws.config.uses_lrf:
+    collected = entries(state.get("history"), PairsCollected)
+    if not ws.config.uses_lrf or (collected and set(collected[-1].without_lrf) >= set(ws.tunable_nodes())):
         return {}
     all_pairs = stored_pairs(ws.store, ws.job_id, types=ws.system.types)
-    if not all_pairs:
-        raise OptimasError(_no_pairs_message(ws, state))
+    if not all_pairs:  # every candidate tied, or the budget left none: proposers fall back on the global check
+        return {}
     event, _ = ws.rewards.train(all_pairs, "initial")
     return {"lrf_path": ws.rewards.path, "history": [entry(event)]}
-
-
-def _no_pairs_message(ws: Workspace, state: LoopState) -> str:
-    skipped = sum(sum(p.skipped_calls.values()) for p in entries(state.get("history"), PairsCollected))
-    if skipped:
-        return (f"job {ws.job_id}: no preference pairs to train the local rewards on: the system-run budget "
-                f"(budget.max_system_runs = {ws.config.budget.max_system_runs}) was spent before pair collection "
-                f"could score candidates for {skipped} recorded calls; raise the budget or lower "
-                "pairs.samples / pairs.llm_samples / pairs.calls_per_node.")
-    failed = sum(c.failed for c in entries(state.get("history"), Collected))
-    return (f"job {ws.job_id}: no preference pairs to train the local rewards on ({failed} of "
-            f"{len(ws.trainset)} training runs failed; candidates of one input that all score the same "
-            "give no pair). Check the failed runs with `optimas-lg store info` and the runs table, "
-            "or give more training examples / samples per call.")
 
 
 def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
@@ -207,7 +199,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
                for c in calls],
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
         run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
-        runs_left=ws.remaining_runs,
+        runs_left=lambda: _runs_after_validation(ws),
         rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
         trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
 
@@ -326,6 +318,13 @@ def _validation_cost(ws: Workspace) -> int:
     return len(ws.valset) * max(1, ws.config.val_repeats)
 
 
+def _runs_after_validation(ws: Workspace) -> int | None:
+    """What a proposer may spend: the runs left minus one validation, so that a proposal
+    found with the budget's last runs can still go through the gate."""
+    remaining = ws.remaining_runs()
+    return None if remaining is None else max(0, remaining - _validation_cost(ws))
+
+
 def _can_validate(ws: Workspace) -> bool:
     """Whether what is left of ``budget.max_system_runs`` pays for one validation."""
     remaining = ws.remaining_runs()
@@ -341,7 +340,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     fresh pairs, a few steps mixed with the replay buffer (unless ``adapt_lrf`` is off or
     there is no LRF). The fresh trajectories are always run (they are the next rounds'
     recorded inputs); pairs and LRF steps only while some live knob's proposer still ranks
-    with the LRF (``Workspace.lrf_in_use``)."""
+    with the LRF (``Workspace.nodes_using_lrf``)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
@@ -356,10 +355,11 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     fresh = []
     if batch:
         ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
-    if batch and ws.config.uses_lrf and ws.config.adapt_lrf and ws.lrf_in_use(knobs):
+    nodes = ws.nodes_using_lrf(knobs) if batch and ws.config.adapt_lrf and state.get("lrf_path") else []
+    if nodes:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
-                                    max_runs=ws.remaining_runs())
+                                    nodes=nodes, max_runs=ws.remaining_runs())
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)

@@ -36,6 +36,11 @@ def step_line(node: str, state: LoopState) -> str | None:
     elif node == "pairs":
         found = entries(history, PairsCollected)
         msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (this ranking uses no LRF)"
+        skipped = sum(found[-1].skipped_calls.values()) if found else 0
+        if skipped:
+            msg += f"; {skipped} recorded calls got no candidates (the run budget for pairs was spent)"
+        if found and found[-1].without_lrf:
+            msg += f"; none for {', '.join(found[-1].without_lrf)} (no proposer of theirs ranks with the LRF)"
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":

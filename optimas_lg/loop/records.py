@@ -204,7 +204,8 @@ class Collected(Record):
 
 @dataclass(frozen=True)
 class PairsCollected(Record):
-    """What preference-pair collection produced and cost, per node."""
+    """What preference-pair collection produced and cost, per node; ``without_lrf`` are the
+    tunable nodes no pairs were collected for, since none of their proposers ranks with the LRF."""
 
     pairs: dict[str, int]
     candidates: dict[str, int]
@@ -213,6 +214,7 @@ class PairsCollected(Record):
     skipped_calls: dict[str, int]
     system_runs: int
     max_runs: int | None
+    without_lrf: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

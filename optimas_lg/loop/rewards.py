@@ -108,13 +108,15 @@ class LocalRewards:
 
     def scorer(self, node: str, reads: Sequence[str]) -> ScoreFn:
         """The node's LRF as ``[(state, output), ...] -> [score, ...]``, seeing only the
-        state keys the node reads."""
-        model, _ = self._require()
+        state keys the node reads. With no model trained (no pair had a winner) every output
+        ties: an unmeasured LRF is never trusted, so the global check decides."""
 
         def score(items: list[tuple[dict, dict]]) -> list[float]:
+            if self.model is None:
+                return tied_scores(items)
             requests = [ScoreRequest(str(i), node, {k: st[k] for k in (reads or st) if k in st}, out)
                         for i, (st, out) in enumerate(items)]
-            return model.score_many(requests)
+            return self.model.score_many(requests)
 
         return score
 

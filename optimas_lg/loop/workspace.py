@@ -265,19 +265,21 @@ class Workspace:
             inputs = random.Random(f"{self.config.seed}:probe:{node}").sample(inputs, PROBE_INPUTS)
         return knobs_read(self.system, node, inputs, knobs)
 
-    def lrf_in_use(self, knobs: dict[str, Any]) -> bool:
-        """Whether any knob still needs the LRF under ``knobs``: a knob of a node with
-        recorded inputs, whose proposer ranks with the LRF at today's run cost
-        (``Proposer.uses_lrf``), and which the node reads (or whose reads cannot be told)."""
+    def nodes_using_lrf(self, knobs: dict[str, Any]) -> list[str]:
+        """The nodes whose knobs still need the LRF under ``knobs``: a node with recorded
+        inputs, with a knob whose proposer ranks with the LRF at today's run cost
+        (``Proposer.uses_lrf``) and which the node reads (or whose reads cannot be told).
+        Pairs are collected, and the LRF trained and adapted, for these nodes only."""
         cost = self.run_cost()
+        nodes = []
         for node in self.reached_nodes():
             users = [k.name for k in self.tunable_knobs(node) if self.proposers[k.kind].uses_lrf(cost)]
             if not users:
                 continue
             read = self.knobs_read(node, [self.decode(c.inputs) for c in self.node_calls(node)[0]], knobs)
             if read is None or read & set(users):
-                return True
-        return False
+                nodes.append(node)
+        return nodes
 
     def run_cost(self) -> RunCost:
         """What a system run of this job has cost so far, judged by ``config.cheap_runs``."""

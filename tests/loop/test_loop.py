@@ -22,8 +22,9 @@ from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 from tests.graphs import lookup
 
+LRF_RANKED = {"objective": "lrf"}  # lookup's runs are cheap: by default its knobs would be searched on the metric
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
-            "pairs": {"samples": 3, "calls_per_node": 8}}
+            "pairs": {"samples": 3, "calls_per_node": 8}, "proposers": {"choice": LRF_RANKED, "int": LRF_RANKED}}
 
 
 def _config() -> OptimizeConfig:
@@ -65,6 +66,46 @@ def test_system_run_budget_holds_inside_pair_collection(store):
     assert len(runs) <= limit + len(val)
     assert "system runs" in (result.stop_reason or "")
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0
+
+
+def test_pairs_get_at_most_their_share_of_the_runs_left(store):
+    examples = lookup.examples()
+    train, val = examples[:12], examples[12:]
+    limit = 60  # baseline (8) + collect (12) leave 40; a quarter of it, 10, for the pairs
+    settings = OptimizeConfig.from_dict({**SETTINGS, "pairs_share": 0.25})
+    result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, settings=settings,
+                      max_iterations=1, patience=None, max_system_runs=limit, progress=False)
+    rollouts = store.select(m.Run, m.Run.job_id == result.job_id, m.Run.purpose == "rollout")
+    assert 0 < len(rollouts) <= 10
+
+
+class BudgetProbe(ChoiceProposer):
+    """Keeps the current option and notes what the loop said it may spend, and what was spent."""
+
+    seen: list[tuple[int | None, int]] = []
+
+    def uses_lrf(self, cost):
+        return False
+
+    def search(self, ctx, knob, evaluator):
+        BudgetProbe.seen.append((ctx.system_runs_left(), queries.job_spend(ctx.store, ctx.job_id)[0]))
+        return Search(ctx.current[knob.name], {"rule": "keep"})
+
+
+def test_cheap_runs_spend_nothing_on_pairs_and_proposers_leave_one_validation(store, capsys):
+    """lookup's runs call no LLM, so its numeric knobs are searched on the metric and the
+    probe ranks with no LRF: no pair is collected, no LRF trained; a proposer may spend
+    what is left minus the runs one validation takes."""
+    examples = lookup.examples()
+    train, val = examples[:12], examples[12:]
+    settings = OptimizeConfig.from_dict({k: v for k, v in SETTINGS.items() if k != "proposers"})
+    BudgetProbe.seen = []
+    result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, settings=settings,
+                      proposers={"choice": BudgetProbe}, max_iterations=3, patience=None, max_system_runs=200)
+    assert "pairs     per node {}; none for retrieve, answer" in capsys.readouterr().err
+    assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
+    assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
+    assert BudgetProbe.seen and all(left == 200 - spent - len(val) for left, spent in BudgetProbe.seen)
 
 
 class FirstOption(ChoiceProposer):
