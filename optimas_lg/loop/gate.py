@@ -12,12 +12,15 @@ strict ``>`` on a handful of examples (the paper code's rule) lets through. An e
 that failed under either config counts as a score of 0 for that config, so a change
 that breaks runs cannot pass as progress.
 
-A round that changed several knobs is validated knob by knob (``validate_knobwise``):
-each knob's new value must pass the rule against the config before it, on top of the
-knobs accepted before it. A knob that rides along with a useful one (a prompt rewrite
-proposed in the same round as a better answer format, say) neither gets in without
-evidence nor sinks the useful one. Knobs that only help together get one joint try
-when none passes alone.
+A round that changed several knobs is validated unit by unit (``validate_knobwise``): a
+unit is the knobs one search chose together (a joint search over a node's numeric and
+choice knobs is one unit; every prompt, demo set or LoRA adapter is its own). Each unit
+must pass the rule against the config before it, on top of the units accepted before it.
+A knob that rides along with a useful one (a prompt rewrite proposed in the same round
+as a better answer format, say) neither gets in without evidence nor sinks the useful
+one, and knobs found together are not split into tries that each cost a validation and
+that none of them passes alone. Units that only help together get one joint try when
+none passes alone.
 """
 
 from __future__ import annotations
@@ -97,10 +100,14 @@ Scores = Sequence[float | None]
 
 def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: dict[str, Any],
                       evaluate: Callable[[dict[str, Any], tuple[str, ...]], Scores],
-                      config: GateConfig = GateConfig()) -> tuple[dict[str, Any], list[float | None], list[KnobStep]]:
-    """Try each changed knob in order (``changes``: knob -> new value) on top of the ones
-    accepted so far, keeping it when the gate accepts it over the config before it; when
-    several knobs changed and none passed alone, try them all together once.
+                      config: GateConfig = GateConfig(),
+                      units: Sequence[tuple[str, ...]] | None = None,
+                      ) -> tuple[dict[str, Any], list[float | None], list[KnobStep]]:
+    """Try each unit of changed knobs in order (``changes``: knob -> new value; ``units``:
+    groups of knobs chosen together, by default each knob alone) on top of the ones accepted
+    so far, keeping it when the gate accepts it over the config before it; when several
+    units changed and none passed alone, try them all together once. Knobs one joint search
+    chose are one unit: they were found together and often only pay off together.
 
     ``evaluate(values, knobs)`` scores a config on the validation examples of
     ``current_scores``. Returns the accepted config, its scores and every step.
@@ -116,8 +123,9 @@ def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: 
         if decision.accepted:
             values, scores = trial, trial_scores
 
-    for knob in changes:
-        attempt((knob,))
-    if len(changes) > 1 and not any(step.accepted for step in steps):
-        attempt(tuple(changes))  # knobs that may only help together
+    units = list(units) if units is not None else [(knob,) for knob in changes]
+    for unit in units:
+        attempt(unit)
+    if len(units) > 1 and not any(step.accepted for step in steps):
+        attempt(tuple(changes))  # units that may only help together
     return values, scores, steps

@@ -244,7 +244,8 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
                           changes_between(state["current_knobs"], ctx.current), ctx.current,
                           proposals[0].current_score if comparable else None,
                           proposals[-1].proposed_score if comparable else None, skipped,
-                          objectives.pop() if comparable else None, "; ".join(trust) or None)
+                          objectives.pop() if comparable else None, "; ".join(trust) or None,
+                          [[k.strip() for k in p.knob.split(",")] for p in proposals if p.changed])
     return {"proposal": record.to_json()}
 
 
@@ -282,7 +283,7 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
 
     new_values = {k: c.new for k, c in prop.changes.items()}
     values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], new_values,
-                                              evaluate, ws.config.gate)
+                                              evaluate, ws.config.gate, prop.change_units())
     accepted = any(step.accepted for step in steps)
     broken = None
     if accepted:

@@ -74,7 +74,9 @@ class NodeProposal(Record):
     ``None`` when the round's searches used both). ``skipped`` names the node's knobs not
     searched, with the reason (a knob the node does not read under the values in force is dead).
     ``trust`` says how far the node's LRF was trusted and what picked the winner instead
-    (``proposers.trusted``; ``None``: no trained LRF ranked the candidates)."""
+    (``proposers.trusted``; ``None``: no trained LRF ranked the candidates). ``units`` groups
+    the changed knobs by the search that chose them (a joint search's knobs are one unit):
+    the gate tries each unit as a whole (no units recorded: each knob is its own)."""
 
     node: str
     knobs: list[str]
@@ -85,7 +87,14 @@ class NodeProposal(Record):
     skipped: dict[str, str] = field(default_factory=dict)
     objective: str | None = "lrf"
     trust: str | None = None
+    units: list[list[str]] = field(default_factory=list)
     _nested: ClassVar[dict[str, Any]] = {"changes": Change}
+
+    def change_units(self) -> list[tuple[str, ...]]:
+        """The changed knobs in the groups the gate tries them in."""
+        units = [tuple(k for k in unit if k in self.changes) for unit in self.units]
+        covered = {k for unit in units for k in unit}
+        return [u for u in units if u] + [(k,) for k in self.changes if k not in covered]
 
     @property
     def label(self) -> str:

@@ -60,3 +60,18 @@ def test_knobwise_tries_the_joint_change_only_when_no_knob_passes_alone():
 
     values, _, steps = validate_knobwise(current, nothing(current), {"a": 1}, nothing)
     assert values == current and len(steps) == 1 and not steps[0].accepted
+
+
+def test_knobs_one_search_chose_together_are_validated_as_one_unit():
+    def evaluate(values, knobs=()):  # a and b (one joint search) fix examples 0-9; the prompt breaks 0-2
+        fixed = values["a"] == 1 and values["b"] == 1
+        return [float(fixed and i < 10 and not (values["prompt"] == "junk" and i < 3)) for i in range(20)]
+
+    current = {"a": 0, "b": 0, "prompt": "Answer."}
+    tried = []
+    values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1, "prompt": "junk"},
+                                         lambda v, k: tried.append(k) or evaluate(v),
+                                         units=[("a", "b"), ("prompt",)])
+    assert values == {"a": 1, "b": 1, "prompt": "Answer."}
+    assert tried == [("a", "b"), ("prompt",)]  # two validations, not a, b, prompt and a joint retry
+    assert [s.accepted for s in steps] == [True, False]

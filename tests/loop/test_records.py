@@ -81,3 +81,14 @@ def test_the_train_lrf_line_gives_each_accuracy_with_its_n():
     line = step_line("train_lrf", {"history": [entry(event)], "spent": {}})
     assert line is not None and line.startswith("train_lrf held-out ranking accuracy rewrite 0.43 (n=14) (at or "
                                                 "below chance), retrieve 0.75 (n=6), overall 0.55 (n=20)  [runs 0")
+
+
+def test_a_node_proposal_groups_changed_knobs_by_the_search_that_chose_them():
+    from optimas_lg.loop.records import Change, NodeProposal
+
+    changes = {k: Change(0, 1) for k in ("top_k", "hops", "prompt")}
+    proposal = NodeProposal("retrieve", ["top_k", "hops", "prompt", "style"], changes, {}, None, None,
+                            units=[["top_k", "hops", "style"], ["prompt"]])
+    assert proposal.change_units() == [("top_k", "hops"), ("prompt",)]  # unchanged style left out
+    assert NodeProposal.from_json(proposal.to_json()).change_units() == proposal.change_units()
+    assert NodeProposal("retrieve", [], changes, {}, None, None).change_units() == [("top_k",), ("hops",), ("prompt",)]
