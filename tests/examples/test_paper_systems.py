@@ -142,7 +142,7 @@ def test_amazon_metric():
 def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
     specs = knob_specs(system.AgentConfig, system.builder.nodes)
     kinds = {spec.kind for spec in specs.values()}
-    assert kinds == {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora"}}[system]
+    assert kinds == {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora", "choice"}}[system]
 
 
 def test_pubmedqa_model_options_follow_the_environment(monkeypatch):
