@@ -103,16 +103,25 @@ def _turns(demo_request: str, demo_reply: str, request: str) -> list[BaseMessage
             HumanMessage(request)]
 
 
-def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int) -> str:
+def _complete(model: str, messages: list[BaseMessage], max_tokens: int) -> str:
     llm = chat_model(model, temperature=0.0, max_tokens=max_tokens)
-    return str(llm.invoke([SystemMessage(instruction), *turns]).content).strip()
+    return str(llm.invoke(messages).content).strip()
+
+
+def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int) -> str:
+    return _complete(model, [SystemMessage(instruction), *turns], max_tokens)
+
+
+def analyzer_messages(state: State) -> list[BaseMessage]:
+    """The analyzer's chat request (what a LoRA adapter of it is trained on)."""
+    return [SystemMessage(ANALYZER_INSTRUCTION), *_turns(analyzer_request(DEMO_CLICKS), DEMO_SUMMARY,
+                                                         analyzer_request(recent_clicks(state["question"])))]
 
 
 def session_analyzer(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
-    turns = _turns(analyzer_request(DEMO_CLICKS), DEMO_SUMMARY, analyzer_request(recent_clicks(state["question"])))
     model = model_name(LOCAL_MODEL, config.analyzer_adapter)
-    return {"session_summary": _ask(model, ANALYZER_INSTRUCTION, turns, ANALYZER_MAX_TOKENS)}
+    return {"session_summary": _complete(model, analyzer_messages(state), ANALYZER_MAX_TOKENS)}
 
 
 def candidate_profiler(state: State, runtime: Runtime[AgentConfig]) -> State:
