@@ -131,7 +131,8 @@ def test_amazon_parses_the_picked_candidate(text, expected):
 
 
 def test_amazon_prompts_show_recent_clicks_and_short_titles():
-    session = "Select the next product.\nProduct Sequence: \n" + "\n".join(f"Item {i} " + "word " * 20 for i in range(6))
+    titles = [f"Item {i} " + "word " * 20 for i in range(6)]
+    session = "Select the next product.\nProduct Sequence: \n" + "\n".join(titles)
     clicks = amazon.agent.recent_clicks(session)
     assert len(clicks) == amazon.agent.RECENT_CLICKS and clicks[-1].startswith("Item 5")
     assert amazon.agent.recent_clicks("Product Sequence: \nOne\n\nTwo\n") == ["One", "Two"]
@@ -160,7 +161,8 @@ def test_amazon_metric():
 def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
     specs = knob_specs(system.AgentConfig, system.builder.nodes)
     kinds = {spec.kind for spec in specs.values()}
-    assert kinds == {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora", "choice"}}[system]
+    expected = {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora", "choice"}}
+    assert kinds == expected[system]
 
 
 def test_pubmedqa_model_options_follow_the_environment(monkeypatch):
