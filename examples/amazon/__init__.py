@@ -1,6 +1,7 @@
 """Amazon next-item selection (paper system 1): a session analyzer and a candidate profiler
-on the local model (each with a LoRA knob), then a decider picks one of 4 candidates.
-Knobs: two LoRA adapters and the decider's prompt; metric: accuracy.
+on the local model (each with a LoRA knob), then a decider names one of 4 candidates.
+Knobs: two LoRA adapters, the decider's prompt and model; metric: accuracy.
+Fixes and measured headroom: docs/examples/amazon.md.
 
 Run ``python -m examples.amazon --split val --limit 20`` to score the unoptimized system.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,13 +10,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from examples.models import LOCAL_MODEL, model_options
 from optimas_lg.graph.demos import demo_messages
 from optimas_lg.graph.knobs import Choice, Prompt
 from optimas_lg.llm import chat_model
-from optimas_lg.llm.registry import known_models
 
-LOCAL_MODEL = "local/smollm2-135m"
-HOSTED_MODEL = "openai/gpt-4o-mini"
 ANALYST_MAX_TOKENS = 64  # room for one or two full sentences; 48 cut most findings mid-sentence
 SOLVER_MAX_TOKENS = 6  # one word is the answer; more only invites an echo of the findings
 
@@ -32,14 +29,6 @@ FORMAT_DEMOS = (
      "Survival was slightly higher after early surgery, but the difference was not significant and more "
      "studies are needed.", "maybe"),
 )
-
-
-def model_options() -> list[str]:
-    """The default local model, the other local models installed here, and a hosted one when
-    ``OPENAI_API_KEY`` is set."""
-    hosted = [HOSTED_MODEL] if os.environ.get("OPENAI_API_KEY") else []
-    return list(dict.fromkeys([LOCAL_MODEL, *known_models(), *hosted]))
-
 
 MODELS = model_options()
 

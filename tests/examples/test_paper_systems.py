@@ -123,9 +123,28 @@ CHOICES = ["Oral-B Toothbrush Heads, Pack of 4", "Carnival Popcorn Box, Blue", "
     ("2", 1), ("Candidate 3.", 2), ("I pick number 4 because", 3), ("carnival popcorn box, blue", 1),
     ("Oral-B Toothbrush Heads, Pack of 4", 0), ("the paint pens", 2), ("5", None), ("", None), (None, None),
     ("box pens", None), ("3.5 stars", None),
+    ("Oral-B Heads Pack of 4", 0), ("1. Carnival Popcorn Box", 0), ("#2", 1), ("Option 3: pens", 2),
+    ("Popcorn with 4 flavours", 1), ("the 4", 3), ("for the pack", None),
 ])
 def test_amazon_parses_the_picked_candidate(text, expected):
     assert amazon.parse_choice(text, CHOICES) == expected
+
+
+def test_amazon_prompts_show_recent_clicks_and_short_titles():
+    titles = [f"Item {i} " + "word " * 20 for i in range(6)]
+    session = "Select the next product.\nProduct Sequence: \n" + "\n".join(titles)
+    clicks = amazon.agent.recent_clicks(session)
+    assert len(clicks) == amazon.agent.RECENT_CLICKS and clicks[-1].startswith("Item 5")
+    assert amazon.agent.recent_clicks("Product Sequence: \nOne\n\nTwo\n") == ["One", "Two"]
+    title = amazon.agent.short_title(clicks[0])
+    assert len(title.split()) == amazon.agent.TITLE_WORDS + 1 and title.endswith("...")
+    assert amazon.agent.short_title("Water Flosser") == "Water Flosser"
+    turns = amazon.agent.decider_turns({"question": session, "choices": CHOICES, "session_summary": "a flosser",
+                                         "candidate_profiles": "1. no\n4. yes"})
+    demo_reply, request = turns[1].content, turns[-1].content
+    assert amazon.parse_choice(demo_reply, amazon.agent.DEMO_CHOICES) == 2
+    assert request.index("Candidates:") < request.index("Item 5") and request.endswith("Next product:")
+    assert "Fits: 1. no 4. yes" in request and "Item 1 " not in request
 
 
 def test_amazon_metric():
@@ -142,7 +161,8 @@ def test_amazon_metric():
 def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
     specs = knob_specs(system.AgentConfig, system.builder.nodes)
     kinds = {spec.kind for spec in specs.values()}
-    assert kinds == {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora"}}[system]
+    expected = {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora", "choice"}}
+    assert kinds == expected[system]
 
 
 def test_pubmedqa_model_options_follow_the_environment(monkeypatch):
@@ -243,3 +263,23 @@ def test_systems_run_on_the_local_model():
     for results in runs:
         assert len(results) == 2
         assert all(isinstance(output["answer"], str) and 0.0 <= score <= 1.0 for output, score in results)
+
+
+def test_amazon_lora_reward_is_a_rollout_of_the_rest_of_the_graph(monkeypatch):
+    from examples.amazon.lora import rollout_reward
+
+    fake = FakeModels("Carnival Popcorn Box")
+    monkeypatch.setattr(amazon.agent, "chat_model", fake)
+    examples = [Example(f"k{label}", {"question": f"Product Sequence: \nPopcorn {label}", "choices": CHOICES},
+                        {"answer": label}) for label in (1, 2)]
+    score = rollout_reward(examples, amazon.AgentConfig())
+    pairs = [(dict(e.inputs), {"session_summary": "popcorn"}) for e in examples]
+    assert score(pairs) == [1.0, 0.0]
+    assert len(fake.requests) == 4  # profiler and decider per pair; the analyzer's output is given
+
+
+def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
+    from examples.amazon.measure import overlap_pick
+
+    example = Example("k", {"question": "Product Sequence: \nPaint Pens Set\nAcrylic Markers", "choices": CHOICES})
+    assert overlap_pick(example) == 2
