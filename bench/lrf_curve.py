@@ -225,7 +225,8 @@ def counts(pairs: list[PreferencePair], accuracy: dict[str, float]) -> dict[str,
 def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[PreferencePair], variant: str,
           pair_config: PairConfig, untrained: LocalRewardModel, budget: int, seed: int) -> dict[str, Any]:
     """One point of the curve: collect within ``budget`` runs, train a copy of ``untrained``
-    (its training order seeded by ``seed``), measure on ``evals``."""
+    (its training order seeded by ``seed``; every point starts from the same heads), measure
+    on ``evals``."""
     start = time.perf_counter()
     stage = f"{variant}-b{budget}-s{seed}"
     train, stats = ws.collect_pairs(knobs, dataclasses.replace(pair_config, seed=seed), stage,
@@ -234,12 +235,10 @@ def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[Pre
     result: dict[str, Any] = {"variant": variant, "budget": budget, "seed": seed, "system_runs": stats.system_runs,
                               "stats": dataclasses.asdict(stats), "train_pairs": dict(Counter(p.node for p in train)),
                               "train_examples": len({p.example_key for p in train})}
+    model = copy.deepcopy(untrained)  # loading the backbone again would cost more than training it
     if train:
-        model = copy.deepcopy(untrained)  # loading the backbone again would cost more than training it
         LRFTrainer(model, dataclasses.replace(model.config, seed=seed)).train(train)
-        accuracy = ranking_accuracy(model, evals)
-    else:
-        accuracy = {}
+    accuracy = ranking_accuracy(model, evals)  # budget 0: the untrained heads, where every curve starts
     result["eval"] = counts(evals, accuracy)
     result["seconds"] = {"collect": collected - start, "train_eval": time.perf_counter() - collected}
     return result
@@ -305,16 +304,21 @@ def summarize(points: list[dict]) -> dict[str, dict]:
 
 
 def report() -> None:
-    """docs/bench/lrf_curve.json and .png from every cached point."""
+    """docs/bench/lrf_curve.json and .png from every cached point; a system with no cache
+    here (its cache is per machine) keeps what the last report said of it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     result: dict[str, Any] = {"lrf": dataclasses.asdict(LRF), "systems": {}}
+    previous = json.loads(OUT.with_suffix(".json").read_text())["systems"] if OUT.with_suffix(".json").exists() else {}
     for name in SYSTEMS:
         cache = Cache(name)
         evals = cache.read("eval_pairs.json")
+        if evals is None and cache.read("recording.json") is None and name in previous:
+            result["systems"][name] = previous[name]
+            continue
         if evals is None:  # the held-out pairs are still being collected: say how far it got
             parts = {p.stem.removeprefix("eval_pairs_"): json.loads(p.read_text())
                      for p in sorted(cache.dir.glob("eval_pairs_*.json"))}
