@@ -10,8 +10,10 @@ comparison of two distinct outputs of one call is then one of:
   difference is absorbed downstream: no metric, however fine, could tell them apart);
 * ``both zero``: different final outputs, both scored 0 (for STaRK: no gold entity in
   the ranking at all);
-* ``same score``: different final outputs, the same non-zero score (for STaRK: the
-  first gold entity at the same rank, the rest of the ranking moved).
+* ``both one``: different final outputs, both scored 1, the metric's best (for STaRK: a
+  gold entity first in both rankings, the rest moved);
+* ``same score``: different final outputs, the same score between 0 and 1 (for STaRK:
+  the first gold entity at the same rank below the top, the rest of the ranking moved).
 
 For a node whose output is one ranked list, ``prefix tie`` and ``prefix pair`` count the
 comparisons where one output is a prefix of the other (only a ``top_k`` differed), and
@@ -89,6 +91,8 @@ def classify(candidates: list[dict]) -> Counter:
                 out["same final"] += 1
             elif a["score"] == 0:
                 out["both zero"] += 1
+            elif a["score"] == 1:
+                out["both one"] += 1
             else:
                 out["same score"] += 1
             out["prefix tie"] += bool(longer)
@@ -119,7 +123,8 @@ def main() -> None:
             table[node] = dict(classify([c for c in seen if c["score"] is not None]))
     OUT.write_text(json.dumps({"system": args.system, "pairs": dataclasses.asdict(config), "nodes": table},
                               indent=1) + "\n")
-    kinds = ["calls", "candidates", "comparisons", "pair", "tie", "same final", "both zero", "same score", "prefix tie",
+    kinds = ["calls", "candidates", "comparisons", "pair", "tie", "same final", "both zero", "both one", "same score",
+             "prefix tie",
              "prefix pair", "longer wins"]
     print("| node | " + " | ".join(kinds) + " |\n| --- |" + " ---: |" * len(kinds))
     for node, row in table.items():
