@@ -124,8 +124,7 @@ def main() -> None:
     OUT.write_text(json.dumps({"system": args.system, "pairs": dataclasses.asdict(config), "nodes": table},
                               indent=1) + "\n")
     kinds = ["calls", "candidates", "comparisons", "pair", "tie", "same final", "both zero", "both one", "same score",
-             "prefix tie",
-             "prefix pair", "longer wins"]
+             "prefix tie", "prefix pair", "longer wins"]
     print("| node | " + " | ".join(kinds) + " |\n| --- |" + " ---: |" * len(kinds))
     for node, row in table.items():
         print(f"| {node} | " + " | ".join(str(row.get(k, 0)) for k in kinds) + " |")
