@@ -17,7 +17,8 @@ comparison of two distinct outputs of one call is then one of:
 
 For a node whose output is one ranked list, ``prefix tie`` and ``prefix pair`` count the
 comparisons where one output is a prefix of the other (only a ``top_k`` differed), and
-``longer wins`` the prefix pairs the longer list won. Prints one Markdown table; run from
+``longer wins`` the prefix pairs the longer list won. ``at 1`` counts the comparisons
+(and ties) of calls whose candidate at the current knobs already scored 1. Prints one Markdown table; run from
 the repository root after the curve's recording exists:
 
     python bench/lrf_ties.py --system stark
@@ -77,8 +78,11 @@ def classify(candidates: list[dict]) -> Counter:
     for cand in candidates:
         by_call.setdefault((cand["example"], cand["input"]), {}).setdefault(cand["output_key"], cand)
     for group in by_call.values():
+        at_best = next(iter(group.values()))["score"] == 1  # the current knobs' candidate comes first
         for a, b in itertools.combinations(group.values(), 2):
             out["comparisons"] += 1
+            out["at 1: comparisons"] += at_best
+            out["at 1: ties"] += at_best and a["score"] == b["score"]
             longer = _prefix_longer(a["output"], b["output"])
             if a["score"] != b["score"]:
                 out["pair"] += 1
@@ -124,7 +128,7 @@ def main() -> None:
     OUT.write_text(json.dumps({"system": args.system, "pairs": dataclasses.asdict(config), "nodes": table},
                               indent=1) + "\n")
     kinds = ["calls", "candidates", "comparisons", "pair", "tie", "same final", "both zero", "both one", "same score",
-             "prefix tie", "prefix pair", "longer wins"]
+             "prefix tie", "prefix pair", "longer wins", "at 1: comparisons", "at 1: ties"]
     print("| node | " + " | ".join(kinds) + " |\n| --- |" + " ---: |" * len(kinds))
     for node, row in table.items():
         print(f"| {node} | " + " | ".join(str(row.get(k, 0)) for k in kinds) + " |")
