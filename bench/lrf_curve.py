@@ -26,8 +26,11 @@ from whatever points are cached.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinning threads collapse on shared cores
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's optimas_lg, not an installed one
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -38,7 +41,6 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from optimas_lg.data import load_examples  # noqa: E402
