@@ -377,7 +377,8 @@ def report() -> None:
     fig.savefig(OUT.with_suffix(".png"), dpi=110)
     print(f"wrote {OUT.with_suffix('.json')} and {OUT.with_suffix('.png')}")
     for name in systems:
-        print(tables(name, result["systems"][name]))
+        if result["systems"][name]["curve"]:
+            print(tables(name, result["systems"][name]))
 
 
 def _cell(cell: dict | None) -> str:
