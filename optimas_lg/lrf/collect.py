@@ -51,8 +51,8 @@ class PairConfig:
     scored for the call is not rolled out (it would only pool more rollouts into that
     candidate): up to ``2 * llm_samples`` draws are made to find distinct ones, and none
     when the node makes no call to a ``chat_model`` model. ``llm_samples=0`` turns LLM
-    sampling off. The last two fields say where a run may be saved (``docs/lrf.md``,
-    "Where the pairs go", has the measurements).
+    sampling off. The last three fields say where a run may be saved or better spent
+    (``docs/lrf.md``, the learning curve, has the measurements).
     """
 
     samples: int = 4
@@ -70,7 +70,8 @@ class PairConfig:
         "Serve first the recorded calls whose run scored strictly between the lowest and the highest score "
         "of the node's recorded runs (in their seeded order; the others after, in theirs). At a call whose "
         "run already got the best score a candidate can only tie or lose, at the lowest only tie or win, "
-        "so most of its comparisons tie: on STaRK 141 of 144 at the best (docs/lrf.md, why candidates tie). "
+        "so most of its comparisons tie: on STaRK 141 of 144 at the best. It gave more pairs and a worse "
+        "curve there, off by default (docs/lrf.md, the learning curve). "
         "Needs the runs' scores (``collect_node_pairs(run_scores=...)``).")})
     exact_last: bool = field(default=False, metadata={"help": (
         "Score a candidate of a node after which the graph ends (its only edge goes to END, alone in its "
