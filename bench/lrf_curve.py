@@ -354,17 +354,17 @@ def report() -> None:
             line = ax.plot(xs, [c["mean"] for c in cells], marker="o", linewidth=1, label=f"{node} ({richest})")[0]
             ax.fill_between(xs, [c["pooled_low"] for c in cells], [c["pooled_high"] for c in cells],
                             color=line.get_color(), alpha=0.10)
-        for variant, style in zip(curves, ("-", "--", ":", "-.")):
+        for i, variant in enumerate(curves):  # 4 line styles, then the same in grey
             xs = sorted(int(b) for b in curves[variant])
-            ax.plot(xs, [curves[variant][str(x)]["overall"]["mean"] for x in xs], color="black", linestyle=style,
-                    marker="x", linewidth=2, label=f"overall ({variant})")
+            ax.plot(xs, [curves[variant][str(x)]["overall"]["mean"] for x in xs], color="black" if i < 4 else "grey",
+                    linestyle=("-", "--", ":", "-.")[i % 4], marker="x", linewidth=2, label=f"overall ({variant})")
         judge = sysres.get("judge")
         if judge:
             ax.axhline(judge["eval"]["overall"]["accuracy"], color="grey", linestyle=":",
                        label=f"LLM judge overall ({MODEL})")
         ax.axhline(0.5, color="grey", linewidth=0.8)
         ax.axhline(0.75, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xscale("log")
+        ax.set_xscale("symlog", linthresh=min(int(b) for b in budgets if int(b) > 0))  # budget 0: untrained
         ax.set_xticks([int(b) for b in budgets], budgets)
         ax.minorticks_off()
         ax.set_ylim(0.2, 1.0)
