@@ -26,8 +26,11 @@ from whatever points are cached.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinning threads collapse on shared cores
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's optimas_lg, not an installed one
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -38,7 +41,6 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from optimas_lg.data import load_examples  # noqa: E402
@@ -225,7 +227,8 @@ def counts(pairs: list[PreferencePair], accuracy: dict[str, float]) -> dict[str,
 def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[PreferencePair], variant: str,
           pair_config: PairConfig, untrained: LocalRewardModel, budget: int, seed: int) -> dict[str, Any]:
     """One point of the curve: collect within ``budget`` runs, train a copy of ``untrained``
-    (its training order seeded by ``seed``), measure on ``evals``."""
+    (its training order seeded by ``seed``; every point starts from the same heads), measure
+    on ``evals``."""
     start = time.perf_counter()
     stage = f"{variant}-b{budget}-s{seed}"
     train, stats = ws.collect_pairs(knobs, dataclasses.replace(pair_config, seed=seed), stage,
@@ -234,12 +237,10 @@ def point(ws: Workspace, knobs: dict[str, Any], pool: list[str], evals: list[Pre
     result: dict[str, Any] = {"variant": variant, "budget": budget, "seed": seed, "system_runs": stats.system_runs,
                               "stats": dataclasses.asdict(stats), "train_pairs": dict(Counter(p.node for p in train)),
                               "train_examples": len({p.example_key for p in train})}
+    model = copy.deepcopy(untrained)  # loading the backbone again would cost more than training it
     if train:
-        model = copy.deepcopy(untrained)  # loading the backbone again would cost more than training it
         LRFTrainer(model, dataclasses.replace(model.config, seed=seed)).train(train)
-        accuracy = ranking_accuracy(model, evals)
-    else:
-        accuracy = {}
+    accuracy = ranking_accuracy(model, evals)  # budget 0: the untrained heads, where every curve starts
     result["eval"] = counts(evals, accuracy)
     result["seconds"] = {"collect": collected - start, "train_eval": time.perf_counter() - collected}
     return result
@@ -305,16 +306,21 @@ def summarize(points: list[dict]) -> dict[str, dict]:
 
 
 def report() -> None:
-    """docs/bench/lrf_curve.json and .png from every cached point."""
+    """docs/bench/lrf_curve.json and .png from every cached point; a system with no cache
+    here (its cache is per machine) keeps what the last report said of it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     result: dict[str, Any] = {"lrf": dataclasses.asdict(LRF), "systems": {}}
+    previous = json.loads(OUT.with_suffix(".json").read_text())["systems"] if OUT.with_suffix(".json").exists() else {}
     for name in SYSTEMS:
         cache = Cache(name)
         evals = cache.read("eval_pairs.json")
+        if evals is None and cache.read("recording.json") is None and name in previous:
+            result["systems"][name] = previous[name]
+            continue
         if evals is None:  # the held-out pairs are still being collected: say how far it got
             parts = {p.stem.removeprefix("eval_pairs_"): json.loads(p.read_text())
                      for p in sorted(cache.dir.glob("eval_pairs_*.json"))}
@@ -348,17 +354,17 @@ def report() -> None:
             line = ax.plot(xs, [c["mean"] for c in cells], marker="o", linewidth=1, label=f"{node} ({richest})")[0]
             ax.fill_between(xs, [c["pooled_low"] for c in cells], [c["pooled_high"] for c in cells],
                             color=line.get_color(), alpha=0.10)
-        for variant, style in zip(curves, ("-", "--", ":", "-.")):
+        for i, variant in enumerate(curves):  # 4 line styles, then the same in grey
             xs = sorted(int(b) for b in curves[variant])
-            ax.plot(xs, [curves[variant][str(x)]["overall"]["mean"] for x in xs], color="black", linestyle=style,
-                    marker="x", linewidth=2, label=f"overall ({variant})")
+            ax.plot(xs, [curves[variant][str(x)]["overall"]["mean"] for x in xs], color="black" if i < 4 else "grey",
+                    linestyle=("-", "--", ":", "-.")[i % 4], marker="x", linewidth=2, label=f"overall ({variant})")
         judge = sysres.get("judge")
         if judge:
             ax.axhline(judge["eval"]["overall"]["accuracy"], color="grey", linestyle=":",
                        label=f"LLM judge overall ({MODEL})")
         ax.axhline(0.5, color="grey", linewidth=0.8)
         ax.axhline(0.75, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xscale("log")
+        ax.set_xscale("symlog", linthresh=min(int(b) for b in budgets if int(b) > 0))  # budget 0: untrained
         ax.set_xticks([int(b) for b in budgets], budgets)
         ax.minorticks_off()
         ax.set_ylim(0.2, 1.0)
@@ -371,7 +377,8 @@ def report() -> None:
     fig.savefig(OUT.with_suffix(".png"), dpi=110)
     print(f"wrote {OUT.with_suffix('.json')} and {OUT.with_suffix('.png')}")
     for name in systems:
-        print(tables(name, result["systems"][name]))
+        if result["systems"][name]["curve"]:
+            print(tables(name, result["systems"][name]))
 
 
 def _cell(cell: dict | None) -> str:

@@ -311,7 +311,8 @@ class Workspace:
                 self.system, node, calls, self._examples, run_keys, self.metric, knobs, config,
                 run_node=functools.partial(run_node, callbacks=self._replay_callbacks(), server=self.server),
                 rollout_from=functools.partial(rollout_from, server=self.server), recorded_step=self.recorded_step,
-                store=self.store, job_id=self.job_id, stage=stage, max_runs=share, ends_run=ends[node])
+                store=self.store, job_id=self.job_id, stage=stage, max_runs=share, ends_run=ends[node],
+                run_scores=queries.run_scores(self.store, [c.run_id for c in calls]) if config.room_first else None)
             pairs += node_pairs
             stats.add(node_stats)
         return pairs, stats

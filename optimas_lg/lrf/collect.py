@@ -23,7 +23,7 @@ import hashlib
 import math
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -51,8 +51,8 @@ class PairConfig:
     scored for the call is not rolled out (it would only pool more rollouts into that
     candidate): up to ``2 * llm_samples`` draws are made to find distinct ones, and none
     when the node makes no call to a ``chat_model`` model. ``llm_samples=0`` turns LLM
-    sampling off. The last two fields say where a run may be saved (``docs/lrf.md``,
-    "Where the pairs go", has the measurements).
+    sampling off. The last three fields say where a run may be saved or better spent
+    (``docs/lrf.md``, the learning curve, has the measurements).
     """
 
     samples: int = 4
@@ -66,6 +66,13 @@ class PairConfig:
     share_rollouts: bool = field(default=True, metadata={"help": (
         "Roll out each distinct output of a call once: a knob sample whose output equals an earlier "
         "candidate's is not rolled out (its rollouts would only be pooled into that candidate).")})
+    room_first: bool = field(default=False, metadata={"help": (
+        "Serve first the recorded calls whose run scored strictly between the lowest and the highest score "
+        "of the node's recorded runs (in their seeded order; the others after, in theirs). At a call whose "
+        "run already got the best score a candidate can only tie or lose, at the lowest only tie or win, "
+        "so most of its comparisons tie: on STaRK 141 of 144 at the best. It gave more pairs and a worse "
+        "curve there, off by default (docs/lrf.md, the learning curve). "
+        "Needs the runs' scores (``collect_node_pairs(run_scores=...)``).")})
     exact_last: bool = field(default=False, metadata={"help": (
         "Score a candidate of a node after which the graph ends (its only edge goes to END, alone in its "
         "step) by the metric on its output directly: nothing runs after it, so it needs one rollout, which "
@@ -198,6 +205,21 @@ def candidate_assignments(specs: Sequence[KnobSpec], current: dict[str, Any], n:
     return out
 
 
+def room_first(calls: Sequence[m.NodeCall], run_scores: Mapping[str, float | None]) -> list[m.NodeCall]:
+    """``calls`` with those whose run scored strictly between the lowest and the highest
+    score of their runs first, each group in its given order (see ``PairConfig.room_first``)."""
+    known = [score for call in calls if (score := run_scores.get(call.run_id)) is not None]
+    if not known:
+        return list(calls)
+    low, high = min(known), max(known)
+
+    def at_an_end(call: m.NodeCall) -> bool:
+        score = run_scores.get(call.run_id)
+        return score is None or not low < score < high
+
+    return sorted(calls, key=at_an_end)  # stable: the seeded order holds within each group
+
+
 def sample_seed(seed: int, node: str, call_key: str, index: int) -> int:
     """The base seed of LLM sample ``index`` for one recorded call (``call_key`` names the
     call by example and step; stable across runs and processes, unlike ``hash``); the
@@ -224,6 +246,7 @@ def collect_node_pairs(
     stage: str = "",
     max_runs: int | None = None,
     ends_run: bool = False,
+    run_scores: Mapping[str, float | None] | None = None,
 ) -> tuple[list[PreferencePair], PairStats]:
     """Pairs for one node from its recorded ``calls`` (``run_keys`` maps a call's run id
     to its example key). Candidates whose rollouts fail are counted, never scored.
@@ -235,7 +258,9 @@ def collect_node_pairs(
     in their (seeded) order, each with as many whole candidates as still fit, and the
     rest are skipped (``stats.skipped_calls``). The cap is never exceeded.
 
-    ``ends_run`` says that nothing runs after ``node`` (see ``PairConfig.exact_last``).
+    ``ends_run`` says that nothing runs after ``node`` (see ``PairConfig.exact_last``);
+    ``run_scores`` maps the recorded calls' run ids to their scores, which
+    ``PairConfig.room_first`` orders the calls by.
     """
     specs = [s for s in system.knobs.values() if s.node == node]
     rng = random.Random(f"{config.seed}:{node}")
@@ -244,6 +269,10 @@ def collect_node_pairs(
     keys = {call.id: f"{run_keys[call.run_id]}:{call.namespace}:{call.step}" for call in calls}
     chosen = sorted(calls, key=lambda call: (keys[call.id], call.id))
     rng.shuffle(chosen)
+    if config.room_first:
+        if run_scores is None:
+            raise SettingsError("pairs.room_first needs the recorded runs' scores: pass run_scores")
+        chosen = room_first(chosen, run_scores)
     chosen = chosen[: config.calls_per_node] if config.calls_per_node else chosen
     stats = PairStats(**{f.name: {node: 0} for f in fields(PairStats) if f.name != "system_runs"})
     allowance = RunAllowance(max_runs)

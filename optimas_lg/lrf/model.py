@@ -38,6 +38,10 @@ class LRFConfig:
     head_lr: float = 1e-3
     weight_decay: float = 0.01
     epochs: int = 3
+    min_steps: int = field(default=0, metadata={"help": (
+        "Train for at least this many optimizer steps, adding whole epochs when the pairs are few: `epochs` "
+        "passes over 20 pairs make 6 steps. 30 did not lift STaRK's learning curve at 50 runs (docs/lrf.md), "
+        "so 0 (exactly `epochs` passes) stays the default.")})
     batch_size: int = 16  # pairs per step
     max_grad_norm: float = 1.0
     margin_weighting: bool = True  # weight each pair's loss by its score gap

@@ -92,18 +92,20 @@ class LRFTrainer:
         return loss.item(), (chosen > rejected).tolist()
 
     def train(self, pairs: list[PreferencePair], eval_pairs: list[PreferencePair] | None = None) -> TrainReport:
-        """Offline training for ``config.epochs`` epochs; the pairs then join the replay buffer."""
+        """Offline training for ``config.epochs`` epochs (more when that makes fewer than
+        ``config.min_steps`` steps); the pairs then join the replay buffer."""
         self._validate(pairs, "training")
         size = self.config.batch_size
         steps_per_epoch = math.ceil(len(pairs) / size)
-        total = steps_per_epoch * self.config.epochs
+        epochs = max(self.config.epochs, math.ceil(self.config.min_steps / steps_per_epoch))
+        total = steps_per_epoch * epochs
         optimizer = self._optimizer()
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total)
         report = TrainReport(steps=total, seconds=0.0, pairs_per_node=_count(pairs))
         start = time.perf_counter()
         self.model.train()
         with tqdm(total=total, desc="LRF train", disable=not self.config.progress) as bar:
-            for _ in range(self.config.epochs):
+            for _ in range(epochs):
                 order = self._rng.sample(pairs, len(pairs))
                 nodes: list[str] = []
                 correct: list[bool] = []

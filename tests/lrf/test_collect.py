@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
+from optimas_lg.errors import SettingsError
 from optimas_lg.execution.replay import RecordedStep, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.graph.knobs import Choice, FloatRange, IntRange, KnobSpec, Prompt
@@ -23,6 +25,7 @@ from optimas_lg.lrf.collect import (
     RunAllowance,
     candidate_assignments,
     collect_node_pairs,
+    room_first,
     sample_seed,
     sample_value,
 )
@@ -156,6 +159,31 @@ def test_llm_samples_give_candidates_to_a_node_with_no_knob_variety():
     assert [p.to_dict() for p in rerun] == [p.to_dict() for p in first]
     other, _ = collect(llm_samples=2, temperature=0.5, seed=1)
     assert [p.to_dict() for p in other] != [p.to_dict() for p in pairs] or other == pairs == []
+
+
+def test_room_first_serves_calls_between_the_lowest_and_highest_score_first():
+    calls, examples, run_keys = _recorded(6)
+    scores = {"run0": 1.0, "run1": 0.5, "run2": 0.0, "run3": None, "run4": 0.25, "run5": 1.0}
+    assert [c.id for c in room_first(calls, scores)] == ["call1", "call4", "call0", "call2", "call3", "call5"]
+    assert room_first(calls, {}) == calls
+    system = SimpleNamespace(knobs={"k": KnobSpec("k", IntRange(0, 3, node="n"), 0)})
+
+    def run_node(system, node, state, knobs, **send):
+        return {"y": state["x"] + knobs["k"]}
+
+    def rollout(system, node, state, output, example, metric, knobs, rollouts, store, job_id, **step):
+        return [SimpleNamespace(score=float(output["y"]), error=None)] * rollouts
+
+    def collect(**config):
+        return collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0},
+                                  PairConfig(samples=2, llm_samples=0, **config), run_node=run_node,
+                                  rollout_from=rollout, recorded_step=_alone, max_runs=4, run_scores=scores)
+
+    assert {p.example_key for p in collect(room_first=True)[0]} == {"e1", "e4"}  # 2 calls of 2 runs each
+    assert {p.example_key for p in collect()[0]} != {"e1", "e4"}
+    with pytest.raises(SettingsError, match="run_scores"):
+        collect_node_pairs(system, "n", calls, examples, run_keys, None, {"k": 0}, PairConfig(room_first=True),
+                           run_node=run_node, rollout_from=_score_y2, recorded_step=_alone)
 
 
 def test_sample_seeds_are_stable_and_distinct():

@@ -117,3 +117,10 @@ def test_regression_weight_adds_the_squared_error_of_rewards_against_scores():
     scores = torch.tensor([p.chosen_score for p in pairs] + [p.rejected_score for p in pairs])
     assert torch.equal(rewards[0], rewards[1])
     assert losses[1] - losses[0] == pytest.approx(2.0 * torch.mean((rewards[0] - scores) ** 2).item(), rel=1e-4)
+
+
+@pytest.mark.parametrize(("min_steps", "steps"), [(0, 2), (5, 6)])
+def test_min_steps_adds_whole_epochs_when_the_pairs_are_few(min_steps, steps):
+    config = LRFConfig(max_tokens=32, batch_size=2, epochs=1, min_steps=min_steps, progress=False)
+    report = LRFTrainer(LocalRewardModel({"answer": "Answer."}, config)).train(secret_word_pairs(4, seed=6))
+    assert report.steps == len(report.loss_history) == steps
