@@ -9,9 +9,11 @@ pairs mixed with a replay of older ones.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -91,9 +93,28 @@ class LRFTrainer:
         optimizer.step()
         return loss.item(), (chosen > rejected).tolist()
 
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        """Dropout draws from torch's global generator, whose state depends on whatever ran
+        before in the process (a model server sampling, say): training under a fork of it
+        seeded from the trainer's own RNG makes the same pairs train the same model."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._rng.randrange(2**31))
+            yield
+
     def train(self, pairs: list[PreferencePair], eval_pairs: list[PreferencePair] | None = None) -> TrainReport:
         """Offline training for ``config.epochs`` epochs (more when that makes fewer than
         ``config.min_steps`` steps); the pairs then join the replay buffer."""
+        with self._own_rng():
+            return self._train(pairs, eval_pairs)
+
+    def adapt(self, fresh_pairs: list[PreferencePair], steps: int | None = None) -> TrainReport:
+        """A few steps on fresh pairs, each batch half fresh and half replayed older pairs
+        (all fresh while the buffer is empty); the fresh pairs then join the buffer."""
+        with self._own_rng():
+            return self._adapt(fresh_pairs, steps)
+
+    def _train(self, pairs: list[PreferencePair], eval_pairs: list[PreferencePair] | None = None) -> TrainReport:
         self._validate(pairs, "training")
         size = self.config.batch_size
         steps_per_epoch = math.ceil(len(pairs) / size)
@@ -127,9 +148,7 @@ class LRFTrainer:
         self.replay.add(pairs)
         return report
 
-    def adapt(self, fresh_pairs: list[PreferencePair], steps: int | None = None) -> TrainReport:
-        """A few steps on fresh pairs, each batch half fresh and half replayed older pairs
-        (all fresh while the buffer is empty); the fresh pairs then join the buffer."""
+    def _adapt(self, fresh_pairs: list[PreferencePair], steps: int | None = None) -> TrainReport:
         self._validate(fresh_pairs, "fresh")
         steps = self.config.adapt_steps if steps is None else steps
         size = self.config.batch_size

@@ -124,3 +124,19 @@ def test_min_steps_adds_whole_epochs_when_the_pairs_are_few(min_steps, steps):
     config = LRFConfig(max_tokens=32, batch_size=2, epochs=1, min_steps=min_steps, progress=False)
     report = LRFTrainer(LocalRewardModel({"answer": "Answer."}, config)).train(secret_word_pairs(4, seed=6))
     assert report.steps == len(report.loss_history) == steps
+
+
+def test_the_same_pairs_train_the_same_model_whatever_ran_before():
+    """Dropout must not draw from torch's global generator (a model server in the same
+    process moves it), or two runs of one job train different LRFs."""
+    pairs = secret_word_pairs(8, seed=7)
+    rewards = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        model = LocalRewardModel({"answer": "Answer."}, LRFConfig(max_tokens=32, batch_size=4, epochs=1,
+                                                                  progress=False))
+        LRFTrainer(model).train(pairs)
+        texts = [model.text(p.node, p.inputs, p.chosen) for p in pairs]
+        with torch.no_grad():
+            rewards.append(model(["answer"] * len(texts), texts).tolist())
+    assert rewards[0] == rewards[1]
