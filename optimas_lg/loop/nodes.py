@@ -31,7 +31,7 @@ from optimas_lg.loop.records import (
 )
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
-from optimas_lg.lrf.collect import PairStats, stored_pairs
+from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
@@ -131,8 +131,7 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     remaining = ws.remaining_runs()
     max_runs = None if remaining is None else int(remaining * ws.config.pairs_share)
     nodes = ws.nodes_using_lrf(state["current_knobs"])
-    stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes,
-                             max_runs=max_runs)[1] if nodes else PairStats()
+    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes, max_runs=max_runs)
     record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
                             stats.skipped_calls, stats.system_runs, max_runs,
                             [n for n in ws.tunable_nodes() if n not in nodes])
@@ -141,13 +140,13 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Train the shared-backbone LRF; report ranking accuracy on pairs held out by example
-    (skipped when the ranking uses no LRF, no node's proposers rank with it, or there is no pair)."""
+    (skipped when the ranking uses no LRF, or there is no pair: no node's proposers rank with it,
+    every candidate tied, or the budget left none)."""
     ws = runtime.context.job(state)
-    collected = entries(state.get("history"), PairsCollected)
-    if not ws.config.uses_lrf or (collected and set(collected[-1].without_lrf) >= set(ws.tunable_nodes())):
+    if not ws.config.uses_lrf:
         return {}
     all_pairs = stored_pairs(ws.store, ws.job_id, types=ws.system.types)
-    if not all_pairs:  # every candidate tied, or the budget left none: proposers fall back on the global check
+    if not all_pairs:  # proposers that rank with the LRF fall back on the global check
         return {}
     event, _ = ws.rewards.train(all_pairs, "initial")
     return {"lrf_path": ws.rewards.path, "history": [entry(event)]}

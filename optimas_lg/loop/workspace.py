@@ -288,8 +288,9 @@ class Workspace:
     def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
                       example_keys: Sequence[str] | None = None, nodes: Sequence[str] | None = None,
                       max_runs: int | None = None) -> tuple[list[PreferencePair], PairStats]:
-        """Preference pairs for every tunable node (or only ``nodes``) from the recorded collect runs
-        (replacing whatever an interrupted run of the same ``stage`` stored).
+        """Preference pairs for every tunable node (or only ``nodes``; none for an empty list)
+        from the recorded collect runs (replacing whatever an interrupted run of the same
+        ``stage`` stored).
 
         ``max_runs`` caps the system runs (rollouts) of the whole collection: each node in
         turn gets an equal share of what is left (a node that needs less leaves the rest to
@@ -300,7 +301,7 @@ class Workspace:
         delete_stage(self.store, self.job_id, stage)
         pairs: list[PreferencePair] = []
         stats = PairStats()
-        todo = list(nodes or self.tunable_nodes())
+        todo = list(self.tunable_nodes() if nodes is None else nodes)
         ends = {node: self.system.graph.ends_run(node) for node in todo}
         if config.exact_last:
             todo.sort(key=lambda node: not ends[node])
