@@ -210,7 +210,7 @@ def _lrf_trust(state: LoopState, node: str) -> LRFTrust:
         trust = event.trust(node)
         if trust is not None:
             return trust
-    return LRFTrust.measure(node, None, 0)
+    return LRFTrust.measure(node, None, 0, 0)
 
 
 def _value_cost(ws: Workspace) -> Callable[[Any], float | None]:

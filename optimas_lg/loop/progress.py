@@ -47,7 +47,8 @@ def step_line(node: str, state: LoopState) -> str | None:
         event = entries(history, LRFEvent)[-1]
         weak = event.at_or_below_chance()
         n_of = {**(event.n_eval_by_node or {}), "__overall__": event.n_eval_pairs}
-        shown = [f"{k.strip('_')} {v:.2f}" + (f" (n={n_of[k]})" if n_of.get(k) is not None else "")
+        examples = event.n_eval_examples_by_node or {}
+        shown = [f"{k.strip('_')} {v:.2f}" + _sample_size(n_of.get(k), examples.get(k))
                  + (" (at or below chance)" if k in weak else "") for k, v in event.accuracy.items()]
         msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
     elif node == "pick_node":
@@ -73,6 +74,13 @@ def step_line(node: str, state: LoopState) -> str | None:
     else:
         return None
     return f"{msg}  [{budget}]"
+
+
+def _sample_size(pairs: int | None, examples: int | None) -> str:
+    """`` (n=14 pairs / 5 examples)``: what a held-out accuracy was measured on."""
+    if pairs is None:
+        return ""
+    return f" (n={pairs} pairs / {examples} examples)" if examples is not None else f" (n={pairs})"
 
 
 def printer(out: TextIO | None = None) -> ProgressFn:

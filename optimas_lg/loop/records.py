@@ -178,7 +178,8 @@ class LRFEvent(Record):
 
     ``accuracy`` is ranking accuracy per node on pairs it was not trained on: held-out
     examples after training, the fresh pairs (before the update) after adapting;
-    ``n_eval_by_node`` counts those pairs per node.
+    ``n_eval_by_node`` counts those pairs per node and ``n_eval_examples_by_node`` the
+    distinct examples they come from (the ``n`` of the trust interval, ``lrf.trust``).
     """
 
     kind: ClassVar[str] = "lrf"
@@ -190,12 +191,16 @@ class LRFEvent(Record):
     train_loss: float | None = None
     train_accuracy: dict[str, float] | None = None
     n_eval_by_node: dict[str, int] | None = None
+    n_eval_examples_by_node: dict[str, int] | None = None
 
     def trust(self, node: str) -> LRFTrust | None:
-        """How far ``node``'s head can be trusted by these numbers (``None``: not measured here)."""
+        """How far ``node``'s head can be trusted by these numbers (``None``: not measured here).
+        An event stored before examples were counted falls back to its pair count."""
         if node not in self.accuracy:
             return None
-        return LRFTrust.measure(node, self.accuracy[node], (self.n_eval_by_node or {}).get(node, 0))
+        pairs = (self.n_eval_by_node or {}).get(node, 0)
+        return LRFTrust.measure(node, self.accuracy[node], pairs,
+                                (self.n_eval_examples_by_node or {}).get(node, pairs))
 
     def at_or_below_chance(self) -> dict[str, float]:
         """The nodes (not the overall figure) whose head ranks no better than a coin."""

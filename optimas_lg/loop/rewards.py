@@ -79,6 +79,7 @@ class LocalRewards:
                                            "eval_examples": sorted({p.example_key for p in held_out})})
         event = LRFEvent(stage=stage, checkpoint_id=checkpoint_id, n_pairs=len(pairs), accuracy=accuracy,
                          n_eval_pairs=len(held_out), n_eval_by_node=_per_node(held_out),
+                         n_eval_examples_by_node=_examples_per_node(held_out),
                          train_loss=report.loss_history[-1] if report.loss_history else None)
         self.store.add_event(self.job_id, event.kind, event.to_json())
         return event, held_out
@@ -92,6 +93,7 @@ class LocalRewards:
         checkpoint_id = self._save(stage, {"fresh_accuracy_before": before})
         event = LRFEvent(stage=stage, checkpoint_id=checkpoint_id, n_pairs=len(fresh), accuracy=before,
                          n_eval_pairs=len(fresh), n_eval_by_node=_per_node(fresh),
+                         n_eval_examples_by_node=_examples_per_node(fresh),
                          train_accuracy=report.train_accuracy)
         self.store.add_event(self.job_id, event.kind, event.to_json(), iteration=iteration)
         return event
@@ -137,3 +139,8 @@ class LocalRewards:
 def _per_node(pairs: Sequence[PreferencePair]) -> dict[str, int]:
     """How many of ``pairs`` each node has (the ``n`` behind its accuracy)."""
     return dict(Counter(p.node for p in pairs))
+
+
+def _examples_per_node(pairs: Sequence[PreferencePair]) -> dict[str, int]:
+    """From how many distinct examples ``pairs`` come, per node (the ``n`` of its trust)."""
+    return dict(Counter(node for node, _ in {(p.node, p.example_key) for p in pairs}))

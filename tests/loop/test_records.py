@@ -58,7 +58,7 @@ def test_evaluation_counts_failures_as_zero():
 
 
 def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
-    decision = "LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked on the train metric"
+    decision = "LRF not trusted (0.44 [0.28, 0.61] 30 pairs / 30 examples): top 3 checked on the train metric"
     prop = NodeProposal("answer", ["style"], {"style": Change("a", "b")}, {"style": "b"}, 0.1, 0.2, trust=decision)
     assert _roundtrip(prop) == prop
     line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
@@ -66,21 +66,26 @@ def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
 
 
 def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
-    history = [entry(LRFEvent("initial", 1, 90, {"answer": 0.9, "rewrite": 0.44}, n_eval_by_node={"answer": 60,
-                                                                                              "rewrite": 30})),
-               entry(LRFEvent("adapt1", 2, 12, {"rewrite": 0.95}, n_eval_by_node={"rewrite": 40}))]
+    history = [entry(LRFEvent("initial", 1, 90, {"answer": 0.9, "rewrite": 0.44},
+                              n_eval_by_node={"answer": 60, "rewrite": 30},
+                              n_eval_examples_by_node={"answer": 60, "rewrite": 10})),
+               entry(LRFEvent("adapt1", 2, 12, {"rewrite": 0.95}, n_eval_by_node={"rewrite": 40},
+                              n_eval_examples_by_node={"rewrite": 40}))]
     state = {"history": history}
-    assert _lrf_trust(state, "answer").describe() == "0.90 [0.80, 0.95] n=60"  # not re-measured since training
+    # not re-measured since training
+    assert _lrf_trust(state, "answer").describe() == "0.90 [0.80, 0.95] 60 pairs / 60 examples"
     assert _lrf_trust(state, "rewrite").trusted and _lrf_trust(state, "rewrite").n == 40
     assert not _lrf_trust(state, "retrieve").trusted and _lrf_trust(state, "retrieve").n == 0
 
 
 def test_the_train_lrf_line_gives_each_accuracy_with_its_n():
     event = LRFEvent("initial", 1, 49, {"rewrite": 0.43, "retrieve": 0.75, "__overall__": 0.55}, n_eval_pairs=20,
-                     n_eval_by_node={"rewrite": 14, "retrieve": 6})
+                     n_eval_by_node={"rewrite": 14, "retrieve": 6},
+                     n_eval_examples_by_node={"rewrite": 5, "retrieve": 3})
     line = step_line("train_lrf", {"history": [entry(event)], "spent": {}})
-    assert line is not None and line.startswith("train_lrf held-out ranking accuracy rewrite 0.43 (n=14) (at or "
-                                                "below chance), retrieve 0.75 (n=6), overall 0.55 (n=20)  [runs 0")
+    assert line is not None and line.startswith(
+        "train_lrf held-out ranking accuracy rewrite 0.43 (n=14 pairs / 5 examples) (at or below chance), "
+        "retrieve 0.75 (n=6 pairs / 3 examples), overall 0.55 (n=20)  [runs 0")
 
 
 def test_a_node_proposal_groups_changed_knobs_by_the_search_that_chose_them():

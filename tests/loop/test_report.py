@@ -16,7 +16,7 @@ from optimas_lg.proposers import Cost, Proposal
 
 OLD_PROMPT = "Answer the question.\nBe brief."
 NEW_PROMPT = "Answer the question in one word.\nIf unsure, say `unknown`.\nNever explain | pipes kept."
-TRUST = "LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked on the train metric"
+TRUST = "LRF not trusted (0.44 [0.28, 0.61] 30 pairs / 30 examples): top 3 checked on the train metric"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = [  # iteration, node, knob, kind, old, new, accepted, val current, val proposed
     (1, "answer", "answer_prompt", "prompt", OLD_PROMPT, NEW_PROMPT, True, 0.40, 0.55),

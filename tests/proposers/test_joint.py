@@ -119,13 +119,13 @@ def test_the_lrf_is_in_use_only_for_expensive_runs_or_when_asked():
 
 def test_an_untrusted_lrf_hands_the_search_to_the_global_metric_when_the_budget_allows():
     cost = CheapRuns().judge(runs=10, seconds=30.0, tokens=5000)  # expensive: the LRF would rank
-    untrusted = LRFTrust.measure("lookup", 0.44, 30)
+    untrusted = LRFTrust.measure("lookup", 0.44, 30, 30)
     ctx = context(global_check=global_metric, run_cost=cost, global_runs=8, runs_left=lambda: 400,
                   trust=untrusted)
     (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(ctx, KNOBS)
     assert proposal.details["objective"] == "global" and proposal.cost.system_runs > 0
     assert proposal.details["trust_decision"] == proposal.details["why"] == \
-        "LRF not trusted (0.44 [0.28, 0.61] n=30): searched on the train metric"
+        "LRF not trusted (0.44 [0.28, 0.61] 30 pairs / 30 examples): searched on the train metric"
     assert proposal.details["trust"]["n"] == 30
 
     broke = context(global_check=lambda k: pytest.fail("no runs left for a check"), run_cost=cost, global_runs=8,
@@ -135,10 +135,10 @@ def test_an_untrusted_lrf_hands_the_search_to_the_global_metric_when_the_budget_
     assert proposal.details["trust_decision"].endswith("10 system runs left, a check costs 8; the LRF picked alone")
 
     trusted = context(global_check=lambda k: pytest.fail("a trusted LRF picks alone"), run_cost=cost,
-                      global_runs=8, trust=LRFTrust.measure("lookup", 0.9, 60))
+                      global_runs=8, trust=LRFTrust.measure("lookup", 0.9, 60, 60))
     (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(trusted, KNOBS)
     assert proposal.details["objective"] == "lrf"
-    assert proposal.details["trust_decision"] == "LRF trusted: 0.90 [0.80, 0.95] n=60"
+    assert proposal.details["trust_decision"] == "LRF trusted: 0.90 [0.80, 0.95] 60 pairs / 60 examples"
 
 
 def test_global_only_searches_on_the_train_metric_whatever_the_run_cost():

@@ -15,8 +15,8 @@ from optimas_lg.proposers import ChoiceConfig, ChoiceProposer, ProposalContext
 LEVEL = KnobSpec("level", Choice(["a", "b", "c", "d", "e"], node="n"), "a")
 LRF_ORDER = {"a": 0.0, "b": 3.0, "c": 2.0, "d": 4.0, "e": 1.0}  # the LRF prefers d, then b, c
 METRIC = {"a": 0.2, "b": 0.3, "c": 0.6, "d": 0.1, "e": 0.9}  # the global metric prefers e, then c
-TRUSTED = LRFTrust.measure("n", 0.82, 40)
-UNTRUSTED = LRFTrust.measure("n", 0.44, 30)
+TRUSTED = LRFTrust.measure("n", 0.82, 40, 40)
+UNTRUSTED = LRFTrust.measure("n", 0.44, 30, 30)
 
 
 def lrf(pairs: list[tuple[dict, dict]]) -> list[float]:
@@ -44,7 +44,7 @@ def test_a_trusted_lrf_picks_alone():
     ctx, checked = context(TRUSTED)
     proposal = propose(ctx)
     assert proposal.value == "d" and checked == [] and proposal.cost.system_runs == 0
-    assert proposal.details["trust_decision"] == "LRF trusted: 0.82 [0.67, 0.91] n=40"
+    assert proposal.details["trust_decision"] == "LRF trusted: 0.82 [0.67, 0.91] 40 pairs / 40 examples"
     assert proposal.details["trust"]["trusted"] is True
 
 
@@ -53,8 +53,8 @@ def test_an_untrusted_lrf_is_overruled_when_its_pick_loses_the_global_check():
     proposal = propose(ctx)
     assert checked == ["a", "d", "b", "c"]  # the current value, then the LRF's top 3
     assert proposal.value == "c"  # best of the checked on the metric; e (never shortlisted) is not seen
-    assert proposal.details["trust_decision"] == ("LRF not trusted (0.44 [0.28, 0.61] n=30): top 3 checked "
-                                                  "on the train metric, overruling the LRF's pick")
+    assert proposal.details["trust_decision"] == ("LRF not trusted (0.44 [0.28, 0.61] 30 pairs / 30 examples): "
+                                                  "top 3 checked on the train metric, overruling the LRF's pick")
     assert proposal.details["trust_checked"] == [["a", 0.2], ["d", 0.1], ["b", 0.3], ["c", 0.6]]
     assert proposal.cost.system_runs == 4 * 8
     assert proposal.proposed_score == LRF_ORDER["c"]  # the LRF's own score stays on record
@@ -83,7 +83,7 @@ def test_with_no_runs_left_the_lrf_picks_and_the_reason_is_recorded(left, global
         ctx.global_check = None
     proposal = propose(ctx)
     assert proposal.value == "d" and checked == [] and proposal.cost.system_runs == 0
-    assert proposal.details["trust_decision"] == f"LRF not trusted (0.44 [0.28, 0.61] n=30): {reason}"
+    assert proposal.details["trust_decision"] == f"LRF not trusted (0.44 [0.28, 0.61] 30 pairs / 30 examples): {reason}"
 
 
 def test_without_a_trained_lrf_nothing_is_checked_or_recorded():
