@@ -244,7 +244,7 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
                           proposals[0].current_score if comparable else None,
                           proposals[-1].proposed_score if comparable else None, skipped,
                           objectives.pop() if comparable else None, "; ".join(trust) or None,
-                          [[k.strip() for k in p.knob.split(",")] for p in proposals if p.changed])
+                          [p.knob_names for p in proposals if p.changed])
     return {"proposal": record.to_json()}
 
 

@@ -57,8 +57,7 @@ class ProposalContext:
     optimizer event of kind ``"proposal"``; ``charge_tokens`` counts the proposer's own LLM
     tokens (``Cost.llm_tokens``) against the job's budget.
     ``calls``, when given, are the records behind ``inputs`` (same
-    order), all from training runs: demonstrations are drawn from them. With a ``store``
-    and ``job_id`` every proposal is recorded as an optimizer event of kind ``"proposal"``.
+    order), all from training runs: demonstrations are drawn from them.
     ``value_cost`` (set when the job's objective weighs cost) prices a knob value, such as
     a model name (``None``: not priced), so model selection can prefer a cheaper option.
 
@@ -151,6 +150,11 @@ class Proposal:
     @property
     def changed(self) -> bool:
         return self.value != self.previous
+
+    @property
+    def knob_names(self) -> list[str]:
+        """The knobs this proposal sets: its one knob, or every knob of a joint search."""
+        return list(self.value) if self.kind == "joint" else [self.knob]
 
     def to_json(self) -> dict[str, Any]:
         """The JSON the store keeps as the ``proposal`` event's payload."""

@@ -46,6 +46,7 @@ def test_the_two_lookup_knobs_are_searched_together_on_the_lrf():
     ctx = context()
     (proposal,) = JointProposer(JointConfig(n_trials=16, max_inputs=12)).propose_all(ctx, KNOBS)
     assert proposal.kind == "joint" and proposal.knob == "history_window, match_slack"
+    assert proposal.knob_names == ["history_window", "match_slack"]
     assert proposal.previous == {"history_window": 2, "match_slack": 1}
     assert proposal.value["history_window"] >= 3 and proposal.value["match_slack"] >= 2
     assert proposal.proposed_score == 1.0 > proposal.current_score
