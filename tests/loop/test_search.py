@@ -11,7 +11,7 @@ import pytest
 
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
-from optimas_lg.loop.nodes import rejected_changes
+from optimas_lg.loop.nodes import rejected_changes, unvisited_in_pass
 from optimas_lg.loop.records import Change, Decision, GateStep
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
@@ -59,3 +59,14 @@ def test_the_loop_finds_the_joint_lookup_knobs_and_skips_dead_ones(store):
     triage = [p for p in proposals if p.node == "triage"]
     assert any(p.value == "keywords" for p in triage)  # so DeadPrompt saw keywords in force, then was skipped
     assert not [p for p in proposals if p.knob == "triage_prompt"]
+
+
+def test_a_pass_visits_every_reached_node_before_any_node_again():
+    reached = ["lexical", "dense", "fuse"]
+    assert unvisited_in_pass([], reached) == reached
+    assert unvisited_in_pass(["dense", "lexical"], reached) == ["fuse"]
+    assert unvisited_in_pass(["dense", "lexical", "fuse"], reached) == reached  # a new pass
+    assert unvisited_in_pass(["dense", "lexical", "fuse", "fuse"], reached) == ["lexical", "dense"]
+    # a node an accepted change routed around no longer holds the pass open
+    assert unvisited_in_pass(["dead", "dense", "lexical"], reached) == ["fuse"]
+    assert unvisited_in_pass(["dense", "lexical"], ["dense", "lexical"]) == ["dense", "lexical"]
