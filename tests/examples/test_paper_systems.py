@@ -283,3 +283,27 @@ def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
 
     example = Example("k", {"question": "Product Sequence: \nPaint Pens Set\nAcrylic Markers", "choices": CHOICES})
     assert overlap_pick(example) == 2
+
+
+# --- the PubMedQA headroom grid -----------------------------------------------------------------
+
+
+def _measured(analyst_prompt: str, solver_scores: dict[str, list[float]]) -> dict:
+    return {"analyst_model": pubmedqa.AgentConfig.analyst_model, "analyst_prompt": analyst_prompt,
+            "keys": ["a", "b"], "labels": ["yes", "no"], "seconds": 4.0, "tokens": 600, "findings": ["f", "g"],
+            "solvers": [{"model": model, "seconds": 2.0, "tokens": 100, "answers": ["yes", "yes"], "scores": scores}
+                        for model, scores in solver_scores.items()]}
+
+
+def test_pubmedqa_grid_pairs_every_config_with_the_default():
+    from examples.pubmedqa import measure
+
+    default = pubmedqa.AgentConfig()
+    lines = measure.table([_measured("default", {default.solver_model: [1.0, 0.0]}),
+                           _measured("results", {default.solver_model: [1.0, 1.0], "local/other": [0.0, 0.0]})])
+    assert lines[0].startswith("val n=2 labels {'yes': 1, 'no': 1}")
+    assert "vs default +0.000 +- 0.000" in lines[1]
+    assert "results  solver smollm2-135m" in lines[2] and "vs default +0.500 +- 0.500" in lines[2]
+    assert "vs default -0.500 +- 0.500" in lines[3] and "per run 3.0 s, 350 tokens" in lines[3]
+    with pytest.raises(SystemExit, match="no measurement of the default config"):
+        measure.table([_measured("results", {default.solver_model: [1.0, 1.0]})])
