@@ -79,22 +79,27 @@ def measure_analyst(examples: Sequence[Example], model: str, prompt: str) -> dic
 
 
 def table(results: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per config: accuracy, paired difference to the default, decisions, cost per run."""
+    """One line per config: accuracy, the paired difference to the default on that config's
+    examples (n), decisions, cost per run."""
     rows = {(r["analyst_model"], r["analyst_prompt"], s["model"]): (r, s) for r in results for s in r["solvers"]}
     default = AgentConfig()
     base = rows.get((default.analyst_model, "default", default.solver_model))
     if base is None:
         raise SystemExit("no measurement of the default config yet: run without --analyst-models/--analyst-prompts")
-    n = len(base[0]["keys"])
+    base_scores = dict(zip(base[0]["keys"], base[1]["scores"]))
     labels = Counter(base[0]["labels"])
+    n = len(base_scores)
     lines = [f"val n={n} labels {dict(labels)}; chance 1/3, always-'yes' {labels['yes'] / n:.3f}"]
     for (model, prompt, solver_model), (r, s) in rows.items():
-        gain, stderr = paired(base[1]["scores"], s["scores"])
+        if not set(r["keys"]) <= set(base_scores):
+            continue  # examples the default was not measured on: nothing to pair with
+        gain, stderr = paired([base_scores[k] for k in r["keys"]], s["scores"])
         decisions = Counter(parse_decision(a) for a in s["answers"])
-        lines.append(f"analyst {short(model)}/{prompt:<8} solver {short(solver_model):<20} "
+        runs = len(r["keys"])
+        lines.append(f"analyst {short(model)}/{prompt:<8} solver {short(solver_model):<20} n={runs:<3} "
                      f"accuracy {statistics.fmean(s['scores']):.3f}  vs default {gain:+.3f} +- {stderr:.3f}  "
-                     f"decisions {dict(decisions)}  per run {(r['seconds'] + s['seconds']) / n:.1f} s, "
-                     f"{(r['tokens'] + s['tokens']) / n:.0f} tokens")
+                     f"decisions {dict(decisions)}  per run {(r['seconds'] + s['seconds']) / runs:.1f} s, "
+                     f"{(r['tokens'] + s['tokens']) / runs:.0f} tokens")
     return lines
 
 
@@ -114,8 +119,7 @@ def main() -> None:
             if path.exists() and json.loads(path.read_text())["keys"] == keys:
                 continue
             path.write_text(json.dumps(measure_analyst(examples, model, prompt), indent=1) + "\n")
-    results = [json.loads(p.read_text()) for p in sorted(args.out.glob("pubmedqa_*.json"))]
-    print("\n".join(table([r for r in results if r["keys"] == keys])))
+    print("\n".join(table([json.loads(p.read_text()) for p in sorted(args.out.glob("pubmedqa_*.json"))])))
 
 
 if __name__ == "__main__":
