@@ -5,7 +5,7 @@ The analyst runs once per analyst config, and every solver config is scored on t
 findings (greedy decoding: what full graph runs of that config give), so the grid costs one
 analyst pass per analyst config, not one per config. Each analyst config's findings, answers
 and per-example scores go to ``<out>/pubmedqa_<model>_<prompt>.json``; a config whose file
-exists (same examples) is read back instead of rerun, so the grid can be run in parts.
+exists is extended to the examples it lacks instead of rerun, so the grid can be run in parts.
 
 ``python -m examples.pubmedqa.measure --limit 40``; docs/examples/pubmedqa.md records the output.
 """
@@ -78,6 +78,16 @@ def measure_analyst(examples: Sequence[Example], model: str, prompt: str) -> dic
             "findings": [s["analysis"] for s in found], "solvers": solvers}
 
 
+def extend(done: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The measurement ``done`` of an analyst config followed by ``new``, of the same config on
+    further examples (seconds and tokens added up)."""
+    solvers = [{**old, "seconds": old["seconds"] + more["seconds"], "tokens": old["tokens"] + more["tokens"],
+                "answers": old["answers"] + more["answers"], "scores": old["scores"] + more["scores"]}
+               for old, more in zip(done["solvers"], new["solvers"], strict=True)]
+    return {**done, **{k: done[k] + new[k] for k in ("keys", "labels", "seconds", "tokens", "findings")},
+            "solvers": solvers}
+
+
 def table(results: Sequence[dict[str, Any]]) -> list[str]:
     """One line per config: accuracy, the paired difference to the default on that config's
     examples (n), decisions, cost per run."""
@@ -111,14 +121,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder of the per-analyst-config JSON files")
     args = parser.parse_args()
     examples = load_split("val", limit=args.limit)
-    keys = [e.key for e in examples]
     args.out.mkdir(parents=True, exist_ok=True)
     for model in args.analyst_models:
         for prompt in args.analyst_prompts:
             path = args.out / f"pubmedqa_{short(model)}_{prompt}.json"
-            if path.exists() and json.loads(path.read_text())["keys"] == keys:
-                continue
-            path.write_text(json.dumps(measure_analyst(examples, model, prompt), indent=1) + "\n")
+            done = json.loads(path.read_text()) if path.exists() else None
+            todo = [e for e in examples if done is None or e.key not in done["keys"]]
+            if todo:
+                new = measure_analyst(todo, model, prompt)
+                path.write_text(json.dumps(new if done is None else extend(done, new), indent=1) + "\n")
     print("\n".join(table([json.loads(p.read_text()) for p in sorted(args.out.glob("pubmedqa_*.json"))])))
 
 

@@ -307,3 +307,14 @@ def test_pubmedqa_grid_pairs_every_config_with_the_default():
     assert "vs default -0.500 +- 0.500" in lines[3] and "per run 3.0 s, 350 tokens" in lines[3]
     with pytest.raises(SystemExit, match="no measurement of the default config"):
         measure.table([_measured("results", {default.solver_model: [1.0, 1.0]})])
+
+
+def test_pubmedqa_grid_extends_a_measurement_to_more_examples():
+    from examples.pubmedqa import measure
+
+    model = pubmedqa.AgentConfig.solver_model
+    done, new = _measured("default", {model: [1.0, 0.0]}), _measured("default", {model: [0.0, 1.0]})
+    new["keys"] = ["c", "d"]
+    merged = measure.extend(done, new)
+    assert merged["keys"] == ["a", "b", "c", "d"] and merged["seconds"] == 8.0 and merged["tokens"] == 1200
+    assert merged["solvers"][0]["scores"] == [1.0, 0.0, 0.0, 1.0] and merged["solvers"][0]["seconds"] == 4.0
