@@ -23,8 +23,10 @@ PRICES = {"local/smollm2-135m": {"prompt": 1.35, "completion": 1.35},
 SETTINGS: dict[str, Any] = {
     "kinds": ["choice"], "prices": PRICES, "objective": {"lambda_cost": 10.0},
     "proposers": {"choice": {"strategy": "argmax"}},
-    "pairs": {"samples": 2, "llm_samples": 0, "calls_per_node": 12},
+    "pairs": {"samples": 2, "llm_samples": 0, "calls_per_node": 6}, "global_examples": 4,
 }
+"""Sized for a shared 2-core CPU, where a Qwen analyst call takes ~30 s: one alternative model per
+recorded call, no LLM samples, few calls per node and global checks on 4 training examples."""
 
 
 def start_value(text: str) -> tuple[str, str]:
@@ -39,11 +41,12 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=20, help="the first N val examples")
     parser.add_argument("--set", type=start_value, action="append", default=[], metavar="KNOB=VALUE",
                         help="a start value (fixed for prompts), e.g. solver_model=local/qwen2.5-coder-0.5b")
-    parser.add_argument("--max-iterations", type=int, default=2)
+    parser.add_argument("--max-iterations", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seeds the loop (with 1 its first round is the solver's)")
     parser.add_argument("--store", default=None, help="store URL (default: the default store)")
     args = parser.parse_args()
     result = optimize(builder, load_split("train", args.train), metric, valset=load_split("val", args.val),
-                      config=dict(args.set), settings=SETTINGS, store=args.store,
+                      config=dict(args.set), settings=SETTINGS, store=args.store, seed=args.seed,
                       max_iterations=args.max_iterations, patience=None)
     print(json.dumps({"initial": result.initial_knobs, "best": result.best_knobs, "stop": result.stop_reason,
                       "val": [result.val_before, result.val_after]}, indent=1))
