@@ -22,7 +22,8 @@ PRICES = {"local/smollm2-135m": {"prompt": 1.35, "completion": 1.35},
           "local/qwen2.5-coder-0.5b": {"prompt": 5.0, "completion": 5.0}}
 SETTINGS: dict[str, Any] = {
     "kinds": ["choice"], "prices": PRICES, "objective": {"lambda_cost": 10.0},
-    "proposers": {"choice": {"strategy": "argmax"}},
+    # the choice proposer applies the cost rule (the default for choice knobs, the joint search, does not)
+    "proposers": {"choice": {"use": "optimas_lg.proposers.choice:ChoiceProposer", "strategy": "argmax"}},
     "pairs": {"samples": 2, "llm_samples": 0, "calls_per_node": 6}, "global_examples": 4,
 }
 """Sized for a shared 2-core CPU, where a Qwen analyst call takes ~30 s: one alternative model per
