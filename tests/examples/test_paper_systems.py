@@ -318,3 +318,16 @@ def test_pubmedqa_grid_extends_a_measurement_to_more_examples():
     merged = measure.extend(done, new)
     assert merged["keys"] == ["a", "b", "c", "d"] and merged["seconds"] == 8.0 and merged["tokens"] == 1200
     assert merged["solvers"][0]["scores"] == [1.0, 0.0, 0.0, 1.0] and merged["solvers"][0]["seconds"] == 4.0
+
+
+def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
+    from examples.pubmedqa import cost, measure
+    from optimas_lg.loop.config import OptimizeConfig
+    from optimas_lg.proposers.choice import ChoiceProposer
+    from optimas_lg.proposers.registry import build_proposers
+
+    settings = OptimizeConfig.from_dict(cost.SETTINGS)
+    assert settings.kinds == ["choice"] and settings.objective.lambda_cost > 0
+    assert isinstance(build_proposers(settings.proposers)["choice"], ChoiceProposer)
+    assert cost.start_value("analyst_prompt=results") == ("analyst_prompt", measure.RESULTS_PROMPT)
+    assert cost.start_value("solver_model=local/x") == ("solver_model", "local/x")
