@@ -283,3 +283,51 @@ def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
 
     example = Example("k", {"question": "Product Sequence: \nPaint Pens Set\nAcrylic Markers", "choices": CHOICES})
     assert overlap_pick(example) == 2
+
+
+# --- the PubMedQA headroom grid -----------------------------------------------------------------
+
+
+def _measured(analyst_prompt: str, solver_scores: dict[str, list[float]]) -> dict:
+    return {"analyst_model": pubmedqa.AgentConfig.analyst_model, "analyst_prompt": analyst_prompt,
+            "keys": ["a", "b"], "labels": ["yes", "no"], "seconds": 4.0, "tokens": 600, "findings": ["f", "g"],
+            "solvers": [{"model": model, "seconds": 2.0, "tokens": 100, "answers": ["yes", "yes"], "scores": scores}
+                        for model, scores in solver_scores.items()]}
+
+
+def test_pubmedqa_grid_pairs_every_config_with_the_default():
+    from examples.pubmedqa import measure
+
+    default = pubmedqa.AgentConfig()
+    lines = measure.table([_measured("default", {default.solver_model: [1.0, 0.0]}),
+                           _measured("results", {default.solver_model: [1.0, 1.0], "local/other": [0.0, 0.0]})])
+    assert lines[0].startswith("val n=2 labels {'yes': 1, 'no': 1}")
+    assert "vs default +0.000 +- 0.000" in lines[1]
+    assert "results  solver smollm2-135m" in lines[2] and "vs default +0.500 +- 0.500" in lines[2]
+    assert "vs default -0.500 +- 0.500" in lines[3] and "per run 3.0 s, 350 tokens" in lines[3]
+    with pytest.raises(SystemExit, match="no measurement of the default config"):
+        measure.table([_measured("results", {default.solver_model: [1.0, 1.0]})])
+
+
+def test_pubmedqa_grid_extends_a_measurement_to_more_examples():
+    from examples.pubmedqa import measure
+
+    model = pubmedqa.AgentConfig.solver_model
+    done, new = _measured("default", {model: [1.0, 0.0]}), _measured("default", {model: [0.0, 1.0]})
+    new["keys"] = ["c", "d"]
+    merged = measure.extend(done, new)
+    assert merged["keys"] == ["a", "b", "c", "d"] and merged["seconds"] == 8.0 and merged["tokens"] == 1200
+    assert merged["solvers"][0]["scores"] == [1.0, 0.0, 0.0, 1.0] and merged["solvers"][0]["seconds"] == 4.0
+
+
+def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
+    from examples.pubmedqa import cost, measure
+    from optimas_lg.loop.config import OptimizeConfig
+    from optimas_lg.proposers.choice import ChoiceProposer
+    from optimas_lg.proposers.registry import build_proposers
+
+    settings = OptimizeConfig.from_dict(cost.SETTINGS)
+    assert settings.kinds == ["choice"] and settings.objective.lambda_cost > 0
+    assert isinstance(build_proposers(settings.proposers)["choice"], ChoiceProposer)
+    assert cost.start_value("analyst_prompt=results") == ("analyst_prompt", measure.RESULTS_PROMPT)
+    assert cost.start_value("solver_model=local/x") == ("solver_model", "local/x")
