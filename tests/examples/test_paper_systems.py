@@ -322,3 +322,12 @@ def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
 
     example = Example("k", {"question": "Product Sequence: \nPaint Pens Set\nAcrylic Markers", "choices": CHOICES})
     assert overlap_pick(example) == 2
+
+
+def test_hotpotqa_demos_ab_reads_the_reports_demo_sources():
+    from examples.hotpotqa.demos_ab import SOURCES_HEADING, demo_sources
+
+    table = "| example | run score |\n|---|---|\n| `5a8` | 1.000 |"
+    report = f"# Report\n\n## Knobs\n\ntext\n\n{SOURCES_HEADING}\n\n{table}\n\n## Rounds\n\n| iter |"
+    assert demo_sources(report) == f"{SOURCES_HEADING}\n\n{table}"
+    assert demo_sources("# Report\n\nno demos") == "" and demo_sources(None) == ""
