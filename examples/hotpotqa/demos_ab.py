@@ -5,7 +5,7 @@ Every other knob stays at its default in both arms, so the loop's only lever is 
 (on this CPU the loop over all knobs does not fit a useful budget). The loop sees only the
 training split: it carves its own gate examples out of it.
 
-``nice -n 10 python -m examples.hotpotqa.demos_ab --seeds 0 1 --budget 60
+``nice -n 10 python -m examples.hotpotqa.demos_ab --seeds 0 1 --budget 100
 --out docs/examples/measure/hotpotqa_demos.json``; docs/optimizers.md records the output.
 """
 
@@ -40,7 +40,9 @@ def demo_sources(report: str | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--budget", type=int, default=60, help="system runs per loop (max_system_runs)")
+    parser.add_argument("--budget", type=int, default=100, help="system runs per loop (max_system_runs)")
+    parser.add_argument("--iterations", type=int, default=1, help="rounds per loop (max_iterations): a round "
+                        "that spends no system run does not bring the run budget closer")
     parser.add_argument("--out", type=Path, help="write per-example scores, kept demos and sources to this JSON")
     args = parser.parse_args()
     train = load_split("train")
@@ -49,7 +51,7 @@ def main() -> None:
         start = time.perf_counter()
         store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='hotpot-demos-')}/optimas.db")
         result = optimize(builder, train, metric, settings={"kinds": ["demos"]}, seed=seed, store=store,
-                          max_system_runs=args.budget, max_iterations=None, patience=None, progress=True)
+                          max_system_runs=args.budget, max_iterations=args.iterations, patience=None, progress=True)
         report = Path(result.report).read_text() if result.report else None
         jobs.append({"seed": seed, "seconds": round(time.perf_counter() - start), "stop": result.stop_reason,
                      "gate_val": [result.val_before, result.val_after], "demos": result.best_knobs["answer_demos"],
@@ -57,14 +59,15 @@ def main() -> None:
         print(f"seed {seed}: {jobs[-1]['seconds']} s, stop {result.stop_reason}, loop val "
               f"{result.val_before:.3f} -> {result.val_after:.3f}, {len(jobs[-1]['demos'])} demos kept", flush=True)
         print(jobs[-1]["sources"] or "(no demos kept)", flush=True)
+    kept = [job for job in jobs if job["demos"]]  # a job that kept [] scores as the other arm, by construction
     scored = {}
-    for split in ("val", "test"):
+    for split in ("val", "test") if kept else ():
         examples = load_split(split)
-        runs = run_configs(examples, [AgentConfig(), *(AgentConfig(answer_demos=job["demos"]) for job in jobs)])
+        runs = run_configs(examples, [AgentConfig(), *(AgentConfig(answer_demos=job["demos"]) for job in kept)])
         scores = [[metric(ex, state) for ex, (state, _, _) in zip(examples, run)] for run in runs]
         scored[split] = {"keys": [ex.key for ex in examples], "no demos": scores[0],
-                         **{f"seed {job['seed']}": s for job, s in zip(jobs, scores[1:])}}
-        for job, s in zip(jobs, scores[1:]):
+                         **{f"seed {job['seed']}": s for job, s in zip(kept, scores[1:])}}
+        for job, s in zip(kept, scores[1:]):
             gain, stderr = paired(scores[0], s)
             print(f"{split} n={len(examples)} seed {job['seed']}: F1 {statistics.fmean(scores[0]):.3f} without demos, "
                   f"{statistics.fmean(s):.3f} with the kept demos ({gain:+.3f} +- {stderr:.3f} paired)", flush=True)
