@@ -331,3 +331,17 @@ def test_hotpotqa_demos_ab_reads_the_reports_demo_sources():
     report = f"# Report\n\n## Knobs\n\ntext\n\n{SOURCES_HEADING}\n\n{table}\n\n## Rounds\n\n| iter |"
     assert demo_sources(report) == f"{SOURCES_HEADING}\n\n{table}"
     assert demo_sources("# Report\n\nno demos") == "" and demo_sources(None) == ""
+
+
+def test_hotpotqa_demos_ab_lists_the_demo_sets_the_gate_tested():
+    from examples.hotpotqa.demos_ab import tested_sets
+    from optimas_lg.loop.records import Change, Decision
+
+    demo = [{"input": {"question": "Q?", "evidence": "E."}, "output": {"answer": "A"}}]
+
+    def decision(changes: dict, accepted: bool) -> Decision:
+        return Decision("respond", changes, 8, accepted, 0.1, 0.0, -0.1, 0.05, "rule", "reason")
+
+    decisions = [decision({"answer_demos": Change([], demo)}, False), decision({"top_k": Change(3, 5)}, True),
+                 decision({"answer_demos": Change(demo, [])}, True)]
+    assert tested_sets(decisions) == [demo, []]
