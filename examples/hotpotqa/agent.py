@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -11,11 +12,11 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from examples.hotpotqa.retrieve import top_k_paragraphs
+from examples.models import LOCAL_MODEL, model_options
 from optimas_lg.graph.demos import demo_messages
-from optimas_lg.graph.knobs import IntRange, Prompt
+from optimas_lg.graph.knobs import Choice, Demos, IntRange, Prompt
 from optimas_lg.llm import chat_model
 
-LOCAL_MODEL = "local/smollm2-135m"
 REWRITE_MAX_TOKENS = 32
 EXTRACT_MAX_TOKENS = 48
 ANSWER_MAX_TOKENS = 16
@@ -28,6 +29,8 @@ FORMAT_DEMOS = (
      "Barcelona"),
     ("Were both bands formed in England?", "Blur was formed in London. Pearl Jam was formed in Seattle.", "no"),
 )
+
+MODELS = model_options()
 
 
 class State(TypedDict, total=False):
@@ -43,12 +46,16 @@ class State(TypedDict, total=False):
 class AgentConfig:
     rewrite_prompt: Annotated[str, Prompt(node="rewrite")] = (
         "Rewrite the question as a short search query made of its key names and terms.")
+    rewrite_model: Annotated[str, Choice(MODELS, node="rewrite")] = LOCAL_MODEL
     top_k: Annotated[int, IntRange(1, 10, node="retrieve")] = 3
     extract_prompt: Annotated[str, Prompt(node="extract")] = (
         "Copy the facts from the passages that help answer the question, in one or two sentences.")
+    extract_model: Annotated[str, Choice(MODELS, node="extract")] = LOCAL_MODEL
     answer_prompt: Annotated[str, Prompt(node="respond")] = (
         "Answer the question with a few words taken from the evidence. Give only the answer.")
-    model: str = LOCAL_MODEL  # the model of every LLM node; e.g. "openai/gpt-4o-mini"
+    respond_model: Annotated[str, Choice(MODELS, node="respond")] = LOCAL_MODEL
+    # recorded respond calls of well-scored training runs, shown after the format demos
+    answer_demos: Annotated[list[dict], Demos(node="respond", k=2)] = field(default_factory=list)
 
 
 def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int) -> str:
@@ -60,16 +67,23 @@ def _request(question: str, evidence: str) -> str:
     return f"Question: {question}\nEvidence: {evidence}\nAnswer:"
 
 
-def respond_turns(question: str, evidence: str) -> list[BaseMessage]:
-    """The responder's request: the format demos as earlier turns, then the question and evidence."""
-    demos = [{"input": {"text": _request(*shown)}, "output": {"text": reply}} for *shown, reply in FORMAT_DEMOS]
-    return [*demo_messages(demos), HumanMessage(_request(question, evidence))]
+def _turn(question: str, evidence: str, answer: str) -> dict:
+    return {"input": {"text": _request(question, evidence)}, "output": {"text": answer}}
+
+
+def respond_turns(question: str, evidence: str, demos: Sequence[dict] = ()) -> list[BaseMessage]:
+    """The responder's request: the format demos and then ``demos`` (recorded calls of this node:
+    input ``question`` and ``evidence``, output ``answer``) as earlier turns, then the question."""
+    shown = [_turn(*fixed) for fixed in FORMAT_DEMOS]
+    shown += [_turn(d["input"].get("question", ""), d["input"].get("evidence", ""), d["output"].get("answer", ""))
+              for d in demos]
+    return [*demo_messages(shown), HumanMessage(_request(question, evidence))]
 
 
 def rewrite(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
     request = HumanMessage(f"Question: {state['question']}\nQuery:")
-    return {"query": _ask(config.model, config.rewrite_prompt, [request], REWRITE_MAX_TOKENS)}
+    return {"query": _ask(config.rewrite_model, config.rewrite_prompt, [request], REWRITE_MAX_TOKENS)}
 
 
 def retrieve(state: State, runtime: Runtime[AgentConfig]) -> State:
@@ -84,13 +98,13 @@ def extract(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
     passages = "\n".join(f"- {p[:PARAGRAPH_CHARS]}" for p in state["passages"])
     content = f"Question: {state['question']}\n\nPassages:\n{passages}\n\nFacts:"
-    return {"evidence": _ask(config.model, config.extract_prompt, [HumanMessage(content)], EXTRACT_MAX_TOKENS)}
+    return {"evidence": _ask(config.extract_model, config.extract_prompt, [HumanMessage(content)], EXTRACT_MAX_TOKENS)}
 
 
 def respond(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
-    reply = _ask(config.model, config.answer_prompt, respond_turns(state["question"], state["evidence"]),
-                 ANSWER_MAX_TOKENS)
+    turns = respond_turns(state["question"], state["evidence"], config.answer_demos)
+    reply = _ask(config.respond_model, config.answer_prompt, turns, ANSWER_MAX_TOKENS)
     return {"answer": reply.splitlines()[0] if reply else reply}
 
 

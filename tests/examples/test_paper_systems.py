@@ -161,7 +161,8 @@ def test_amazon_metric():
 def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
     specs = knob_specs(system.AgentConfig, system.builder.nodes)
     kinds = {spec.kind for spec in specs.values()}
-    expected = {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int"}, amazon: {"prompt", "lora", "choice"}}
+    expected = {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int", "choice", "demos"},
+                amazon: {"prompt", "lora", "choice"}}
     assert kinds == expected[system]
 
 
@@ -204,7 +205,8 @@ def _examples(system: ModuleType) -> list[Example]:
 
 @pytest.mark.parametrize("system, context, reply, nodes, models", [
     (pubmedqa, pubmedqa.AgentConfig(solver_model="m2"), "yes", 2, {"local/smollm2-135m", "m2"}),
-    (hotpotqa, hotpotqa.AgentConfig(top_k=2, model="m1"), "yes", 3, {"m1"}),
+    (hotpotqa, hotpotqa.AgentConfig(top_k=2, rewrite_model="m1", extract_model="m1", respond_model="m2"), "yes", 3,
+     {"m1", "m2"}),
     (amazon, amazon.AgentConfig(analyzer_adapter="a1"), "1", 3, {"local/smollm2-135m@a1", "local/smollm2-135m"}),
 ], ids=["pubmedqa", "hotpotqa", "amazon"])
 def test_graph_runs_end_to_end_with_a_fake_model(monkeypatch, system, context, reply, nodes, models):
@@ -234,6 +236,43 @@ def test_hotpotqa_retrieves_with_the_question_when_the_rewrite_loses_it(monkeypa
                                 context=hotpotqa.AgentConfig(top_k=1))
     assert out["passages"] == paragraphs[-1:]
     assert out["answer"] == "Rewrite the question as a query."  # the reply's first line only
+
+
+def test_hotpotqa_responder_is_shown_the_format_then_the_demos():
+    demo = {"input": {"question": "Who won?", "evidence": "Ann won the race."}, "output": {"answer": "Ann"},
+            "source": {"call": "c1"}}
+    turns = hotpotqa.agent.respond_turns("Where?", "In Oslo.", [demo])
+    fixed = 2 * len(hotpotqa.agent.FORMAT_DEMOS)
+    assert [t.type for t in turns] == ["human", "ai"] * (len(hotpotqa.agent.FORMAT_DEMOS) + 1) + ["human"]
+    assert turns[fixed].content == "Question: Who won?\nEvidence: Ann won the race.\nAnswer:"
+    assert turns[fixed + 1].content == "Ann"
+    assert turns[-1].content == "Question: Where?\nEvidence: In Oslo.\nAnswer:"
+    assert len(hotpotqa.agent.respond_turns("Where?", "In Oslo.")) == fixed + 1
+
+
+class EchoModels(FakeModels):
+    """Replies with the model's name, so that outputs differ by config."""
+
+    def __call__(self, name: str, temperature: float = 0.0, max_tokens: int = 48) -> FakeListChatModel:
+        self.requests.append((name, max_tokens))
+        return FakeListChatModel(responses=[name])
+
+
+def test_hotpotqa_measure_runs_each_node_once_per_upstream_knobs_and_matches_full_runs(monkeypatch):
+    from examples.hotpotqa.measure import run_configs
+
+    fake = EchoModels("")
+    monkeypatch.setattr(hotpotqa.agent, "chat_model", fake)
+    examples = _examples(hotpotqa)
+    configs = [hotpotqa.AgentConfig(), hotpotqa.AgentConfig(respond_model="q"), hotpotqa.AgentConfig(top_k=1),
+               hotpotqa.AgentConfig(extract_model="q", respond_model="q")]
+    runs = run_configs(examples, configs)
+    # rewrite once; extract for 3 distinct (top_k, extract_model); respond for all 4 configs
+    assert len(fake.requests) == (1 + 3 + 4) * len(examples)
+    for config, run in zip(configs, runs):
+        expected = [hotpotqa.graph.invoke(ex.inputs, context=config) for ex in examples]
+        assert [state for state, _, _ in run] == expected
+    assert [run[0][0]["answer"] for run in runs] == ["local/smollm2-135m", "q", "local/smollm2-135m", "q"]
 
 
 def test_graph_runs_without_a_context(monkeypatch):
@@ -331,3 +370,24 @@ def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
     assert isinstance(build_proposers(settings.proposers)["choice"], ChoiceProposer)
     assert cost.start_value("analyst_prompt=results") == ("analyst_prompt", measure.RESULTS_PROMPT)
     assert cost.start_value("solver_model=local/x") == ("solver_model", "local/x")
+def test_hotpotqa_demos_ab_reads_the_reports_demo_sources():
+    from examples.hotpotqa.demos_ab import SOURCES_HEADING, demo_sources
+
+    table = "| example | run score |\n|---|---|\n| `5a8` | 1.000 |"
+    report = f"# Report\n\n## Knobs\n\ntext\n\n{SOURCES_HEADING}\n\n{table}\n\n## Rounds\n\n| iter |"
+    assert demo_sources(report) == f"{SOURCES_HEADING}\n\n{table}"
+    assert demo_sources("# Report\n\nno demos") == "" and demo_sources(None) == ""
+
+
+def test_hotpotqa_demos_ab_lists_the_demo_sets_the_gate_tested():
+    from examples.hotpotqa.demos_ab import tested_sets
+    from optimas_lg.loop.records import Change, Decision
+
+    demo = [{"input": {"question": "Q?", "evidence": "E."}, "output": {"answer": "A"}}]
+
+    def decision(changes: dict, accepted: bool) -> Decision:
+        return Decision("respond", changes, 8, accepted, 0.1, 0.0, -0.1, 0.05, "rule", "reason")
+
+    decisions = [decision({"answer_demos": Change([], demo)}, False), decision({"top_k": Change(3, 5)}, True),
+                 decision({"answer_demos": Change(demo, [])}, True)]
+    assert tested_sets(decisions) == [demo, []]
