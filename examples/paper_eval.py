@@ -10,9 +10,14 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from types import ModuleType
 from typing import Any
+
+from langchain_core.callbacks import get_usage_metadata_callback
+from langgraph.runtime import Runtime
 
 from optimas_lg.data import Example
 
@@ -22,6 +27,20 @@ def evaluate(system: ModuleType, examples: Sequence[Example], context: Any = Non
     """(final state, metric score) of each example after one run of ``system.graph`` on it."""
     outputs = system.graph.batch([ex.inputs for ex in examples], {"max_concurrency": concurrency}, context=context)
     return [(out, system.metric(ex, out)) for ex, out in zip(examples, outputs)]
+
+
+def node_pass(node: Callable[[Any, Runtime], dict[str, Any]], states: list[dict[str, Any]], config: Any,
+              concurrency: int = 8) -> tuple[list[dict[str, Any]], float, int]:
+    """``node`` alone on each state under ``config`` (the upstream outputs already in the
+    states): the updated states, wall seconds and LLM tokens spent. Measure scripts use it
+    to score several configs of a node on the same upstream outputs."""
+    start = time.perf_counter()
+    with get_usage_metadata_callback() as usage, ThreadPoolExecutor(concurrency) as pool:
+        # each task gets a copy of this context, so the usage callback sees the calls made in the pool
+        futures = [pool.submit(copy_context().run, node, s, Runtime(context=config)) for s in states]
+        states = [{**s, **f.result()} for s, f in zip(states, futures)]
+    tokens = sum(u.get("total_tokens", 0) for u in usage.usage_metadata.values())
+    return states, time.perf_counter() - start, tokens
 
 
 def paired(base: Sequence[float], other: Sequence[float]) -> tuple[float, float]:

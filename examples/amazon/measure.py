@@ -19,16 +19,13 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-
-from langgraph.runtime import Runtime
 
 from examples import amazon
-from examples.amazon.agent import AgentConfig, State, decider, recent_clicks
+from examples.amazon.agent import AgentConfig, decider, recent_clicks
 from examples.amazon.data import load_split
 from examples.amazon.metric import metric, parse_choice, words
 from examples.models import model_options
-from examples.paper_eval import evaluate, paired
+from examples.paper_eval import evaluate, node_pass, paired
 from optimas_lg.data import Example
 
 NUMBER_PROMPT = "Pick the candidate the shopper will most likely view next. Reply with its number (1-4) only."
@@ -38,12 +35,6 @@ SIMILAR_PROMPT = ("Shoppers keep viewing the same kind of product. Name the cand
 """A prompt a user writes after reading the data: sessions stay on one kind of product."""
 PROMPTS = {"default prompt": AgentConfig.decider_prompt, "number prompt": NUMBER_PROMPT,
            "similar prompt": SIMILAR_PROMPT}
-
-
-def decide(states: list[State], config: AgentConfig, concurrency: int = 8) -> list[State]:
-    """The decider node on each state under ``config`` (the upstream outputs already in them)."""
-    with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(lambda s: {**s, **decider(s, Runtime(context=config))}, states))
 
 
 def overlap_pick(example: Example) -> int:
@@ -94,7 +85,7 @@ def main() -> None:
             if config == default:
                 continue
             start = time.perf_counter()
-            decided = decide(states, config)
+            decided = node_pass(decider, states, config)[0]
             print(f"decider {model}, {name}: {time.perf_counter() - start:.0f} s", flush=True)
             _report(f"decider {model}, {name}", base, [metric(e, s) for e, s in zip(examples, decided)],
                     [s["answer"] for s in decided], examples)

@@ -16,19 +16,13 @@ import argparse
 import dataclasses
 import json
 import statistics
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import get_usage_metadata_callback
-from langgraph.runtime import Runtime
-
-from examples.paper_eval import paired
-from examples.pubmedqa.agent import AgentConfig, State, analyst, model_options, solver
+from examples.paper_eval import node_pass, paired
+from examples.pubmedqa.agent import AgentConfig, analyst, model_options, solver
 from examples.pubmedqa.data import load_split
 from examples.pubmedqa.metric import metric, parse_decision
 from optimas_lg.data import Example
@@ -49,26 +43,14 @@ def short(model: str) -> str:
     return model.rsplit("/", 1)[-1]
 
 
-def run_node(node: Callable[[State, Runtime[AgentConfig]], State], states: list[State], config: AgentConfig,
-             concurrency: int = 8) -> tuple[list[State], float, int]:
-    """``node`` on each state under ``config``: the updated states, wall seconds and LLM tokens spent."""
-    start = time.perf_counter()
-    with get_usage_metadata_callback() as usage, ThreadPoolExecutor(concurrency) as pool:
-        # each task gets a copy of this context, so the usage callback sees the calls made in the pool
-        futures = [pool.submit(copy_context().run, node, s, Runtime(context=config)) for s in states]
-        states = [{**s, **f.result()} for s, f in zip(states, futures)]
-    tokens = sum(u.get("total_tokens", 0) for u in usage.usage_metadata.values())
-    return states, time.perf_counter() - start, tokens
-
-
 def measure_analyst(examples: Sequence[Example], model: str, prompt: str) -> dict[str, Any]:
     """One analyst pass of (``model``, ``prompt``), then every solver model on its findings."""
     config = dataclasses.replace(AgentConfig(), analyst_model=model, analyst_prompt=ANALYST_PROMPTS[prompt])
-    found, seconds, tokens = run_node(analyst, [dict(e.inputs) for e in examples], config)
+    found, seconds, tokens = node_pass(analyst, [dict(e.inputs) for e in examples], config)
     print(f"analyst {short(model)}/{prompt}: {seconds:.0f} s, {tokens} tokens", flush=True)
     solvers = []
     for solver_model in model_options():
-        solved, s_seconds, s_tokens = run_node(solver, found, dataclasses.replace(config, solver_model=solver_model))
+        solved, s_seconds, s_tokens = node_pass(solver, found, dataclasses.replace(config, solver_model=solver_model))
         print(f"  solver {short(solver_model)}: {s_seconds:.0f} s, {s_tokens} tokens", flush=True)
         solvers.append({"model": solver_model, "seconds": s_seconds, "tokens": s_tokens,
                         "answers": [s["answer"] for s in solved],
