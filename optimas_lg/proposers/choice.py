@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.cheapest import cheapest_within_noise
 from optimas_lg.proposers.context import EvalConfig, ProposalContext
 
 
@@ -39,29 +38,6 @@ def softmax(scores: list[float], temperature: float) -> list[float]:
     weights = [math.exp((s - top) / temperature) for s in scores]
     total = sum(weights)
     return [w / total for w in weights]
-
-
-def cheapest_within_noise(evaluator: CandidateEvaluator, options: list[Any],
-                          value_cost: Callable[[Any], float | None] | None) -> Any | None:
-    """The cheapest option whose LRF mean is within one paired standard error of the best
-    option's, when every such option has a price and one is cheaper than the best."""
-    if value_cost is None:
-        return None
-    best = evaluator.best()
-    floor = evaluator.floor()
-    top = [floor if s is None else s for s in evaluator.get(best).scores]
-    near = []
-    for option in options:
-        diffs = [t - (floor if s is None else s) for t, s in zip(top, evaluator.get(option).scores)]
-        mean = sum(diffs) / len(diffs)
-        stderr = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
-        if mean <= stderr:
-            near.append(option)
-    costs = {option: value_cost(option) for option in near}
-    if any(c is None for c in costs.values()):
-        return None
-    cheapest = min(near, key=lambda o: costs[o])
-    return cheapest if costs[cheapest] < costs[best] else None
 
 
 class ChoiceProposer(Proposer):

@@ -14,7 +14,9 @@ objectives, chosen by a rule recorded in the proposal:
 (``ProposalContext.run_cost``, the ``CheapRuns`` rule) and the budget affords at least
 two trials, ``lrf`` otherwise. An ``lrf`` objective for a node whose LRF is not trusted
 (``ProposalContext.trust``, ``proposers.trusted``) becomes ``global`` when the budget
-affords two trials; the decision is recorded as ``trust_decision``. Changes the gate
+affords two trials; the decision is recorded as ``trust_decision``. Under a cost-weighted
+objective an ``lrf`` search proposes the cheapest assignment within noise of the best
+(``proposers.cheapest``); a ``global`` one scores runs net of cost already. Changes the gate
 rejected under the same LRF and data (``ProposalContext.rejected``) are pruned without
 being scored.
 """
@@ -32,6 +34,7 @@ import optuna
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
+from optimas_lg.proposers.cheapest import assignment_price, cheapest_within_noise
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
@@ -133,6 +136,8 @@ class JointProposer(Proposer):
             cost, inputs = evaluator.cost, {"inputs": len(evaluator.inputs)}
         found = self._search(ctx, knobs, previous, scored, self._affordable(ctx) if objective == "global"
                              else self.config.n_trials)
+        if isinstance(scored, _LRFScores):
+            found = _cheapest_within_noise(ctx, knobs, scored, found)
         cost.seconds = time.perf_counter() - start
         value = found.value
         proposal = Proposal(
@@ -187,6 +192,16 @@ class JointProposer(Proposer):
         scored = _Scores(lambda a: evaluator.mean(evaluator.evaluate(a[knob.name]).value))
         found = self._search(ctx, [knob], {knob.name: ctx.current[knob.name]}, scored, self.config.n_trials)
         return Search(found.value[knob.name], found.details)
+
+
+def _cheapest_within_noise(ctx: ProposalContext, knobs: list[KnobSpec], scored: _LRFScores, found: Search) -> Search:
+    """Under a cost-weighted objective, the cheapest tried assignment the LRF cannot tell
+    from the best (``proposers.cheapest``); the global objective prices runs itself."""
+    allowed = [a for a, _ in scored.tried if not ctx.rejected_change(a)]
+    cheaper = cheapest_within_noise(scored.evaluator, allowed, assignment_price(knobs, ctx.value_cost))
+    if cheaper is None:
+        return found
+    return Search(cheaper, {**found.details, "rule": "cheapest assignment within one stderr of the best LRF mean"})
 
 
 class _Scores:
