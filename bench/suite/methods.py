@@ -76,20 +76,21 @@ class LoopMethod:
 
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def config(self, seed: int) -> Any:
+    def config(self, seed: int, system_settings: dict[str, Any] | None = None) -> Any:
         from optimas_lg.loop.config import OptimizeConfig
 
         return OptimizeConfig.from_dict({"seed": seed, "kinds": LOOP_KINDS, "write_report": False,
-                                         "proposers": {"prompt": {"model": PROPOSER_MODEL}}, **self.settings})
+                                         "proposers": {"prompt": {"model": PROPOSER_MODEL}},
+                                         **(system_settings or {}), **self.settings})
 
     def __call__(self, task: Task) -> Outcome:
         from optimas_lg import optimize
         from optimas_lg.store import Store, queries
 
         store = Store(f"sqlite:///{task.workdir / 'optimas.db'}")
-        result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val,
-                          settings=self.config(task.seed), store=store, max_system_runs=task.budget,
-                          max_iterations=None, patience=None, progress=False)
+        settings = self.config(task.seed, task.suite_system.loop_settings)
+        result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val, settings=settings,
+                          store=store, max_system_runs=task.budget, max_iterations=None, patience=None, progress=False)
         runs, _ = queries.job_spend(store, result.job_id)
         decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},
                       "accepted": d.accepted, "val": [d.val_current, d.val_proposed]} for d in result.decisions]

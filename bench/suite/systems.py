@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric
@@ -18,12 +18,15 @@ PROPOSER_MODEL = "local/qwen2.5-coder-0.5b"
 @dataclass(frozen=True)
 class SuiteSystem:
     """A system of the suite: ``module`` exports ``builder``, ``metric`` and ``load_split``
-    (or, for a test graph, ``examples()`` split here); ``sizes`` are (train, val, test)."""
+    (or, for a test graph, ``examples()`` split here); ``sizes`` are (train, val, test).
+    ``loop_settings`` are what the system's size asks of every loop method (a test graph's
+    6 validation examples need a lower ``gate.min_examples``), under the method's own."""
 
     name: str
     module: str
     sizes: tuple[int, int, int]
     models: tuple[str, ...] = (TASK_MODEL,)
+    loop_settings: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Any:
         return importlib.import_module(self.module)
@@ -56,5 +59,6 @@ SYSTEMS: dict[str, SuiteSystem] = {s.name: s for s in [
     SuiteSystem("hotpotqa", "examples.hotpotqa", (36, 30, 60)),
     SuiteSystem("amazon", "examples.amazon", (36, 30, 60)),
     SuiteSystem("humaneval", "examples.humaneval", (36, 30, 60)),
-    SuiteSystem("lookup", "tests.graphs.lookup", (8, 6, 6), models=()),  # the harness's own tests: no LLM
+    SuiteSystem("lookup", "tests.graphs.lookup", (8, 6, 6), models=(),  # the harness's own tests: no LLM
+                loop_settings={"gate": {"min_examples": 5}}),
 ]}

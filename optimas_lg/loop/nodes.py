@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from optimas_lg.errors import OptimasError, error_line
+from optimas_lg.errors import DataError, OptimasError, error_line
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
+from optimas_lg.loop.passes import idle_pass, unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
     Decision,
@@ -100,6 +101,7 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Score the initial config (the defaults, or the warm start) on validation (and test) data."""
     ws = runtime.context.job(state)
+    _check_validation_size(ws)
     knobs = ws.initial_knobs()
     config_id = ws.config_version(knobs, "initial")
     val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
@@ -108,6 +110,16 @@ def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     return {"iteration": 0, "initial_config_id": config_id, "current_config_id": config_id, "current_knobs": knobs,
             "current_val": val.mean, "current_val_scores": val.scores, "baseline_val": val.mean,
             "test_before": test_before, "rounds_without_gain": 0, "lrf_path": None}
+
+
+def _check_validation_size(ws: Workspace) -> None:
+    """Stop before the first run when the gate could never accept a change: it needs
+    ``gate.min_examples`` validation examples, and a job below that would spend its
+    whole budget for nothing."""
+    n, needed = len(ws.valset), ws.config.gate.min_examples
+    if n < needed:
+        raise DataError(f"job {ws.job_id}: {n} validation examples, but the gate accepts no change on fewer than "
+                        f"{needed}; pass a larger valset or lower the `gate.min_examples` setting")
 
 
 def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
@@ -167,26 +179,14 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     node = rng.choice(unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached))
     spent = state.get("spent") or {}
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,
-              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0)}
+              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0),
+              "round_started_runs": spent.get("system_runs", 0)}
     unreached = [n for n in ws.tunable_nodes() if n not in reached]
     if unreached:
         skipped = NodesSkipped(iteration, unreached)
         ws.store.add_event(ws.job_id, skipped.kind, skipped.to_json(), iteration=iteration)
         update["history"] = [entry(skipped)]
     return update
-
-
-def unvisited_in_pass(visited: list[str], reached: list[str]) -> list[str]:
-    """The ``reached`` nodes not yet visited in the current pass, given the nodes of past
-    rounds in order. A pass ends once every reached node has had a round, so no node gets
-    a second round while another waits for its first (a uniform draw with replacement
-    gave STaRK's `dense` two of four rounds while `relational` and `rerank` had none)."""
-    seen: set[str] = set()
-    for node in visited:
-        seen.add(node)
-        if seen >= set(reached):
-            seen = set()
-    return [n for n in reached if n not in seen]
 
 
 def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
@@ -382,8 +382,9 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Stop when a budget limit is reached, or when another round would likely end past
-    ``max_seconds`` or could not be validated; otherwise go round again."""
+    """Stop when a budget limit is reached, when a whole pass proposed no change at
+    no system-run cost (``idle_pass``), or when another round would likely end past ``max_seconds``
+    or could not be validated; otherwise go round again."""
     ws = runtime.context.job(state)
     decision = Decision.from_json(state["decision"] or {})
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
@@ -391,6 +392,12 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     slowest = max(state.get("slowest_round", 0.0), spent.seconds - state.get("round_started", spent.seconds))
     reason = ws.config.budget.stop_reason(spent, rounds) or ws.config.budget.no_time_for_a_round(spent.seconds,
                                                                                                    slowest)
+    idle = not decision.changes and spent.system_runs == state.get("round_started_runs", -1)
+    idle_rounds = [*(state.get("idle_rounds") or []), decision.node] if idle else []
+    reached = ws.reached_nodes(state["current_config_id"])
+    if reason is None and idle_pass(idle_rounds, reached):
+        reason = (f"stopped: a round of every reached node ({', '.join(reached)}) proposed no change and spent "
+                  "no system run, so no budget limit would ever be reached")
     if reason is None and not _can_validate(ws):  # another round could not be validated
         budget = ws.config.budget
         limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
@@ -399,7 +406,8 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
         reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
                   f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
-    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest}
+    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest,
+                              "idle_rounds": idle_rounds}
     if not decision.accepted:
         update["history"] = [entry(decision)]
         update["rejected"] = [*(state.get("rejected") or []),

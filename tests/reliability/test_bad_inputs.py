@@ -39,7 +39,9 @@ FILES = {  # name -> content of a bad data or settings file
     "settings_proposer_class.json": '{"proposers": {"choice": {"use": "tests/graphs/lookup.py:nope"}}}',
     "settings_knob_kind.json": '{"kinds": ["choice", "voice"]}',
     "corrupt.db": "this is not a database\n" * 100,
+    "small_gate.json": '{"gate": {"min_examples": 5}}',  # the good validation file has 8 rows
 }
+SMALL_GATE = ("--settings", "{small_gate.json}")
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,15 @@ CASES = [
     Case("a metric that is not a function", _optimize(metric=f"{BAD}:not_a_function"), ("not_a_function",
                                                                                         "not a function")),
     # the user's code failing at run time: the job exists and ends failed
-    Case("a node that raises", _optimize(target=f"{BAD}:raising_node"), ("every val run", "answer node is broken"),
-         "failed"),
-    Case("a metric that raises", _optimize(metric=f"{BAD}:raising_metric"), ("every val run", "raising_metric",
-                                                                             "KeyError"), "failed"),
-    Case("a metric that returns text", _optimize(metric=f"{BAD}:text_metric"), ("every val run", "'good'"),
-         "failed"),
-    Case("a model server that is down", _optimize(target=f"{BAD}:model_server_node"),
+    Case("a validation set the gate cannot decide on", _optimize(),
+         ("8 validation examples", "gate.min_examples"), "failed"),
+    Case("a node that raises", _optimize(*SMALL_GATE, target=f"{BAD}:raising_node"),
+         ("every val run", "answer node is broken"), "failed"),
+    Case("a metric that raises", _optimize(*SMALL_GATE, metric=f"{BAD}:raising_metric"),
+         ("every val run", "raising_metric", "KeyError"), "failed"),
+    Case("a metric that returns text", _optimize(*SMALL_GATE, metric=f"{BAD}:text_metric"),
+         ("every val run", "'good'"), "failed"),
+    Case("a model server that is down", _optimize(*SMALL_GATE, target=f"{BAD}:model_server_node"),
          ("every val run", "OPTIMAS_LG_LLM_URL", "does not answer"), "failed"),
     # jobs and stores
     Case("resuming a job that does not exist", ["optimize", "--resume", "99", "--store", "{store}"], ("job 99",)),
