@@ -370,19 +370,24 @@ def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
     assert isinstance(build_proposers(settings.proposers)["choice"], ChoiceProposer)
     assert cost.start_value("analyst_prompt=results") == ("analyst_prompt", measure.RESULTS_PROMPT)
     assert cost.start_value("solver_model=local/x") == ("solver_model", "local/x")
-def test_hotpotqa_demos_ab_reads_the_reports_demo_sources():
-    from examples.hotpotqa.demos_ab import SOURCES_HEADING, demo_sources
+def test_demos_ab_reads_the_reports_demo_sources():
+    from examples.demos_ab import demo_sources, sources_heading
 
+    heading = sources_heading("answer_demos")
     table = "| example | run score |\n|---|---|\n| `5a8` | 1.000 |"
-    report = f"# Report\n\n## Knobs\n\ntext\n\n{SOURCES_HEADING}\n\n{table}\n\n## Rounds\n\n| iter |"
-    assert demo_sources(report) == f"{SOURCES_HEADING}\n\n{table}"
-    assert demo_sources("# Report\n\nno demos") == "" and demo_sources(None) == ""
+    report = f"# Report\n\n## Knobs\n\ntext\n\n{heading}\n\n{table}\n\n## Rounds\n\n| iter |"
+    assert demo_sources(report, "answer_demos") == f"{heading}\n\n{table}"
+    assert demo_sources(report, "other_demos") == ""
+    assert demo_sources("# Report\n\nno demos", "answer_demos") == "" and demo_sources(None, "answer_demos") == ""
 
 
-def test_hotpotqa_demos_ab_lists_the_demo_sets_the_gate_tested():
-    from examples.hotpotqa.demos_ab import tested_sets
+def test_demos_ab_finds_the_systems_demos_knob_and_the_sets_the_gate_tested():
+    import examples.hotpotqa
+    import examples.offline_qa
+    from examples.demos_ab import demos_knob, tested_sets
     from optimas_lg.loop.records import Change, Decision
 
+    assert demos_knob(examples.hotpotqa) == demos_knob(examples.offline_qa) == "answer_demos"
     demo = [{"input": {"question": "Q?", "evidence": "E."}, "output": {"answer": "A"}}]
 
     def decision(changes: dict, accepted: bool) -> Decision:
@@ -390,4 +395,4 @@ def test_hotpotqa_demos_ab_lists_the_demo_sets_the_gate_tested():
 
     decisions = [decision({"answer_demos": Change([], demo)}, False), decision({"top_k": Change(3, 5)}, True),
                  decision({"answer_demos": Change(demo, [])}, True)]
-    assert tested_sets(decisions) == [demo, []]
+    assert tested_sets(decisions, "answer_demos") == [demo, []]
