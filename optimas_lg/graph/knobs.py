@@ -206,11 +206,14 @@ def _fields(schema: type) -> list[tuple[str, Any, Any]]:
     raise KnobError(f"context schema {schema!r} must be a dataclass, TypedDict or pydantic model")
 
 
-def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None) -> dict[str, KnobSpec]:
+def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None,
+               enclosing: typing.Mapping[str, str] | None = None) -> dict[str, KnobSpec]:
     """The knobs declared on a context schema, validated against the graph's node names.
 
     Raises ``KnobError`` naming the field for a knob on an unknown node, a default
-    outside its space, a field with two knobs, or a knob without a default.
+    outside its space, a field with two knobs, or a knob without a default. ``enclosing``
+    maps nodes inside subgraphs to the graph's node that runs their subgraph, so a knob
+    declared on an inner node gets told which node to name instead.
     """
     if schema is None:
         return {}
@@ -225,6 +228,12 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None) -
         knob = knobs[0]
         if type(knob) in (Knob, _Range):
             raise KnobError(f"field {name!r}: use Prompt, Choice, IntRange, FloatRange, LoRA or Demos")
+        if known is not None and knob.node not in known and enclosing and knob.node in enclosing:
+            raise KnobError(
+                f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, which runs inside "
+                f"the subgraph node {enclosing[knob.node]!r}: declare it as node={enclosing[knob.node]!r} (a "
+                "subgraph node is recorded, replayed and optimized as one node of the graph)"
+            )
         if known is not None and knob.node not in known:
             raise KnobError(
                 f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "

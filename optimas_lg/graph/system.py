@@ -242,6 +242,17 @@ def _schemas(builder: StateGraph) -> list[Any]:
     return [s for s in out if s is not None]
 
 
+def _subgraph_nodes(builder: StateGraph) -> dict[str, str]:
+    """Each node inside a subgraph, at any depth, -> the node of ``builder`` that runs it."""
+    out: dict[str, str] = {}
+    for name, spec in builder.nodes.items():
+        sub = find_subgraph_pregel(spec.runnable)
+        if isinstance(sub, CompiledStateGraph):
+            for inner in [*sub.builder.nodes, *_subgraph_nodes(sub.builder)]:
+                out.setdefault(inner, name)
+    return out
+
+
 def _cycles(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
     """Strongly connected components with a cycle (Tarjan), each sorted, in node order."""
     succ: dict[str, list[str]] = {n: [] for n in nodes}
@@ -365,7 +376,7 @@ class System:
         self.context_schema: type | None = builder.context_schema
         self.knob_schema = knob_schema or builder.context_schema
         node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
-        self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names)
+        self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names, _subgraph_nodes(builder))
         self.graph = introspect(builder, self.knobs, name, outer_schemas=(self.knob_schema,))
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}

@@ -124,6 +124,22 @@ def test_knob_on_unknown_node_names_the_field():
         System.load(g)
 
 
+def test_knob_on_a_node_inside_a_subgraph_names_the_node_to_declare_it_on():
+    @dataclass
+    class Inner:
+        p: Annotated[str, Prompt(node="bump")] = "x"
+
+    sub = StateGraph(shapes.Counter, context_schema=Inner)
+    sub.add_node("bump", shapes.bump)
+    sub.add_edge(START, "bump")
+    outer = StateGraph(shapes.Counter, context_schema=Inner)
+    outer.add_node("count", sub.compile())
+    outer.add_edge(START, "count")
+    with pytest.raises(KnobError, match="'bump', which runs inside the subgraph node 'count': declare it as "
+                                        "node='count'"):
+        System.load(outer)
+
+
 def test_context_and_config_carry_knobs():
     system = System.load(shapes.sequential())
     ctx = system.context({"top_k": 4})
