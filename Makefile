@@ -24,7 +24,7 @@ demo: $(STAMP)
 # lint gate first (ruff: pyflakes, pycodestyle, import order, bugbear), then the tests
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
