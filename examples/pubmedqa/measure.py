@@ -38,14 +38,23 @@ RESULTS_PROMPT = (
 """An analyst prompt a user writes after reading wrong answers: the default analyst restated each
 study's aim and methods, leaving the solver nothing to decide from."""
 
-QUOTE_PROMPT = (
-    "You read medical research abstracts. Copy, word for word, the one or two sentences of the abstract's "
-    "results that answer the question.")
-"""Extract instead of summarise: small models copy a sentence more faithfully than they restate it,
-and the results sentence carries the direction and significance the solver decides from."""
+VERDICT_PROMPT = (
+    "You read medical research abstracts. Answer the question with yes, no or maybe, then give the result "
+    "of the abstract that shows it, in one sentence.")
+"""The analyst states the answer it reads in the abstract: on train the Qwen solver answered no to
+findings that plainly said yes ("Pancreas transplantation is a second chance for patients with type 1
+diabetic nephropathy"), while findings that open with "Yes," it followed."""
 
-ANALYST_PROMPTS = {"default": AgentConfig.analyst_prompt, "results": RESULTS_PROMPT, "quote": QUOTE_PROMPT}
-SOLVER_PROMPTS = {"default": AgentConfig.solver_prompt}
+ANALYST_PROMPTS = {"default": AgentConfig.analyst_prompt, "results": RESULTS_PROMPT, "verdict": VERDICT_PROMPT}
+EVIDENCE_PROMPT = (
+    "You judge what the findings of a medical study say about a research question. Answer yes if the "
+    "findings show what the question asks (an effect, a difference, an association, or that a method works), "
+    "no if they show it does not or find no effect or difference, and maybe if the findings are mixed or "
+    "uncertain. Reply with one word: yes, no or maybe.")
+"""A solver prompt that says when each answer fits, against the Qwen solver's lean to no (on the first
+20 train examples it said no to 13 of the Qwen analyst's findings, where 5 are labelled no)."""
+
+SOLVER_PROMPTS = {"default": AgentConfig.solver_prompt, "evidence": EVIDENCE_PROMPT}
 OUT_DIR = Path("docs/examples/measure")
 
 
