@@ -327,36 +327,59 @@ def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
 # --- the PubMedQA headroom grid -----------------------------------------------------------------
 
 
-def _measured(analyst_prompt: str, solver_scores: dict[str, list[float]]) -> dict:
+def _measured(analyst_prompt: str, solver_scores: dict[tuple[str, str], list[float]]) -> dict:
     return {"analyst_model": pubmedqa.AgentConfig.analyst_model, "analyst_prompt": analyst_prompt,
             "keys": ["a", "b"], "labels": ["yes", "no"], "seconds": 4.0, "tokens": 600, "findings": ["f", "g"],
-            "solvers": [{"model": model, "seconds": 2.0, "tokens": 100, "answers": ["yes", "yes"], "scores": scores}
-                        for model, scores in solver_scores.items()]}
+            "solvers": [{"model": model, "prompt": prompt, "seconds": 2.0, "tokens": 100, "answers": ["yes", "yes"],
+                         "scores": scores} for (model, prompt), scores in solver_scores.items()]}
 
 
 def test_pubmedqa_grid_pairs_every_config_with_the_default():
     from examples.pubmedqa import measure
 
-    default = pubmedqa.AgentConfig()
-    lines = measure.table([_measured("default", {default.solver_model: [1.0, 0.0]}),
-                           _measured("results", {default.solver_model: [1.0, 1.0], "local/other": [0.0, 0.0]})])
-    assert lines[0].startswith("val n=2 labels {'yes': 1, 'no': 1}")
+    model = pubmedqa.AgentConfig.solver_model
+    other = ("local/other", "default")
+    lines = measure.table([_measured("default", {(model, "default"): [1.0, 0.0], (model, "evidence"): [1.0, 1.0]}),
+                           _measured("results", {(model, "default"): [1.0, 1.0], other: [0.0, 0.0]})])
+    assert lines[0].startswith("n=2 labels {'yes': 1, 'no': 1}")
     assert "vs default +0.000 +- 0.000" in lines[1]
-    assert "results  solver smollm2-135m" in lines[2] and "vs default +0.500 +- 0.500" in lines[2]
-    assert "vs default -0.500 +- 0.500" in lines[3] and "per run 3.0 s, 350 tokens" in lines[3]
+    assert "solver smollm2-135m/evidence" in lines[2] and "vs default +0.500 +- 0.500" in lines[2]
+    assert "results  solver smollm2-135m/default" in lines[3] and "vs default +0.500 +- 0.500" in lines[3]
+    assert "vs default -0.500 +- 0.500" in lines[4] and "per run 3.0 s, 350 tokens" in lines[4]
     with pytest.raises(SystemExit, match="no measurement of the default config"):
-        measure.table([_measured("results", {default.solver_model: [1.0, 1.0]})])
+        measure.table([_measured("default", {(model, "evidence"): [1.0, 1.0]})])
 
 
-def test_pubmedqa_grid_extends_a_measurement_to_more_examples():
+def test_pubmedqa_grid_pairs_a_solver_only_on_the_findings_it_answered():
     from examples.pubmedqa import measure
 
     model = pubmedqa.AgentConfig.solver_model
-    done, new = _measured("default", {model: [1.0, 0.0]}), _measured("default", {model: [0.0, 1.0]})
-    new["keys"] = ["c", "d"]
-    merged = measure.extend(done, new)
-    assert merged["keys"] == ["a", "b", "c", "d"] and merged["seconds"] == 8.0 and merged["tokens"] == 1200
-    assert merged["solvers"][0]["scores"] == [1.0, 0.0, 0.0, 1.0] and merged["solvers"][0]["seconds"] == 4.0
+    record = _measured("default", {(model, "default"): [1.0, 0.0, 1.0], (model, "evidence"): [0.0, 0.0]})
+    record["keys"], record["labels"] = ["a", "b", "c"], ["yes", "no", "yes"]
+    lines = measure.table([record])
+    assert lines[0].startswith("n=3 labels {'yes': 2, 'no': 1}")
+    assert "solver smollm2-135m/evidence" in lines[2] and "n=2" in lines[2] and "vs default -0.500" in lines[2]
+
+
+def test_pubmedqa_grid_extends_findings_and_answers_only_what_a_solver_lacks(monkeypatch):
+    from examples.pubmedqa import measure
+
+    model = pubmedqa.AgentConfig.solver_model
+    done = _measured("default", {(model, "default"): [1.0, 0.0]})
+    new = _measured("default", {})
+    new["keys"], new["findings"] = ["c", "d"], ["h", "i"]
+    record = measure.extend(done, new)
+    assert record["keys"] == ["a", "b", "c", "d"] and record["seconds"] == 8.0 and record["tokens"] == 1200
+    assert record["findings"] == ["f", "g", "h", "i"]
+    fake = FakeModels("no")
+    monkeypatch.setattr(pubmedqa.agent, "chat_model", fake)
+    examples = {k: Example(k, {"question": f"Q{k}?", "context": ["c"]}, {"answer": "no"}) for k in "abcd"}
+    entry = measure.measure_solver(record, examples, model, "default")
+    assert entry["answers"] == ["yes", "yes", "no", "no"] and entry["scores"] == [1.0, 0.0, 1.0, 1.0]
+    assert len(fake.requests) == 2  # only the two new findings
+    assert measure.measure_solver(record, examples, model, "default") is entry and len(fake.requests) == 2
+    fresh = measure.measure_solver(record, examples, "local/other", "default")
+    assert fresh["prompt"] == "default" and len(fresh["answers"]) == 4 and len(record["solvers"]) == 2
 
 
 def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
