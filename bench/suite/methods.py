@@ -90,7 +90,7 @@ class LoopMethod:
         store = Store(f"sqlite:///{task.workdir / 'optimas.db'}")
         settings = self.config(task.seed, task.suite_system.loop_settings)
         result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val, settings=settings,
-                          store=store, max_system_runs=task.budget, max_iterations=None, patience=None, progress=False)
+                          store=store, max_system_runs=task.budget, progress=False)
         runs, _ = queries.job_spend(store, result.job_id)
         decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},
                       "accepted": d.accepted, "val": [d.val_current, d.val_proposed]} for d in result.decisions]

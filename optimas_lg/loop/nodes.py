@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from optimas_lg.errors import DataError, OptimasError, error_line
 from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
-from optimas_lg.loop.passes import idle_pass, unvisited_in_pass
+from optimas_lg.loop.passes import unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
     Decision,
@@ -179,8 +179,7 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     node = rng.choice(unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached))
     spent = state.get("spent") or {}
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,
-              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0),
-              "round_started_runs": spent.get("system_runs", 0)}
+              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0)}
     unreached = [n for n in ws.tunable_nodes() if n not in reached]
     if unreached:
         skipped = NodesSkipped(iteration, unreached)
@@ -382,9 +381,8 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Stop when a budget limit is reached, when a whole pass proposed no change at
-    no system-run cost (``idle_pass``), or when another round would likely end past ``max_seconds``
-    or could not be validated; otherwise go round again."""
+    """Stop when a budget limit is reached, or when another round would likely end past
+    ``max_seconds`` or could not be validated; otherwise go round again."""
     ws = runtime.context.job(state)
     decision = Decision.from_json(state["decision"] or {})
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
@@ -392,12 +390,6 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     slowest = max(state.get("slowest_round", 0.0), spent.seconds - state.get("round_started", spent.seconds))
     reason = ws.config.budget.stop_reason(spent, rounds) or ws.config.budget.no_time_for_a_round(spent.seconds,
                                                                                                    slowest)
-    idle = not decision.changes and spent.system_runs == state.get("round_started_runs", -1)
-    idle_rounds = [*(state.get("idle_rounds") or []), decision.node] if idle else []
-    reached = ws.reached_nodes(state["current_config_id"])
-    if reason is None and idle_pass(idle_rounds, reached):
-        reason = (f"stopped: a round of every reached node ({', '.join(reached)}) proposed no change and spent "
-                  "no system run, so no budget limit would ever be reached")
     if reason is None and not _can_validate(ws):  # another round could not be validated
         budget = ws.config.budget
         limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
@@ -406,8 +398,7 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
         reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
                   f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
-    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest,
-                              "idle_rounds": idle_rounds}
+    update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest}
     if not decision.accepted:
         update["history"] = [entry(decision)]
         update["rejected"] = [*(state.get("rejected") or []),

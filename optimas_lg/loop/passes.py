@@ -1,9 +1,7 @@
 """Passes over the graph's nodes: the loop gives every reached node a round before any
-node a second one, and a pass whose rounds all proposed nothing at no cost ends the job."""
+node a second one."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 
 def unvisited_in_pass(visited: list[str], reached: list[str]) -> list[str]:
@@ -18,11 +16,3 @@ def unvisited_in_pass(visited: list[str], reached: list[str]) -> list[str]:
             seen = set()
     return [n for n in reached if n not in seen]
 
-
-def idle_pass(idle_rounds: Sequence[str], reached: Sequence[str]) -> bool:
-    """Whether the latest rounds that proposed no change and spent no system run (their
-    nodes, ``idle_rounds``) gave every ``reached`` node a round. Such rounds leave the
-    LRF, the data and the knobs as they were and move no budget limit on runs or money,
-    so a job bounded only by those went round forever (HotpotQA, ``patience=None``, whose
-    untrusted LRF kept the current demos every round)."""
-    return bool(reached) and set(idle_rounds) >= set(reached)

@@ -37,8 +37,6 @@ class LoopState(TypedDict, total=False):
     decision: dict[str, Any] | None
     rounds_without_gain: int
     round_started: float  # seconds spent when this round's pick_node began
-    round_started_runs: int  # system runs spent when this round's pick_node began
-    idle_rounds: list[str]  # nodes of the latest rounds that proposed no change and spent no system run
     slowest_round: float  # the longest wall time of a finished round: whether another fits in max_seconds
     rejected: list[dict[str, Any]]  # changes the gate rejected since the last accepted one, with the LRF then
     spent: dict[str, Any]

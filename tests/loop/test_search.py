@@ -12,7 +12,7 @@ import pytest
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.nodes import rejected_changes
-from optimas_lg.loop.passes import idle_pass, unvisited_in_pass
+from optimas_lg.loop.passes import unvisited_in_pass
 from optimas_lg.loop.records import Change, Decision, GateStep
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
@@ -71,29 +71,3 @@ def test_a_pass_visits_every_reached_node_before_any_node_again():
     # a node an accepted change routed around no longer holds the pass open
     assert unvisited_in_pass(["dead", "dense", "lexical"], reached) == ["fuse"]
     assert unvisited_in_pass(["dense", "lexical"], ["dense", "lexical"]) == ["dense", "lexical"]
-
-
-def test_a_pass_of_idle_rounds_is_detected():
-    reached = ["triage", "lookup"]
-    assert not idle_pass([], reached)
-    assert not idle_pass(["triage", "triage"], reached)
-    assert idle_pass(["triage", "lookup"], reached)
-    assert not idle_pass(["triage", "lookup"], [])
-
-
-class KeepPrompt(PromptProposer):
-    """A search that never finds a better prompt."""
-
-    def search(self, ctx, knob, evaluator) -> Search:
-        return Search(ctx.current[knob.name], {"rule": "keep"})
-
-
-def test_a_job_bounded_only_by_system_runs_ends_when_a_pass_proposes_nothing(store):
-    examples = orders.examples(24)
-    config = OptimizeConfig.from_dict({"gate": {"min_examples": 5}, "kinds": ["prompt"], "ranking": "global"})
-    result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:],
-                                 store=store, settings=config, proposers={"prompt": KeepPrompt},
-                                 max_iterations=None, max_system_runs=10_000, patience=None, progress=False)
-    assert "proposed no change and spent no system run" in result.stop_reason, result.stop_reason
-    assert len(result.decisions) == len({d.node for d in result.decisions}) >= 1
-    assert not any(d.changes for d in result.decisions)
