@@ -175,8 +175,8 @@ def test_canonical_solutions_pass_their_doctests_and_hidden_tests():
 @pytest.mark.slow
 @needs_data
 def test_graph_runs_on_the_local_model():
-    """SmolLM2 writes, tests and repairs code for 2 real problems (its pass@1 is low; the run must end)."""
-    examples = load_split("val", limit=2)
+    """SmolLM2 writes, tests and repairs code for a real problem (its pass@1 is low; the run must end)."""
+    examples = load_split("val", limit=1)
     results = evaluate(humaneval, examples, AgentConfig(max_tokens=96, test_source="both"))
     for output, score in results:
         assert len(output["candidates"]) == 1 and output["program"] and score in (0.0, 1.0)
