@@ -86,7 +86,7 @@ def main() -> None:
         store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='demos-ab-')}/optimas.db")
         result = optimize(system.builder, train, system.metric, seed=seed, store=store,
                           settings={"kinds": ["demos"], "val_fraction": args.val_fraction},
-                          max_system_runs=args.budget, max_iterations=args.iterations, patience=None, progress=True)
+                          max_system_runs=args.budget, max_iterations=args.iterations, progress=True)
         report = Path(result.report).read_text() if result.report else None
         jobs.append({"seed": seed, "seconds": round(time.perf_counter() - start), "stop": result.stop_reason,
                      "gate_val": [result.val_before, result.val_after], "demos": result.best_knobs[knob],

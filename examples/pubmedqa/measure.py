@@ -139,8 +139,9 @@ def main() -> None:
     parser.add_argument("--solver-prompts", nargs="*", default=list(SOLVER_PROMPTS), choices=list(SOLVER_PROMPTS))
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder of the per-analyst-config JSON files")
     args = parser.parse_args()
-    examples = load_split(args.split, limit=args.limit)
-    by_key = {e.key: e for e in load_split(args.split)}
+    split = load_split(args.split)
+    examples = split[:args.limit]
+    by_key = {e.key: e for e in split}
     args.out.mkdir(parents=True, exist_ok=True)
     for model in args.analyst_models:
         for prompt in args.analyst_prompts:

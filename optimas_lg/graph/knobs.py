@@ -228,13 +228,14 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None,
         knob = knobs[0]
         if type(knob) in (Knob, _Range):
             raise KnobError(f"field {name!r}: use Prompt, Choice, IntRange, FloatRange, LoRA or Demos")
-        if known is not None and knob.node not in known and enclosing and knob.node in enclosing:
-            raise KnobError(
-                f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, which runs inside "
-                f"the subgraph node {enclosing[knob.node]!r}: declare it as node={enclosing[knob.node]!r} (a "
-                "subgraph node is recorded, replayed and optimized as one node of the graph)"
-            )
         if known is not None and knob.node not in known:
+            outer = (enclosing or {}).get(knob.node)
+            if outer is not None:
+                raise KnobError(
+                    f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, which runs "
+                    f"inside the subgraph node {outer!r}: declare it as node={outer!r} (a subgraph node is "
+                    "recorded, replayed and optimized as one node of the graph)"
+                )
             raise KnobError(
                 f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "
                 f"which is not in the graph (nodes: {sorted(known)})"

@@ -15,4 +15,3 @@ def unvisited_in_pass(visited: list[str], reached: list[str]) -> list[str]:
         if seen >= set(reached):
             seen = set()
     return [n for n in reached if n not in seen]
-

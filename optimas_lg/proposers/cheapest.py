@@ -22,9 +22,9 @@ Price = Callable[[Any], float | None]
 
 
 def cheapest_within_noise(evaluator: CandidateEvaluator, candidates: Sequence[Any], price: Price | None) -> Any | None:
-    """The cheapest of ``candidates`` whose LRF mean is within one paired standard error of
-    the best candidate's, when every such candidate has a ``price`` and one is cheaper than
-    the best; ``None`` otherwise (no price, or the best is already the cheapest)."""
+    """The cheapest of ``candidates`` (each evaluated) whose LRF mean is within one paired
+    standard error of the best candidate's, when every such candidate has a ``price`` and
+    one is cheaper than the best; ``None`` otherwise (no price, or the best is the cheapest)."""
     if price is None:
         return None
     best = evaluator.best()
@@ -32,10 +32,7 @@ def cheapest_within_noise(evaluator: CandidateEvaluator, candidates: Sequence[An
     top = [floor if s is None else s for s in evaluator.get(best).scores]
     near = []
     for candidate in candidates:
-        tried = evaluator.get(candidate)
-        if tried is None:
-            continue
-        diffs = [t - (floor if s is None else s) for t, s in zip(top, tried.scores)]
+        diffs = [t - (floor if s is None else s) for t, s in zip(top, evaluator.get(candidate).scores)]
         mean = sum(diffs) / len(diffs)
         stderr = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else 0.0
         if mean <= stderr:

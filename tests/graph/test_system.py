@@ -112,16 +112,21 @@ def test_load_targets_factories_and_compiled_graphs():
         System.load(f"{SHAPES}:CORPUS")
 
 
+def _one_node(name: str, node, context_schema: type) -> StateGraph:
+    """A graph of the single node ``name`` (a function or a compiled subgraph)."""
+    g = StateGraph(shapes.Counter, context_schema=context_schema)
+    g.add_node(name, node)
+    g.add_edge(START, name)
+    return g
+
+
 def test_knob_on_unknown_node_names_the_field():
     @dataclass
     class Bad:
         p: Annotated[str, Prompt(node="nope")] = "x"
 
-    g = StateGraph(shapes.Counter, context_schema=Bad)
-    g.add_node("bump", shapes.bump)
-    g.add_edge(START, "bump")
     with pytest.raises(KnobError, match="'p'.*'nope'"):
-        System.load(g)
+        System.load(_one_node("bump", shapes.bump, Bad))
 
 
 def test_knob_on_a_node_inside_a_subgraph_names_the_node_to_declare_it_on():
@@ -129,12 +134,7 @@ def test_knob_on_a_node_inside_a_subgraph_names_the_node_to_declare_it_on():
     class Inner:
         p: Annotated[str, Prompt(node="bump")] = "x"
 
-    sub = StateGraph(shapes.Counter, context_schema=Inner)
-    sub.add_node("bump", shapes.bump)
-    sub.add_edge(START, "bump")
-    outer = StateGraph(shapes.Counter, context_schema=Inner)
-    outer.add_node("count", sub.compile())
-    outer.add_edge(START, "count")
+    outer = _one_node("count", _one_node("bump", shapes.bump, Inner).compile(), Inner)
     with pytest.raises(KnobError, match="'bump', which runs inside the subgraph node 'count': declare it as "
                                         "node='count'"):
         System.load(outer)
