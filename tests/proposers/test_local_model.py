@@ -101,10 +101,10 @@ def test_grpo_raises_the_lrf_reward_and_the_served_adapter_changes_the_node(syst
     prompts = [(s, serde.to_json([[SystemMessage(Knobs.answer_prompt), HumanMessage(s["question"])]]))
                for s in ({"question": q} for q in QUESTIONS)]
     ctx = context(system, starts_with_the, llm_prompts=prompts, global_check=lambda knobs: 1.0)
-    proposal = LoRAProposer(LoRAConfig(max_steps=8, max_inputs=4)).propose(ctx, knob)
+    proposal = LoRAProposer(LoRAConfig(max_steps=4, max_inputs=4, max_completion_length=4)).propose(ctx, knob)
     print("GRPO rewards per step:", proposal.details["train_rewards"])
     print("node LRF, base vs adapter:", proposal.current_score, proposal.proposed_score)
-    assert len(proposal.details["train_rewards"]) == 8
+    assert len(proposal.details["train_rewards"]) == 4
     # the node's own (greedy) outputs, served with the new adapter, score higher
     adapter = proposal.details["adapter"]
     assert proposal.value == adapter and proposal.proposed_score > proposal.current_score
