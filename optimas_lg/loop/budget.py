@@ -49,6 +49,23 @@ class Budget:
                 f"so another would end past max_seconds {self.max_seconds:g}")
 
 
+def round_share(remaining: int, validation: int, rounds: int) -> int:
+    """System runs one round may spend besides its validation, when ``remaining`` runs must
+    pay for up to ``rounds`` more rounds (this one included), each validation costing
+    ``validation`` runs.
+
+    The rule: plan ``k = min(rounds, remaining // (2 * validation))`` rounds (at least one),
+    so that each planned round may spend on its search at least what its validation costs;
+    reserve a validation for each and split the rest evenly: ``(remaining - k * validation)
+    // k``, never below 0. Without it the first round took everything but one validation:
+    on STaRK its search on the train metric spent 104 of the 134 runs left and the three
+    rounds after it could only keep the current values; on offline_qa the LRF update after
+    the first accepted change spent the rest, so no second round ran.
+    """
+    k = max(1, min(rounds, remaining // max(1, 2 * validation)))
+    return max(0, (remaining - k * validation) // k)
+
+
 @dataclass(frozen=True)
 class Spent(Record):
     """What an optimization has used so far (kept in the loop's checkpointed state and

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from optimas_lg.errors import DataError, OptimasError, error_line
-from optimas_lg.loop.budget import Spent
+from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.passes import unvisited_in_pass
 from optimas_lg.loop.records import (
@@ -212,7 +212,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
                for c in calls],
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
         run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
-        runs_left=lambda: _runs_after_validation(ws),
+        runs_left=lambda: _round_runs(ws, state, state["iteration"]),
         rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
         trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
 
@@ -332,11 +332,15 @@ def _validation_cost(ws: Workspace) -> int:
     return len(ws.valset) * max(1, ws.config.val_repeats)
 
 
-def _runs_after_validation(ws: Workspace) -> int | None:
-    """What a proposer may spend: the runs left minus one validation, so that a proposal
-    found with the budget's last runs can still go through the gate."""
+def _round_runs(ws: Workspace, state: LoopState, round_: int) -> int | None:
+    """What round ``round_`` may spend besides its validation (its proposers, or the LRF
+    update before it): ``round_share`` of the runs left over the rounds still to come, one
+    per reached node at most (``None``: no limit on system runs)."""
     remaining = ws.remaining_runs()
-    return None if remaining is None else max(0, remaining - _validation_cost(ws))
+    if remaining is None:
+        return None
+    rounds = min(len(ws.reached_nodes(state["current_config_id"])), ws.config.budget.max_iterations - round_ + 1)
+    return round_share(remaining, _validation_cost(ws), rounds)
 
 
 def _can_validate(ws: Workspace) -> bool:
@@ -363,9 +367,9 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         "current_val_scores": decision.scores, "rounds_without_gain": 0, "rejected": [],
         "history": [entry(decision)]}
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
-    remaining = ws.remaining_runs()
-    if remaining is not None:  # the budget's system runs bound the fresh runs and their rollouts
-        batch = batch[:remaining]
+    share = _round_runs(ws, state, iteration + 1)  # the update spends from the next round's share
+    if share is not None:
+        batch = batch[:share]
     fresh = []
     if batch:
         ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
@@ -373,7 +377,7 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     if nodes:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
-                                    nodes=nodes, max_runs=ws.remaining_runs())
+                                    nodes=nodes, max_runs=None if share is None else share - len(batch))
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)

@@ -46,7 +46,7 @@ def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
     if left is None or ctx.global_runs <= 0:
         return None, ""
     n = left // ctx.global_runs
-    return n, f"{left} system runs left, a check costs {ctx.global_runs}"
+    return n, f"{left} system runs left for this round, a check costs {ctx.global_runs}"
 
 
 def untrusted_head(ctx: ProposalContext) -> str:

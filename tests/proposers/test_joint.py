@@ -133,7 +133,8 @@ def test_an_untrusted_lrf_hands_the_search_to_the_global_metric_when_the_budget_
                     runs_left=lambda: 10, trust=untrusted)
     (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(broke, KNOBS)
     assert proposal.details["objective"] == "lrf" and proposal.cost.system_runs == 0
-    assert proposal.details["trust_decision"].endswith("10 system runs left, a check costs 8; the LRF picked alone")
+    assert proposal.details["trust_decision"].endswith(
+        "10 system runs left for this round, a check costs 8; the LRF picked alone")
 
     trusted = context(global_check=lambda k: pytest.fail("a trusted LRF picks alone"), run_cost=cost,
                       global_runs=8, trust=LRFTrust.measure("lookup", 0.9, 60, 60))

@@ -74,7 +74,7 @@ def test_the_check_stays_within_the_runs_left():
 
 
 @pytest.mark.parametrize("left, global_check, reason", [
-    (12, True, "12 system runs left, a check costs 8; the LRF picked alone"),
+    (12, True, "12 system runs left for this round, a check costs 8; the LRF picked alone"),
     (None, False, "no global check in this context; the LRF picked alone"),
 ])
 def test_with_no_runs_left_the_lrf_picks_and_the_reason_is_recorded(left, global_check, reason):
