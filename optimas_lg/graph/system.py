@@ -383,7 +383,8 @@ class System:
 
     @classmethod
     def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = ()) -> "System":
-        """Wrap a builder, compiled graph, zero-argument factory, or a target string naming one."""
+        """Wrap a builder, compiled graph, zero-argument factory (of either, or of a ``System``),
+        or a target string naming one."""
         if isinstance(target, System):
             return target
         label = target if isinstance(target, str) else repr(target)
@@ -394,6 +395,8 @@ class System:
             if required:
                 raise TargetError(f"{label}: a factory must take no arguments, this one needs {required}")
             obj = obj()
+        if isinstance(obj, System):
+            return obj
         if isinstance(obj, CompiledStateGraph):
             kwargs = {"name": obj.name, "store": obj.store}
             return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types)

@@ -106,6 +106,8 @@ def test_load_targets_factories_and_compiled_graphs():
     assert list(System.load(f"{SHAPES}:sequential").graph.nodes) == ["rewrite", "retrieve", "answer"]
     assert System.load(shapes.sequential().compile()).knobs.keys() == {"rewrite_prompt", "top_k", "style"}
     assert System.load("tests.graphs.shapes:react_agent").graph.cycles
+    system = System.load(shapes.sequential())
+    assert System.load(lambda: system) is system  # a factory may return a System, as a suite's does
     with pytest.raises(TargetError, match="factory must take no arguments"):
         System.load(shapes.conditional)
     with pytest.raises(TargetError, match="expected a langgraph StateGraph"):
