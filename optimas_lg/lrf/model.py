@@ -43,6 +43,10 @@ class LRFConfig:
         "passes over 20 pairs make 6 steps. 30 did not lift STaRK's learning curve at 50 runs (docs/lrf.md), "
         "so 0 (exactly `epochs` passes) stays the default.")})
     batch_size: int = 16  # pairs per step
+    micro_batch_size: int | None = field(default=None, metadata={"help": (
+        "Pairs per forward and backward pass; a step accumulates the gradient of its batch over passes "
+        "of this many pairs, the same step in less memory. A decoder backbone needs it on CPU: SmolLM2-135M "
+        "with LoRA at 16 pairs of 256 tokens went past 20 GB (None: the whole batch in one pass).")})
     max_grad_norm: float = 1.0
     margin_weighting: bool = True  # weight each pair's loss by its score gap
     freeze_backbone: bool = False

@@ -77,21 +77,38 @@ class LRFTrainer:
                 raise LRFError(f"pair for node {pair.node!r}, example {pair.example_key!r} has weight {pair.weight}")
 
     def _step(self, optimizer: torch.optim.Optimizer, batch: list[PreferencePair]) -> tuple[float, list[bool]]:
-        nodes = [p.node for p in batch]
-        texts = [self.model.text(p.node, p.inputs, p.chosen) for p in batch]
-        texts += [self.model.text(p.node, p.inputs, p.rejected) for p in batch]
-        rewards = self.model(nodes + nodes, texts)
-        chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
-        weights = torch.tensor([p.weight for p in batch]) if self.config.margin_weighting else None
-        loss = pairwise_loss(chosen, rejected, weights)
-        if self.config.regression_weight:
-            scores = torch.tensor([p.chosen_score for p in batch] + [p.rejected_score for p in batch])
-            loss = loss + self.config.regression_weight * F.mse_loss(rewards, scores)
+        """One optimizer step on ``batch``, its gradient accumulated over passes of
+        ``config.micro_batch_size`` pairs (each pass's loss scaled by its share of the batch)."""
         optimizer.zero_grad()
-        loss.backward()
+        size = self.config.micro_batch_size or len(batch)
+        weights = [p.weight for p in batch] if self.config.margin_weighting else [1.0] * len(batch)
+        total, wins = 0.0, []
+        for start in range(0, len(batch), size):
+            part = slice(start, start + size)
+            loss, part_wins = self._loss(batch[part], weights[part], sum(weights[part]) / sum(weights),
+                                         len(batch[part]) / len(batch))
+            loss.backward()
+            total += loss.item()
+            wins += part_wins
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         optimizer.step()
-        return loss.item(), (chosen > rejected).tolist()
+        return total, wins
+
+    def _loss(self, pairs: list[PreferencePair], weights: list[float], weight_share: float,
+              pair_share: float) -> tuple[torch.Tensor, list[bool]]:
+        """The batch loss's part for ``pairs``: ranking loss times their share of the batch's
+        weight, regression loss times their share of its pairs."""
+        nodes = [p.node for p in pairs]
+        texts = [self.model.text(p.node, p.inputs, p.chosen) for p in pairs]
+        texts += [self.model.text(p.node, p.inputs, p.rejected) for p in pairs]
+        rewards = self.model(nodes + nodes, texts)
+        chosen, rejected = rewards[: len(pairs)], rewards[len(pairs) :]
+        loss = pairwise_loss(chosen, rejected, torch.tensor(weights) if self.config.margin_weighting else None)
+        loss = loss * weight_share
+        if self.config.regression_weight:
+            scores = torch.tensor([p.chosen_score for p in pairs] + [p.rejected_score for p in pairs])
+            loss = loss + self.config.regression_weight * F.mse_loss(rewards, scores) * pair_share
+        return loss, (chosen > rejected).tolist()
 
     @contextlib.contextmanager
     def _own_rng(self) -> Iterator[None]:

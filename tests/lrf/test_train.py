@@ -119,6 +119,24 @@ def test_regression_weight_adds_the_squared_error_of_rewards_against_scores():
     assert losses[1] - losses[0] == pytest.approx(2.0 * torch.mean((rewards[0] - scores) ** 2).item(), rel=1e-4)
 
 
+@pytest.mark.parametrize("regression_weight", [0.0, 1.0])
+def test_a_step_in_micro_batches_is_the_step_of_the_whole_batch(regression_weight):
+    pairs = secret_word_pairs(5, seed=7)
+    pairs[0].chosen_score, pairs[0].rejected_score = 0.9, 0.2  # a weight and scores of their own
+    results = []
+    for micro in (None, 2):
+        config = LRFConfig(max_tokens=32, progress=False, micro_batch_size=micro, regression_weight=regression_weight)
+        model = LocalRewardModel({"answer": "Answer."}, config)
+        model.eval()  # no dropout: both see the same rewards
+        trainer = LRFTrainer(model)
+        loss, wins = trainer._step(trainer._optimizer(), pairs)
+        results.append((loss, wins, model.heads["answer"].weight.detach().clone()))
+    (loss, wins, head), (micro_loss, micro_wins, micro_head) = results
+    assert micro_loss == pytest.approx(loss, rel=1e-5) and micro_wins == wins and len(wins) == 5
+    assert torch.allclose(micro_head, head, atol=1e-6)
+    assert not torch.allclose(head, LocalRewardModel({"answer": "Answer."}, config).heads["answer"].weight)
+
+
 @pytest.mark.parametrize(("min_steps", "steps"), [(0, 2), (5, 6)])
 def test_min_steps_adds_whole_epochs_when_the_pairs_are_few(min_steps, steps):
     config = LRFConfig(max_tokens=32, batch_size=2, epochs=1, min_steps=min_steps, progress=False)
