@@ -119,13 +119,12 @@ def test_regression_weight_adds_the_squared_error_of_rewards_against_scores():
     assert losses[1] - losses[0] == pytest.approx(2.0 * torch.mean((rewards[0] - scores) ** 2).item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("regression_weight", [0.0, 1.0])
-def test_a_step_in_micro_batches_is_the_step_of_the_whole_batch(regression_weight):
+def test_a_step_in_micro_batches_is_the_step_of_the_whole_batch():
     pairs = secret_word_pairs(5, seed=7)
-    pairs[0].chosen_score, pairs[0].rejected_score = 0.9, 0.2  # a weight and scores of their own
+    pairs[0].chosen_score, pairs[0].rejected_score = 0.9, 0.2  # a weight and scores of their own (both losses)
     results = []
     for micro in (None, 2):
-        config = LRFConfig(max_tokens=32, progress=False, micro_batch_size=micro, regression_weight=regression_weight)
+        config = LRFConfig(max_tokens=32, progress=False, micro_batch_size=micro, regression_weight=1.0)
         model = LocalRewardModel({"answer": "Answer."}, config)
         model.eval()  # no dropout: both see the same rewards
         trainer = LRFTrainer(model)
