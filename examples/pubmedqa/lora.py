@@ -7,7 +7,7 @@ exactly that. Its inputs are an analyst's findings on the train examples, read f
 ``python -m examples.pubmedqa.measure --split train`` caches them in (the analyst is the slow
 node; the solver's answers are a few tokens).
 
-``python -m examples.pubmedqa.lora --steps 150``: prints the adapter id, for
+``python -m examples.pubmedqa.lora``: prints the adapter id, for
 ``python -m examples.pubmedqa.measure --solver-adapters ID``.
 """
 
@@ -26,11 +26,11 @@ from optimas_lg.data import Example
 from optimas_lg.proposers.context import ScoreFn
 from optimas_lg.proposers.lora import LoRAConfig
 
-TRAINING = LoRAConfig(max_steps=150, learning_rate=5e-4, num_generations=8, per_device_train_batch_size=16,
-                      max_completion_length=SOLVER_MAX_TOKENS)
-"""More steps than the loop's 10 (a 135M model on a one-word answer is cheap), a group of 8 so
-that a prompt's answers disagree often enough for GRPO, and a learning rate below the loop's
-1e-3, which is sized for ten steps."""
+TRAINING = LoRAConfig(max_steps=40, max_completion_length=SOLVER_MAX_TOKENS)
+"""The loop's GRPO settings (2 prompts x 4 completions a step, learning rate 1e-3) for four
+times its 10 steps: two passes over the 40 train examples. A step is ~250 prompt tokens per
+completion through a forward and a backward pass; on this shared 2-core CPU one step of 16
+completions took 149 s, so more steps did not fit a session."""
 
 
 class FindingsError(LookupError):
