@@ -26,11 +26,11 @@ from optimas_lg.data import Example
 from optimas_lg.proposers.context import ScoreFn
 from optimas_lg.proposers.lora import LoRAConfig
 
-TRAINING = LoRAConfig(max_steps=40, max_completion_length=SOLVER_MAX_TOKENS)
-"""The loop's GRPO settings (2 prompts x 4 completions a step, learning rate 1e-3) for four
-times its 10 steps: two passes over the 40 train examples. A step is ~250 prompt tokens per
-completion through a forward and a backward pass; on this shared 2-core CPU one step of 16
-completions took 149 s, so more steps did not fit a session."""
+TRAINING = LoRAConfig(max_steps=24, max_completion_length=SOLVER_MAX_TOKENS)
+"""The loop's GRPO settings (2 prompts x 4 completions a step, learning rate 1e-3) for 24
+steps instead of its 10: 48 prompts, each of the 40 train examples about once. A completion
+costs ~250 prompt tokens through a forward and a backward pass; on this shared 2-core CPU a
+step took 96-194 s, so more steps did not fit a session."""
 
 
 class FindingsError(LookupError):
