@@ -30,7 +30,7 @@ TRAINING = LoRAConfig(max_steps=24, max_completion_length=SOLVER_MAX_TOKENS)
 """The loop's GRPO settings (2 prompts x 4 completions a step, learning rate 1e-3) for 24
 steps instead of its 10: 48 prompts, each of the 40 train examples about once. A completion
 costs ~250 prompt tokens through a forward and a backward pass; on this shared 2-core CPU a
-step took 96-194 s, so more steps did not fit a session."""
+step took 90-194 s, so more steps did not fit a session."""
 
 
 class FindingsError(LookupError):
