@@ -475,3 +475,22 @@ def test_demos_ab_finds_the_systems_demos_knob_and_the_sets_the_gate_tested():
     decisions = [decision({"answer_demos": Change([], demo)}, False), decision({"top_k": Change(3, 5)}, True),
                  decision({"answer_demos": Change(demo, [])}, True)]
     assert tested_sets(decisions, "answer_demos") == [demo, []]
+
+
+def test_lora_command_line_maps_its_flags_onto_the_loops_grpo_settings(capsys):
+    from examples.lora_training import main as lora_main
+    from optimas_lg.proposers.lora import LoRAConfig
+
+    seen = {}
+
+    def train(args, lora):
+        seen.update(args=args, lora=lora)
+        return "a1", [0.0, 0.5, 0.5, 1.0], 42
+
+    lora_main("test", LoRAConfig(max_steps=24), train, lambda p: p.add_argument("--extra", default="x"),
+              ["--limit", "5", "--generations", "8", "--prompts-per-step", "3", "--lr", "1e-4"])
+    lora = seen["lora"]
+    assert (lora.max_steps, lora.num_generations, lora.per_device_train_batch_size) == (24, 8, 24)
+    assert lora.learning_rate == 1e-4 and seen["args"].limit == 5 and seen["args"].extra == "x"
+    out = capsys.readouterr().out
+    assert out.startswith("adapter a1: 4 steps of 3 prompts x 8 completions") and "last quarter 1.000" in out
