@@ -13,24 +13,17 @@ training an LRF needs, so a short run shows what the knob can do here.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from langgraph.runtime import Runtime
 
+from examples import lora_training
 from examples.amazon.agent import AgentConfig, State, analyzer_messages, builder, candidate_profiler, decider
 from examples.amazon.data import load_split
 from examples.amazon.metric import metric
 from optimas_lg.data import Example
-from optimas_lg.graph.knobs import knob_specs
-from optimas_lg.proposers.context import ProposalContext, ScoreFn
-from optimas_lg.proposers.lora import LoRAConfig, LoRAProposer
-
-NODE = "session_analyzer"
-KNOB = "analyzer_adapter"
+from optimas_lg.proposers.context import ScoreFn
+from optimas_lg.proposers.lora import LoRAConfig
 
 
 def rollout_reward(examples: list[Example], config: AgentConfig, concurrency: int = 8) -> ScoreFn:
@@ -52,31 +45,14 @@ def rollout_reward(examples: list[Example], config: AgentConfig, concurrency: in
     return score
 
 
-def train_adapter(examples: list[Example], steps: int, seed: int = 0) -> tuple[str, list[float], int]:
+def train_adapter(examples: list[Example], lora: LoRAConfig, seed: int = 0) -> tuple[str, list[float], int]:
     """GRPO on the analyzer's requests for ``examples``; (adapter id, mean reward per step, tokens)."""
     config = AgentConfig()
-    knob = knob_specs(AgentConfig, builder.nodes)[KNOB]
-    inputs = [dict(e.inputs) for e in examples]
-    prompts = [(state, [{"role": m.type, "content": m.text} for m in analyzer_messages(state)]) for state in inputs]
-    ctx = ProposalContext(node=NODE, knobs=[knob], current=dataclasses.asdict(config), inputs=inputs,
-                          score=rollout_reward(examples, config), run_node=lambda state, _: {},
-                          writes=["session_summary"], llm_prompts=prompts, seed=seed)
-    return LoRAProposer(LoRAConfig(max_steps=steps)).train(ctx, knob)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=40, help="the first N train examples")
-    parser.add_argument("--steps", type=int, default=LoRAConfig.max_steps, help="GRPO steps (the loop's default)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    start = time.perf_counter()
-    adapter, rewards, tokens = train_adapter(load_split("train", limit=args.limit), args.steps, args.seed)
-    print(f"adapter {adapter}: {len(rewards)} steps, mean reward per step {[round(r, 3) for r in rewards]} "
-          f"(first half {statistics.fmean(rewards[:len(rewards) // 2] or [0]):.3f}, "
-          f"second half {statistics.fmean(rewards[len(rewards) // 2:] or [0]):.3f}), {tokens} tokens, "
-          f"{time.perf_counter() - start:.0f} s")
+    requests = [(dict(e.inputs), analyzer_messages(e.inputs)) for e in examples]
+    return lora_training.train_node_adapter(builder, config, "analyzer_adapter", "session_summary", requests,
+                                            rollout_reward(examples, config), lora, seed)
 
 
 if __name__ == "__main__":
-    main()
+    lora_training.main(__doc__.splitlines()[0], LoRAConfig(),
+                       lambda args, lora: train_adapter(load_split("train", limit=args.limit), lora, args.seed))

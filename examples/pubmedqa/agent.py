@@ -12,7 +12,7 @@ from typing_extensions import TypedDict
 
 from examples.models import LOCAL_MODEL, model_options
 from optimas_lg.graph.demos import demo_messages
-from optimas_lg.graph.knobs import Choice, Prompt
+from optimas_lg.graph.knobs import Choice, LoRA, Prompt, model_name
 from optimas_lg.llm import chat_model
 
 ANALYST_MAX_TOKENS = 64  # room for one or two full sentences; 48 cut most findings mid-sentence
@@ -49,11 +49,18 @@ class AgentConfig:
     solver_prompt: Annotated[str, Prompt(node="solver")] = (
         "Answer the research question with one word: yes, no or maybe.")
     solver_model: Annotated[str, Choice(MODELS, node="solver")] = LOCAL_MODEL
+    solver_adapter: Annotated[str | None, LoRA(base=LOCAL_MODEL, node="solver")] = None
+    """Fine-tuned weights of the small solver: used when the solver runs ``LOCAL_MODEL``, the
+    adapter's base (another ``solver_model`` has no weights it could adapt)."""
+
+    def solver_model_name(self) -> str:
+        """The model the solver requests: the adapted base model when an adapter is set for it."""
+        return model_name(LOCAL_MODEL, self.solver_adapter) if self.solver_model == LOCAL_MODEL else self.solver_model
 
 
-def _ask(model: str, instruction: str, turns: list[BaseMessage], max_tokens: int) -> str:
+def _complete(model: str, messages: list[BaseMessage], max_tokens: int) -> str:
     llm = chat_model(model, temperature=0.0, max_tokens=max_tokens)
-    return str(llm.invoke([SystemMessage(instruction), *turns]).content).strip()
+    return str(llm.invoke(messages).content).strip()
 
 
 def _request(question: str, findings: str) -> str:
@@ -66,16 +73,22 @@ def solver_turns(question: str, findings: str) -> list[BaseMessage]:
     return [*demo_messages(demos), HumanMessage(_request(question, findings))]
 
 
+def solver_messages(state: State, instruction: str) -> list[BaseMessage]:
+    """The solver's chat request under system prompt ``instruction`` (what an adapter of it is trained on)."""
+    return [SystemMessage(instruction), *solver_turns(state["question"], state["analysis"])]
+
+
 def analyst(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
     content = f"Question: {state['question']}\n\nAbstract:\n" + "\n".join(state["context"])
-    return {"analysis": _ask(config.analyst_model, config.analyst_prompt, [HumanMessage(content)], ANALYST_MAX_TOKENS)}
+    messages = [SystemMessage(config.analyst_prompt), HumanMessage(content)]
+    return {"analysis": _complete(config.analyst_model, messages, ANALYST_MAX_TOKENS)}
 
 
 def solver(state: State, runtime: Runtime[AgentConfig]) -> State:
     config = runtime.context or AgentConfig()
-    turns = solver_turns(state["question"], state["analysis"])
-    return {"answer": _ask(config.solver_model, config.solver_prompt, turns, SOLVER_MAX_TOKENS)}
+    messages = solver_messages(state, config.solver_prompt)
+    return {"answer": _complete(config.solver_model_name(), messages, SOLVER_MAX_TOKENS)}
 
 
 builder = StateGraph(State, context_schema=AgentConfig)

@@ -1,6 +1,6 @@
 """Measure PubMedQA's headroom: analyst model x analyst prompt x solver model x solver
-prompt, each config paired per example against the default (SmolLM2 in both nodes,
-default prompts).
+prompt (x LoRA adapters of the SmolLM2 solver, ``--solver-adapters``), each config paired per
+example against the default (SmolLM2 in both nodes, default prompts, no adapter).
 
 The analyst runs once per analyst config, and every solver config is scored on those same
 findings (greedy decoding: what full graph runs of that config give), so the grid costs one
@@ -11,7 +11,7 @@ analyst on examples it has not seen, a solver config on findings it has not answ
 grid can be run in parts and a new solver prompt costs only solver calls.
 
 ``python -m examples.pubmedqa.measure --limit 40``; docs/examples/pubmedqa.md records the output.
-Prompts are developed on ``--split train`` and measured on val.
+Prompts and adapters are developed on ``--split train`` and measured on val.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from examples.models import LOCAL_MODEL
 from examples.paper_eval import node_pass, paired
 from examples.pubmedqa.agent import AgentConfig, analyst, model_options, solver
 from examples.pubmedqa.data import load_split
@@ -80,20 +81,31 @@ def extend(done: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {**done, **{k: done[k] + new[k] for k in ("keys", "labels", "seconds", "tokens", "findings")}}
 
 
-def measure_solver(record: dict[str, Any], examples: dict[str, Example], model: str, prompt: str) -> dict[str, Any]:
-    """Solver config (``model``, ``prompt``) on the findings of ``record`` it has not answered yet:
-    its entry in ``record["solvers"]``, created or extended (``examples`` by key give the questions)."""
-    entry = next((s for s in record["solvers"] if (s["model"], s["prompt"]) == (model, prompt)), None)
+def solver_name(model: str, adapter: str | None) -> str:
+    """A solver's model in file names and table rows, with its LoRA adapter when it has one."""
+    return short(model) + (f"@{adapter}" if adapter else "")
+
+
+def measure_solver(record: dict[str, Any], examples: dict[str, Example], model: str, prompt: str,
+                   adapter: str | None = None) -> dict[str, Any]:
+    """Solver config (``model``, ``prompt``, ``adapter``) on the findings of ``record`` it has not
+    answered yet: its entry in ``record["solvers"]``, created or extended (``examples`` by key give
+    the questions)."""
+    config_id = (model, prompt, adapter)
+    entry = next((s for s in record["solvers"] if (s["model"], s["prompt"], s["adapter"]) == config_id), None)
     if entry is None:
-        entry = {"model": model, "prompt": prompt, "seconds": 0.0, "tokens": 0, "answers": [], "scores": []}
+        entry = {"model": model, "prompt": prompt, "adapter": adapter, "seconds": 0.0, "tokens": 0, "answers": [],
+                 "scores": []}
         record["solvers"].append(entry)
     done = len(entry["answers"])  # answers cover a prefix of the keys
     keys = record["keys"][done:]
     if keys:
         states = [{**examples[k].inputs, "analysis": f} for k, f in zip(keys, record["findings"][done:])]
-        config = dataclasses.replace(AgentConfig(), solver_model=model, solver_prompt=SOLVER_PROMPTS[prompt])
+        config = dataclasses.replace(AgentConfig(), solver_model=model, solver_prompt=SOLVER_PROMPTS[prompt],
+                                     solver_adapter=adapter)
         solved, seconds, tokens = node_pass(solver, states, config)
-        print(f"  solver {short(model)}/{prompt} on {len(keys)}: {seconds:.0f} s, {tokens} tokens", flush=True)
+        print(f"  solver {solver_name(model, adapter)}/{prompt} on {len(keys)}: {seconds:.0f} s, {tokens} tokens",
+              flush=True)
         entry["seconds"] += seconds
         entry["tokens"] += tokens
         entry["answers"] += [s["answer"] for s in solved]
@@ -104,24 +116,25 @@ def measure_solver(record: dict[str, Any], examples: dict[str, Example], model: 
 def table(results: Sequence[dict[str, Any]]) -> list[str]:
     """One line per config: accuracy, the paired difference to the default on that config's
     examples (n), decisions, cost per run."""
-    rows = {(r["analyst_model"], r["analyst_prompt"], s["model"], s["prompt"]): (r, s)
+    rows = {(r["analyst_model"], r["analyst_prompt"], s["model"], s["prompt"], s["adapter"]): (r, s)
             for r in results for s in r["solvers"]}
     default = AgentConfig()
-    base = rows.get((default.analyst_model, "default", default.solver_model, "default"))
+    base = rows.get((default.analyst_model, "default", default.solver_model, "default", default.solver_adapter))
     if base is None:
         raise SystemExit("no measurement of the default config yet: run with the default models and prompts included")
     base_scores = dict(zip(base[0]["keys"], base[1]["scores"]))
     labels = Counter(base[0]["labels"][:len(base_scores)])
     n = len(base_scores)
     lines = [f"n={n} labels {dict(labels)}; chance 1/3, always-'yes' {labels['yes'] / n:.3f}"]
-    for (model, prompt, solver_model, solver_prompt), (r, s) in rows.items():
+    for (model, prompt, solver_model, solver_prompt, adapter), (r, s) in rows.items():
         keys = r["keys"][:len(s["scores"])]
         if not s["scores"] or not set(keys) <= set(base_scores):
             continue  # examples the default was not measured on: nothing to pair with
         gain, stderr = paired([base_scores[k] for k in keys], s["scores"])
         decisions = Counter(parse_decision(a) for a in s["answers"])
         analyst_share = r["seconds"] / len(r["keys"]), r["tokens"] / len(r["keys"])
-        lines.append(f"analyst {short(model)}/{prompt:<8} solver {short(solver_model)}/{solver_prompt:<8} "
+        lines.append(f"analyst {short(model)}/{prompt:<8} "
+                     f"solver {solver_name(solver_model, adapter)}/{solver_prompt:<8} "
                      f"n={len(keys):<3} accuracy {statistics.fmean(s['scores']):.3f}  "
                      f"vs default {gain:+.3f} +- {stderr:.3f}  decisions {dict(decisions)}  "
                      f"per run {analyst_share[0] + s['seconds'] / len(keys):.1f} s, "
@@ -137,6 +150,8 @@ def main() -> None:
     parser.add_argument("--analyst-prompts", nargs="*", default=list(ANALYST_PROMPTS), choices=list(ANALYST_PROMPTS))
     parser.add_argument("--solver-models", nargs="*", default=model_options(), help="solver models to measure")
     parser.add_argument("--solver-prompts", nargs="*", default=list(SOLVER_PROMPTS), choices=list(SOLVER_PROMPTS))
+    parser.add_argument("--solver-adapters", nargs="*", default=[],
+                        help=f"LoRA adapters of the {short(LOCAL_MODEL)} solver (python -m examples.pubmedqa.lora)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder of the per-analyst-config JSON files")
     args = parser.parse_args()
     split = load_split(args.split)
@@ -152,10 +167,11 @@ def main() -> None:
                 new = measure_analyst(todo, model, prompt)
                 record = new if record is None else extend(record, new)
             # every solver config asked for now or measured before, on every finding of the file
-            configs = {(m, p) for m in args.solver_models for p in args.solver_prompts}
-            configs |= {(s["model"], s["prompt"]) for s in record["solvers"]}
-            for solver_model, solver_prompt in sorted(configs):
-                measure_solver(record, by_key, solver_model, solver_prompt)
+            configs = {(m, p, None) for m in args.solver_models for p in args.solver_prompts}
+            configs |= {(LOCAL_MODEL, p, a) for a in args.solver_adapters for p in args.solver_prompts}
+            configs |= {(s["model"], s["prompt"], s["adapter"]) for s in record["solvers"]}
+            for solver_model, solver_prompt, adapter in sorted(configs, key=str):
+                measure_solver(record, by_key, solver_model, solver_prompt, adapter)
                 path.write_text(json.dumps(record, indent=1) + "\n")
     paths = sorted(args.out.glob(f"pubmedqa_{args.split}_*.json"))
     print("\n".join(table([json.loads(p.read_text()) for p in paths])))

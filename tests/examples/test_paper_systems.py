@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
@@ -161,7 +162,7 @@ def test_amazon_metric():
 def test_knobs_are_declared_on_graph_nodes(system: ModuleType):
     specs = knob_specs(system.AgentConfig, system.builder.nodes)
     kinds = {spec.kind for spec in specs.values()}
-    expected = {pubmedqa: {"prompt", "choice"}, hotpotqa: {"prompt", "int", "choice", "demos"},
+    expected = {pubmedqa: {"prompt", "choice", "lora"}, hotpotqa: {"prompt", "int", "choice", "demos"},
                 amazon: {"prompt", "lora", "choice"}}
     assert kinds == expected[system]
 
@@ -205,10 +206,13 @@ def _examples(system: ModuleType) -> list[Example]:
 
 @pytest.mark.parametrize("system, context, reply, nodes, models", [
     (pubmedqa, pubmedqa.AgentConfig(solver_model="m2"), "yes", 2, {"local/smollm2-135m", "m2"}),
+    (pubmedqa, pubmedqa.AgentConfig(solver_adapter="s1"), "no", 2, {"local/smollm2-135m", "local/smollm2-135m@s1"}),
+    # an adapter holds weights of the base model: another solver model runs as it is
+    (pubmedqa, pubmedqa.AgentConfig(solver_model="m2", solver_adapter="s1"), "no", 2, {"local/smollm2-135m", "m2"}),
     (hotpotqa, hotpotqa.AgentConfig(top_k=2, rewrite_model="m1", extract_model="m1", respond_model="m2"), "yes", 3,
      {"m1", "m2"}),
     (amazon, amazon.AgentConfig(analyzer_adapter="a1"), "1", 3, {"local/smollm2-135m@a1", "local/smollm2-135m"}),
-], ids=["pubmedqa", "hotpotqa", "amazon"])
+], ids=["pubmedqa", "pubmedqa-adapter", "pubmedqa-adapter-other-model", "hotpotqa", "amazon"])
 def test_graph_runs_end_to_end_with_a_fake_model(monkeypatch, system, context, reply, nodes, models):
     fake = FakeModels(reply)
     monkeypatch.setattr(system.agent, "chat_model", fake)
@@ -330,8 +334,9 @@ def test_amazon_overlap_baseline_picks_the_title_most_like_the_recent_clicks():
 def _measured(analyst_prompt: str, solver_scores: dict[tuple[str, str], list[float]]) -> dict:
     return {"analyst_model": pubmedqa.AgentConfig.analyst_model, "analyst_prompt": analyst_prompt,
             "keys": ["a", "b"], "labels": ["yes", "no"], "seconds": 4.0, "tokens": 600, "findings": ["f", "g"],
-            "solvers": [{"model": model, "prompt": prompt, "seconds": 2.0, "tokens": 100, "answers": ["yes", "yes"],
-                         "scores": scores} for (model, prompt), scores in solver_scores.items()]}
+            "solvers": [{"model": model, "prompt": prompt, "adapter": None, "seconds": 2.0, "tokens": 100,
+                         "answers": ["yes", "yes"], "scores": scores}
+                        for (model, prompt), scores in solver_scores.items()]}
 
 
 def test_pubmedqa_grid_pairs_every_config_with_the_default():
@@ -380,6 +385,57 @@ def test_pubmedqa_grid_extends_findings_and_answers_only_what_a_solver_lacks(mon
     assert measure.measure_solver(record, examples, model, "default") is entry and len(fake.requests) == 2
     fresh = measure.measure_solver(record, examples, "local/other", "default")
     assert fresh["prompt"] == "default" and len(fresh["answers"]) == 4 and len(record["solvers"]) == 2
+    adapted = measure.measure_solver(record, examples, model, "default", adapter="s1")
+    assert adapted["adapter"] == "s1" and len(record["solvers"]) == 3
+    assert {name for name, _ in fake.requests[-4:]} == {f"{model}@s1"}
+    assert "solver smollm2-135m@s1/default  n=4" in measure.table([record])[-1]
+
+
+def test_pubmedqa_lora_rewards_the_solvers_answer_with_the_metric_on_the_label():
+    from examples.pubmedqa.lora import label_reward
+
+    examples = [Example("a", {"question": "Qa?", "context": ["c"]}, {"answer": "yes"}),
+                Example("b", {"question": "Qb?", "context": ["c"]}, {"answer": "maybe"})]
+    score = label_reward(examples)
+    pairs = [({"question": "Qb?"}, {"answer": "Maybe."}), ({"question": "Qa?"}, {"answer": "no"}),
+             ({"question": "Qa?"}, {"answer": "Yes, it does"})]
+    assert score(pairs) == [1.0, 0.0, 1.0]
+
+
+def test_pubmedqa_lora_trains_the_solver_on_its_requests_with_cached_findings(monkeypatch, tmp_path):
+    from examples.pubmedqa import lora
+    from optimas_lg.proposers.lora import LoRAProposer
+
+    examples = [Example(k, {"question": f"Q{k}?", "context": ["c"]}, {"answer": "no"}) for k in "ab"]
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps({"keys": ["b", "a"], "findings": ["found b", "found a"]}))
+    seen = {}
+
+    def train(self, ctx, knob):
+        seen.update(ctx=ctx, knob=knob, config=self.config)
+        return "s1", [0.5], 10
+
+    monkeypatch.setattr(LoRAProposer, "train", train)
+    assert lora.train_adapter(examples, findings, lora.TRAINING) == ("s1", [0.5], 10)
+    ctx = seen["ctx"]
+    assert ctx.node == "solver" and seen["knob"].name == "solver_adapter" and ctx.writes == ["answer"]
+    assert seen["config"].max_completion_length == pubmedqa.agent.SOLVER_MAX_TOKENS
+    state, messages = ctx.llm_prompts[0]
+    assert state["analysis"] == "found a"
+    assert messages[0] == {"role": "system", "content": pubmedqa.AgentConfig.solver_prompt}
+    assert "Qa?" in messages[-1]["content"] and "found a" in messages[-1]["content"]
+    assert ctx.score([(state, {"answer": "No."})]) == [1.0]
+    with pytest.raises(lora.FindingsError, match="no findings for 1"):
+        lora.solver_states([*examples, Example("c", {"question": "Qc?", "context": []}, {"answer": "no"})], findings)
+
+
+def test_lora_reward_curve_means_the_first_and_last_quarter():
+    from examples.lora_training import quarter_means
+
+    assert quarter_means([0.0, 0.25, 0.5, 0.5, 0.75, 1.0, 1.0, 1.0]) == (0.125, 1.0)
+    assert quarter_means([0.5, 1.0]) == (0.5, 1.0)
+    with pytest.raises(ValueError, match="no rewards"):
+        quarter_means([])
 
 
 def test_pubmedqa_cost_case_frees_only_the_model_knobs_under_a_cost_weight():
@@ -419,3 +475,22 @@ def test_demos_ab_finds_the_systems_demos_knob_and_the_sets_the_gate_tested():
     decisions = [decision({"answer_demos": Change([], demo)}, False), decision({"top_k": Change(3, 5)}, True),
                  decision({"answer_demos": Change(demo, [])}, True)]
     assert tested_sets(decisions, "answer_demos") == [demo, []]
+
+
+def test_lora_command_line_maps_its_flags_onto_the_loops_grpo_settings(capsys):
+    from examples.lora_training import main as lora_main
+    from optimas_lg.proposers.lora import LoRAConfig
+
+    seen = {}
+
+    def train(args, lora):
+        seen.update(args=args, lora=lora)
+        return "a1", [0.0, 0.5, 0.5, 1.0], 42
+
+    lora_main("test", LoRAConfig(max_steps=24), train, lambda p: p.add_argument("--extra", default="x"),
+              ["--limit", "5", "--generations", "8", "--prompts-per-step", "3", "--lr", "1e-4"])
+    lora = seen["lora"]
+    assert (lora.max_steps, lora.num_generations, lora.per_device_train_batch_size) == (24, 8, 24)
+    assert lora.learning_rate == 1e-4 and seen["args"].limit == 5 and seen["args"].extra == "x"
+    out = capsys.readouterr().out
+    assert out.startswith("adapter a1: 4 steps of 3 prompts x 8 completions") and "last quarter 1.000" in out
