@@ -56,6 +56,9 @@ class LRFConfig:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | str = "all-linear"
     seed: int = 0
+    head_init: Literal["random", "zeros"] = field(default="random", metadata={"help": (
+        "How each node's head starts: PyTorch's random linear init, or zeros (every output scores the same "
+        "until training moves the head, so what it ranks is only what the pairs taught it).")})
     replay_size: int = 256  # older pairs kept per node for adapt()
     replay_policy: Literal["reservoir", "fifo"] = "reservoir"
     adapt_steps: int = 10
@@ -126,6 +129,10 @@ class LocalRewardModel(nn.Module):
             torch.manual_seed(self.config.seed)
             self.backbone = self._with_lora(backbone) if self.config.lora else backbone
             self.heads = nn.ModuleDict({name: nn.Linear(hf_config.hidden_size, 1) for name in self.nodes})
+        if self.config.head_init == "zeros":
+            for head in self.heads.values():
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
 
     def _with_lora(self, backbone: nn.Module) -> nn.Module:
         from peft import LoraConfig, get_peft_model

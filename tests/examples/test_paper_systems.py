@@ -46,10 +46,10 @@ def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
 
 def test_env_points_at_another_folder(tmp_path, monkeypatch):
     row = '{"index": "p%d", "key": "1", "question": "Q?", "context": ["c"], "groundtruth": "yes"}\n'
-    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(90)))
+    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(170)))
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
-    assert [len(pubmedqa.load_split(name)) for name in ("train", "val", "test")] == [40, 40, 10]
-    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(80)))
+    assert [len(pubmedqa.load_split(name)) for name in ("train", "val", "test")] == [40, 120, 10]
+    (tmp_path / pubmedqa.DATA_FILE).write_text("".join(row % i for i in range(160)))
     with pytest.raises(DataError, match="leave no test examples"):
         pubmedqa.load_split("train")
 

@@ -87,6 +87,13 @@ def test_heads_differ_per_node(frozen):
     assert frozen.score("answer", {"q": "a"}, {"o": "b"}) != frozen.score("retrieve", {"q": "a"}, {"o": "b"})
 
 
+def test_zero_heads_score_every_output_alike_until_trained(tiny_decoder):
+    model = LocalRewardModel(NODES, LRFConfig(backbone=tiny_decoder, head_init="zeros", progress=False)).eval()
+    assert set(model.score_many(requests())) == {0.0}
+    random_heads = LocalRewardModel(NODES, LRFConfig(backbone=tiny_decoder, progress=False)).eval()
+    assert len(set(random_heads.score_many(requests()))) == len(requests())
+
+
 def test_decoder_backbone_uses_last_token_pooling(tiny_decoder):
     model = LocalRewardModel(NODES, LRFConfig(backbone=tiny_decoder, progress=False)).eval()
     assert model.pooling == "last"
