@@ -10,7 +10,7 @@ solver config's answers and per-example scores on them, go to
 analyst on examples it has not seen, a solver config on findings it has not answered, so the
 grid can be run in parts and a new solver prompt costs only solver calls.
 
-``python -m examples.pubmedqa.measure --limit 40``; docs/examples/pubmedqa.md records the output.
+``python -m examples.pubmedqa.measure --limit 120`` (the whole val); docs/examples/pubmedqa.md records the output.
 Prompts and adapters are developed on ``--split train`` and measured on val.
 """
 
@@ -145,7 +145,7 @@ def table(results: Sequence[dict[str, Any]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="val", choices=["train", "val"], help="develop on train, measure on val")
-    parser.add_argument("--limit", type=int, default=40, help="the first N examples of the split")
+    parser.add_argument("--limit", type=int, default=120, help="the first N examples of the split (val has 120)")
     parser.add_argument("--analyst-models", nargs="*", default=model_options(), help="analyst models to measure")
     parser.add_argument("--analyst-prompts", nargs="*", default=list(ANALYST_PROMPTS), choices=list(ANALYST_PROMPTS))
     parser.add_argument("--solver-models", nargs="*", default=model_options(), help="solver models to measure")
