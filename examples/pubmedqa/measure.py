@@ -31,6 +31,7 @@ from examples.pubmedqa.agent import AgentConfig, analyst, model_options, solver
 from examples.pubmedqa.data import load_split
 from examples.pubmedqa.metric import metric, parse_decision
 from optimas_lg.data import Example
+from optimas_lg.graph.knobs import model_name
 
 RESULTS_PROMPT = (
     "You read medical research abstracts. In one or two sentences, state what the study found: its "
@@ -82,8 +83,8 @@ def extend(done: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def solver_name(model: str, adapter: str | None) -> str:
-    """A solver's model in file names and table rows, with its LoRA adapter when it has one."""
-    return short(model) + (f"@{adapter}" if adapter else "")
+    """A solver's model in table rows, named as the node requests it (``smollm2-135m@<adapter>``)."""
+    return short(model_name(model, adapter))
 
 
 def measure_solver(record: dict[str, Any], examples: dict[str, Example], model: str, prompt: str,
