@@ -13,6 +13,7 @@ from optimas_lg.errors import SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.loop.objective import Objective
+from optimas_lg.loop.passes import NODE_ORDERS, NodeOrder
 from optimas_lg.lrf import LRFConfig
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.pricing import PriceTable
@@ -81,6 +82,12 @@ class OptimizeConfig:
     ``adapt_lrf=False`` keeps the first LRF for the whole job (the fresh runs still supply
     later rounds' inputs; no fresh pairs or LRF updates after an accepted change).
 
+    ``node_order`` chooses each round's node among those the current pass has not visited:
+    ``"headroom"`` (default) takes first the node whose candidates in the pairs beat its
+    current output by the most, a free by-product of pair collection; ``"random"`` is the
+    paper's uniform draw, and what the loop falls back on when no pairs were collected
+    (``loop.passes.next_node``).
+
     ``initial_knobs`` warm-starts the loop: the knob values it starts from instead of the
     graph's defaults (unset knobs keep their defaults).
 
@@ -105,6 +112,7 @@ class OptimizeConfig:
     adapt_examples: int = 8
     ranking: Ranking = "lrf"
     adapt_lrf: bool = True
+    node_order: NodeOrder = "headroom"
     cheap_runs: CheapRuns = field(default_factory=CheapRuns)
     global_examples: int = 8
     concurrency: int = 8
@@ -156,6 +164,8 @@ class OptimizeConfig:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
         if not 0 < self.pairs_share <= 1:
             raise SettingsError(f"pairs_share must be in (0, 1], got {self.pairs_share}")
+        if self.node_order not in NODE_ORDERS:
+            raise SettingsError(f"unknown node_order {self.node_order!r}; node orders: {list(NODE_ORDERS)}")
         if self.ranking not in RANKINGS:
             raise SettingsError(f"unknown ranking {self.ranking!r}; rankings: {list(RANKINGS)}")
         build_proposers(self.proposers)

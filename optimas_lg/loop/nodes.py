@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from optimas_lg.errors import DataError, OptimasError, error_line
 from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
-from optimas_lg.loop.passes import unvisited_in_pass
+from optimas_lg.loop.passes import next_node, unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
     Decision,
@@ -23,6 +23,7 @@ from optimas_lg.loop.records import (
     Final,
     GateStep,
     LRFEvent,
+    NodePicked,
     NodeProposal,
     NodesSkipped,
     PairsCollected,
@@ -146,7 +147,7 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes, max_runs=max_runs)
     record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
                             stats.skipped_calls, stats.system_runs, max_runs,
-                            [n for n in ws.tunable_nodes() if n not in nodes])
+                            [n for n in ws.tunable_nodes() if n not in nodes], stats.headroom())
     return {"history": [entry(record)]}
 
 
@@ -165,10 +166,11 @@ def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
 
 
 def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Choose the node to improve this round, uniformly at random (seeded) among the
-    tunable nodes that ran under the current config and have not had a round in this pass
-    (``unvisited_in_pass``). A node an accepted change routes around is dead; one never
-    reached has no inputs to work on."""
+    """Choose the node to improve this round among the tunable nodes that ran under the
+    current config and have not had a round in this pass (``unvisited_in_pass``), by
+    ``node_order`` (``passes.next_node``: by default the largest headroom the pairs
+    measured, seeded draws between equals). A node an accepted change routes around is
+    dead; one never reached has no inputs to work on."""
     ws = runtime.context.job(state)
     iteration = state["iteration"] + 1
     reached = ws.reached_nodes(state["current_config_id"])
@@ -176,15 +178,21 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
     rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
-    node = rng.choice(unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached))
+    collected = entries(state.get("history"), PairsCollected)
+    headroom = collected[-1].headroom if collected else {}
+    unvisited = unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached)
+    node, why = next_node(unvisited, headroom, ws.config.node_order, rng)
+    picked = NodePicked(iteration, node, why)
+    ws.store.add_event(ws.job_id, picked.kind, picked.to_json(), node=node, iteration=iteration)
     spent = state.get("spent") or {}
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,
-              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0)}
+              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0),
+              "history": [entry(picked)]}
     unreached = [n for n in ws.tunable_nodes() if n not in reached]
     if unreached:
         skipped = NodesSkipped(iteration, unreached)
         ws.store.add_event(ws.job_id, skipped.kind, skipped.to_json(), iteration=iteration)
-        update["history"] = [entry(skipped)]
+        update["history"].append(entry(skipped))
     return update
 
 

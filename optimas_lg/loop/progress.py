@@ -11,7 +11,16 @@ from collections.abc import Callable
 from typing import TextIO
 
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.records import Collected, Decision, LRFEvent, NodeProposal, NodesSkipped, PairsCollected, entries
+from optimas_lg.loop.records import (
+    Collected,
+    Decision,
+    LRFEvent,
+    NodePicked,
+    NodeProposal,
+    NodesSkipped,
+    PairsCollected,
+    entries,
+)
 from optimas_lg.loop.state import LoopState
 from optimas_lg.pricing import usd
 
@@ -52,10 +61,11 @@ def step_line(node: str, state: LoopState) -> str | None:
                  + (" (at or below chance)" if k in weak else "") for k, v in event.accuracy.items()]
         msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
     elif node == "pick_node":
+        picked = [e for e in entries(history, NodePicked) if e.iteration == it]
         skipped = [e for e in entries(history, NodesSkipped) if e.iteration == it]
-        if not skipped:
-            return None
-        msg = f"[{it}] {state.get('node')} picked; skipped {', '.join(skipped[-1].nodes)} ({skipped[-1].reason})"
+        msg = f"[{it}] {state.get('node')} picked" + (f": {picked[-1].reason}" if picked else "")
+        if skipped:
+            msg += f"; skipped {', '.join(skipped[-1].nodes)} ({skipped[-1].reason})"
     elif node == "propose":
         p = NodeProposal.from_json(state["proposal"] or {})
         score_name = "train metric" if p.objective == "global" else "LRF"

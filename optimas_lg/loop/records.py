@@ -219,7 +219,8 @@ class Collected(Record):
 @dataclass(frozen=True)
 class PairsCollected(Record):
     """What preference-pair collection produced and cost, per node; ``without_lrf`` are the
-    tunable nodes no pairs were collected for, since none of their proposers ranks with the LRF."""
+    tunable nodes no pairs were collected for, since none of their proposers ranks with the LRF;
+    ``headroom`` is each node's mean gain of its best candidate over its current output."""
 
     pairs: dict[str, int]
     candidates: dict[str, int]
@@ -229,6 +230,17 @@ class PairsCollected(Record):
     system_runs: int
     max_runs: int | None
     without_lrf: list[str] = field(default_factory=list)
+    headroom: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodePicked(Record):
+    """The node a round improves and why (``loop.passes.next_node``)."""
+
+    kind: ClassVar[str] = "pick"
+    iteration: int
+    node: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -267,8 +279,8 @@ def entries(history: list[dict[str, Any]] | None, cls: type[R]) -> list[R]:
     return [cls.from_json(h) for h in history or [] if h.get("record") == cls.__name__]
 
 
-HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, NodesSkipped,
-                                                                    Decision)}
+HISTORY_TYPES: dict[str, type[Record]] = {c.__name__: c for c in (Collected, PairsCollected, LRFEvent, NodePicked,
+                                                                    NodesSkipped, Decision)}
 
 
 def read_history(history: list[dict[str, Any]] | None) -> list[Record]:

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # not pyplot: renders with Agg, no global 
 from optimas_lg.errors import StoreError
 from optimas_lg.home import subdir
 from optimas_lg.loop.budget import Spent
-from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent, NodesSkipped
+from optimas_lg.loop.records import Change, Decision, Evaluation, Final, LRFEvent, NodePicked, NodesSkipped
 from optimas_lg.pricing import PriceTable, Usage, usd
 from optimas_lg.proposers import Proposal
 from optimas_lg.store import Store, queries
@@ -57,6 +57,7 @@ class JobHistory:
     decisions: list[Logged[Decision]] = field(default_factory=list)
     budget: list[Logged[Spent]] = field(default_factory=list)
     skipped: list[Logged[NodesSkipped]] = field(default_factory=list)
+    picks: list[Logged[NodePicked]] = field(default_factory=list)
     final: Final | None = None
     unreadable: list[str] = field(default_factory=list)  # events that do not read back as their record
 
@@ -72,7 +73,8 @@ class JobHistory:
 _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "evaluation": ("evaluations", Evaluation.from_json), "lrf": ("lrf", LRFEvent.from_json),
     "proposal": ("proposals", Proposal.from_json), "decision": ("decisions", Decision.from_json),
-    "budget": ("budget", Spent.from_json), "skipped": ("skipped", NodesSkipped.from_json)}
+    "budget": ("budget", Spent.from_json), "skipped": ("skipped", NodesSkipped.from_json),
+    "pick": ("picks", NodePicked.from_json)}
 
 
 def load_history(store: Store, job_id: int) -> JobHistory:
@@ -475,6 +477,10 @@ def _evaluation_row(e: Logged[Evaluation]) -> list[str]:
             _num(r.n_failed), _num(r.repeats)]
 
 
+def _pick_row(e: Logged[NodePicked]) -> list[str]:
+    return [_num(e.iteration), f"`{e.record.node}`", e.record.reason]
+
+
 def _skipped_row(e: Logged[NodesSkipped]) -> list[str]:
     return [_num(e.iteration), ", ".join(f"`{n}`" for n in e.record.nodes), e.record.reason]
 
@@ -489,6 +495,7 @@ EVENT_TABLES: list[tuple[str, str, list[str], Callable[[Any], list[str]], str]] 
      "No proposals recorded."),
     ("Local reward functions", "lrf", ["stage", "iter", "checkpoint", "pairs", "train loss",
                                        "ranking accuracy per node"], _lrf_row, "No lrf recorded."),
+    ("Node order", "picks", ["iter", "node", "why"], _pick_row, "No round picked a node."),
     ("Nodes skipped", "skipped", ["iter", "nodes", "why"], _skipped_row,
      "None: every round could pick any tunable node."),
     ("Evaluations", "evaluations", ["iter", "label", "split", "config", "mean", "n", "failed", "repeats"],

@@ -34,7 +34,14 @@ from optimas_lg.execution.replay import RecordedStep
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.llm.exploration import sampling
-from optimas_lg.lrf.pairs import Candidate, PreferencePair, build_pairs, canonical_json, count_ties
+from optimas_lg.lrf.pairs import (
+    Candidate,
+    PreferencePair,
+    build_pairs,
+    canonical_json,
+    count_ties,
+    gains_over_current,
+)
 from optimas_lg.store import Store, queries
 from optimas_lg.store import models as m
 
@@ -96,7 +103,9 @@ class PairStats:
     (``exact_last``); ``skipped_calls`` the chosen calls left out because the run
     allowance was spent; ``duplicates`` the knob samples whose output an earlier
     candidate of the call already had; ``ties`` the comparisons of two distinct outputs
-    of one input that made no pair for want of a score gap.
+    of one input that made no pair for want of a score gap; ``gain`` sums, over the
+    ``gain_inputs`` inputs whose current output was scored, how much the best candidate
+    outscored it (``lrf.gains_over_current``; ``headroom()`` is the mean).
     """
 
     pairs: dict[str, int] = field(default_factory=dict)
@@ -107,6 +116,8 @@ class PairStats:
     duplicates: dict[str, int] = field(default_factory=dict)
     ties: dict[str, int] = field(default_factory=dict)
     exact_candidates: dict[str, int] = field(default_factory=dict)
+    gain: dict[str, float] = field(default_factory=dict)
+    gain_inputs: dict[str, int] = field(default_factory=dict)
     system_runs: int = 0
 
     def add(self, other: "PairStats") -> None:
@@ -117,6 +128,10 @@ class PairStats:
                 for key, value in theirs.items():
                     mine[key] = mine.get(key, 0) + value
         self.system_runs += other.system_runs
+
+    def headroom(self) -> dict[str, float]:
+        """Per node with a scored current output: the mean gain of its best candidate over it."""
+        return {node: self.gain[node] / n for node, n in self.gain_inputs.items() if n}
 
 
 class RunAllowance:
@@ -370,6 +385,8 @@ def collect_node_pairs(
     pairs = build_pairs(candidates, min_margin=config.min_margin)
     stats.pairs[node] = len(pairs)
     stats.ties[node] = count_ties(candidates, config.min_margin)
+    gains = gains_over_current(candidates, node_current)
+    stats.gain[node], stats.gain_inputs[node] = sum(gains), len(gains)
     if store is not None:
         store.insert_many(m.PreferencePairRow, [pair_row(p, job_id, stage) for p in pairs])
     return pairs, stats

@@ -119,6 +119,22 @@ def _scored_groups(candidates: list[Candidate]) -> list[list[tuple[Candidate, fl
     return [[(cand, cand.score) for cand in _merge_identical(group)] for group in groups.values()]
 
 
+def gains_over_current(candidates: list[Candidate], current: dict[str, Any]) -> list[float]:
+    """Per input whose output under the ``current`` knob values was scored: how much the
+    best of its candidates outscored that output (0 when none did). Their mean is the
+    node's measured headroom: what the global metric gains, per input, if the node's
+    output could be changed for the better (the loop orders its rounds by it)."""
+    groups: dict[tuple[str, str, str], list[Candidate]] = {}
+    for cand in candidates:
+        groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
+    gains = []
+    for group in groups.values():
+        base = next((c for c in group if c.knobs == current), None)
+        if base is not None:
+            gains.append(max(c.score for c in group) - base.score)
+    return gains
+
+
 def count_ties(candidates: list[Candidate], min_margin: float = 0.0) -> int:
     """How many two distinct outputs of one input scored within ``min_margin`` (or the same):
     the comparisons ``build_pairs`` drops for want of a gap."""

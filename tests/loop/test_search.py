@@ -5,6 +5,7 @@ a change the gate rejected under the same LRF and data."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.nodes import rejected_changes
-from optimas_lg.loop.passes import unvisited_in_pass
+from optimas_lg.loop.passes import next_node, unvisited_in_pass
 from optimas_lg.loop.records import Change, Decision, GateStep
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
@@ -71,3 +72,22 @@ def test_a_pass_visits_every_reached_node_before_any_node_again():
     # a node an accepted change routed around no longer holds the pass open
     assert unvisited_in_pass(["dead", "dense", "lexical"], reached) == ["fuse"]
     assert unvisited_in_pass(["dense", "lexical"], ["dense", "lexical"]) == ["dense", "lexical"]
+
+
+def test_headroom_order_takes_the_largest_measured_gain_then_the_unmeasured_then_the_rest():
+    rng = random.Random(0)
+    headroom = {"rewrite": 0.05, "answer": 0.2, "retrieve": 0.0}
+    node, why = next_node(["rewrite", "retrieve", "answer", "tool"], headroom, "headroom", rng)
+    assert node == "answer" and "+0.200" in why and "rewrite +0.050" in why
+    assert next_node(["rewrite", "retrieve", "tool"], headroom, "headroom", rng)[0] == "rewrite"
+    node, why = next_node(["retrieve", "tool"], headroom, "headroom", rng)
+    assert node == "tool" and "without pairs" in why  # no evidence beats evidence of no gain
+    assert next_node(["retrieve"], headroom, "headroom", rng)[0] == "retrieve"
+    # equal headroom: a seeded draw, so both can come first
+    firsts = {next_node(["a", "b"], {"a": 0.1, "b": 0.1}, "headroom", random.Random(s))[0] for s in range(20)}
+    assert firsts == {"a", "b"}
+
+
+def test_random_order_ignores_headroom():
+    firsts = {next_node(["a", "b", "c"], {"a": 0.9}, "random", random.Random(s))[0] for s in range(30)}
+    assert firsts == {"a", "b", "c"}

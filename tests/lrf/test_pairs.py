@@ -6,7 +6,7 @@ import pytest
 
 from optimas_lg.errors import LRFError
 from optimas_lg.lrf import Candidate, PreferencePair, build_pairs
-from optimas_lg.lrf.pairs import count_ties
+from optimas_lg.lrf.pairs import count_ties, gains_over_current
 
 Q = {"q": "2+2"}
 
@@ -86,3 +86,16 @@ def test_pair_json_round_trip():
         assert PreferencePair.from_dict(json.loads(json.dumps(pair.to_dict()))) == pair
     with pytest.raises(LRFError):
         PreferencePair.from_dict({"node": "n"})
+
+
+def test_gains_over_current_is_the_best_candidate_minus_the_current_output_per_input():
+    current = {"temp": 0.0}
+    cands = [
+        Candidate("answer", "e1", Q, {"a": "4"}, current, [0.5]),
+        Candidate("answer", "e1", Q, {"a": "four"}, {"temp": 0.7}, [1.0]),
+        Candidate("answer", "e1", Q, {"a": "5"}, {"temp": 1.0}, [0.0]),
+        Candidate("answer", "e2", Q, {"a": "4"}, current, [1.0]),  # the current output is the best: 0
+        Candidate("answer", "e2", Q, {"a": "5"}, {"temp": 1.0}, [0.0]),
+        Candidate("answer", "e3", Q, {"a": "5"}, {"temp": 1.0}, [1.0]),  # current output not scored: left out
+    ]
+    assert gains_over_current(cands, current) == [0.5, 0.0]
