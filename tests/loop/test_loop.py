@@ -15,6 +15,7 @@ import pytest
 from optimas_lg.api import optimize, optimize_spec, resume_job
 from optimas_lg.errors import SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.loop.records import PairsCollected
 from optimas_lg.loop.report import load_history
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.proposers import ChoiceProposer, Search
@@ -41,6 +42,13 @@ def test_loop_finds_the_better_config_and_records_decisions(store):
     assert lookup.metric(examples[0], {"answer": "x"}) == 0.0  # the metric can fail
     decisions = load_history(store, result.job_id).decisions
     assert [d.record for d in decisions] == result.decisions and len(decisions) == 4
+    # each round's node and why, recorded: the first pass by the headroom the pairs measured
+    headroom = next(r for r in result.history if isinstance(r, PairsCollected)).headroom
+    picks = [p.record for p in load_history(store, result.job_id).picks]
+    assert [p.node for p in picks] == [d.node for d in result.decisions]
+    first = max(headroom, key=headroom.get)
+    assert headroom[first] > 0 and picks[0].node == first and "largest measured headroom" in picks[0].reason
+    assert "## Node order" in Path(result.report).read_text()
     assert any(d.accepted for d in result.decisions)
     assert store.get(m.Job, result.job_id).status == "done"
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) > 0
