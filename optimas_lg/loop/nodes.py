@@ -33,7 +33,7 @@ from optimas_lg.loop.records import (
 )
 from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.workspace import Workspace
-from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.lrf.collect import PairStats, stored_pairs
 from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
@@ -145,10 +145,13 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     max_runs = None if remaining is None else int(remaining * ws.config.pairs_share)
     nodes = ws.nodes_using_lrf(state["current_knobs"])
     _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes, max_runs=max_runs)
-    record = PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
-                            stats.skipped_calls, stats.system_runs, max_runs,
-                            [n for n in ws.tunable_nodes() if n not in nodes], stats.headroom())
-    return {"history": [entry(record)]}
+    return {"history": [entry(_pairs_record(ws, stats, nodes, max_runs))]}
+
+
+def _pairs_record(ws: Workspace, stats: PairStats, nodes: list[str], max_runs: int | None) -> PairsCollected:
+    return PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
+                          stats.skipped_calls, stats.system_runs, max_runs,
+                          [n for n in ws.tunable_nodes() if n not in nodes], stats.headroom())
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
@@ -178,8 +181,9 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
         raise OptimasError(f"job {ws.job_id}: no tunable node ({', '.join(ws.tunable_nodes())}) has a recorded "
                            "call in the training runs, so there is nothing to optimize on")
     rng = random.Random(f"{ws.config.seed}:pick:{iteration}")
-    collected = entries(state.get("history"), PairsCollected)
-    headroom = collected[-1].headroom if collected else {}
+    headroom: dict[str, float] = {}
+    for collected in entries(state.get("history"), PairsCollected):  # each node's latest measurement
+        headroom.update(collected.headroom)
     unvisited = unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached)
     node, why = next_node(unvisited, headroom, ws.config.node_order, rng)
     picked = NodePicked(iteration, node, why)
@@ -384,12 +388,14 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     nodes = ws.nodes_using_lrf(knobs) if batch and ws.config.adapt_lrf and state.get("lrf_path") else []
     if nodes:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
-        fresh, _ = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
-                                    nodes=nodes, max_runs=None if share is None else share - len(batch))
+        max_runs = None if share is None else share - len(batch)
+        fresh, stats = ws.collect_pairs(knobs, fresh_config, f"adapt{iteration}", [e.key for e in batch],
+                                        nodes=nodes, max_runs=max_runs)
+        update["history"].append(entry(_pairs_record(ws, stats, nodes, max_runs)))  # fresh headroom for pick_node
     if not fresh:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
-    return {**update, "lrf_path": ws.rewards.path, "history": [entry(decision), entry(event)]}
+    return {**update, "lrf_path": ws.rewards.path, "history": [*update["history"], entry(event)]}
 
 
 def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
