@@ -5,11 +5,14 @@ each is run through the node and scored by the LRF, next to the current prompt."
 from __future__ import annotations
 
 import json
+import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.llm.exploration import sampling
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.context import EvalConfig, ProposalContext
@@ -119,6 +122,18 @@ class PromptProposer(Proposer):
 
         return chat_model(self.config.model, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
 
+    def _ask(self, llm: BaseChatModel, meta: str, seeds: list[int]) -> list[Any]:
+        """One reply to ``meta`` per seed, asked concurrently (a model server batches them),
+        each request sampled with its own seed, so the same job proposes the same prompts
+        on every run (``llm.sampling``; a chat model not built by ``chat_model`` samples as
+        it is configured)."""
+        def ask(seed: int) -> Any:
+            with sampling(self.config.temperature, seed):
+                return llm.invoke([("user", meta)])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(seeds)))) as pool:
+            return list(pool.map(ask, seeds))
+
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         cfg = self.config
         current = evaluator.get(ctx.current[knob.name])
@@ -130,10 +145,11 @@ class PromptProposer(Proposer):
         seen = {_key(c.value) for c in evaluator.candidates}
         llm = self._llm()
         rounds = []
-        for _ in range(cfg.rounds):
+        for round_ in range(cfg.rounds):
             history = sorted(evaluator.table(), key=lambda h: h[1])[-cfg.max_history:]
             meta = meta_prompt(ctx, history, examples, cfg)
-            replies = llm.batch([[("user", meta)]] * cfg.num_candidates)
+            base = random.Random(f"{ctx.seed}:prompt:{ctx.node}:{knob.name}:{ctx.iteration}:{round_}").randrange(2**30)
+            replies = self._ask(llm, meta, [base + i for i in range(cfg.num_candidates)])
             new, dropped = [], 0
             for reply in replies:
                 usage = getattr(reply, "usage_metadata", None) or {}

@@ -3,9 +3,14 @@ deterministic LRF stand-in; the slow one uses the local SmolLM2 model end to end
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from langchain_core.language_models import FakeListChatModel
+from langchain_core.language_models.fake_chat_models import SimpleChatModel
 
 from optimas_lg.graph.knobs import KnobSpec, Prompt
+from optimas_lg.llm.exploration import current_sampling
 from optimas_lg.proposers import PromptConfig, PromptProposer, ProposalContext, parse_prompts
 from optimas_lg.proposers.prompt import meta_prompt
 
@@ -55,7 +60,7 @@ def test_a_poor_prompt_is_improved_and_multiline_prompts_survive():
         "<prompt>Explode.</prompt>",  # fails on every input: scored, not skipped
     ]
     llm = FakeListChatModel(responses=replies)
-    proposer = PromptProposer(PromptConfig(rounds=1, num_candidates=4), llm=llm)
+    proposer = PromptProposer(PromptConfig(rounds=1, num_candidates=4, workers=1), llm=llm)  # replies in order
     proposal = proposer.propose(context(), KNOB)
     tried = [v for v, _ in proposal.candidates]
     assert tried == ["Say something.", "Answer the question.", "Answer the question.\nUse UPPERCASE letters only.",
@@ -69,7 +74,7 @@ def test_a_poor_prompt_is_improved_and_multiline_prompts_survive():
 
 def test_history_is_shown_worst_to_best_and_no_change_can_win():
     llm = FakeListChatModel(responses=["<prompt>Greet the user.</prompt>", "nonsense <prompt></prompt>"])
-    proposal = PromptProposer(PromptConfig(rounds=2, num_candidates=2), llm=llm).propose(
+    proposal = PromptProposer(PromptConfig(rounds=2, num_candidates=2, workers=1), llm=llm).propose(
         context("Answer in uppercase."), KNOB)
     assert proposal.value == "Answer in uppercase." and not proposal.changed
     meta = proposal.details["meta_prompt"]  # the last round's meta-prompt
@@ -81,3 +86,36 @@ def test_meta_prompt_shows_only_the_keys_the_node_reads():
     ctx = context()
     text = meta_prompt(ctx, [("p", 0.1)], [({"question": "q1", "secret": "s"}, {"answer": "a"}, 0.0)], PromptConfig())
     assert "q1" in text and "secret" not in text
+
+
+class SeedEcho(SimpleChatModel):
+    """Writes a prompt named after the sampling seed its request carries (as a served model
+    would sample by it), and remembers the (temperature, seed) of every request."""
+
+    requests: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "seed-echo"
+
+    def _call(self, messages: list, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> str:
+        active = current_sampling()
+        assert active is not None, "a proposal request was sent without a sampling seed"
+        seed = active.next_seed()
+        self.requests.append((active.temperature, seed))
+        return f"<prompt>Answer the question, variant {seed}.</prompt>"
+
+
+def test_proposals_are_seeded_so_the_same_job_proposes_the_same_prompts():
+    config = PromptConfig(rounds=2, num_candidates=3, temperature=0.9)
+
+    def propose(iteration: int) -> tuple[list[str], list]:
+        llm = SeedEcho(requests=[])
+        ctx = dataclasses.replace(context(), seed=5, iteration=iteration)
+        return [v for v, _ in PromptProposer(config, llm=llm).propose(ctx, KNOB).candidates], llm.requests
+
+    first, requests = propose(1)
+    assert len(first) == 1 + 6 and len({seed for _, seed in requests}) == 6  # every request its own seed
+    assert {t for t, _ in requests} == {0.9}
+    assert propose(1)[0] == first  # the same job again: the same prompts, in the same order
+    assert set(propose(2)[0][1:]).isdisjoint(first[1:])  # another round of the job draws others
