@@ -111,12 +111,17 @@ def _merge_identical(group: list[Candidate]) -> list[Candidate]:
     return list(merged.values())
 
 
-def _scored_groups(candidates: list[Candidate]) -> list[list[tuple[Candidate, float]]]:
-    """Candidates of the same (node, example, inputs), identical outputs merged, with their scores."""
+def _by_input(candidates: list[Candidate]) -> list[list[Candidate]]:
+    """The candidates grouped by what they answer: the same node, example and inputs."""
     groups: dict[tuple[str, str, str], list[Candidate]] = {}
     for cand in candidates:
         groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
-    return [[(cand, cand.score) for cand in _merge_identical(group)] for group in groups.values()]
+    return list(groups.values())
+
+
+def _scored_groups(candidates: list[Candidate]) -> list[list[tuple[Candidate, float]]]:
+    """Candidates of the same (node, example, inputs), identical outputs merged, with their scores."""
+    return [[(cand, cand.score) for cand in _merge_identical(group)] for group in _by_input(candidates)]
 
 
 def gains_over_current(candidates: list[Candidate], current: dict[str, Any]) -> list[float]:
@@ -124,11 +129,8 @@ def gains_over_current(candidates: list[Candidate], current: dict[str, Any]) -> 
     best of its candidates outscored that output (0 when none did). Their mean is the
     node's measured headroom: what the global metric gains, per input, if the node's
     output could be changed for the better (the loop orders its rounds by it)."""
-    groups: dict[tuple[str, str, str], list[Candidate]] = {}
-    for cand in candidates:
-        groups.setdefault((cand.node, cand.example_key, canonical_json(cand.inputs)), []).append(cand)
     gains = []
-    for group in groups.values():
+    for group in _by_input(candidates):
         base = next((c for c in group if c.knobs == current), None)
         if base is not None:
             gains.append(max(c.score for c in group) - base.score)
