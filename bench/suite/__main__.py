@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         with model_server(SYSTEMS[name], methods, tally):
             for cell in todo:
+                if is_done(cell, args.out):  # another process finished it meanwhile
+                    continue
                 print(f"== {cell.system} {cell.method} seed {cell.seed} budget {cell.budget}", flush=True)
                 row = run_cell(cell, SYSTEMS[name], tally, args.out)
                 test = (row.get("test") or {}).get("mean")

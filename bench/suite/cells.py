@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.suite.counting import Runner, Tally, split_tokens
 from bench.suite.methods import METHODS, NotApplicable, Task, workdir
+from bench.suite.reuse import scored_before, source_digest
 from bench.suite.systems import PROPOSER_MODEL, SuiteSystem
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,8 @@ def run_cell(cell: Cell, suite_system: SuiteSystem, tally: Tally, out: Path) -> 
     row: dict[str, Any] = {"system": cell.system, "method": cell.method, "seed": cell.seed, "budget": cell.budget,
                            "sizes": {k: len(v) for k, v in splits.items()}, "proposer_model": PROPOSER_MODEL,
                            "task_models": list(suite_system.models), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                           "load_average_start": _load(), "versions": versions()}
+                           "load_average_start": _load(), "versions": versions(),
+                           "source_digest": source_digest(suite_system.module)}
     tokens0, start = tally.snapshot(), time.perf_counter()
     try:
         outcome = METHODS[cell.method](task)
@@ -95,16 +97,30 @@ def run_cell(cell: Cell, suite_system: SuiteSystem, tally: Tally, out: Path) -> 
                within_budget=outcome.system_runs <= cell.budget,
                tokens=split_tokens(tokens0, tally.snapshot(), PROPOSER_MODEL), final_knobs=outcome.knobs,
                val_seen=outcome.val_seen, details=outcome.details)
+    reused = None if outcome.scorer else scored_before(out, row, outcome.knobs)
+    if reused:
+        name, stored = reused
+        row.update(val=stored["val"], test=stored["test"], scoring={"by": "graph", "runs": 0, "seconds": 0.0,
+                                                                   "tokens": 0, "reused_from": name})
+    else:
+        row.update(_score(outcome, splits, runner, tally))
+    row.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), load_average_end=_load())
+    return _write(row, cell, out)
+
+
+def _score(outcome: Any, splits: dict[str, list[Any]], runner: Runner, tally: Tally) -> dict[str, Any]:
+    """The final config's val and test scores, by the method's own scorer or by running the graph."""
+    scored: dict[str, Any] = {}
     scoring0, start, runs0 = tally.snapshot(), time.perf_counter(), runner.runs
     for name in ("val", "test"):
         examples = splits[name]
         scores = outcome.scorer(examples) if outcome.scorer else runner.scores(examples, outcome.knobs)
-        row[name] = _scored(scores, examples)
-    row["scoring"] = {"runs": runner.runs - runs0 if not outcome.scorer else len(splits["val"]) + len(splits["test"]),
-                      "seconds": time.perf_counter() - start,
-                      "tokens": split_tokens(scoring0, tally.snapshot(), PROPOSER_MODEL)["system"]["total"]}
-    row.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), load_average_end=_load())
-    return _write(row, cell, out)
+        scored[name] = _scored(scores, examples)
+    runs = sum(len(splits[n]) for n in ("val", "test")) if outcome.scorer else runner.runs - runs0
+    scored["scoring"] = {"by": "method" if outcome.scorer else "graph", "runs": runs,
+                         "seconds": time.perf_counter() - start,
+                         "tokens": split_tokens(scoring0, tally.snapshot(), PROPOSER_MODEL)["system"]["total"]}
+    return scored
 
 
 def _write(row: dict[str, Any], cell: Cell, out: Path) -> dict[str, Any]:

@@ -93,3 +93,25 @@ def test_markdown_and_plot_come_from_stored_results_only(out, tmp_path):
     assert "| gepa | 0 of 1 | not applicable" in text
     assert "qwen2.5-coder-0.5b" in text  # the fair terms name the proposer LM
     assert (out / "gain_vs_runs.png").stat().st_size > 0
+
+
+def test_a_config_already_scored_takes_the_stored_scores_instead_of_running_again(out, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path))
+    assert main(["--systems", "lookup", "--methods", "unoptimized", "--seeds", "1", "--budget", str(BUDGET),
+                 "--out", str(out)]) == 0
+    first, again = _row(out, "unoptimized"), load(Cell("lookup", "unoptimized", 1, BUDGET).path(out))
+    assert again["scoring"]["reused_from"] == Cell("lookup", "unoptimized", 0, BUDGET).path(out).name
+    assert again["scoring"]["runs"] == 0 and again["test"] == first["test"] and again["val"] == first["val"]
+    assert "reused_from" not in first["scoring"] and first["scoring"]["runs"] == 12
+
+
+def test_scores_are_reused_only_under_the_same_config_code_and_versions(out):
+    from bench.suite.reuse import scored_before
+
+    row = _row(out, "unoptimized")
+    assert scored_before(out, row, row["final_knobs"])[0].startswith("lookup.unoptimized.")
+    other = {**row["final_knobs"], "top_k": row["final_knobs"]["top_k"] + 1}
+    assert scored_before(out, row, other) is None or scored_before(out, row, other)[1]["final_knobs"] == other
+    assert scored_before(out, {**row, "source_digest": "edited"}, row["final_knobs"]) is None
+    assert scored_before(out, {**row, "versions": {**row["versions"], "torch": "0"}}, row["final_knobs"]) is None
+    assert scored_before(out, {**row, "sizes": {**row["sizes"], "test": 5}}, row["final_knobs"]) is None
