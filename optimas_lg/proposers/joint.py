@@ -14,7 +14,9 @@ objectives, chosen by a rule recorded in the proposal:
 (``ProposalContext.run_cost``, the ``CheapRuns`` rule) and the budget affords at least
 two trials, ``lrf`` otherwise. An ``lrf`` objective for a node whose LRF is not trusted
 (``ProposalContext.trust``, ``proposers.trusted``) becomes ``global`` when the budget
-affords two trials; the decision is recorded as ``trust_decision``. Under a cost-weighted
+affords two trials; the decision is recorded as ``trust_decision``. When such an LRF scores every
+assignment alike (a node with no trained head), a seeded random one goes to the gate
+rather than the current values by tie-break (``proposers.trusted.tied_draw``). Under a cost-weighted
 objective an ``lrf`` search proposes the cheapest assignment within noise of the best
 (``proposers.cheapest``); a ``global`` one scores runs net of cost already. Changes the gate
 rejected under the same LRF and data (``ProposalContext.rejected``) are pruned without
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -37,16 +40,17 @@ from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.cheapest import assignment_price, cheapest_within_noise
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
-from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
-from optimas_lg.proposers.trusted import affordable_checks, checks_candidates, unchecked, untrusted_head
+from optimas_lg.proposers.numeric import check_space, run_study, space_size, suggest, trial_params
+from optimas_lg.proposers.trusted import affordable_checks, checks_candidates, tied_draw, unchecked, untrusted_head
 
 Objective = Literal["auto", "lrf", "global"]
 
 
 @dataclass
 class JointConfig(EvalConfig):
-    """``n_trials`` counts the current values (always trial 0); a repeated assignment
-    costs nothing. ``objective`` is ``auto`` (the cost rule decides), ``lrf`` or ``global``."""
+    """``n_trials`` counts different assignments tried, the current values first; an
+    assignment the sampler suggests again costs nothing and does not count. ``objective``
+    is ``auto`` (the cost rule decides), ``lrf`` or ``global``."""
 
     n_trials: int = 16
     objective: Objective = "auto"
@@ -64,7 +68,9 @@ class JointProposer(Proposer):
 
     The default proposer of ``choice``, ``int`` and ``float`` knobs: the loop hands it
     every knob of the node it handles in one ``propose_all`` call. A fresh seeded sampler
-    is built per proposal (seed and iteration), so proposals do not share state.
+    is built per proposal (seed and iteration), so proposals do not share state. When the
+    search can afford every assignment of the knobs' space (a choice or two, a short int
+    range), it tries them all (Optuna's ``BruteForceSampler``) instead of sampling.
     """
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("choice", "int", "float")
@@ -138,6 +144,13 @@ class JointProposer(Proposer):
                              else self.config.n_trials)
         if isinstance(scored, _LRFScores):
             found = _cheapest_within_noise(ctx, knobs, scored, found)
+            if not ctx.global_only and not (ctx.trust is not None and ctx.trust.trusted):
+                drawn = tied_draw(ctx, scored.table(), lambda a: a)
+                if drawn is not None:  # the decision said the LRF picked alone; it drew instead
+                    found = Search(drawn[0], {**found.details, "rule": drawn[1]})
+                    why = f"{why}; {drawn[1]}"
+                    if trust_decision is not None:
+                        trust_decision = trust_decision.removesuffix(unchecked(ctx)) + drawn[1]
         cost.seconds = time.perf_counter() - start
         value = found.value
         proposal = Proposal(
@@ -167,19 +180,28 @@ class JointProposer(Proposer):
     def _search(self, ctx: ProposalContext, knobs: list[KnobSpec], previous: dict[str, Any], scored: _Scores,
                 n_trials: int) -> Search:
         seed = random.Random(f"{ctx.seed}:{ctx.iteration}").randrange(2**31)
-        sampler = self.sampler or optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(5, n_trials // 2)))
+        size = space_size(knobs)
+        if self.sampler is not None:
+            sampler: optuna.samplers.BaseSampler = self.sampler
+        elif size is not None and size <= n_trials:
+            with warnings.catch_warnings():  # stable in use since Optuna 3.1, still labelled experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.BruteForceSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(5, n_trials // 2)))
         pruned: list[dict[str, Any]] = []
 
         def objective(trial: optuna.Trial) -> float:
             assignment = {k.name: suggest(trial, k) for k in knobs}
             if ctx.rejected_change(assignment):
-                pruned.append(assignment)
+                if assignment not in pruned:
+                    pruned.append(assignment)
                 raise optuna.TrialPruned()
             return scored.score(assignment)
 
         scored.score(previous)
         study = run_study(sampler, {k.name: trial_params(k, previous[k.name]) for k in knobs}, objective,
-                          max(1, n_trials))
+                          max(1, n_trials), distinct=lambda: len(scored.tried) + len(pruned))
         best = scored.best(lambda a: not ctx.rejected_change(a))
         details = {"sampler": type(sampler).__name__, "trials": len(study.trials), "searched": list(previous)}
         if pruned:

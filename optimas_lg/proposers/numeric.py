@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -51,7 +52,8 @@ class NumericProposer(Proposer):
             evaluator.evaluate(value)
             return evaluator.mean(value)
 
-        study = run_study(sampler, {knob.name: ctx.current[knob.name]}, objective, self.config.n_trials)
+        study = run_study(sampler, {knob.name: ctx.current[knob.name]}, objective, self.config.n_trials,
+                          distinct=lambda: len(evaluator.candidates))
         return Search(evaluator.best(), {"sampler": type(sampler).__name__, "trials": len(study.trials)})
 
 
@@ -79,16 +81,48 @@ def trial_params(knob: KnobSpec, value: Any) -> Any:
     return list(knob.knob.options).index(value) if knob.kind == "choice" else value
 
 
+REPEAT_ALLOWANCE = 4
+"""A study may run this many times ``n_trials`` trials to find ``n_trials`` different assignments."""
+
+
 def run_study(sampler: optuna.samplers.BaseSampler, first: dict[str, Any],
-              objective: Callable[[optuna.Trial], float], n_trials: int) -> optuna.Study:
-    """Maximize ``objective`` for ``n_trials`` trials, the first at the params ``first``
-    (the current values). Optuna logs every trial at INFO; proposals are recorded instead."""
+              objective: Callable[[optuna.Trial], float], n_trials: int,
+              distinct: Callable[[], int] | None = None) -> optuna.Study:
+    """Maximize ``objective``, the first trial at the params ``first`` (the current values).
+
+    Without ``distinct`` the study runs ``n_trials`` trials. With it (how many different
+    assignments have been scored so far) it runs until ``n_trials`` different ones are:
+    an assignment suggested again is scored from cache at no cost, so it must not use up
+    the search either. It stops after ``REPEAT_ALLOWANCE * n_trials`` trials, or earlier
+    when a sampler has exhausted a finite space. Optuna logs every trial at INFO;
+    proposals are recorded instead.
+    """
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def enough(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if distinct is not None and distinct() >= n_trials:
+            study.stop()
+
     try:
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.enqueue_trial(first, skip_if_exists=True)
-        study.optimize(objective, n_trials=n_trials)
+        study.optimize(objective, n_trials=n_trials if distinct is None else REPEAT_ALLOWANCE * n_trials,
+                       callbacks=[enough])
     finally:
         optuna.logging.set_verbosity(verbosity)
     return study
+
+
+def space_size(knobs: list[KnobSpec]) -> int | None:
+    """How many different assignments ``knobs`` have (``None``: a float range without a step)."""
+    size = 1
+    for knob in knobs:
+        space = knob.knob
+        if knob.kind == "choice":
+            size *= len(space.options)
+        elif knob.kind == "int" or space.step is not None:
+            size *= math.floor((space.high - space.low) / (space.step or 1) + 1e-9) + 1
+        else:
+            return None
+    return size

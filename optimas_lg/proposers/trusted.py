@@ -6,13 +6,17 @@ candidates and the current value are each run through ``ProposalContext.global_c
 (the global metric on a training mini-batch) and the best of those wins, the current
 value winning ties. The check spends system runs, so it stays within
 ``ProposalContext.system_runs_left()``; when fewer than two checks are affordable (or the
-context has no global check) the LRF picks alone and the decision says why.
+context has no global check) the LRF picks alone and the decision says why, unless it
+scored every candidate alike (a node with no trained head does): then its pick would only
+be the tie-break that keeps the current value, and the round would test nothing, so a
+seeded random other candidate goes to the validation gate instead (``tied_draw``).
 With ``ProposalContext.global_only`` (the ``ranking="global"`` ablation) there is no LRF:
 every candidate goes to the check.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +67,31 @@ def unchecked(ctx: ProposalContext) -> str:
     return "the current value stays" if ctx.global_only else "the LRF picked alone"
 
 
+def tied_draw(ctx: ProposalContext, ranked: list[tuple[Any, float]],
+              assign: Callable[[Any], dict[str, Any]]) -> tuple[Any, str] | None:
+    """When an LRF that has not earned trust scored every candidate of ``ranked`` (the
+    current value first) alike, a seeded random other candidate not rejected before, and
+    the decision in words; ``None`` when the scores differ or there is no other candidate."""
+    if len(ranked) < 2 or len({score for _, score in ranked}) > 1:
+        return None
+    current = ranked[0][0]
+    others = [v for v, _ in ranked[1:] if v != current and not ctx.rejected_change(assign(v))]
+    if not others:
+        return None
+    value = random.Random(f"{ctx.seed}:{ctx.iteration}:{ctx.node}:tied").choice(others)
+    return value, f"the LRF scored all {len(ranked)} candidates alike, so a random one goes to the gate"
+
+
+def _alone(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
+           assign: Callable[[Any], dict[str, Any]], head: str) -> Verdict:
+    """The LRF picks alone, unless it tied every candidate (``tied_draw``)."""
+    drawn = tied_draw(ctx, ranked, assign)
+    if drawn is None:
+        return Verdict(choice, head)
+    value, why = drawn
+    return Verdict(value, f"{head}; {why}" if head else why)
+
+
 def checks_candidates(ctx: ProposalContext) -> bool:
     """Whether a global check, not the LRF alone, may pick among the candidates."""
     return ctx.global_only or (ctx.trust is not None and not ctx.trust.trusted)
@@ -87,7 +116,8 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
         return Verdict(choice, f"{untrusted_head(ctx)}: no other candidate to check")
     n, why = affordable_checks(ctx)
     if n is not None and n < 2:
-        return Verdict(current if ctx.global_only else choice, f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}")
+        head = f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}"
+        return Verdict(current, head) if ctx.global_only else _alone(ctx, ranked, choice, assign, head)
     shortlist = [current, *others][: n if n is not None else None]
     check = ctx.global_check
     assert check is not None  # affordable_checks() allowed none without it

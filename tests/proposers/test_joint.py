@@ -150,3 +150,43 @@ def test_global_only_searches_on_the_train_metric_whatever_the_run_cost():
     assert proposal.details["objective"] == "global" and proposal.cost.system_runs > 0
     assert proposal.details["why"] == "no LRF (ranking=global): searched on the train metric"
     assert proposal.details["trust"] is None
+
+
+def _counting_check(checks: list[dict[str, Any]]):
+    def check(knobs: dict[str, Any]) -> float:
+        checks.append({k: knobs[k] for k in ("history_window", "match_slack")})
+        return global_metric(knobs)
+    return check
+
+
+def test_a_space_the_search_can_afford_whole_is_tried_whole_each_assignment_once():
+    checks: list[dict[str, Any]] = []
+    cheap = CheapRuns().judge(runs=30, seconds=0.9, tokens=300)
+    ctx = context(global_check=_counting_check(checks), run_cost=cheap, global_runs=8, runs_left=lambda: 10_000)
+    (proposal,) = JointProposer(JointConfig(n_trials=20)).propose_all(ctx, KNOBS)  # 5 windows x 4 slacks
+    assert proposal.details["sampler"] == "BruteForceSampler"
+    assert len(checks) == 20 and len({tuple(c.values()) for c in checks}) == 20
+    assert checks[0] == {"history_window": 2, "match_slack": 1}  # the current values first
+    assert proposal.proposed_score == 1.0 and proposal.cost.system_runs == 8 * 20
+
+
+def test_n_trials_counts_different_assignments_so_a_repeated_suggestion_spends_no_trial():
+    checks: list[dict[str, Any]] = []
+    cheap = CheapRuns().judge(runs=30, seconds=0.9, tokens=300)
+    ctx = context(global_check=_counting_check(checks), run_cost=cheap, global_runs=8, runs_left=lambda: 10_000)
+    (proposal,) = JointProposer(JointConfig(n_trials=12)).propose_all(ctx, KNOBS)
+    assert proposal.details["sampler"] == "TPESampler"
+    assert len(checks) == len({tuple(c.values()) for c in checks}) == 12 == len(proposal.candidates)
+    assert proposal.details["trials"] >= 12
+
+
+def test_an_lrf_that_ties_every_assignment_sends_a_random_one_to_the_gate_not_the_current_values():
+    dear = CheapRuns().judge(runs=10, seconds=30.0, tokens=5000)
+    ctx = context(global_check=lambda k: pytest.fail("no runs left for a check"), run_cost=dear, global_runs=8,
+                  runs_left=lambda: 10, trust=LRFTrust.measure("lookup", 0.0, 0, 0))
+    ctx.score = lambda pairs: [0.0 for _ in pairs]  # no trained head: every output ties
+    (proposal,) = JointProposer(JointConfig(n_trials=8)).propose_all(ctx, KNOBS)
+    assert proposal.details["objective"] == "lrf" and proposal.changed and proposal.cost.system_runs == 0
+    assert proposal.details["trust_decision"] == (
+        "LRF not trusted (no held-out pairs): 10 system runs left for this round, a check costs 8; "
+        f"the LRF scored all {len(proposal.candidates)} candidates alike, so a random one goes to the gate")

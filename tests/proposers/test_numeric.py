@@ -52,8 +52,8 @@ def test_tpe_finds_the_good_region_of_a_log_int_range():
     # optimum: top_k = 10 (all golds found) scores 0.9; top_k = 1 finds none
     assert 10 <= proposal.value <= 16 and proposal.proposed_score >= 0.84
     assert proposal.current_score == pytest.approx(-0.01)
-    assert proposal.details["sampler"] == "TPESampler" and proposal.details["trials"] == 20
-    assert len(proposal.candidates) == len(set(seen))  # repeated trials are not re-run
+    assert proposal.details["sampler"] == "TPESampler" and proposal.details["trials"] >= 20
+    assert len(proposal.candidates) == len(set(seen)) == 20  # 20 different values; a repeat is not re-run
 
 
 def test_float_steps_are_honoured_and_the_current_value_can_win():

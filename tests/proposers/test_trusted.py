@@ -114,3 +114,30 @@ def test_global_only_keeps_the_current_value_when_no_check_is_affordable():
     proposal = propose(ctx)
     assert checked == [] and proposal.value == "a" and not proposal.changed  # the scores are not an LRF's
     assert proposal.details["trust_decision"].endswith("a check costs 8; the current value stays")
+
+
+def tied(pairs: list[tuple[dict, dict]]) -> list[float]:
+    """An LRF with no trained head: every output ties."""
+    return [0.0 for _ in pairs]
+
+
+@pytest.mark.parametrize("trust, left", [(UNTRUSTED, 12), (LRFTrust.measure("n", 0.0, 0, 0), 12)])
+def test_an_lrf_that_scores_every_candidate_alike_sends_a_random_other_one_to_the_gate(trust, left):
+    """Untrusted or unmeasured (no held-out pair), with no check affordable: a tie-break would keep
+    the current value and the round would test nothing."""
+    ctx, checked = context(trust, left=left)
+    ctx.score = tied
+    proposal = propose(ctx)
+    assert proposal.changed and proposal.value in {"b", "c", "d", "e"} and checked == []
+    assert "the LRF scored all 5 candidates alike, so a random one goes to the gate" in \
+        proposal.details.get("trust_decision", "")
+    again, _ = context(trust, left=left)
+    again.score = tied
+    assert propose(again).value == proposal.value  # seeded: the same job draws the same candidate
+
+
+def test_a_trusted_lrf_that_ties_every_candidate_keeps_the_current_value():
+    ctx, checked = context(TRUSTED)
+    ctx.score = tied
+    proposal = propose(ctx)
+    assert proposal.value == "a" and not proposal.changed and checked == []
