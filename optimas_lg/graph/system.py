@@ -367,10 +367,14 @@ class System:
     ``types`` are what replay may rebuild from the store (``serde.from_json``): the types
     reachable from the state, input, output and context schemas (subgraphs included) and
     the ``types`` given, for values a node stores under an ``Any`` field.
+
+    ``run_config`` is the config every run starts from: a compiled graph's own (set with
+    ``graph.with_config(recursion_limit=8)``, say), so a run here stops where the user's would.
     """
 
     def __init__(self, builder: StateGraph, *, name: str = "LangGraph", knob_schema: type | None = None,
-                 compile_kwargs: dict[str, Any] | None = None, types: Sequence[type] = ()) -> None:
+                 compile_kwargs: dict[str, Any] | None = None, types: Sequence[type] = (),
+                 run_config: dict[str, Any] | None = None) -> None:
         self.builder = builder
         self.name = name
         self.context_schema: type | None = builder.context_schema
@@ -380,6 +384,7 @@ class System:
         self.graph = introspect(builder, self.knobs, name, outer_schemas=(self.knob_schema,))
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
+        self.run_config: dict[str, Any] = dict(run_config or {})
 
     @classmethod
     def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = ()) -> "System":
@@ -399,7 +404,8 @@ class System:
             return obj
         if isinstance(obj, CompiledStateGraph):
             kwargs = {"name": obj.name, "store": obj.store}
-            return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types)
+            return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types,
+                       run_config=obj.config)
         if isinstance(obj, StateGraph):
             return cls(obj, knob_schema=knob_schema, types=types)
         raise TargetError(
@@ -464,9 +470,11 @@ class System:
             raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}") from exc
 
     def config(self, values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-        """A run config carrying the knob values in ``configurable`` (the path for older agents)."""
-        configurable = {**self.knob_values(values), **extra.pop("configurable", {})}
-        return {**extra, "configurable": configurable}
+        """A run config carrying the knob values in ``configurable`` (the path for older agents),
+        on top of ``run_config`` (``extra`` wins over both)."""
+        base = self.run_config
+        configurable = {**base.get("configurable", {}), **self.knob_values(values), **extra.pop("configurable", {})}
+        return {**base, **extra, "configurable": configurable}
 
     def compile(self, checkpointer: Checkpointer = None, *, builder: StateGraph | None = None,
                 **kwargs: Any) -> CompiledStateGraph:

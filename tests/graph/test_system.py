@@ -222,3 +222,27 @@ def test_ends_run_only_where_every_way_out_goes_to_end():
     assert not optimas_lg.inspect(shapes.conditional(typed=False)).ends_run("bump")  # targets unknown
     parallel = optimas_lg.inspect(shapes.parallel())
     assert not parallel.ends_run("b")  # feeds the join
+
+
+def test_a_compiled_graphs_own_run_config_holds_in_every_run(store):
+    """``graph.with_config(recursion_limit=...)`` is the user's guard against a loop that never
+    ends; dropping it let such a loop run 10,000 steps."""
+    from typing_extensions import TypedDict
+
+    from optimas_lg.data import Example
+    from optimas_lg.execution.runner import run_examples
+
+    class Count(TypedDict):
+        n: int
+
+    builder = StateGraph(Count)
+    builder.add_node("step", lambda s: {"n": s["n"] + 1})
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", lambda s: "step")  # never ends
+    system = System.load(builder.compile().with_config(recursion_limit=5, tags=["mine"]))
+    assert system.run_config["recursion_limit"] == 5
+    assert system.config({}, configurable={"thread_id": "t"}) == {
+        "recursion_limit": 5, "tags": ["mine"], "configurable": {"thread_id": "t"}}
+    (result,) = run_examples(system, [Example("e", {"n": 0}, {})], lambda e, o: 1.0, None, store,
+                             progress=False).results
+    assert "GraphRecursionError" in result.error and "Recursion limit of 5" in result.error
