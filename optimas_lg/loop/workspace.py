@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,14 +69,18 @@ class Workspace:
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
                   proposers: Mapping[str, ProposerArg] | None = None, server: Server | None = None) -> Workspace:
         """Load target, metric and data named by a spec (the CLI, Studio and resume)."""
-        system = System.load(spec.target)
-        metric = load_target(spec.metric)
+        spec.check_data()
+        if spec.workdir and spec.workdir not in sys.path:
+            sys.path.insert(0, spec.workdir)  # as load_target does for the directory a job starts in
+        system = System.load(spec.located(spec.target))
+        metric = load_target(spec.located(spec.metric))
         if not callable(metric):
             raise OptimasError(f"metric {spec.metric!r} is a {type(metric).__name__}, not a function "
                                "metric(example, output) -> float")
-        train = load_examples(spec.train, spec.inputs, spec.labels, spec.key_field)
-        val = load_examples(spec.val, spec.inputs, spec.labels, spec.key_field) if spec.val else None
-        test = load_examples(spec.test, spec.inputs, spec.labels, spec.key_field) if spec.test else []
+        files = spec.data_files()
+        train = load_examples(files["train"], spec.inputs, spec.labels, spec.key_field)
+        val = load_examples(files["val"], spec.inputs, spec.labels, spec.key_field) if spec.val else None
+        test = load_examples(files["test"], spec.inputs, spec.labels, spec.key_field) if spec.test else []
         return cls.create(system, metric, train, val, test, store, config, job_id, proposers, server)
 
     @classmethod
@@ -244,9 +249,9 @@ class Workspace:
     # -- recorded node calls and pairs --------------------------------------------
     def node_calls(self, node: str, example_keys: Sequence[str] | None = None) -> tuple[list[m.NodeCall],
                                                                                            dict[str, str]]:
-        """The latest recorded call of ``node`` per training example (from collect runs),
-        and a map from run id to example key."""
-        return queries.latest_node_calls(self.store, self.job_id, node, example_keys)
+        """Every recorded call of ``node`` on training examples (from collect runs; several a
+        run where the node sits in a loop), and a map from run id to example key."""
+        return queries.node_calls(self.store, self.job_id, node, example_keys)
 
     def reached_nodes(self, config_id: int | None = None) -> list[str]:
         """Tunable nodes with recorded calls to work on; with ``config_id``, only those that

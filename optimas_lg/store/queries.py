@@ -104,10 +104,12 @@ def lrf_checkpoints(store: Store, job_id: int) -> list[m.LRFCheckpoint]:
 
 
 # -- recorded runs and node calls -------------------------------------------------------
-def latest_node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str] | None = None,
-                      purpose: str = "collect") -> tuple[list[m.NodeCall], dict[str, str]]:
-    """The latest successful call of ``node`` per example in a job's finished runs of
-    ``purpose``, and a map from run id to example key."""
+def node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str] | None = None,
+               purpose: str = "collect") -> tuple[list[m.NodeCall], dict[str, str]]:
+    """Every successful call of ``node`` in a job's finished runs of ``purpose``, in the
+    order they started, and a map from run id to example key. Every call, not one per run:
+    in an agent loop (agent -> tools -> agent) the call that chooses a tool and the one that
+    writes the final answer read different states, and a knob may matter to only one."""
     where = [m.Run.job_id == job_id, m.Run.purpose == purpose, m.Run.status == "done"]
     if example_keys is not None:
         where.append(m.Run.example_key.in_(list(example_keys)))
@@ -117,12 +119,7 @@ def latest_node_calls(store: Store, job_id: int, node: str, example_keys: Sequen
             .where(*where, m.NodeCall.node == node, m.NodeCall.kind == "node", m.NodeCall.error.is_(None))
             .order_by(m.NodeCall.started_at)
         ).all()
-    latest: dict[str, m.NodeCall] = {}
-    run_keys: dict[str, str] = {}
-    for call, key in rows:
-        latest[key] = call
-        run_keys[call.run_id] = key
-    return list(latest.values()), run_keys
+    return [call for call, _ in rows], {call.run_id: key for call, key in rows}
 
 
 def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:

@@ -286,3 +286,61 @@ def test_a_fan_out_node_is_continued_with_its_siblings_outputs(store):
     # x + shift == 2 makes d's total 12: one winning shift per input against three losers
     assert stats.candidates["b"] == 12 and stats.failed_candidates["b"] == 0 and stats.pairs["b"] == 9
     assert all(p.chosen["b"] == 2 and p.chosen_score == 1.0 for p in pairs)
+
+
+class Turns(TypedDict, total=False):
+    question: str
+    call: str
+    tool_result: str
+    answer: str
+
+
+@dataclass
+class ToolChoice:
+    tool: Annotated[str, Choice(["echo", "upper"], node="agent")] = "echo"
+
+
+def _agent_loop() -> StateGraph:
+    """agent -> tools -> agent: the first turn picks the tool (the knob), the second answers
+    from its result (the knob does nothing there)."""
+
+    def agent(state: Turns, runtime: Runtime[ToolChoice]) -> dict:
+        if "tool_result" not in state:
+            return {"call": runtime.context.tool}
+        return {"answer": state["tool_result"]}
+
+    def tools(state: Turns) -> dict:
+        return {"tool_result": state["question"].upper() if state["call"] == "upper" else state["question"]}
+
+    g = StateGraph(Turns, context_schema=ToolChoice)
+    g.add_node("agent", agent)
+    g.add_node("tools", tools)
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", lambda s: END if "answer" in s else "tools", ["tools", END])
+    g.add_edge("tools", "agent")
+    return g
+
+
+def test_every_turn_of_a_node_in_a_loop_is_a_call_to_learn_from(store):
+    """The tool-choosing turn is where the knob matters; with only each run's last call (the
+    answering turn) every candidate tied and no pair was made."""
+    from optimas_lg.store import queries
+
+    system = System.load(_agent_loop())
+    examples = {f"e{i}": Example(f"e{i}", {"question": q}, {"answer": q.upper()}) for i, q in enumerate("abc")}
+
+    def metric(example, output):
+        return float(output.get("answer") == example["answer"])
+
+    job_id = store.create_job("pairs")
+    run_examples(system, list(examples.values()), metric, None, store, job_id=job_id, purpose="collect",
+                 progress=False)
+    calls, run_keys = queries.node_calls(store, job_id, "agent")
+    assert len(calls) == 6 and len(set(run_keys.values())) == 3  # two turns a run
+    pairs, stats = collect_node_pairs(system, "agent", calls, examples, run_keys, metric, {"tool": "echo"},
+                                      PairConfig(samples=2, llm_samples=0), run_node=run_node,
+                                      rollout_from=rollout_from,
+                                      recorded_step=lambda call: recorded_step(store, call, system.types),
+                                      store=store)
+    assert stats.pairs["agent"] == 3 and all(p.chosen["call"] == "upper" and p.chosen_score == 1.0 for p in pairs)
+    assert stats.ties["agent"] == 0  # the answering turn's two candidates give one output: a duplicate, no tie
