@@ -75,6 +75,8 @@ def run(
             raise
         s.finish_job(job_id, "done", {**summary.to_dict(), **meta})
     _report(summary, job_id, as_json)
+    if summary.n_runs and summary.n_failed == summary.n_runs:
+        raise typer.Exit(1)  # nothing was scored: a script must not read this as success
 
 
 def _report(summary: RunSummary, job_id: int, as_json: bool, not_run: int | None = None) -> None:
@@ -86,8 +88,11 @@ def _report(summary: RunSummary, job_id: int, as_json: bool, not_run: int | None
     if not_run is not None:
         console.print(f"interrupted: {not_run} examples not run (job {job_id} marked interrupted)", highlight=False)
     mean = "n/a (every run failed)" if summary.mean is None else f"{summary.mean:.4f}"
+    if summary.mean is not None and summary.n_failed:  # optimize's evaluations and gate count a failed run as 0
+        mean += f" ({sum(summary.scores) / summary.n_runs:.4f} with the failed as 0, as optimize counts them)"
     console.print(f"mean score {mean} over {summary.n_runs - summary.n_failed} runs; "
-                  f"{summary.n_failed} failed; job {job_id}, config {summary.config_id}", highlight=False)
+                  f"{summary.n_failed} failed; job {job_id}, config {summary.config_id}", highlight=False,
+                  soft_wrap=True)
     for result in summary.results:
         if result.error:
             console.print(f"  failed {result.example_key}: {error_line(result.error)}", highlight=False,

@@ -84,3 +84,17 @@ def test_cli_run(home, tmp_path):
     assert result.exit_code == 1 and "top_k" in result.output
     result = CliRunner().invoke(app, [*args, "--json", "--config", '{"style": "upper"}'])
     assert json.loads(result.output)["mean"] == 0.0
+
+
+def test_cli_run_says_the_mean_as_optimize_counts_it_and_fails_when_nothing_scored(home, tmp_path):
+    data = tmp_path / "n.jsonl"
+    args = ["run", "tests/graphs/shapes.py:failing", "--data", str(data), "--metric",
+            "tests/graphs/shapes.py:finished", "--inputs", "n", "--store", f"sqlite:///{tmp_path / 'run.db'}"]
+    data.write_text("\n".join(json.dumps({"id": str(n), "n": n}) for n in (1, 13, 2, 3)))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mean score 1.0000 (0.7500 with the failed as 0, as optimize counts them) over 3 runs; 1 failed" in \
+        result.output
+    data.write_text(json.dumps({"id": "13", "n": 13}))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "n/a (every run failed)" in result.output

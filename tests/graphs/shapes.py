@@ -214,6 +214,11 @@ def boom(state: Counter) -> dict[str, Any]:
     return {"n": state["n"] + 1}
 
 
+def finished(example: Any, output: dict[str, Any]) -> float:
+    """1 for every run that finished (the failing graph's metric)."""
+    return 1.0
+
+
 def failing() -> StateGraph:
     g = StateGraph(Counter)
     g.add_node("boom", boom)
