@@ -4,12 +4,14 @@ from the command line and edited in LangGraph Studio."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 from optimas_lg.data import field_names
-from optimas_lg.errors import SettingsError
+from optimas_lg.errors import DataError, SettingsError
 from optimas_lg.loop.budget import Budget
 from optimas_lg.loop.gate import GateConfig
 from optimas_lg.loop.objective import Objective
@@ -31,7 +33,13 @@ RANKINGS: tuple[str, ...] = get_args(Ranking)
 @dataclass
 class JobSpec:
     """Targets and data files by name: ``target`` and ``metric`` as ``file.py:attr`` or
-    ``module:attr``, data as JSONL/JSON/CSV paths (val/test optional)."""
+    ``module:attr``, data as JSONL/JSON/CSV paths (val/test optional).
+
+    A stored job also keeps ``workdir``, the directory its relative paths were given in, and
+    ``data_sha256``, each data file's digest when it started: a resume from another
+    directory reads the same files, and one whose data changed since is refused rather than
+    mixing two datasets in one job.
+    """
 
     target: str
     metric: str
@@ -41,6 +49,8 @@ class JobSpec:
     inputs: list[str] | None = None
     labels: list[str] | None = None
     key_field: str = "id"
+    workdir: str | None = None
+    data_sha256: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.inputs, self.labels = field_names(self.inputs), field_names(self.labels)
@@ -48,11 +58,43 @@ class JobSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def located(self, ref: str | None) -> str | None:
+        """A relative data path, or the file of a ``file.py:attr`` target, against ``workdir``
+        (a ``module:attr`` target is imported with ``workdir`` on ``sys.path`` instead)."""
+        if ref is None or self.workdir is None:
+            return ref
+        module, sep, attr = ref.rpartition(":")
+        if sep and not (module.endswith(".py") or "/" in module):
+            return ref
+        path = module if sep else ref
+        located = path if os.path.isabs(os.path.expanduser(path)) else os.path.join(self.workdir, path)
+        return f"{located}:{attr}" if sep else located
+
+    def data_files(self) -> dict[str, str]:
+        """Each given data split's file, located."""
+        return {name: self.located(ref) for name in ("train", "val", "test")  # type: ignore[misc]
+                if (ref := getattr(self, name)) is not None}
+
+    def check_data(self) -> None:
+        """Refuse data files that changed since the job started (``data_sha256``)."""
+        for name, digest in (self.data_sha256 or {}).items():
+            path = self.data_files()[name]
+            if os.path.exists(path) and _sha256(path) != digest:
+                raise DataError(f"{path}: the {name} data changed since this job started (sha256 differs); "
+                                "restore the file or start a new job")
+
     def create_job(self, store: Store, config: "OptimizeConfig", server: dict[str, Any] | None = None) -> int:
         """A new optimize job in ``store`` that carries this spec, ``config`` and the server
         it runs on (if any), so that it can be resumed by id; returns the job id."""
+        self.workdir = self.workdir or os.getcwd()
+        self.data_sha256 = self.data_sha256 or {name: _sha256(path) for name, path in self.data_files().items()}
         meta = {"spec": self.to_dict(), "config": config.to_dict(), **({"server": server} if server else {})}
         return store.create_job("optimize", self.target, meta)
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 @dataclass

@@ -119,3 +119,28 @@ def test_help_names_job_id_and_the_store_under_the_home(monkeypatch, tmp_path):
     monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path / "elsewhere"))
     assert f"here sqlite:///{tmp_path / 'elsewhere' / 'optimas.db'}" in store_help()
     assert not (tmp_path / "elsewhere").exists()  # showing the default creates nothing
+
+
+def test_a_resumed_job_reads_its_own_files_from_anywhere_and_refuses_changed_data(files, store, monkeypatch,
+                                                                                 tmp_path):
+    from optimas_lg.errors import DataError
+    from optimas_lg.loop.workspace import Workspace
+
+    root = Path.cwd()
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user types them in the data's folder
+    spec = JobSpec(str(root / TARGET.split(":")[0]) + ":builder", str(root / METRIC.split(":")[0]) + ":metric",
+                   "train.jsonl", "val.jsonl", inputs=["question"], labels=["answer"])
+    job_id = spec.create_job(store, OptimizeConfig())
+    stored = JobSpec(**store.get(queries.m.Job, job_id).meta["spec"])
+    assert stored.workdir == str(tmp_path) and set(stored.data_sha256) == {"train", "val"}
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "train.jsonl").write_text(files["val"].read_text())  # same name, other rows
+    monkeypatch.chdir(elsewhere)
+    ws = Workspace.from_spec(stored, OptimizeConfig(), store)
+    assert [e.key for e in ws.trainset] == [e.key for e in lookup.examples()[:12]]
+
+    files["train"].write_text(files["train"].read_text() + files["val"].read_text())
+    with pytest.raises(DataError, match=r"train\.jsonl: the train data changed since this job started"):
+        Workspace.from_spec(stored, OptimizeConfig(), store)
