@@ -368,9 +368,10 @@ def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
 def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Accept the change, then keep the LRF aligned: fresh trajectories on a mini-batch,
     fresh pairs, a few steps mixed with the replay buffer (unless ``adapt_lrf`` is off or
-    there is no LRF). The fresh trajectories are always run (they are the next rounds'
-    recorded inputs); pairs and LRF steps only while some live knob's proposer still ranks
-    with the LRF (``Workspace.nodes_using_lrf``)."""
+    there is no LRF). The fresh trajectories are run whenever another round may follow
+    (they are the next rounds' recorded inputs; after the last iteration nothing reads
+    them); pairs and LRF steps only while some live knob's proposer still ranks with the
+    LRF (``Workspace.nodes_using_lrf``)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
@@ -378,6 +379,8 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         "current_knobs": knobs, "current_config_id": decision.config_id, "current_val": decision.val_proposed,
         "current_val_scores": decision.scores, "rounds_without_gain": 0, "rejected": [],
         "history": [entry(decision)]}
+    if iteration >= ws.config.budget.max_iterations:  # no round after this one would read them
+        return update
     batch = ws.sample_train(ws.config.adapt_examples, f"adapt:{iteration}")
     share = _round_runs(ws, state, iteration + 1)  # the update spends from the next round's share
     if share is not None:

@@ -269,3 +269,16 @@ def test_no_adapt_keeps_the_first_lrf_after_an_accepted_change(store):
 def test_an_unknown_ranking_is_a_settings_error():
     with pytest.raises(SettingsError, match="ranking"):
         OptimizeConfig.from_dict({"ranking": "global-ish"})
+
+
+def test_no_fresh_runs_after_an_accepted_change_in_the_last_iteration(store):
+    """The adapt step's fresh runs are the next round's recorded inputs; after the last
+    iteration nothing reads them, and they were 13% of a 60-run budget."""
+    examples = lookup.examples()
+    config = OptimizeConfig.from_dict({**SETTINGS, "ranking": "random", "kinds": ["choice"]})
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      settings=config, proposers={"choice": FirstOption}, max_iterations=1, patience=None,
+                      progress=False)
+    assert [d.accepted for d in result.decisions] == [True]
+    collect = store.count(m.Run, m.Run.job_id == result.job_id, m.Run.purpose == "collect")
+    assert collect == 12  # the first collect only
