@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from optimas_lg.errors import DataError, OptimasError, error_line
+from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
 from optimas_lg.loop.passes import next_node, unvisited_in_pass
@@ -102,7 +102,6 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Score the initial config (the defaults, or the warm start) on validation (and test) data."""
     ws = runtime.context.job(state)
-    _check_validation_size(ws)
     knobs = ws.initial_knobs()
     config_id = ws.config_version(knobs, "initial")
     val = _record(ws, ws.evaluate("val", "baseline", knobs, config_id), iteration=0)
@@ -111,16 +110,6 @@ def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     return {"iteration": 0, "initial_config_id": config_id, "current_config_id": config_id, "current_knobs": knobs,
             "current_val": val.mean, "current_val_scores": val.scores, "baseline_val": val.mean,
             "test_before": test_before, "rounds_without_gain": 0, "lrf_path": None}
-
-
-def _check_validation_size(ws: Workspace) -> None:
-    """Stop before the first run when the gate could never accept a change: it needs
-    ``gate.min_examples`` validation examples, and a job below that would spend its
-    whole budget for nothing."""
-    n, needed = len(ws.valset), ws.config.gate.min_examples
-    if n < needed:
-        raise DataError(f"job {ws.job_id}: {n} validation examples, but the gate accepts no change on fewer than "
-                        f"{needed}; pass a larger valset or lower the `gate.min_examples` setting")
 
 
 def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

@@ -92,21 +92,32 @@ class Workspace:
         trainset = list(trainset)
         if not trainset:
             raise DataError("the training set is empty: give at least one example to optimize on")
-        if valset is None:
+        carved = valset is None
+        if carved:
             val_part, train_part = split(trainset, [config.val_fraction, 1 - config.val_fraction], config.seed)
             trainset, valset = train_part, val_part
+        valset = list(valset)
         examples = [*trainset, *valset, *(testset or [])]
-        keys = [e.key for e in examples]
-        if len(set(keys)) != len(keys):
-            raise DataError("train, validation and test examples must have distinct keys")
+        seen: dict[str, str] = {}
+        for split_name, part in (("train", trainset), ("val", valset), ("test", testset or [])):
+            for e in part:
+                if e.key in seen:
+                    raise DataError(f"train, validation and test examples must have distinct keys: {e.key!r} is in "
+                                    f"{seen[e.key]} and {split_name} (set the key field with --key)")
+                seen[e.key] = split_name
         system.knob_values(config.initial_knobs)  # a warm start names declared knobs and values in their space
         tunable = [n for n in system.optimizable_nodes() if _tunable_knobs(system, config, n)]
         if not tunable:
             raise OptimasError(f"{system.name} has no knobs of the kinds {config.kinds}; declare knobs in its "
                                "context schema (optimas_lg.Prompt, Choice, IntRange, FloatRange, LoRA)")
+        if len(valset) < config.gate.min_examples:  # the gate could never accept: the budget would buy nothing
+            source = f" (val_fraction {config.val_fraction} of the training data)" if carved else ""
+            raise DataError(f"{len(valset)} validation examples{source}, but the gate accepts no change on fewer "
+                            f"than {config.gate.min_examples}; pass a larger valset or lower the "
+                            "`gate.min_examples` setting")
         rewards = LocalRewards(store, job_id, {n: system.graph.nodes[n].doc or n for n in tunable}, config.lrf,
                                config.lrf_eval_fraction, config.seed)
-        return cls(system, metric, trainset, list(valset), list(testset or []), store, config, job_id,
+        return cls(system, metric, trainset, valset, list(testset or []), store, config, job_id,
                    build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
                    {e.key: e for e in examples}, server=server)
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from optimas_lg.api import optimize
 from optimas_lg.cli import app
 from optimas_lg.data import load_examples
-from optimas_lg.errors import KnobError, SettingsError
+from optimas_lg.errors import DataError, KnobError, SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.store import Store, queries
@@ -123,7 +123,6 @@ def test_help_names_job_id_and_the_store_under_the_home(monkeypatch, tmp_path):
 
 def test_a_resumed_job_reads_its_own_files_from_anywhere_and_refuses_changed_data(files, store, monkeypatch,
                                                                                  tmp_path):
-    from optimas_lg.errors import DataError
     from optimas_lg.loop.workspace import Workspace
 
     root = Path.cwd()
@@ -138,9 +137,16 @@ def test_a_resumed_job_reads_its_own_files_from_anywhere_and_refuses_changed_dat
     elsewhere.mkdir()
     (elsewhere / "train.jsonl").write_text(files["val"].read_text())  # same name, other rows
     monkeypatch.chdir(elsewhere)
-    ws = Workspace.from_spec(stored, OptimizeConfig(), store)
+    ws = Workspace.from_spec(stored, OptimizeConfig.from_dict(SETTINGS), store)
     assert [e.key for e in ws.trainset] == [e.key for e in lookup.examples()[:12]]
 
     files["train"].write_text(files["train"].read_text() + files["val"].read_text())
     with pytest.raises(DataError, match=r"train\.jsonl: the train data changed since this job started"):
-        Workspace.from_spec(stored, OptimizeConfig(), store)
+        Workspace.from_spec(stored, OptimizeConfig.from_dict(SETTINGS), store)
+
+
+def test_a_key_in_two_splits_is_named_with_both(store):
+    examples = lookup.examples()
+    with pytest.raises(DataError, match=r"'alda' is in train and val \(set the key field with --key\)"):
+        optimize(lookup.builder, examples[:12], lookup.metric, valset=[examples[0], *examples[12:]], store=store,
+                 settings=OptimizeConfig.from_dict(SETTINGS))

@@ -98,9 +98,9 @@ CASES = [
     Case("a metric that does not exist", _optimize(metric="tests/graphs/lookup.py:scorer"), ("scorer",)),
     Case("a metric that is not a function", _optimize(metric=f"{BAD}:not_a_function"), ("not_a_function",
                                                                                         "not a function")),
-    # the user's code failing at run time: the job exists and ends failed
     Case("a validation set the gate cannot decide on", _optimize(),
-         ("8 validation examples", "gate.min_examples"), "failed"),
+         ("8 validation examples", "gate.min_examples")),
+    # the user's code failing at run time: the job exists and ends failed
     Case("a node that raises", _optimize(*SMALL_GATE, target=f"{BAD}:raising_node"),
          ("every val run", "answer node is broken"), "failed"),
     Case("a metric that raises", _optimize(*SMALL_GATE, metric=f"{BAD}:raising_metric"),
