@@ -105,6 +105,7 @@ def optimize(
     store = Store.open(store)
     ws = Workspace.create(system, metric, trainset, valset, testset, store, settings, proposers=proposers,
                           server=server)
+    ws.check_gate_can_decide()
     if resume is None:
         ws.bind(store.create_job("optimize", ws.system.name, _job_meta(settings, proposers, server)))
     else:
@@ -120,6 +121,7 @@ def optimize_spec(spec: JobSpec, config: OptimizeConfig, store: Store | str | No
     config.validate()
     store = Store.open(store)
     ws = Workspace.from_spec(spec, config, store, proposers=proposers, server=server)
+    ws.check_gate_can_decide()
     ws.bind(spec.create_job(store, config, server.to_dict() if server else None))
     return _drive(ws, False, progress)
 

@@ -67,7 +67,17 @@ def friendly_errors(func: F) -> F:
 
 
 def knob_values(text: str | None) -> dict[str, Any]:
-    """Knob values from a JSON object given inline or as a file path."""
+    """Knob values from a JSON object given inline or as a file path (``--config``)."""
+    return json_object(text, "--config", "knob values")
+
+
+def context_values(text: str | None) -> dict[str, Any]:
+    """Fixed values of the context schema's non-knob fields (``--context``)."""
+    return json_object(text, "--context", "context fields")
+
+
+def json_object(text: str | None, option: str, what: str) -> dict[str, Any]:
+    """A JSON object given inline or as a file path to ``option``."""
     if not text:
         return {}
     path = Path(text)
@@ -75,11 +85,14 @@ def knob_values(text: str | None) -> dict[str, Any]:
     try:
         values = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise KnobError(f"--config must be a JSON object or a JSON file: {exc.msg} in {text[:60]!r}") from exc
+        raise KnobError(f"{option} must be a JSON object or a JSON file: {exc.msg} in {text[:60]!r}") from exc
     if not isinstance(values, dict):
-        raise KnobError(f"--config must be a JSON object of knob values, got {type(values).__name__}")
+        raise KnobError(f"{option} must be a JSON object of {what}, got {type(values).__name__}")
     return values
 
+
+ContextOption = typer.Option(None, "--context", help="Fixed values of the context schema's fields that are not "
+                             "knobs (a required user_id, say), as a JSON object or JSON file.")
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:

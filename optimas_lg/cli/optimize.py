@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from optimas_lg.cli.common import (
+    ContextOption,
     GraphIdOption,
     RunOnServerOption,
     StoreOption,
     console,
+    context_values,
     err_console,
     friendly_errors,
     knob_values,
@@ -54,6 +56,7 @@ def optimize(
     settings: Path | None = typer.Option(None, "--settings", help="JSON file of OptimizeConfig fields."),
     resume: int | None = typer.Option(None, "--resume", metavar="JOB_ID",
                                       help="Continue job JOB_ID from its last completed step."),
+    context: str | None = ContextOption,
     server: str | None = RunOnServerOption,
     graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
@@ -77,7 +80,7 @@ def optimize(
                     max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
                     max_cost=max_cost, patience=patience)
                 spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
-                               inputs, labels)
+                               inputs, labels, context=context_values(context) or None)
                 result = optimize_spec(spec, options, store, progress=progress, server=on)
     except KeyboardInterrupt:
         job = _latest_interrupted(store)

@@ -11,10 +11,12 @@ import typer
 from rich.table import Table
 
 from optimas_lg.cli.common import (
+    ContextOption,
     GraphIdOption,
     RunOnServerOption,
     StoreOption,
     console,
+    context_values,
     friendly_errors,
     knob_values,
     server_of,
@@ -58,6 +60,7 @@ def pairs(
                                        help="Recorded calls replayed per node."),
     concurrency: int = typer.Option(PairConfig.concurrency, "--concurrency", min=1, help="Runs in flight at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of call choice and knob sampling."),
+    context: str | None = ContextOption,
     server: str | None = RunOnServerOption,
     graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
@@ -71,12 +74,13 @@ def pairs(
     two candidates of one input with a score gap kept as a pair.
     """
     on = server_of(server, graph)
-    system = System.load(target)
+    system = System.load(target, context=context_values(context))
     examples = load_examples(data, field_names(inputs), field_names(labels), key)
     if not examples:
         raise DataError(f"{data}: no examples to run")
     knobs = system.knob_values(knob_values(config))
-    spec = JobSpec(target, metric, str(data), inputs=field_names(inputs), labels=field_names(labels), key_field=key)
+    spec = JobSpec(target, metric, str(data), inputs=field_names(inputs), labels=field_names(labels), key_field=key,
+                   context=context_values(context) or None)
     settings = OptimizeConfig(pairs=PairConfig(samples, rollouts, calls_per_node=calls_per_node,
                                                concurrency=concurrency, seed=seed, llm_samples=llm_samples,
                                                temperature=temperature),

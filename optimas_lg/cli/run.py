@@ -8,10 +8,12 @@ from pathlib import Path
 import typer
 
 from optimas_lg.cli.common import (
+    ContextOption,
     GraphIdOption,
     RunOnServerOption,
     StoreOption,
     console,
+    context_values,
     friendly_errors,
     knob_values,
     server_of,
@@ -41,6 +43,7 @@ def run(
     key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N examples."),
+    context: str | None = ContextOption,
     server: str | None = RunOnServerOption,
     graph: str | None = GraphIdOption,
     store: str | None = StoreOption,
@@ -48,7 +51,7 @@ def run(
 ) -> None:
     """Run a dataset through the graph under one knob assignment; record every node call; print the mean."""
     on = server_of(server, graph)
-    system = System.load(target)
+    system = System.load(target, context=context_values(context))
     metric_fn = load_target(metric)
     if not callable(metric_fn):
         raise TargetError(f"metric {metric!r} is a {type(metric_fn).__name__}, not a function")

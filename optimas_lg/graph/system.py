@@ -370,11 +370,13 @@ class System:
 
     ``run_config`` is the config every run starts from: a compiled graph's own (set with
     ``graph.with_config(recursion_limit=8)``, say), so a run here stops where the user's would.
+    ``context_values`` are the context schema's other fields, fixed for every run (a
+    required ``user_id``, say): knobs are what optimization changes, these never change.
     """
 
     def __init__(self, builder: StateGraph, *, name: str = "LangGraph", knob_schema: type | None = None,
                  compile_kwargs: dict[str, Any] | None = None, types: Sequence[type] = (),
-                 run_config: dict[str, Any] | None = None) -> None:
+                 run_config: dict[str, Any] | None = None, context_values: dict[str, Any] | None = None) -> None:
         self.builder = builder
         self.name = name
         self.context_schema: type | None = builder.context_schema
@@ -385,12 +387,24 @@ class System:
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
         self.run_config: dict[str, Any] = dict(run_config or {})
+        self.context_values: dict[str, Any] = dict(context_values or {})
+        knobs_among = sorted(set(self.context_values) & set(self.knobs))
+        if knobs_among:
+            raise KnobError(f"{knobs_among} are knobs: give their values as a config, not as fixed context values")
+        fields = set(typing.get_type_hints(self.context_schema)) if self.context_schema else set()
+        if set(self.context_values) - fields:
+            raise KnobError(f"context values {sorted(set(self.context_values) - fields)} are not fields of the "
+                            f"context schema ({self.context_schema.__name__ if self.context_schema else 'none'}: "
+                            f"{sorted(fields)})")
 
     @classmethod
-    def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = ()) -> "System":
+    def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = (),
+             context: dict[str, Any] | None = None) -> "System":
         """Wrap a builder, compiled graph, zero-argument factory (of either, or of a ``System``),
-        or a target string naming one."""
+        or a target string naming one; ``context`` fixes the context schema's non-knob fields."""
         if isinstance(target, System):
+            if context:
+                target.context_values = {**target.context_values, **context}
             return target
         label = target if isinstance(target, str) else repr(target)
         obj = load_target(target) if isinstance(target, str) else target
@@ -401,13 +415,13 @@ class System:
                 raise TargetError(f"{label}: a factory must take no arguments, this one needs {required}")
             obj = obj()
         if isinstance(obj, System):
-            return obj
+            return cls.load(obj, context=context)
         if isinstance(obj, CompiledStateGraph):
             kwargs = {"name": obj.name, "store": obj.store}
             return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types,
-                       run_config=obj.config)
+                       run_config=obj.config, context_values=context)
         if isinstance(obj, StateGraph):
-            return cls(obj, knob_schema=knob_schema, types=types)
+            return cls(obj, knob_schema=knob_schema, types=types, context_values=context)
         raise TargetError(
             f"{label}: expected a langgraph StateGraph builder, a compiled StateGraph or a zero-argument "
             f"factory returning one, got {type(obj).__name__}"
@@ -446,7 +460,7 @@ class System:
         return out
 
     def context(self, values: dict[str, Any] | None = None) -> Any:
-        """An instance of the context schema: knob defaults, overridden by ``values``.
+        """An instance of the context schema: knob defaults and ``context_values``, overridden by ``values``.
 
         Always pass one: LangGraph hands nodes ``runtime.context = None`` otherwise, and
         dataclass defaults are not applied for you.
@@ -460,14 +474,15 @@ class System:
         if unknown:
             raise KnobError(f"{unknown} are not fields of context schema {self.context_schema.__name__} "
                             f"(fields: {sorted(known)})")
-        fields = {k: v for k, v in {**defaults(self.knobs), **values}.items() if k in known}
+        fields = {k: v for k, v in {**defaults(self.knobs), **self.context_values, **values}.items() if k in known}
         if typing.is_typeddict(self.context_schema):
             return fields
         try:
             return self.context_schema(**fields)
         except (TypeError, ValueError) as exc:
             name = self.context_schema.__name__
-            raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}") from exc
+            raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}; give fields that are "
+                            "not knobs with --context '{\"field\": ...}' (System.load(..., context={...}))") from exc
 
     def config(self, values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         """A run config carrying the knob values in ``configurable`` (the path for older agents),

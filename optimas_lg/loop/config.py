@@ -35,7 +35,8 @@ class JobSpec:
     """Targets and data files by name: ``target`` and ``metric`` as ``file.py:attr`` or
     ``module:attr``, data as JSONL/JSON/CSV paths (val/test optional).
 
-    A stored job also keeps ``workdir``, the directory its relative paths were given in, and
+    ``context`` fixes the context schema's fields that are not knobs (``System.load(...,
+    context=...)``). A stored job also keeps ``workdir``, the directory its relative paths were given in, and
     ``data_sha256``, each data file's digest when it started: a resume from another
     directory reads the same files, and one whose data changed since is refused rather than
     mixing two datasets in one job.
@@ -49,6 +50,7 @@ class JobSpec:
     inputs: list[str] | None = None
     labels: list[str] | None = None
     key_field: str = "id"
+    context: dict[str, Any] | None = None
     workdir: str | None = None
     data_sha256: dict[str, str] | None = None
 

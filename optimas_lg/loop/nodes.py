@@ -92,6 +92,7 @@ def start(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         spec, config = ctx.spec(), ctx.options()
         store = Store(ctx.store)
         ws = Workspace.from_spec(spec, config, store)
+        ws.check_gate_can_decide()
         ws.bind(spec.create_job(store, config))
         ctx.workspace = ws
         return {"job_id": ws.job_id, "last_event_id": 0}

@@ -72,7 +72,7 @@ class Workspace:
         spec.check_data()
         if spec.workdir and spec.workdir not in sys.path:
             sys.path.insert(0, spec.workdir)  # as load_target does for the directory a job starts in
-        system = System.load(spec.located(spec.target))
+        system = System.load(spec.located(spec.target), context=spec.context)
         metric = load_target(spec.located(spec.metric))
         if not callable(metric):
             raise OptimasError(f"metric {spec.metric!r} is a {type(metric).__name__}, not a function "
@@ -92,8 +92,7 @@ class Workspace:
         trainset = list(trainset)
         if not trainset:
             raise DataError("the training set is empty: give at least one example to optimize on")
-        carved = valset is None
-        if carved:
+        if valset is None:
             val_part, train_part = split(trainset, [config.val_fraction, 1 - config.val_fraction], config.seed)
             trainset, valset = train_part, val_part
         valset = list(valset)
@@ -110,16 +109,20 @@ class Workspace:
         if not tunable:
             raise OptimasError(f"{system.name} has no knobs of the kinds {config.kinds}; declare knobs in its "
                                "context schema (optimas_lg.Prompt, Choice, IntRange, FloatRange, LoRA)")
-        if len(valset) < config.gate.min_examples:  # the gate could never accept: the budget would buy nothing
-            source = f" (val_fraction {config.val_fraction} of the training data)" if carved else ""
-            raise DataError(f"{len(valset)} validation examples{source}, but the gate accepts no change on fewer "
-                            f"than {config.gate.min_examples}; pass a larger valset or lower the "
-                            "`gate.min_examples` setting")
         rewards = LocalRewards(store, job_id, {n: system.graph.nodes[n].doc or n for n in tunable}, config.lrf,
                                config.lrf_eval_fraction, config.seed)
         return cls(system, metric, trainset, valset, list(testset or []), store, config, job_id,
                    build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
                    {e.key: e for e in examples}, server=server)
+
+    def check_gate_can_decide(self) -> None:
+        """Refuse a validation set the gate could never accept a change on (fewer than
+        ``gate.min_examples``): a job on it would spend its whole budget for nothing. The
+        entry points call this before they create a job, so a bad input creates none."""
+        n, needed = len(self.valset), self.config.gate.min_examples
+        if n < needed:
+            raise DataError(f"{n} validation examples, but the gate accepts no change on fewer than {needed}; "
+                            "pass a larger valset or lower the `gate.min_examples` setting")
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import pytest
 from langgraph.graph import START, StateGraph
+from langgraph.runtime import Runtime
 from typer.testing import CliRunner
+from typing_extensions import TypedDict
 
 import optimas_lg
 from optimas_lg.cli import app
@@ -227,8 +229,6 @@ def test_ends_run_only_where_every_way_out_goes_to_end():
 def test_a_compiled_graphs_own_run_config_holds_in_every_run(store):
     """``graph.with_config(recursion_limit=...)`` is the user's guard against a loop that never
     ends; dropping it let such a loop run 10,000 steps."""
-    from typing_extensions import TypedDict
-
     from optimas_lg.data import Example
     from optimas_lg.execution.runner import run_examples
 
@@ -246,3 +246,50 @@ def test_a_compiled_graphs_own_run_config_holds_in_every_run(store):
     (result,) = run_examples(system, [Example("e", {"n": 0}, {})], lambda e, o: 1.0, None, store,
                              progress=False).results
     assert "GraphRecursionError" in result.error and "Recursion limit of 5" in result.error
+
+
+@dataclass
+class UserContext:
+    user_id: str  # required, not a knob: the agent's own run-scoped value
+    greeting: Annotated[str, Prompt(node="greet")] = "hello"
+
+
+class Greeted(TypedDict, total=False):
+    name: str
+    text: str
+
+
+def greeting_graph() -> StateGraph:
+    def greet(state: Greeted, runtime: Runtime[UserContext]) -> dict:
+        return {"text": f"{runtime.context.greeting} {state['name']} from {runtime.context.user_id}"}
+
+    g = StateGraph(Greeted, context_schema=UserContext)
+    g.add_node("greet", greet)
+    g.add_edge(START, "greet")
+    return g
+
+
+def test_context_fields_that_are_not_knobs_are_fixed_for_every_run(store, tmp_path):
+    from optimas_lg.data import Example
+    from optimas_lg.execution.runner import run_examples
+
+    with pytest.raises(KnobError, match=r"user_id.*--context"):
+        System.load(greeting_graph()).context({})
+    system = System.load(greeting_graph(), context={"user_id": "u1"})
+    assert system.context({"greeting": "hi"}) == UserContext("u1", "hi")
+    (result,) = run_examples(system, [Example("e", {"name": "ada"}, {})], lambda e, o: 1.0, {"greeting": "hi"},
+                             store, progress=False).results
+    assert result.output["text"] == "hi ada from u1"
+    with pytest.raises(KnobError, match="are knobs"):
+        System.load(greeting_graph(), context={"greeting": "x"})
+    with pytest.raises(KnobError, match=r"\['nope'\] are not fields"):
+        System.load(greeting_graph(), context={"nope": 1})
+
+    data = tmp_path / "names.jsonl"
+    data.write_text('{"id": "e", "name": "ada"}\n')
+    args = ["run", "tests/graph/test_system.py:greeting_graph", "--data", str(data), "--metric",
+            "tests/graphs/shapes.py:finished", "--inputs", "name", "--store", f"sqlite:///{tmp_path / 'r.db'}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "--context" in result.output
+    result = CliRunner().invoke(app, [*args, "--context", '{"user_id": "u2"}'])
+    assert result.exit_code == 0 and "mean score 1.0000 over 1 runs" in result.output, result.output
