@@ -242,7 +242,10 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None,
             )
         if default is dataclasses.MISSING:
             raise KnobError(f"field {name!r} of {schema.__name__} is a knob but has no default (the initial value)")
-        knob.validate(name, default)
+        try:
+            knob.validate(name, default)
+        except KnobError as exc:
+            raise KnobError(f"the default of field {name!r} of {schema.__name__}: {exc}") from None
         specs[name] = KnobSpec(name, knob, default)
     return specs
 

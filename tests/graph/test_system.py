@@ -15,7 +15,7 @@ from typing_extensions import TypedDict
 import optimas_lg
 from optimas_lg.cli import app
 from optimas_lg.errors import KnobError, TargetError
-from optimas_lg.graph.knobs import Prompt
+from optimas_lg.graph.knobs import IntRange, Prompt
 from optimas_lg.graph.system import System
 from tests.graphs import shapes
 
@@ -293,3 +293,15 @@ def test_context_fields_that_are_not_knobs_are_fixed_for_every_run(store, tmp_pa
     assert result.exit_code == 1 and "--context" in result.output
     result = CliRunner().invoke(app, [*args, "--context", '{"user_id": "u2"}'])
     assert result.exit_code == 0 and "mean score 1.0000 over 1 runs" in result.output, result.output
+
+
+def test_a_default_outside_its_knobs_space_names_the_field_and_schema():
+    @dataclass
+    class Bad:
+        repeat: Annotated[int, IntRange(1, 3, node="greet")] = 7
+
+    builder = StateGraph(Greeted, context_schema=Bad)
+    builder.add_node("greet", lambda s: {})
+    builder.add_edge(START, "greet")
+    with pytest.raises(KnobError, match=r"the default of field 'repeat' of Bad: knob 'repeat': 7 is outside"):
+        System.load(builder)
