@@ -45,7 +45,7 @@ def test_a_failed_run_shows_the_error_not_langgraphs_note(tmp_path, store):
     agent = tmp_path / "agent.py"
     result = CliRunner().invoke(app, ["run", f"{agent}:builder", "--data", str(tmp_path / "data.jsonl"),
                                       "--metric", f"{agent}:metric", "--store", store.url])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # no run was scored
     assert "  failed e1: ValueError: cannot answer 'hi'\n" in result.stdout
     assert "During task" not in result.stdout
 
