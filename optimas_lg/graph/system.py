@@ -216,8 +216,11 @@ def _is_async(runnable: Any) -> bool:
     return isinstance(runnable, RunnableCallable) and runnable.func is None and runnable.afunc is not None
 
 
-def _returns_command(runnable: Any) -> bool:
-    """Whether the node's return annotation mentions ``Command`` (it may route without edges)."""
+def _returns_command(runnable: Any, has_exit: bool) -> bool:
+    """Whether the node may route by returning ``Command``: its return annotation mentions
+    ``Command``, or it has none and no edge leaves it (most users do not annotate
+    ``Command[Literal[...]]``; a node with no way out and no annotation is read as routing
+    itself rather than as a dead end)."""
     func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else None
     if func is None:
         return False
@@ -225,7 +228,9 @@ def _returns_command(runnable: Any) -> bool:
         ret = typing.get_type_hints(func).get("return")
     except Exception:  # unresolvable forward references: the annotation tells us nothing
         ret = getattr(func, "__annotations__", {}).get("return")
-    return ret is not None and "Command" in (ret if isinstance(ret, str) else repr(ret) + str(typing.get_origin(ret)))
+    if ret is None:
+        return not has_exit
+    return "Command" in (ret if isinstance(ret, str) else repr(ret) + str(typing.get_origin(ret)))
 
 
 def _schema_keys(builder: StateGraph, schema: Any) -> list[str]:
@@ -308,6 +313,7 @@ def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, na
     edges: list[Edge] = [Edge(s, t, "static") for s, t in sorted(builder.edges)]
     joins = [Join(tuple(starts), end) for starts, end in sorted(builder.waiting_edges)]
     edges += [Edge(s, j.target, "join") for j in joins for s in j.sources]
+    exits = {e.source for e in edges} | set(builder.branches)
     for node_name, spec in builder.nodes.items():
         if spec.is_error_handler:
             continue
@@ -319,7 +325,7 @@ def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, na
             targets: tuple[str, ...] | None = tuple(spec.ends.values() if isinstance(spec.ends, dict) else spec.ends)
             edges += [Edge(node_name, t, "command") for t in targets]
         else:
-            targets = None if _returns_command(spec.runnable) else ()
+            targets = None if _returns_command(spec.runnable, node_name in exits) else ()
         nodes[node_name] = NodeInfo(
             name=node_name,
             doc=_node_doc(spec.runnable),

@@ -305,3 +305,21 @@ def test_a_default_outside_its_knobs_space_names_the_field_and_schema():
     builder.add_edge(START, "greet")
     with pytest.raises(KnobError, match=r"the default of field 'repeat' of Bad: knob 'repeat': 7 is outside"):
         System.load(builder)
+
+
+def test_an_unannotated_node_with_no_edge_out_may_route_by_command():
+    from langgraph.types import Command
+
+    def triage(state: Greeted):  # returns Command(goto=...), unannotated as most users write it
+        return Command(goto="fast", update={"text": "t"})
+
+    def fast(state: Greeted) -> dict:
+        return {}
+
+    builder = StateGraph(Greeted)
+    builder.add_node("triage", triage)
+    builder.add_node("fast", fast)
+    builder.add_edge(START, "triage")
+    graph = System.load(builder).graph
+    assert graph.nodes["triage"].dynamic and any("triage" in d for d in graph.to_json()["dynamic"])
+    assert not graph.nodes["fast"].dynamic  # annotated: a dead end, as it says
