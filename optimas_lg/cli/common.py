@@ -94,6 +94,7 @@ def json_object(text: str | None, option: str, what: str) -> dict[str, Any]:
 ContextOption = typer.Option(None, "--context", help="Fixed values of the context schema's fields that are not "
                              "knobs (a required user_id, say), as a JSON object or JSON file.")
 
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Let SIGTERM (``kill``, a scheduler's stop) end a command the way Ctrl-C does: no new

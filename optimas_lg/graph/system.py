@@ -393,15 +393,19 @@ class System:
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
         self.run_config: dict[str, Any] = dict(run_config or {})
-        self.context_values: dict[str, Any] = dict(context_values or {})
-        knobs_among = sorted(set(self.context_values) & set(self.knobs))
+        self.context_values: dict[str, Any] = {}
+        self.fix_context(context_values or {})
+
+    def fix_context(self, values: dict[str, Any]) -> None:
+        """Fix context fields that are not knobs to ``values`` for every run (added to those fixed before)."""
+        knobs_among = sorted(set(values) & set(self.knobs))
         if knobs_among:
             raise KnobError(f"{knobs_among} are knobs: give their values as a config, not as fixed context values")
         fields = set(typing.get_type_hints(self.context_schema)) if self.context_schema else set()
-        if set(self.context_values) - fields:
-            raise KnobError(f"context values {sorted(set(self.context_values) - fields)} are not fields of the "
-                            f"context schema ({self.context_schema.__name__ if self.context_schema else 'none'}: "
-                            f"{sorted(fields)})")
+        if set(values) - fields:
+            raise KnobError(f"context values {sorted(set(values) - fields)} are not fields of the context schema "
+                            f"({self.context_schema.__name__ if self.context_schema else 'none'}: {sorted(fields)})")
+        self.context_values = {**self.context_values, **values}
 
     @classmethod
     def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = (),
@@ -409,8 +413,7 @@ class System:
         """Wrap a builder, compiled graph, zero-argument factory (of either, or of a ``System``),
         or a target string naming one; ``context`` fixes the context schema's non-knob fields."""
         if isinstance(target, System):
-            if context:
-                target.context_values = {**target.context_values, **context}
+            target.fix_context(context or {})
             return target
         label = target if isinstance(target, str) else repr(target)
         obj = load_target(target) if isinstance(target, str) else target

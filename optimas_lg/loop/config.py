@@ -36,10 +36,10 @@ class JobSpec:
     ``module:attr``, data as JSONL/JSON/CSV paths (val/test optional).
 
     ``context`` fixes the context schema's fields that are not knobs (``System.load(...,
-    context=...)``). A stored job also keeps ``workdir``, the directory its relative paths were given in, and
-    ``data_sha256``, each data file's digest when it started: a resume from another
-    directory reads the same files, and one whose data changed since is refused rather than
-    mixing two datasets in one job.
+    context=...)``). A stored job also keeps ``workdir``, the directory its relative paths
+    were given in, and ``data_sha256``, each data file's digest when it started: a resume
+    from another directory reads the same files, and one whose data changed since is
+    refused rather than mixing two datasets in one job.
     """
 
     target: str

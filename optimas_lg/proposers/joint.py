@@ -14,10 +14,10 @@ objectives, chosen by a rule recorded in the proposal:
 (``ProposalContext.run_cost``, the ``CheapRuns`` rule) and the budget affords at least
 two trials, ``lrf`` otherwise. An ``lrf`` objective for a node whose LRF is not trusted
 (``ProposalContext.trust``, ``proposers.trusted``) becomes ``global`` when the budget
-affords two trials; the decision is recorded as ``trust_decision``. When such an LRF scores every
-assignment alike (a node with no trained head), a seeded random one goes to the gate
-rather than the current values by tie-break (``proposers.trusted.tied_draw``). Under a cost-weighted
-objective an ``lrf`` search proposes the cheapest assignment within noise of the best
+affords two trials; the decision is recorded as ``trust_decision``. When such an LRF
+scores every assignment alike (a node with no trained head), a seeded random one goes to
+the gate rather than the current values by tie-break (``proposers.trusted.tied_draw``).
+Under a cost-weighted objective an ``lrf`` search proposes the cheapest assignment within noise of the best
 (``proposers.cheapest``); a ``global`` one scores runs net of cost already. Changes the gate
 rejected under the same LRF and data (``ProposalContext.rejected``) are pruned without
 being scored.
