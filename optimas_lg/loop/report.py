@@ -83,6 +83,9 @@ def load_history(store: Store, job_id: int) -> JobHistory:
     if job is None:
         raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
                          "`optimas-lg store info` shows what the store holds.")
+    if job.kind != "optimize":
+        raise StoreError(f"job {job_id} is a {job.kind!r} job; reports are of optimize jobs "
+                         "(`optimas-lg store info` lists the jobs)")
     history = JobHistory(job)
     for event in queries.job_events(store, job_id):
         try:

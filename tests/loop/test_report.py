@@ -171,3 +171,9 @@ def test_a_resumed_job_reports_each_step_once(store):
     md = Path(result.report).read_text()
     rows = [line for line in md.splitlines() if re.match(r"\| 1 \| \w+ \| ", line)]
     assert len(rows) == 2, rows  # its proposal and its decision, once each
+
+
+def test_a_job_that_is_not_an_optimization_has_no_report(store, tmp_path):
+    job = store.create_job("run")
+    with pytest.raises(StoreError, match=f"job {job} is a 'run' job; reports are of optimize jobs"):
+        write_report(store, job, tmp_path)
