@@ -131,7 +131,8 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
                     try:
                         rows.append(_loads(line))
                     except json.JSONDecodeError as exc:
-                        raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+                        raise DataError(f"{path}:{n}:{exc.colno}: not valid JSON ({exc.msg} at column {exc.colno})") \
+                            from exc
                     except _DuplicateField as exc:
                         raise _duplicate(path, n, exc.name) from exc
             return rows
@@ -153,7 +154,8 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
                     raise DataError(f"{path}:1: column {repeated!r} appears twice in the header; keep one of them")
                 return list(reader)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+                        f"column {exc.colno})") from exc
     raise DataError(f"{path}: unsupported format {suffix!r}; use .jsonl, .json or .csv")
 
 

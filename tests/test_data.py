@@ -35,3 +35,14 @@ def test_rows_without_repeats_read_as_before(tmp_path):
     (tmp_path / "a.csv").write_text("id,q\na,x\n")
     assert read_rows(tmp_path / "a.jsonl") == read_rows(tmp_path / "a.json") == [{"id": "a", "q": {"x": 1}}]
     assert read_rows(tmp_path / "a.csv") == [{"id": "a", "q": "x"}]
+
+
+def test_bad_json_names_file_line_and_column(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"q": "a"}\n{"q": "b\n')
+    with pytest.raises(DataError, match=rf"^{path}:2:7: not valid JSON \(Unterminated string .* at column 7\)"):
+        read_rows(path)
+    whole = tmp_path / "d.json"
+    whole.write_text('[{"q": "a"},\n {"q": }]')
+    with pytest.raises(DataError, match=rf"^{whole}:2:8: not valid JSON \(Expecting value at line 2, column 8\)"):
+        read_rows(whole)
