@@ -106,10 +106,14 @@ def lrf_checkpoints(store: Store, job_id: int) -> list[m.LRFCheckpoint]:
 # -- recorded runs and node calls -------------------------------------------------------
 def node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str] | None = None,
                purpose: str = "collect") -> tuple[list[m.NodeCall], dict[str, str]]:
-    """Every successful call of ``node`` in a job's finished runs of ``purpose``, in the
-    order they started, and a map from run id to example key. Every call, not one per run:
-    in an agent loop (agent -> tools -> agent) the call that chooses a tool and the one that
-    writes the final answer read different states, and a knob may matter to only one."""
+    """Every successful call of ``node`` in each example's latest finished run of ``purpose``
+    in a job, in the order they started, and a map from run id to example key.
+
+    The latest run: an example runs again after an accepted change (the adapt step), or
+    when a step killed midway is redone, and only its newest run shows the node's inputs
+    under the config in force. Every call of that run, not only its last: in an agent loop
+    (agent -> tools -> agent) the call that chooses a tool and the one that writes the final
+    answer read different states, and a knob may matter to only one."""
     where = [m.Run.job_id == job_id, m.Run.purpose == purpose, m.Run.status == "done"]
     if example_keys is not None:
         where.append(m.Run.example_key.in_(list(example_keys)))
@@ -119,7 +123,9 @@ def node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str]
             .where(*where, m.NodeCall.node == node, m.NodeCall.kind == "node", m.NodeCall.error.is_(None))
             .order_by(m.NodeCall.started_at)
         ).all()
-    return [call for call, _ in rows], {call.run_id: key for call, key in rows}
+    latest = {key: call.run_id for call, key in rows}  # rows are in start order: the last run wins
+    kept = [(call, key) for call, key in rows if latest[key] == call.run_id]
+    return [call for call, _ in kept], {call.run_id: key for call, key in kept}
 
 
 def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:

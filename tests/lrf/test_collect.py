@@ -333,10 +333,12 @@ def test_every_turn_of_a_node_in_a_loop_is_a_call_to_learn_from(store):
         return float(output.get("answer") == example["answer"])
 
     job_id = store.create_job("pairs")
-    run_examples(system, list(examples.values()), metric, None, store, job_id=job_id, purpose="collect",
-                 progress=False)
+    for _ in range(2):  # the second time as a step redone after a kill, or the adapt step, runs them again
+        latest = run_examples(system, list(examples.values()), metric, None, store, job_id=job_id,
+                              purpose="collect", progress=False)
     calls, run_keys = queries.node_calls(store, job_id, "agent")
-    assert len(calls) == 6 and len(set(run_keys.values())) == 3  # two turns a run
+    assert len(calls) == 6 and len(set(run_keys.values())) == 3  # two turns a run, of each example's latest run
+    assert set(run_keys) == {r.run_id for r in latest.results}
     pairs, stats = collect_node_pairs(system, "agent", calls, examples, run_keys, metric, {"tool": "echo"},
                                       PairConfig(samples=2, llm_samples=0), run_node=run_node,
                                       rollout_from=rollout_from,
