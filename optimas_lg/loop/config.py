@@ -79,8 +79,9 @@ class JobSpec:
 
     def check_data(self) -> None:
         """Refuse data files that changed since the job started (``data_sha256``)."""
+        files = self.data_files()
         for name, digest in (self.data_sha256 or {}).items():
-            path = self.data_files()[name]
+            path = files[name]
             if os.path.exists(path) and _sha256(path) != digest:
                 raise DataError(f"{path}: the {name} data changed since this job started (sha256 differs); "
                                 "restore the file or start a new job")

@@ -41,7 +41,14 @@ from optimas_lg.proposers.cheapest import assignment_price, cheapest_within_nois
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, space_size, suggest, trial_params
-from optimas_lg.proposers.trusted import affordable_checks, checks_candidates, tied_draw, unchecked, untrusted_head
+from optimas_lg.proposers.trusted import (
+    affordable_checks,
+    checks_candidates,
+    drawn_instead,
+    tied_draw,
+    unchecked,
+    untrusted_head,
+)
 
 Objective = Literal["auto", "lrf", "global"]
 
@@ -150,7 +157,7 @@ class JointProposer(Proposer):
                     found = Search(drawn[0], {**found.details, "rule": drawn[1]})
                     why = f"{why}; {drawn[1]}"
                     if trust_decision is not None:
-                        trust_decision = trust_decision.removesuffix(unchecked(ctx)) + drawn[1]
+                        trust_decision = drawn_instead(ctx, trust_decision, drawn[1])
         cost.seconds = time.perf_counter() - start
         value = found.value
         proposal = Proposal(

@@ -82,14 +82,19 @@ def tied_draw(ctx: ProposalContext, ranked: list[tuple[Any, float]],
     return value, f"the LRF scored all {len(ranked)} candidates alike, so a random one goes to the gate"
 
 
+def drawn_instead(ctx: ProposalContext, decision: str, why: str) -> str:
+    """``decision``, which ended in ``unchecked(ctx)``, saying what ``tied_draw`` did instead."""
+    return decision.removesuffix(unchecked(ctx)) + why
+
+
 def _alone(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
-           assign: Callable[[Any], dict[str, Any]], head: str) -> Verdict:
-    """The LRF picks alone, unless it tied every candidate (``tied_draw``)."""
+           assign: Callable[[Any], dict[str, Any]], decision: str) -> Verdict:
+    """The LRF picks alone (``decision`` says so), unless it tied every candidate (``tied_draw``)."""
     drawn = tied_draw(ctx, ranked, assign)
     if drawn is None:
-        return Verdict(choice, head)
+        return Verdict(choice, decision)
     value, why = drawn
-    return Verdict(value, f"{head}; {why}" if head else why)
+    return Verdict(value, drawn_instead(ctx, decision, why))
 
 
 def checks_candidates(ctx: ProposalContext) -> bool:

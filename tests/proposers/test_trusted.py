@@ -131,6 +131,7 @@ def test_an_lrf_that_scores_every_candidate_alike_sends_a_random_other_one_to_th
     assert proposal.changed and proposal.value in {"b", "c", "d", "e"} and checked == []
     assert "the LRF scored all 5 candidates alike, so a random one goes to the gate" in \
         proposal.details.get("trust_decision", "")
+    assert "picked alone" not in proposal.details["trust_decision"]  # it did not: it drew
     again, _ = context(trust, left=left)
     again.score = tied
     assert propose(again).value == proposal.value  # seeded: the same job draws the same candidate
