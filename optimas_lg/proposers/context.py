@@ -174,8 +174,7 @@ class Proposal:
 @dataclass
 class EvalConfig:
     """How candidates are measured: on at most ``max_inputs`` recorded inputs (the same
-    ones for every candidate, so comparisons are paired), ``workers`` node runs (or proposer
-    LLM requests) at a time.
+    ones for every candidate, so comparisons are paired), ``workers`` node runs at a time.
 
     A node that raises on an input scores ``failure_score`` there; by default that is
     one full score spread below the worst output seen, since LRF scales are arbitrary.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -123,16 +122,19 @@ class PromptProposer(Proposer):
         return chat_model(self.config.model, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
 
     def _ask(self, llm: BaseChatModel, meta: str, seeds: list[int]) -> list[Any]:
-        """One reply to ``meta`` per seed, asked concurrently (a model server batches them),
-        each request sampled with its own seed, so the same job proposes the same prompts
-        on every run (``llm.sampling``; a chat model not built by ``chat_model`` samples as
-        it is configured)."""
-        def ask(seed: int) -> Any:
-            with sampling(self.config.temperature, seed):
-                return llm.invoke([("user", meta)])
+        """One reply to ``meta`` per seed, each sampled with its own seed (``llm.sampling``;
+        a chat model not built by ``chat_model`` samples as it is configured).
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(seeds)))) as pool:
-            return list(pool.map(ask, seeds))
+        Asked one at a time: a model server that batches requests computes a row's logits
+        slightly differently with other rows beside it, and a sampled token can flip on
+        that, so concurrent proposals made two runs of one job diverge. Alone, the same
+        job proposes the same prompts on every run.
+        """
+        replies = []
+        for seed in seeds:
+            with sampling(self.config.temperature, seed):
+                replies.append(llm.invoke([("user", meta)]))
+        return replies
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
         cfg = self.config
