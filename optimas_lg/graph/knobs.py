@@ -8,6 +8,11 @@ the annotation says what kind of value it is, its search space, and which node u
     class AgentConfig:
         answer_prompt: Annotated[str, Prompt(node="answer")] = "Answer briefly."
         top_k: Annotated[int, IntRange(1, 10, node="retrieve")] = 3
+
+A TypedDict field cannot have a default, so there the knob carries it::
+
+    class AgentContext(TypedDict):
+        top_k: Annotated[int, IntRange(1, 10, node="retrieve", default=3)]
 """
 
 from __future__ import annotations
@@ -18,16 +23,32 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from typing_extensions import is_typeddict
+
 from optimas_lg.errors import KnobError
 
 KnobKind = Literal["prompt", "choice", "int", "float", "lora", "demos"]
 
 
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+"""A knob annotation without its own ``default`` (the field's default is the initial value)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Knob:
-    """Base class of knob annotations; ``node`` names the node that reads the knob."""
+    """Base class of knob annotations; ``node`` names the node that reads the knob.
+
+    ``default`` is the initial value for a field that cannot have one of its own (a
+    TypedDict field); a field default, where there is one, must agree with it.
+    """
 
     node: str
+    default: Any = dataclasses.field(default=NO_DEFAULT, hash=False)  # may be a list (Demos)
     kind: typing.ClassVar[KnobKind]
 
     def validate(self, name: str, value: Any) -> None:
@@ -181,9 +202,16 @@ def model_name(base: str, adapter: str | None) -> str:
     return base if adapter is None else f"{base}@{adapter}"
 
 
+def _unwrap(annotation: Any) -> Any:
+    """A TypedDict's ``Required[...]``/``NotRequired[...]`` peeled off, so its ``Annotated`` shows."""
+    while typing.get_origin(annotation) in (typing.Required, typing.NotRequired):
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def _fields(schema: type) -> list[tuple[str, Any, Any]]:
     """(name, annotation with extras, default) for a dataclass, TypedDict or pydantic model."""
-    hints = typing.get_type_hints(schema, include_extras=True)
+    hints = {name: _unwrap(hint) for name, hint in typing.get_type_hints(schema, include_extras=True).items()}
     if dataclasses.is_dataclass(schema):
         out = []
         for f in dataclasses.fields(schema):
@@ -201,7 +229,7 @@ def _fields(schema: type) -> list[tuple[str, Any, Any]]:
             default = dataclasses.MISSING if info.is_required() else info.get_default(call_default_factory=True)
             out.append((name, hints[name], default))
         return out
-    if typing.is_typeddict(schema):
+    if is_typeddict(schema):  # typing's own misses typing_extensions.TypedDict
         return [(name, hint, dataclasses.MISSING) for name, hint in hints.items()]
     raise KnobError(f"context schema {schema!r} must be a dataclass, TypedDict or pydantic model")
 
@@ -240,8 +268,14 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None,
                 f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "
                 f"which is not in the graph (nodes: {sorted(known)})"
             )
+        if knob.default is not NO_DEFAULT:
+            if default is not dataclasses.MISSING and default != knob.default:
+                raise KnobError(f"field {name!r} of {schema.__name__} has two defaults, {default!r} on the field "
+                                f"and {knob.default!r} on its knob; keep one")
+            default = knob.default
         if default is dataclasses.MISSING:
-            raise KnobError(f"field {name!r} of {schema.__name__} is a knob but has no default (the initial value)")
+            raise KnobError(f"field {name!r} of {schema.__name__} is a knob but has no default (the initial value): "
+                            f"give the field one, or the knob (default=...) where the field cannot (TypedDict)")
         try:
             knob.validate(name, default)
         except KnobError as exc:

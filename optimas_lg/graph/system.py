@@ -23,6 +23,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel._utils import find_subgraph_pregel
 from langgraph.types import Checkpointer
+from typing_extensions import is_typeddict
 
 from optimas_lg.errors import KnobError, TargetError
 from optimas_lg.graph import serde
@@ -157,7 +158,8 @@ class SystemGraph:
 
 
 def _knob_json(spec: KnobSpec) -> dict[str, Any]:
-    space = {f.name: getattr(spec.knob, f.name) for f in dataclasses.fields(spec.knob) if f.name != "node"}
+    space = {f.name: getattr(spec.knob, f.name) for f in dataclasses.fields(spec.knob)
+             if f.name not in ("node", "default")}
     space = {k: serde.to_json(list(v) if isinstance(v, tuple) else v) for k, v in space.items()}
     return {"node": spec.node, "kind": spec.kind, "default": serde.to_json(spec.default), **space}
 
@@ -484,7 +486,7 @@ class System:
             raise KnobError(f"{unknown} are not fields of context schema {self.context_schema.__name__} "
                             f"(fields: {sorted(known)})")
         fields = {k: v for k, v in {**defaults(self.knobs), **self.context_values, **values}.items() if k in known}
-        if typing.is_typeddict(self.context_schema):
+        if is_typeddict(self.context_schema):
             return fields
         try:
             return self.context_schema(**fields)

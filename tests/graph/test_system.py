@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NotRequired
 
 import pytest
 from langgraph.graph import START, StateGraph
@@ -305,6 +305,46 @@ def test_a_default_outside_its_knobs_space_names_the_field_and_schema():
     builder.add_edge(START, "greet")
     with pytest.raises(KnobError, match=r"the default of field 'repeat' of Bad: knob 'repeat': 7 is outside"):
         System.load(builder)
+
+
+class TypedContext(TypedDict):
+    greeting: Annotated[str, Prompt(node="greet", default="hello")]
+    repeat: NotRequired[Annotated[int, IntRange(1, 3, node="greet", default=2)]]
+
+
+def test_a_typeddict_context_carries_its_knobs_defaults_on_the_knobs(store):
+    """A TypedDict field cannot have a default, so the knob carries it; LangGraph users
+    write context schemas as TypedDicts as often as dataclasses."""
+    from optimas_lg.data import Example
+    from optimas_lg.execution.runner import run_examples
+
+    def greet(state: Greeted, runtime: Runtime[TypedContext]) -> dict:
+        return {"text": " ".join([runtime.context["greeting"]] * runtime.context["repeat"]) + f" {state['name']}"}
+
+    builder = StateGraph(Greeted, context_schema=TypedContext)
+    builder.add_node("greet", greet)
+    builder.add_edge(START, "greet")
+    system = System.load(builder)
+    assert {n: s.default for n, s in system.knobs.items()} == {"greeting": "hello", "repeat": 2}
+    assert system.graph.to_json()["knobs"]["repeat"] == {"node": "greet", "kind": "int", "default": 2, "low": 1,
+                                                         "high": 3, "log": False, "step": 1}
+    (result,) = run_examples(system, [Example("e", {"name": "ada"}, {})], lambda e, o: 1.0, {"repeat": 3},
+                             store, progress=False).results
+    assert result.output["text"] == "hello hello hello ada"
+
+    class NoDefault(TypedDict):
+        greeting: Annotated[str, Prompt(node="greet")]
+
+    class TwoDefaults:
+        greeting: Annotated[str, Prompt(node="greet", default="a")] = "b"
+
+    for schema, message in [(NoDefault, "has no default.*default=...*TypedDict"), (dataclass(TwoDefaults),
+                            "two defaults, 'b' on the field and 'a' on its knob")]:
+        builder = StateGraph(Greeted, context_schema=schema)
+        builder.add_node("greet", lambda s: {})
+        builder.add_edge(START, "greet")
+        with pytest.raises(KnobError, match=message):
+            System.load(builder)
 
 
 def test_an_unannotated_node_with_no_edge_out_may_route_by_command():
