@@ -3,7 +3,7 @@
 Every entry point loads and checks everything a job needs (settings, target, metric,
 data, proposers) before the job exists in the store, runs the loop graph with the job's
 ``Workspace`` in its run context, and records how the job ended: ``done``, ``failed``
-(with the error) or ``interrupted`` (Ctrl-C), never left ``running``.
+(with the error) or ``interrupted`` (Ctrl-C or SIGTERM), never left ``running``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from optimas_lg.proposers import ProposerArg
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
 from optimas_lg.store.checkpoints import checkpointer
-from optimas_lg.store.lifecycle import job_guard
+from optimas_lg.store.lifecycle import job_guard, sigterm_as_interrupt
 
 Progress = ProgressFn | bool | None
 """``True``: print one line per loop step to stderr; ``False``/``None``: silent; or a callable."""
@@ -175,7 +175,7 @@ def _drive(ws: Workspace, resuming: bool, progress: Progress) -> Result:
     context = LoopContext(store=ws.store.url, workspace=ws)
     if resuming and ws.store.get(m.Job, job_id).status != "done":
         ws.store.claim_job(job_id)  # running again, owned by this process
-    with job_guard(ws.store, job_id), checkpointer(ws.store) as saver:
+    with job_guard(ws.store, job_id), sigterm_as_interrupt(), checkpointer(ws.store) as saver:
         graph = build_optimizer_graph().compile(checkpointer=saver)
         snapshot = graph.get_state(thread)
         # A finished thread has no tasks left. (``next`` alone is not enough: it omits a

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,14 +91,3 @@ def json_object(text: str | None, option: str, what: str) -> dict[str, Any]:
 
 ContextOption = typer.Option(None, "--context", help="Fixed values of the context schema's fields that are not "
                              "knobs (a required user_id, say), as a JSON object or JSON file.")
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM (``kill``, a scheduler's stop) end a command the way Ctrl-C does: no new
-    runs, a summary, the job marked ``interrupted`` and resumable."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -20,12 +20,12 @@ from optimas_lg.cli.common import (
     friendly_errors,
     knob_values,
     server_of,
-    sigterm_as_interrupt,
 )
 from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.progress import printer
 from optimas_lg.store import Store, queries
+from optimas_lg.store.lifecycle import sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from optimas_lg.api import Result

@@ -20,7 +20,6 @@ from optimas_lg.cli.common import (
     friendly_errors,
     knob_values,
     server_of,
-    sigterm_as_interrupt,
 )
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, KnobError
@@ -30,7 +29,7 @@ from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairConfig
 from optimas_lg.store import Store
-from optimas_lg.store.lifecycle import job_guard
+from optimas_lg.store.lifecycle import job_guard, sigterm_as_interrupt
 
 STAGE = "pairs"
 

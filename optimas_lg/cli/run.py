@@ -17,7 +17,6 @@ from optimas_lg.cli.common import (
     friendly_errors,
     knob_values,
     server_of,
-    sigterm_as_interrupt,
 )
 from optimas_lg.data import field_names, load_examples
 from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
@@ -25,6 +24,7 @@ from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.store import Store
+from optimas_lg.store.lifecycle import sigterm_as_interrupt
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 

@@ -1,10 +1,13 @@
 """How a job's row ends: ``done`` is recorded by whoever finishes the work; any exit by
-an exception goes through ``job_guard``, so no job is left ``running``."""
+an exception goes through ``job_guard``, so no job is left ``running``; SIGTERM is one
+(``sigterm_as_interrupt``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 import traceback
 from collections.abc import Iterator
 
@@ -31,3 +34,22 @@ def job_guard(store: Store, job_id: int) -> Iterator[None]:
     except BaseException as exc:
         end_job(store, job_id, exc)
         raise
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM (``kill``, a scheduler's stop) end the work the way Ctrl-C does: no new
+    runs, the job marked ``interrupted`` and resumable, not killed while ``running``.
+
+    Installed only from the main thread (Python delivers signals there) and only over the
+    default handler: a library must not replace a handler the application set.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 import traceback
 
-import pytest
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
-from optimas_lg.cli.common import sigterm_as_interrupt
 from optimas_lg.errors import error_line
 
 AGENT = '''
@@ -73,11 +68,3 @@ def test_error_line_skips_notes_and_finds_the_last_chained_error():
     assert recorded.strip().splitlines()[-1].startswith("During task")
     assert error_line(recorded) == "RuntimeError: retrieval failed"
     assert error_line("plain message\n") == "plain message"
-
-
-def test_sigterm_stops_a_command_as_ctrl_c_does_and_only_inside():
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the signal arrives at once; this never ends
-    assert signal.getsignal(signal.SIGTERM) is before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import warnings
 import weakref
 from pathlib import Path
@@ -215,6 +216,41 @@ def test_an_interrupted_job_resumes_on_either_store_backend(tmp_path, store_url)
         history = load_history(store, job.id)
         assert sum(e.record.stage == "initial" for e in history.lrf) == 1  # steps before the stop are not redone
         assert sum(e.record.label == "baseline" for e in history.evaluations) == 1
+
+
+_SIGTERMED = """
+import os, signal, sys, time
+from optimas_lg.api import optimize
+from tests.graphs import lookup
+from tests.loop.test_loop import _config
+
+def stop(node, state):
+    if node == "train_lrf":
+        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler's stop sends
+        time.sleep(30)
+examples = lookup.examples()
+try:
+    optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=sys.argv[1],
+             settings=_config(), max_iterations=1, progress=stop)
+except KeyboardInterrupt:
+    sys.exit(3)
+"""
+
+
+@pytest.mark.reliability
+def test_sigterm_stops_a_python_api_job_as_interrupted(tmp_path):
+    """SIGTERM in ``optimize()`` ends the job the way Ctrl-C does (``interrupted``, resumable);
+    by default it would kill the process with the job still ``running``."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    done = subprocess.run([sys.executable, "-c", _SIGTERMED, url], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OPTIMAS_LG_HOME": str(tmp_path)})
+    assert done.returncode == 3, done.stderr[-2000:]
+    with Store(url) as store:
+        (job,) = store.select(m.Job)
+        assert job.status == "interrupted" and "KeyboardInterrupt" in job.meta["error"]
 
 
 @pytest.mark.reliability
