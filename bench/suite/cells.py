@@ -2,6 +2,8 @@
 
 A cell whose file exists with status ``done`` or ``not_applicable`` is skipped, so a killed
 run resumes where it stopped; a cell that raised is stored with its error and tried again.
+A loop cell goes further: its job lives in the cell's work folder until the cell is done,
+and a killed or failed attempt's job is resumed from its last step (``methods.workdir``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 import traceback
@@ -76,7 +79,8 @@ def run_cell(cell: Cell, suite_system: SuiteSystem, tally: Tally, out: Path) -> 
     """Optimize, then score the final config on val and test (counted apart from the budget)."""
     system, splits = suite_system.system(), suite_system.splits()
     runner = Runner(system, suite_system.metric)
-    task = Task(suite_system, system, splits["train"], splits["val"], cell.budget, cell.seed, runner, workdir())
+    task = Task(suite_system, system, splits["train"], splits["val"], cell.budget, cell.seed, runner,
+                workdir(cell.path(out).stem, out))
     row: dict[str, Any] = {"system": cell.system, "method": cell.method, "seed": cell.seed, "budget": cell.budget,
                            "sizes": {k: len(v) for k, v in splits.items()}, "proposer_model": PROPOSER_MODEL,
                            "task_models": list(suite_system.models), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -87,6 +91,7 @@ def run_cell(cell: Cell, suite_system: SuiteSystem, tally: Tally, out: Path) -> 
         outcome = METHODS[cell.method](task)
     except NotApplicable as exc:
         row.update(status="not_applicable", reason=str(exc))
+        shutil.rmtree(task.workdir, ignore_errors=True)
         return _write(row, cell, out)
     except Exception as exc:  # noqa: BLE001 - a method that fails is a result, stored and retried next time
         row.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-4000:],
@@ -105,7 +110,9 @@ def run_cell(cell: Cell, suite_system: SuiteSystem, tally: Tally, out: Path) -> 
     else:
         row.update(_score(outcome, splits, runner, tally))
     row.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), load_average_end=_load())
-    return _write(row, cell, out)
+    _write(row, cell, out)
+    shutil.rmtree(task.workdir, ignore_errors=True)  # what a resume would need, no longer needed
+    return row
 
 
 def _score(outcome: Any, splits: dict[str, list[Any]], runner: Runner, tally: Tally) -> dict[str, Any]:

@@ -8,7 +8,7 @@ variant, one ``LoopMethod`` with its settings).
 
 from __future__ import annotations
 
-import tempfile
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,19 +84,25 @@ class LoopMethod:
                                          **(system_settings or {}), **self.settings})
 
     def __call__(self, task: Task) -> Outcome:
+        """Run the loop in the cell's store; a job an earlier attempt left there (killed with
+        the session, or failed) is resumed from its last step instead of started over, so a
+        cell longer than a session still ends."""
         from optimas_lg import optimize
         from optimas_lg.store import Store, queries
 
         store = Store(f"sqlite:///{task.workdir / 'optimas.db'}")
+        earlier = queries.latest_job(store, "optimize")
         settings = self.config(task.seed, task.suite_system.loop_settings)
         result = optimize(task.system, task.train, task.suite_system.metric, valset=task.val, settings=settings,
-                          store=store, max_system_runs=task.budget, progress=False)
+                          store=store, resume=earlier, max_system_runs=task.budget, progress=False)
         runs, _ = queries.job_spend(store, result.job_id)
         decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},
                       "accepted": d.accepted, "val": [d.val_current, d.val_proposed]} for d in result.decisions]
-        return Outcome(result.best_knobs, runs, result.val_after,
-                       {"settings": self.settings, "stop_reason": result.stop_reason, "decisions": decisions,
-                        "val_before": result.val_before})
+        details = {"settings": self.settings, "stop_reason": result.stop_reason, "decisions": decisions,
+                   "val_before": result.val_before}
+        if earlier is not None:  # wall time and tokens then cover the last attempt only; runs cover all
+            details["resumed_job"] = earlier
+        return Outcome(result.best_knobs, runs, result.val_after, details)
 
 
 def _optuna(task: Task) -> Outcome:
@@ -133,5 +139,13 @@ METHODS: dict[str, Method] = {
 WRITES_PROMPTS = {"optimas", "random", "no-adapt", "global-only", "no-demos", "gepa", "mipro"}
 
 
-def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="suite-"))
+def workdir(cell_name: str, out: Path) -> Path:
+    """The cell's own folder in the storage home, kept until the cell is done: a loop
+    method's store lives there, so a killed cell resumes its job. Keyed by the results
+    folder too, so two result sets never share one."""
+    from optimas_lg.home import subdir
+
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:8]
+    path = subdir("suite") / key / cell_name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -56,12 +56,13 @@ def system_table(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"| {method} | 0 of {len(cells)} | {status.replace('_', ' ')}: {what} | | | | | | | |")
             continue
         gains = [paired_gain(r, b) for r in done if (b := _baseline(rows, r["seed"])) is not None]
+        resumed = sum("resumed_job" in (r.get("details") or {}) for r in done)
         lines.append(
             f"| {method} | {len(done)} | {_mean_sd([r['test']['mean'] for r in done])} | {_mean_sd(gains)} | "
             f"{_mean_sd([r['val']['mean'] for r in done])} | {_mean_sd([r['system_runs'] for r in done], 0)} | "
             f"{_mean_sd([r['tokens']['system']['total'] for r in done], 0)} | "
             f"{_mean_sd([r['tokens']['proposer']['total'] for r in done], 0)} | "
-            f"{_mean_sd([r['wall_seconds'] / 60 for r in done], 1)} min | "
+            f"{_mean_sd([r['wall_seconds'] / 60 for r in done], 1)} min{f' ({resumed} resumed)' if resumed else ''} | "
             f"{sum(r['within_budget'] for r in done)} of {len(done)} |")
     return lines
 
@@ -85,7 +86,8 @@ def markdown(results: list[dict[str, Any]], budget: int) -> str:
         "LoRA knobs are left out for every method (no peer tunes weights). Tokens are counted at the model "
         f"server per model: *proposer* is every request to {PROPOSER_MODEL}, *system* all others. The paired "
         "gain is the mean per-example test difference to the unoptimized cell of the same seed; ± is the "
-        "standard deviation over seeds.", ""]
+        "standard deviation over seeds. A loop cell killed or failed midway resumes its job from its last step "
+        "(marked *resumed*); its system runs count every attempt, its tokens and wall time the last one only.", ""]
     for system in systems:
         n = sizes.get(system) or {}
         lines += [f"#### {system} ({n.get('train')} train / {n.get('val')} val / {n.get('test')} test)", "",

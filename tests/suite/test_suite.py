@@ -115,3 +115,31 @@ def test_scores_are_reused_only_under_the_same_config_code_and_versions(out):
     assert scored_before(out, {**row, "source_digest": "edited"}, row["final_knobs"]) is None
     assert scored_before(out, {**row, "versions": {**row["versions"], "torch": "0"}}, row["final_knobs"]) is None
     assert scored_before(out, {**row, "sizes": {**row["sizes"], "test": 5}}, row["final_knobs"]) is None
+
+
+def test_a_loop_cell_that_failed_midway_resumes_its_job_instead_of_starting_over(tmp_path, monkeypatch):
+    """A paper-system loop cell outlasts a session: the next attempt continues the job."""
+    from optimas_lg.loop import nodes
+
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(tmp_path / "home"))
+    out, real = tmp_path / "out", nodes.train_lrf
+
+    def train_lrf(state, runtime):  # the loop names its nodes after their functions
+        raise RuntimeError("the session ended")
+
+    args = ["--systems", "lookup", "--methods", "random", "--seeds", "0", "--budget", str(BUDGET), "--out", str(out)]
+    monkeypatch.setattr(nodes, "train_lrf", train_lrf)
+    main(args)
+    failed = load(Cell("lookup", "random", 0, BUDGET).path(out))
+    assert failed["status"] == "error" and "the session ended" in failed["error"]
+    (work,) = (tmp_path / "home" / "suite").glob("*/lookup.random.*")
+    monkeypatch.setattr(nodes, "train_lrf", real)
+    assert main(args) == 0
+    row = load(Cell("lookup", "random", 0, BUDGET).path(out))
+    assert row["status"] == "done" and row["details"]["resumed_job"] == 1
+    assert row["system_runs"] >= 6 + 8  # the first attempt's baseline and collect runs count
+    assert not work.exists()  # a done cell's job is not kept
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{BEGIN}\n{END}\n")
+    assert main(["--markdown", "--budget", str(BUDGET), "--out", str(out), "--doc", str(doc)]) == 0
+    assert "min (1 resumed) |" in next(line for line in doc.read_text().splitlines() if line.startswith("| random |"))
