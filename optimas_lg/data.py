@@ -1,19 +1,24 @@
 """Datasets and metrics: what the user brings besides the graph.
 
 An ``Example`` splits a data row into the graph's ``inputs`` and the ``labels`` the
-metric compares against. A metric is ``metric(example, output) -> float`` (or a dict
-with ``score`` and optional ``feedback``); anything else, or an exception, is a
-``MetricError`` and is never turned into a score.
+metric compares against. A metric is ``metric(example, output) -> float`` (any real
+number: a bool, a NumPy scalar; or a dict with ``score`` and optional ``feedback``),
+plain or ``async``; anything else, or an exception, is a ``MetricError`` and is never
+turned into a score.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import inspect
 import json
 import json.scanner
 import math
+import numbers
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +157,14 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
                 repeated = next((name for i, name in enumerate(header) if name in header[:i]), None)
                 if repeated is not None:
                     raise DataError(f"{path}:1: column {repeated!r} appears twice in the header; keep one of them")
-                return list(reader)
+                rows = []
+                for row in reader:  # DictReader fills a short row with None and keeps a long one's rest apart
+                    if None in row or None in row.values():
+                        n = len(row) - 1 + len(row[None]) if None in row else sum(v is not None for v in row.values())
+                        raise DataError(f"{path}:{reader.line_num}: {n} values for the header's {len(header)} "
+                                        "columns; quote values that hold commas")
+                    rows.append(row)
+                return rows
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg} at line {exc.lineno}, "
                         f"column {exc.colno})") from exc
@@ -184,11 +196,49 @@ def split(examples: Sequence[Example], fractions: Sequence[float], seed: int = 0
     return parts
 
 
+def check_metric(metric: Any, name: str | None = None) -> None:
+    """Refuse, before any run or job, a metric that cannot be called as ``metric(example, output)``."""
+    name = name or getattr(metric, "__name__", repr(metric))
+    if not callable(metric):
+        raise MetricError(f"metric {name} is a {type(metric).__name__}, not a function")
+    try:
+        signature = inspect.signature(metric)
+    except (TypeError, ValueError):  # a builtin without a signature: it is called as it is
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise MetricError(f"metric {name}{signature} cannot be called as metric(example, output): {exc}; give any "
+                          "other parameter a default") from None
+
+
+def _awaited(result: Awaitable[Any]) -> Any:
+    """The value of an async metric's awaitable, from a thread with or without a running loop."""
+    async def wait() -> Any:
+        return await result
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    with ThreadPoolExecutor(1) as pool:  # this thread's loop is busy running us: wait in another
+        return pool.submit(asyncio.run, wait()).result()
+
+
+def _real(value: Any) -> Any:
+    """A NumPy (or torch) 0-d number as the plain Python number it holds."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
+
+
 def evaluate_metric(metric: Metric, example: Example, output: Any) -> Score:
     """Call the user's metric and check what it returned; raise ``MetricError`` otherwise."""
     name = getattr(metric, "__name__", repr(metric))
     try:
         result = metric(example, output)
+        if inspect.isawaitable(result):
+            result = _awaited(result)
     except Exception as exc:
         raise MetricError(f"metric {name} raised on example {example.key!r}: {type(exc).__name__}: {exc}") from exc
     feedback = None
@@ -197,8 +247,9 @@ def evaluate_metric(metric: Metric, example: Example, output: Any) -> Score:
             raise MetricError(f"metric {name} returned a dict without 'score' on example {example.key!r}")
         feedback = result.get("feedback")
         result = result["score"]
+    result = _real(result)
     if isinstance(result, bool):
         result = float(result)
-    if not isinstance(result, (int, float)) or not math.isfinite(result):
+    if not isinstance(result, numbers.Real) or not math.isfinite(result):
         raise MetricError(f"metric {name} returned {result!r} on example {example.key!r}; expected a finite number")
     return Score(float(result), None if feedback is None else str(feedback))

@@ -18,8 +18,8 @@ from optimas_lg.cli.common import (
     knob_values,
     server_of,
 )
-from optimas_lg.data import field_names, load_examples
-from optimas_lg.errors import DataError, Interrupted, TargetError, error_line
+from optimas_lg.data import check_metric, field_names, load_examples
+from optimas_lg.errors import DataError, Interrupted, error_line
 from optimas_lg.execution.runner import RunSummary, run_examples
 from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
@@ -53,8 +53,7 @@ def run(
     on = server_of(server, graph)
     system = System.load(target, context=context_values(context))
     metric_fn = load_target(metric)
-    if not callable(metric_fn):
-        raise TargetError(f"metric {metric!r} is a {type(metric_fn).__name__}, not a function")
+    check_metric(metric_fn, metric)
     examples = load_examples(data, field_names(inputs), field_names(labels), key)[:limit]
     if not examples:
         raise DataError(f"{data}: no examples to run")
@@ -76,10 +75,12 @@ def run(
         except BaseException as exc:
             s.finish_job(job_id, "failed", {**meta, "error": f"{type(exc).__name__}: {exc}"})
             raise
-        s.finish_job(job_id, "done", {**summary.to_dict(), **meta})
+        nothing_scored = bool(summary.n_runs) and summary.n_failed == summary.n_runs
+        s.finish_job(job_id, "failed" if nothing_scored else "done",
+                     {**summary.to_dict(), **meta, **({"error": "every run failed"} if nothing_scored else {})})
     _report(summary, job_id, as_json)
-    if summary.n_runs and summary.n_failed == summary.n_runs:
-        raise typer.Exit(1)  # nothing was scored: a script must not read this as success
+    if nothing_scored:
+        raise typer.Exit(1)  # a script must not read this as success
 
 
 def _report(summary: RunSummary, job_id: int, as_json: bool, not_run: int | None = None) -> None:

@@ -128,7 +128,7 @@ class Types:
     def __len__(self) -> int:
         return len(self._classes)
 
-    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:  # a field may be called name
         """An instance of the allowed class called ``name``; ``SerdeError`` for any other name."""
         cls = self._classes.get(name)
         if cls is None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimas_lg.data import Example, Metric, load_examples, split
+from optimas_lg.data import Example, Metric, check_metric, load_examples, split
 from optimas_lg.errors import DataError, OptimasError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
@@ -74,9 +74,6 @@ class Workspace:
             sys.path.insert(0, spec.workdir)  # as load_target does for the directory a job starts in
         system = System.load(spec.located(spec.target), context=spec.context)
         metric = load_target(spec.located(spec.metric))
-        if not callable(metric):
-            raise OptimasError(f"metric {spec.metric!r} is a {type(metric).__name__}, not a function "
-                               "metric(example, output) -> float")
         files = spec.data_files()
         train = load_examples(files["train"], spec.inputs, spec.labels, spec.key_field)
         val = load_examples(files["val"], spec.inputs, spec.labels, spec.key_field) if spec.val else None
@@ -89,6 +86,7 @@ class Workspace:
                proposers: Mapping[str, ProposerArg] | None = None, server: Server | None = None) -> Workspace:
         """Check the pieces fit; without a validation set, a seeded ``val_fraction`` of the
         training data becomes one."""
+        check_metric(metric)
         trainset = list(trainset)
         if not trainset:
             raise DataError("the training set is empty: give at least one example to optimize on")

@@ -98,3 +98,6 @@ def test_cli_run_says_the_mean_as_optimize_counts_it_and_fails_when_nothing_scor
     data.write_text(json.dumps({"id": "13", "n": 13}))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "n/a (every run failed)" in result.output
+    with Store(f"sqlite:///{tmp_path / 'run.db'}") as store:
+        assert [(j.status, j.meta.get("error")) for j in store.select(models.Job)] == [("done", None),
+                                                                                 ("failed", "every run failed")]

@@ -45,6 +45,7 @@ class Span(NamedTuple):
 class Note:
     text: str
     mood: Mood = Mood.HAPPY
+    name: str = ""  # a field called like the decoder's own parameters
 
 
 class Meta(TypedDict):
@@ -100,7 +101,7 @@ def test_schema_types_are_found_through_fields_containers_reducers_and_literals(
 
 def test_values_round_trip_as_their_own_types():
     value = {
-        "state": State(n=2, notes=[Note("a"), Note("b", Mood.SAD)], meta={"span": Span(1, 2)}),
+        "state": State(n=2, notes=[Note("a"), Note("b", Mood.SAD, name="n")], meta={"span": Span(1, 2)}),
         "level": Level.LOW, "tuple": (1, "x"), "set": {1, 2}, "frozen": frozenset({"a"}), "bytes": b"\x00\xff",
         "when": dt.datetime(2026, 1, 2, 3, 4, 5), "day": dt.date(2026, 1, 2), "inf": float("inf"),
         "keys": {1: "one", (2, 3): "pair"}, "tagged": {serde.TAG: "not a tag"},
