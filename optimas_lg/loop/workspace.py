@@ -74,6 +74,7 @@ class Workspace:
             sys.path.insert(0, spec.workdir)  # as load_target does for the directory a job starts in
         system = System.load(spec.located(spec.target), context=spec.context)
         metric = load_target(spec.located(spec.metric))
+        check_metric(metric, spec.metric)
         files = spec.data_files()
         train = load_examples(files["train"], spec.inputs, spec.labels, spec.key_field)
         val = load_examples(files["val"], spec.inputs, spec.labels, spec.key_field) if spec.val else None
