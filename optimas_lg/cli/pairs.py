@@ -77,6 +77,7 @@ def pairs(
     examples = load_examples(data, field_names(inputs), field_names(labels), key)
     if not examples:
         raise DataError(f"{data}: no examples to run")
+    system.check_inputs(examples, field_names(inputs))
     knobs = system.knob_values(knob_values(config))
     spec = JobSpec(target, metric, str(data), inputs=field_names(inputs), labels=field_names(labels), key_field=key,
                    context=context_values(context) or None)

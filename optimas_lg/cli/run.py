@@ -57,6 +57,7 @@ def run(
     examples = load_examples(data, field_names(inputs), field_names(labels), key)[:limit]
     if not examples:
         raise DataError(f"{data}: no examples to run")
+    system.check_inputs(examples, field_names(inputs))
     knobs = system.knob_values(knob_values(config))
     meta = {"data": str(data), "metric": metric, **({"server": on.to_dict()} if on else {})}
     with Store(store) as s, sigterm_as_interrupt():

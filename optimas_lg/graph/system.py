@@ -25,7 +25,8 @@ from langgraph.pregel._utils import find_subgraph_pregel
 from langgraph.types import Checkpointer
 from typing_extensions import is_typeddict
 
-from optimas_lg.errors import KnobError, TargetError
+from optimas_lg.data import Example
+from optimas_lg.errors import DataError, KnobError, TargetError
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec, defaults, knob_specs, validate_assignment
 from optimas_lg.graph.reads import ReadTracker
@@ -408,6 +409,24 @@ class System:
             raise KnobError(f"context values {sorted(set(values) - fields)} are not fields of the context schema "
                             f"({self.context_schema.__name__ if self.context_schema else 'none'}: {sorted(fields)})")
         self.context_values = {**self.context_values, **values}
+
+    def check_inputs(self, examples: Sequence[Example], named: Sequence[str] | None = None) -> None:
+        """Refuse data whose inputs the graph would never see: LangGraph drops a field its input
+        schema lacks without a word, so a misspelt key (``usr`` for ``user``) ran every example
+        from an empty state. ``named`` fields (``--inputs``) must all be input keys; any
+        example must give at least one. Other extra fields are dropped, as LangGraph does."""
+        known = set(self.graph.input_keys)
+        if not known:
+            return
+        unknown = sorted(set(named or ()) - known)
+        if unknown:
+            raise DataError(f"input fields {unknown} are not keys of the graph's input schema {sorted(known)}; "
+                            "LangGraph would drop them")
+        for example in examples:
+            if example.inputs and not set(example.inputs) & known:
+                raise DataError(f"example {example.key!r} gives none of the graph's input keys {sorted(known)} "
+                                f"(it gives {sorted(example.inputs)}); LangGraph would drop them and start from an "
+                                "empty state")
 
     @classmethod
     def load(cls, target: Any, *, knob_schema: type | None = None, types: Sequence[type] = (),

@@ -73,6 +73,7 @@ class Workspace:
         if spec.workdir and spec.workdir not in sys.path:
             sys.path.insert(0, spec.workdir)  # as load_target does for the directory a job starts in
         system = System.load(spec.located(spec.target), context=spec.context)
+        system.check_inputs([], spec.inputs)
         metric = load_target(spec.located(spec.metric))
         check_metric(metric, spec.metric)
         files = spec.data_files()
@@ -96,6 +97,7 @@ class Workspace:
             trainset, valset = train_part, val_part
         valset = list(valset)
         examples = [*trainset, *valset, *(testset or [])]
+        system.check_inputs(examples)
         seen: dict[str, str] = {}
         for split_name, part in (("train", trainset), ("val", valset), ("test", testset or [])):
             for e in part:

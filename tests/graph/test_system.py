@@ -347,6 +347,27 @@ def test_a_typeddict_context_carries_its_knobs_defaults_on_the_knobs(store):
             System.load(builder)
 
 
+def test_inputs_the_graph_would_drop_are_refused_before_any_run(tmp_path):
+    """LangGraph drops an input key its schema lacks, so a misspelt field ran every example
+    from an empty state and scored 0 without a word."""
+    from optimas_lg.data import Example
+    from optimas_lg.errors import DataError
+
+    system = System.load(shapes.sequential())
+    system.check_inputs([Example("a", {"question": "q", "difficulty": 2}, {})], ["question"])  # extras dropped
+    with pytest.raises(DataError, match=r"input fields \['qestion'\] are not keys of the graph's input schema"):
+        system.check_inputs([], ["qestion"])
+    with pytest.raises(DataError, match=r"example 'b' gives none of the graph's input keys.*\['qestion'\]"):
+        system.check_inputs([Example("a", {"question": "q"}, {}), Example("b", {"qestion": "q"}, {})])
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "1", "qestion": "q"}\n')
+    result = CliRunner().invoke(app, ["run", f"{SHAPES}:sequential", "--data", str(data), "--metric",
+                                      f"{SHAPES}:finished", "--inputs", "qestion",
+                                      "--store", f"sqlite:///{tmp_path / 'r.db'}"])
+    assert result.exit_code == 1 and "['qestion'] are not keys" in result.output, result.output
+
+
 def test_an_unannotated_node_with_no_edge_out_may_route_by_command():
     from langgraph.types import Command
 
