@@ -7,6 +7,7 @@ these.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,7 +108,7 @@ def lrf_checkpoints(store: Store, job_id: int) -> list[m.LRFCheckpoint]:
 def node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str] | None = None,
                purpose: str = "collect") -> tuple[list[m.NodeCall], dict[str, str]]:
     """Every successful call of ``node`` in each example's latest finished run of ``purpose``
-    in a job, in the order they started, and a map from run id to example key.
+    in a job, by example and step, and a map from run id to example key.
 
     The latest run: an example runs again after an accepted change (the adapt step), or
     when a step killed midway is redone, and only its newest run shows the node's inputs
@@ -125,7 +126,15 @@ def node_calls(store: Store, job_id: int, node: str, example_keys: Sequence[str]
         ).all()
     latest = {key: call.run_id for call, key in rows}  # rows are in start order: the last run wins
     kept = [(call, key) for call, key in rows if latest[key] == call.run_id]
+    kept.sort(key=_replayable_order)
     return [call for call, _ in kept], {call.run_id: key for call, key in kept}
+
+
+def _replayable_order(row: tuple[m.NodeCall, str]) -> tuple[str, int, str]:
+    """By example, then step, then inputs: not by start time, which concurrent runs make differ
+    from one run of a job to the next, so a seeded sample of the calls drew other inputs."""
+    call, key = row
+    return key, call.step if call.step is not None else -1, json.dumps(call.inputs, sort_keys=True, default=str)
 
 
 def run_scores(store: Store, run_ids: Sequence[str]) -> dict[str, float | None]:
@@ -153,10 +162,13 @@ def run_usage(store: Store, run_ids: Sequence[str]) -> dict[str, tuple[float | N
 
 
 def llm_calls_of(store: Store, node_call_ids: Sequence[str]) -> list[m.LLMCall]:
-    """The LLM calls made inside the given node calls."""
+    """The LLM calls made inside the given node calls, in the order of those calls (then as
+    each node made them), so a seeded draw of prompts is the same on every run of a job."""
     if not node_call_ids:
         return []
-    return store.select(m.LLMCall, m.LLMCall.node_call_id.in_(list(node_call_ids)))
+    position = {call_id: i for i, call_id in enumerate(node_call_ids)}
+    found = store.select(m.LLMCall, m.LLMCall.node_call_id.in_(list(node_call_ids)))
+    return sorted(found, key=lambda r: (position[r.node_call_id], r.started_at))
 
 
 def step_calls(store: Store, run_id: str, step: int, kind: str | None = None) -> list[m.NodeCall]:

@@ -334,10 +334,13 @@ def test_every_turn_of_a_node_in_a_loop_is_a_call_to_learn_from(store):
 
     job_id = store.create_job("pairs")
     for _ in range(2):  # the second time as a step redone after a kill, or the adapt step, runs them again
-        latest = run_examples(system, list(examples.values()), metric, None, store, job_id=job_id,
-                              purpose="collect", progress=False)
+        latest = run_examples(system, list(examples.values())[::-1], metric, None, store, job_id=job_id,
+                              purpose="collect", progress=False, concurrency=1)
     calls, run_keys = queries.node_calls(store, job_id, "agent")
     assert len(calls) == 6 and len(set(run_keys.values())) == 3  # two turns a run, of each example's latest run
+    # by example and step, not by start time (which concurrent runs change from one job to the next)
+    assert [(run_keys[c.run_id], c.step) for c in calls] == sorted((run_keys[c.run_id], c.step) for c in calls)
+    assert [run_keys[c.run_id] for c in calls][::2] == ["e0", "e1", "e2"]
     assert set(run_keys) == {r.run_id for r in latest.results}
     pairs, stats = collect_node_pairs(system, "agent", calls, examples, run_keys, metric, {"tool": "echo"},
                                       PairConfig(samples=2, llm_samples=0), run_node=run_node,
