@@ -75,6 +75,11 @@ class ServerError(OptimasError):
     """A LangGraph Server is unreachable or refused a request."""
 
 
+class RunInterrupted(OptimasError):
+    """A run stopped at LangGraph's ``interrupt()`` (a human-in-the-loop pause): it has no
+    final output to score, so it is a failed run, never a score."""
+
+
 class ServerRunError(OptimasError):
     """A run failed on a LangGraph Server (a node raised there): a failed run, recorded
     like a node failing in this process, not a reason to stop the batch."""

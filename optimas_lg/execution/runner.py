@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from tqdm.auto import tqdm
 
 from optimas_lg.data import Example, Metric, evaluate_metric
-from optimas_lg.errors import Interrupted, MetricError, OptimasError, ServerError
+from optimas_lg.errors import Interrupted, MetricError, OptimasError, RunInterrupted, ServerError
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
 from optimas_lg.execution.server import Server, ServerGraph
 from optimas_lg.graph import serde
@@ -164,6 +164,11 @@ def _prepare(system: System, graph: Any, inv: Invocation,
 def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output: Any,
               error: BaseException | None, t0: float, started: Any, counts: Counts | None) -> RunResult:
     score = feedback = err = None
+    if error is None and isinstance(output, Mapping) and output.get("__interrupt__"):
+        error = RunInterrupted(
+            f"the run stopped at interrupt() ({_shown(output['__interrupt__'])}): a human-in-the-loop pause has no "
+            "final output to score. optimas-lg runs each example start to end, so answer the interrupt inside the "
+            "graph when optimizing (e.g. from the example's inputs) or leave it out")
     if error is None:
         try:
             result = evaluate_metric(metric, inv.example, output)
@@ -180,6 +185,12 @@ def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output
         if counts is not None:
             counts.add(recorder)
     return RunResult(inv.run_id, inv.example.key, output, score, feedback, err)
+
+
+def _shown(interrupts: Any) -> str:
+    values = [getattr(i, "value", i) for i in (interrupts if isinstance(interrupts, (list, tuple)) else [interrupts])]
+    text = ", ".join(repr(v) for v in values)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @isolated

@@ -447,6 +447,11 @@ class System:
         if isinstance(obj, System):
             return cls.load(obj, context=context)
         if isinstance(obj, CompiledStateGraph):
+            if obj.interrupt_before_nodes or obj.interrupt_after_nodes:
+                raise TargetError(
+                    f"{label} is compiled with breakpoints (interrupt_before={obj.interrupt_before_nodes}, "
+                    f"interrupt_after={obj.interrupt_after_nodes}): optimas-lg runs each example start to end with "
+                    "no one to resume it; compile it without them to optimize it (or pass the builder)")
             kwargs = {"name": obj.name, "store": obj.store}
             return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types,
                        run_config=obj.config, context_values=context)

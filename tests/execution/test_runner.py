@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
@@ -101,3 +102,37 @@ def test_cli_run_says_the_mean_as_optimize_counts_it_and_fails_when_nothing_scor
     with Store(f"sqlite:///{tmp_path / 'run.db'}") as store:
         assert [(j.status, j.meta.get("error")) for j in store.select(models.Job)] == [("done", None),
                                                                                  ("failed", "every run failed")]
+
+
+def _review_graph():
+    from langgraph.graph import START, StateGraph
+    from langgraph.types import interrupt
+    from typing_extensions import TypedDict
+
+    class Draft(TypedDict, total=False):
+        q: str
+        approved: bool
+
+    def review(state: Draft) -> dict:
+        return {"approved": bool(interrupt({"draft": state["q"]}))}
+
+    builder = StateGraph(Draft)
+    builder.add_node("review", review)
+    builder.add_edge(START, "review")
+    return builder
+
+
+def test_a_run_stopped_by_interrupt_is_a_failed_run_never_a_score(store):
+    """A human-in-the-loop pause returns ``__interrupt__`` instead of raising; scored, it
+    looked like a finished run."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from optimas_lg.errors import TargetError
+
+    for graph in (_review_graph(), _review_graph().compile(checkpointer=InMemorySaver())):
+        (result,) = run_examples(System.load(graph), [Example("e", {"q": "hi"}, {})], lambda e, o: 1.0, None, store,
+                                 progress=False).results
+        assert result.score is None and "RunInterrupted: the run stopped at interrupt() ({'draft': 'hi'})" in \
+            result.error
+    with pytest.raises(TargetError, match=r"compiled with breakpoints \(interrupt_before=\['review'\]"):
+        System.load(_review_graph().compile(interrupt_before=["review"]))
