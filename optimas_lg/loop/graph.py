@@ -4,7 +4,7 @@ inspectable in LangGraph Studio).
     start → baseline → collect → pairs → train_lrf → pick_node → propose → validate
                                                    ↑                  (accepted) ↓  ↓ (rejected / no change)
                                                    └── pick_node ← check_stop ← adapt
-    check_stop → pick_node | final → END
+    check_stop → pick_node | final → END   (pick_node → final too, when the first steps used a limit up)
 
 The state holds ids, scores and records (JSON); the user's system, data and the local
 reward model live in the job's ``Workspace``, which reaches the nodes through the run
@@ -35,7 +35,7 @@ def build_optimizer_graph(context_schema: type[LoopContext] = LoopContext) -> St
     builder.add_edge("collect", "pairs")
     builder.add_edge("pairs", "train_lrf")
     builder.add_edge("train_lrf", "pick_node")
-    builder.add_edge("pick_node", "propose")
+    builder.add_conditional_edges("pick_node", nodes.route_round)
     builder.add_edge("propose", "validate")
     builder.add_conditional_edges("validate", nodes.route_decision)
     builder.add_edge("adapt", "check_stop")

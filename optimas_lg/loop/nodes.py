@@ -165,6 +165,10 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     measured, seeded draws between equals). A node an accepted change routes around is
     dead; one never reached has no inputs to work on."""
     ws = runtime.context.job(state)
+    spent = Spent.from_json(state.get("spent") or {})
+    reason = _stop_reason(ws, spent, state.get("rounds_without_gain", 0), state.get("slowest_round", 0.0))
+    if reason is not None:  # the steps before the first round may have used up a limit
+        return {"stop_reason": reason}
     iteration = state["iteration"] + 1
     reached = ws.reached_nodes(state["current_config_id"])
     if not reached:
@@ -178,9 +182,8 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     node, why = next_node(unvisited, headroom, ws.config.node_order, rng)
     picked = NodePicked(iteration, node, why)
     ws.store.add_event(ws.job_id, picked.kind, picked.to_json(), node=node, iteration=iteration)
-    spent = state.get("spent") or {}
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,
-              "spent": {**spent, "iterations": iteration}, "round_started": spent.get("seconds", 0.0),
+              "spent": {**(state.get("spent") or {}), "iterations": iteration}, "round_started": spent.seconds,
               "history": [entry(picked)]}
     unreached = [n for n in ws.tunable_nodes() if n not in reached]
     if unreached:
@@ -399,15 +402,7 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
     rounds = 0 if decision.accepted else state.get("rounds_without_gain", 0) + 1
     spent = Spent.from_json(state.get("spent") or {})
     slowest = max(state.get("slowest_round", 0.0), spent.seconds - state.get("round_started", spent.seconds))
-    reason = ws.config.budget.stop_reason(spent, rounds) or ws.config.budget.no_time_for_a_round(spent.seconds,
-                                                                                                   slowest)
-    if reason is None and not _can_validate(ws):  # another round could not be validated
-        budget = ws.config.budget
-        limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
-        if budget.max_cost is not None:
-            limits.append(f"max_cost {budget.max_cost:g} USD, {spent.cost:g} USD spent")
-        reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
-                  f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
+    reason = _stop_reason(ws, spent, rounds, slowest)
     ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
     update: dict[str, Any] = {"rounds_without_gain": rounds, "stop_reason": reason, "slowest_round": slowest}
     if not decision.accepted:
@@ -415,6 +410,21 @@ def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any
         update["rejected"] = [*(state.get("rejected") or []),
                               *({"lrf": state.get("lrf_path"), "changes": c} for c in rejected_changes(decision))]
     return update
+
+
+def _stop_reason(ws: Workspace, spent: Spent, rounds_without_gain: int, slowest_round: float) -> str | None:
+    """Why no further round may start: a budget limit reached, no time for a round as slow as
+    the slowest so far, or too few runs left to validate one."""
+    budget = ws.config.budget
+    reason = budget.stop_reason(spent, rounds_without_gain) or budget.no_time_for_a_round(spent.seconds,
+                                                                                            slowest_round)
+    if reason is None and not _can_validate(ws):
+        limits = [f"max_system_runs {budget.max_system_runs}"] if budget.max_system_runs is not None else []
+        if budget.max_cost is not None:
+            limits.append(f"max_cost {budget.max_cost:g} USD, {spent.cost:g} USD spent")
+        reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
+                  f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
+    return reason
 
 
 def rejected_changes(decision: Decision) -> list[dict[str, Any]]:
@@ -427,6 +437,10 @@ def rejected_changes(decision: Decision) -> list[dict[str, Any]]:
 
 def route_stop(state: LoopState) -> Literal["pick_node", "final"]:
     return "final" if state.get("stop_reason") else "pick_node"
+
+
+def route_round(state: LoopState) -> Literal["propose", "final"]:
+    return "final" if state.get("stop_reason") else "propose"
 
 
 def final(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

@@ -44,8 +44,8 @@ def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
         "pairs": {"samples": 2, "calls_per_node": 12}, "adapt_examples": 2, "kinds": ["prompt"]})
     writer = PromptProposer(PromptConfig(rounds=1, num_candidates=2, max_inputs=4), llm=Writer())
     result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
-                                 settings=settings, proposers={"prompt": writer}, max_iterations=3,
-                                 max_llm_tokens=1, patience=None, progress=False)
+                                 settings=settings, proposers={"prompt": writer}, max_iterations=1,
+                                 patience=None, progress=False)
     spent = load_history(store, result.job_id).budget[-1].record
     by_source = spent.tokens_by_source
     assert set(by_source) == {SYSTEM_TOKENS, REPLAY_TOKENS, PROPOSER_TOKENS}, by_source
@@ -53,11 +53,25 @@ def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
     proposals = [e.payload for e in queries.job_events(store, result.job_id, "proposal")]
     assert by_source[PROPOSER_TOKENS] == sum(p["cost"]["llm_tokens"] for p in proposals) == 2 * WRITER_TOKENS
     assert by_source[REPLAY_TOKENS] > 0 and spent.llm_tokens == sum(by_source.values())
-    # the limit holds the whole sum: the loop stopped after one round, saying so
-    assert result.stop_reason == f"budget reached: {spent.llm_tokens} LLM tokens (limit 1)"
+    assert Budget(max_llm_tokens=spent.llm_tokens).stop_reason(spent, 0) == \
+        f"budget reached: {spent.llm_tokens} LLM tokens (limit {spent.llm_tokens})"  # the limit holds the whole sum
     report = Path(result.report).read_text()
     assert f"{spent.llm_tokens:,} LLM tokens (system runs {by_source[SYSTEM_TOKENS]:,}, nodes run alone " \
            f"{by_source[REPLAY_TOKENS]:,}, proposer LLM {2 * WRITER_TOKENS})" in report
+
+
+def test_a_limit_the_first_steps_used_up_starts_no_round(store):
+    """Baseline, collection and pairs spend before the first round; a limit they reached
+    (a deadline, a token cap) stops the job there instead of after one more round."""
+    examples = orders.examples(24)
+    settings = OptimizeConfig.from_dict({"gate": {"min_examples": 5}, "kinds": ["choice"],
+                                         "lrf": {"epochs": 1, "max_tokens": 64, "progress": False},
+                                         "pairs": {"samples": 2, "calls_per_node": 4}})
+    result = optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
+                                 settings=settings, max_iterations=3, max_llm_tokens=1, progress=False)
+    assert result.decisions == [] and result.best_knobs == result.initial_knobs
+    assert (result.stop_reason or "").startswith("budget reached:") and "LLM tokens (limit 1)" in result.stop_reason
+    assert queries.job_events(store, result.job_id, "pick") == []
 
 
 def test_no_round_starts_that_would_likely_end_past_max_seconds():
