@@ -21,6 +21,7 @@ which the served graph lacks), and the node or the continuation runs there.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import uuid
 import weakref
@@ -63,13 +64,15 @@ class _Fork:
     state and, optionally, the writes of the step that started from it."""
 
     def __init__(self, system: System) -> None:
-        builder = copy.copy(system.builder)
-        builder.nodes = dict(system.builder.nodes)
-        builder.compiled = False
-        builder.add_node(SEED_NODE, _seed)
         self.saver = InMemorySaver()
-        self.graph: CompiledStateGraph = system.compile(self.saver, builder=builder)
+        self.graph: CompiledStateGraph = system.compile(self.saver, builder=_replay_builder(system))
         self.is_async = system.is_async
+        # A deferred node runs only once its run is about to end, which a thread holding one
+        # recorded state never reaches: run alone, it is compiled without the deferral
+        # (the same thread works for both: a seeded thread holds state keys only).
+        deferred = [name for name, spec in system.builder.nodes.items() if spec.defer]
+        self.alone = self.graph if not deferred else system.compile(self.saver, builder=_replay_builder(
+            system, {name: dataclasses.replace(system.builder.nodes[name], defer=False) for name in deferred}))
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         channels = self.graph.channels
@@ -100,10 +103,10 @@ class _Fork:
         capture = _Capture(node)
         config = {**config, "callbacks": [capture, *config.get("callbacks", [])]}
         if self.is_async:
-            run_coroutine(lambda: self.graph.ainvoke(Command(goto=goto), config, context=context,
+            run_coroutine(lambda: self.alone.ainvoke(Command(goto=goto), config, context=context,
                                                      interrupt_after=[node]))
         else:
-            self.graph.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
+            self.alone.invoke(Command(goto=goto), config, context=context, interrupt_after=[node])
         return capture.output
 
 
@@ -134,6 +137,15 @@ class _ServerFork:
 
 def _overwrites(channel: Any) -> bool:
     return isinstance(channel, BinaryOperatorAggregate) and channel.operator is not add_messages
+
+
+def _replay_builder(system: System, replaced: dict[str, Any] | None = None) -> Any:
+    """A copy of the system's builder with the seed node added (and ``replaced`` node specs)."""
+    builder = copy.copy(system.builder)
+    builder.nodes = {**system.builder.nodes, **(replaced or {})}
+    builder.compiled = False
+    builder.add_node(SEED_NODE, _seed)
+    return builder
 
 
 def _seed(state: Any) -> dict[str, Any]:

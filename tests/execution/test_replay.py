@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import operator
+from dataclasses import dataclass
+from typing import Annotated
+
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.graph import START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.replay import knobs_read, replay, rollout_from, run_node
 from optimas_lg.execution.runner import run_examples
+from optimas_lg.graph.knobs import Choice
 from optimas_lg.graph.system import System
 from optimas_lg.store import models
 from tests.graphs import lookup, orders, shapes
@@ -112,3 +120,40 @@ def test_knobs_read_tells_a_dead_code_path_from_a_live_one():
     assert knobs_read(system, "lookup", [{"messages": []}], {}) is None  # every run failed: unknown
     answer = {"question": "where does alda live?", "facts": ["alda lives in oslo"]}
     assert knobs_read(System.load(lookup.builder), "answer", [answer], {}) == {"style"}
+
+
+class Parts(TypedDict, total=False):
+    parts: Annotated[list[str], operator.add]
+    summary: str
+
+
+@dataclass
+class Sep:
+    sep: Annotated[str, Choice([" ", "-"], node="join")] = " "
+
+
+def _deferred_join() -> StateGraph:
+    def join(state: Parts, runtime: Runtime[Sep]) -> dict:
+        return {"summary": runtime.context.sep.join(state["parts"])}
+
+    builder = StateGraph(Parts, context_schema=Sep)
+    builder.add_node("a", lambda s: {"parts": ["a"]})
+    builder.add_node("b", lambda s: {"parts": ["b"]})
+    builder.add_node("join", join, defer=True)  # waits for every branch, however long
+    builder.add_edge(START, "a")
+    builder.add_edge(START, "b")
+    builder.add_edge("a", "join")
+    builder.add_edge("b", "join")
+    return builder
+
+
+def test_a_deferred_node_runs_alone_and_its_knobs_are_read(store):
+    """A deferred node waits for the end of its run, which a replay thread never reaches:
+    run alone it returned nothing, so its knobs looked dead and were never searched."""
+    system = System.load(_deferred_join())
+    state = {"parts": ["x", "y"]}
+    assert run_node(system, "join", state, {"sep": "-"}) == {"summary": "x-y"}
+    assert knobs_read(system, "join", [state], {}) == {"sep"}
+    (run,) = run_examples(system, [Example("e", {}, {})], lambda e, o: 1.0, {"sep": "-"}, store,
+                          progress=False).results
+    assert sorted(run.output["summary"].split("-")) == ["a", "b"]  # the graph itself still defers
