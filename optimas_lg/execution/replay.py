@@ -34,6 +34,7 @@ from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.managed.base import is_managed_value
 from langgraph.types import Command, Overwrite, Send, StateUpdate
 
 from optimas_lg.data import Example, Metric
@@ -77,7 +78,7 @@ class _Fork:
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         channels = self.graph.channels
         return {k: Overwrite(v) if isinstance(channels[k], BinaryOperatorAggregate) else v
-                for k, v in state.items() if k in channels}
+                for k, v in state.items() if k in channels and not is_managed_value(channels[k])}
 
     def _updates(self, state: dict[str, Any], step: Sequence[tuple[str, Any]]) -> list[list[StateUpdate]]:
         updates = [[StateUpdate(self.seed(state), SEED_NODE)]]
@@ -123,7 +124,7 @@ class _ServerFork:
         """Reducer channels overwritten, except messages: the server rebuilds messages from its
         JSON only in ``add_messages``, which keeps them as they are on a new thread's empty channel."""
         return {k: {OVERWRITE: v} if _overwrites(self.channels[k]) else v
-                for k, v in state.items() if k in self.channels}
+                for k, v in state.items() if k in self.channels and not is_managed_value(self.channels[k])}
 
     def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
         return self.graph.thread(self.seed(state), step)

@@ -9,6 +9,7 @@ from typing import Annotated
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph import START, StateGraph
+from langgraph.managed import RemainingSteps
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
@@ -157,3 +158,19 @@ def test_a_deferred_node_runs_alone_and_its_knobs_are_read(store):
     (run,) = run_examples(system, [Example("e", {}, {})], lambda e, o: 1.0, {"sep": "-"}, store,
                           progress=False).results
     assert sorted(run.output["summary"].split("-")) == ["a", "b"]  # the graph itself still defers
+
+
+class Budgeted(TypedDict, total=False):
+    text: str
+    remaining_steps: RemainingSteps  # a managed value, as in create_react_agent's state
+
+
+def test_a_managed_value_in_the_state_is_not_written_back_as_a_channel(caplog):
+    """Seeding a replay with the recorded ``remaining_steps`` logged "wrote to unknown channel"
+    on every replay (52 times in one small job)."""
+    builder = StateGraph(Budgeted)
+    builder.add_node("shout", lambda s: {"text": f"{s['text'].upper()} ({s['remaining_steps']} left)"})
+    builder.add_edge(START, "shout")
+    with caplog.at_level("WARNING"):
+        out = run_node(System.load(builder), "shout", {"text": "hi", "remaining_steps": 24})
+    assert out["text"].startswith("HI (") and "unknown channel" not in caplog.text
