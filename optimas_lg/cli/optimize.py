@@ -119,6 +119,7 @@ def print_result(result: Result) -> None:
     console.print(f"\njob {result.job_id}: val {result.val_before:.3f} → {result.val_after:.3f}{test}"
                   f"  ({result.stop_reason})", highlight=False)
     changed = {k: v for k, v in result.best_knobs.items() if result.initial_knobs.get(k) != v}
-    console.print(f"changed knobs: {json.dumps(changed, indent=2) if changed else 'none'}", highlight=False)
+    console.print(f"changed knobs: {json.dumps(changed, indent=2, ensure_ascii=False) if changed else 'none'}",
+                  highlight=False)
     if result.report:
         console.print(f"report: {result.report}", highlight=False)

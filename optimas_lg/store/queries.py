@@ -51,7 +51,8 @@ def token_usage(store: Store, job_id: int | None = None, config_id: int | None =
 def node_profile(store: Store, job_id: int, config_id: int, purpose: str
                  ) -> tuple[int, dict[str, tuple[int, float | None]], list[tuple[str | None, str, int, int]]]:
     """How a job's ``purpose`` runs under ``config_id`` went, node by node: the number of
-    runs, per node (calls, mean latency in seconds), and (node, model, prompt tokens,
+    runs, per node (calls, mean latency in seconds; node calls only, not the state snapshots
+    or routes recorded beside them), and (node, model, prompt tokens,
     completion tokens) summed over their LLM calls."""
     runs = (select(m.Run.id).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
                                    m.Run.purpose == purpose)).scalar_subquery()
@@ -60,7 +61,8 @@ def node_profile(store: Store, job_id: int, config_id: int, purpose: str
         n_runs = s.scalar(select(func.count()).where(m.Run.job_id == job_id, m.Run.config_id == config_id,
                                                      m.Run.purpose == purpose)) or 0
         latency = {node: (int(n), None if mean is None else float(mean)) for node, n, mean in s.execute(
-            select(nc.node, func.count(), func.avg(nc.latency_s)).where(nc.run_id.in_(runs)).group_by(nc.node))}
+            select(nc.node, func.count(), func.avg(nc.latency_s)).where(nc.run_id.in_(runs), nc.kind == "node")
+            .group_by(nc.node))}
     return n_runs, latency, token_usage(store, job_id, config_id, purpose)
 
 

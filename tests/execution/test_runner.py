@@ -136,3 +136,16 @@ def test_a_run_stopped_by_interrupt_is_a_failed_run_never_a_score(store):
             result.error
     with pytest.raises(TargetError, match=r"compiled with breakpoints \(interrupt_before=\['review'\]"):
         System.load(_review_graph().compile(interrupt_before=["review"]))
+
+
+def test_the_per_node_profile_counts_node_calls_only(store):
+    """A Send step also records the state it started from (``__state__``), and routes are
+    recorded beside nodes; the report's per-node table listed them as nodes."""
+    from optimas_lg.store import queries
+
+    job_id, config_id = store.create_job("run"), store.add_config({})
+    run_examples(System.load(shapes.map_reduce()), [Example("e", {"topic": "t"}, {})], lambda e, o: 1.0, None,
+                 store, job_id=job_id, config_id=config_id, purpose="eval", progress=False)
+    assert store.select(models.NodeCall, models.NodeCall.kind == "state")  # what must not show as a node
+    n_runs, latency, _ = queries.node_profile(store, job_id, config_id, "eval")
+    assert n_runs == 1 and set(latency) == {"split", "work", "reduce"} and latency["work"][0] == 3
