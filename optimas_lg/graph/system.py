@@ -300,6 +300,22 @@ def _cycles(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
     return sorted(out, key=lambda c: nodes.index(c[0]))
 
 
+def _refuse_subgraph_knobs(graph: SystemGraph, knob_schema: type | None, path: str = "") -> None:
+    """Knobs declared on a subgraph's own context schema would never be optimized: only the
+    top-level schema's knobs are (a subgraph node is one node of the graph), so say where
+    they belong instead of ignoring them."""
+    for name, info in graph.nodes.items():
+        if info.subgraph is None:
+            continue
+        if info.subgraph.knobs:
+            top = path.split("/")[0] if path else name
+            schema = knob_schema.__name__ if knob_schema else "a context schema of the graph's own"
+            raise KnobError(f"subgraph node {path + name!r} declares knobs {sorted(info.subgraph.knobs)} on its own "
+                            f"context schema, which optimas-lg does not optimize: declare them on {schema} with "
+                            f"node={top!r} (LangGraph hands the parent's context to its subgraphs)")
+        _refuse_subgraph_knobs(info.subgraph, knob_schema, f"{path}{name}/")
+
+
 def introspect(builder: StateGraph, knobs: dict[str, KnobSpec] | None = None, name: str = "LangGraph", *,
                outer_schemas: tuple[type, ...] = ()) -> SystemGraph:
     """Build the ``SystemGraph`` of a ``StateGraph`` builder (subgraphs included, recursively).
@@ -393,6 +409,7 @@ class System:
         node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
         self.knobs: dict[str, KnobSpec] = knob_specs(self.knob_schema, node_names, _subgraph_nodes(builder))
         self.graph = introspect(builder, self.knobs, name, outer_schemas=(self.knob_schema,))
+        _refuse_subgraph_knobs(self.graph, self.knob_schema)
         self.types = serde.Types.reachable(*_schemas(builder), *types)
         self._compile_kwargs = compile_kwargs or {}
         self.run_config: dict[str, Any] = dict(run_config or {})

@@ -202,6 +202,26 @@ def test_a_subgraph_with_its_own_knob_schema_is_checked_against_its_own_nodes():
         System.load(g)
 
 
+def test_knobs_on_a_subgraphs_own_context_schema_are_refused_not_ignored():
+    @dataclass
+    class Inner:
+        p: Annotated[str, Prompt(node="double")] = "x"
+
+    @dataclass
+    class Outer:
+        user: str = "u"
+
+    inner = StateGraph(shapes.Counter, context_schema=Inner)
+    inner.add_node("double", lambda s: {"n": s["n"] * 2})
+    inner.add_edge(START, "double")
+    g = StateGraph(shapes.Counter, context_schema=Outer)
+    g.add_node("sub", inner.compile())
+    g.add_edge(START, "sub")
+    with pytest.raises(KnobError, match=r"subgraph node 'sub' declares knobs \['p'\] on its own context schema.*"
+                                        r"declare them on Outer with node='sub'"):
+        System.load(g)
+
+
 def test_context_json_schema_offers_knob_options_and_bounds():
     """What Studio shows as the assistant's configuration: a Choice as an enum, a range with
     its bounds (on dataclass and pydantic context schemas alike)."""
