@@ -57,8 +57,12 @@ def system_table(rows: list[dict[str, Any]]) -> list[str]:
             continue
         gains = [paired_gain(r, b) for r in done if (b := _baseline(rows, r["seed"])) is not None]
         resumed = sum("resumed_job" in (r.get("details") or {}) for r in done)
+        failed = [r for r in cells if r["status"] == "error"]
+        seeds = f"{len(done)}" if not failed else (f"{len(done)} of {len(cells)} (seed "
+                                                   f"{', '.join(str(r['seed']) for r in failed)}: "
+                                                   f"{(failed[0].get('error') or '').split(':')[0]})")
         lines.append(
-            f"| {method} | {len(done)} | {_mean_sd([r['test']['mean'] for r in done])} | {_mean_sd(gains)} | "
+            f"| {method} | {seeds} | {_mean_sd([r['test']['mean'] for r in done])} | {_mean_sd(gains)} | "
             f"{_mean_sd([r['val']['mean'] for r in done])} | {_mean_sd([r['system_runs'] for r in done], 0)} | "
             f"{_mean_sd([r['tokens']['system']['total'] for r in done], 0)} | "
             f"{_mean_sd([r['tokens']['proposer']['total'] for r in done], 0)} | "

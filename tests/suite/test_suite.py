@@ -143,3 +143,16 @@ def test_a_loop_cell_that_failed_midway_resumes_its_job_instead_of_starting_over
     doc.write_text(f"{BEGIN}\n{END}\n")
     assert main(["--markdown", "--budget", str(BUDGET), "--out", str(out), "--doc", str(doc)]) == 0
     assert "min (1 resumed) |" in next(line for line in doc.read_text().splitlines() if line.startswith("| random |"))
+
+
+def test_a_seed_that_failed_shows_beside_the_seeds_that_ran(out, tmp_path):
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    failed = {**_row(out, "optuna"), "seed": 1, "status": "error", "error": "AdapterParseError: no fields parsed"}
+    Cell("lookup", "optuna", 1, BUDGET).path(copy).write_text(json.dumps(failed))
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{BEGIN}\n{END}\n")
+    assert main(["--markdown", "--budget", str(BUDGET), "--out", str(copy), "--doc", str(doc)]) == 0
+    assert "| optuna | 1 of 2 (seed 1: AdapterParseError) |" in doc.read_text()
