@@ -159,8 +159,11 @@ def _qualname(proposer: ProposerArg) -> str:
 
 def _resumable(store: Store, job_id: int) -> m.Job:
     job = store.get(m.Job, job_id)
-    if job is None or job.kind != "optimize":
+    if job is None:
         raise OptimasError(f"no optimization job {job_id} in store {store.display_url}")
+    if job.kind != "optimize":
+        raise OptimasError(f"job {job_id} in store {store.display_url} is a {job.kind!r} job; only optimize jobs "
+                           f"resume (run the `optimas-lg {job.kind}` command again instead)")
     return job
 
 

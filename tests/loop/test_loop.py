@@ -318,3 +318,13 @@ def test_no_fresh_runs_after_an_accepted_change_in_the_last_iteration(store):
     assert [d.accepted for d in result.decisions] == [True]
     collect = store.count(m.Run, m.Run.job_id == result.job_id, m.Run.purpose == "collect")
     assert collect == 12  # the first collect only
+
+
+def test_resuming_a_job_that_is_not_an_optimization_says_what_it_is(store):
+    from optimas_lg.errors import OptimasError
+
+    run_job = store.create_job("run")
+    with pytest.raises(OptimasError, match=rf"job {run_job} in store .* is a 'run' job; only optimize jobs resume"):
+        resume_job(run_job, store, progress=False)
+    with pytest.raises(OptimasError, match="no optimization job 99"):
+        resume_job(99, store, progress=False)
