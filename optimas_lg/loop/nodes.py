@@ -219,7 +219,17 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
         runs_left=lambda: _round_runs(ws, state, state["iteration"]),
         rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
+        judged=judged_changes(state),
         trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
+
+
+def judged_changes(state: LoopState) -> list[dict[str, Any]]:
+    """Every change the gate found no better so far: each rejected one, and the values each
+    accepted change replaced (going back to them would undo a change the gate kept)."""
+    judged = [r["changes"] for r in state.get("rejected") or []]
+    judged += [{k: c.old for k, c in d.changes.items()} for d in entries(state.get("history"), Decision)
+               if d.accepted and d.changes]
+    return judged
 
 
 def _lrf_trust(state: LoopState, node: str) -> LRFTrust:

@@ -65,6 +65,8 @@ class ProposalContext:
     one ``global_check`` spends ``global_runs`` system runs and ``runs_left()`` says how
     many the budget still allows (``None``: no limit). ``rejected`` lists changes
     (``{knob: value}``) the gate rejected under the same LRF and data: not to propose again.
+    ``judged`` lists every change the gate has found no better in this job (rejected ones,
+    and the values an accepted change replaced): a draw with nothing to go on avoids them.
     ``trust`` is how far the node's LRF ranks pairs it was not trained on better than chance
     (``None``: ``score`` is not a trained LRF, nothing to trust); an untrusted LRF does not
     pick the winner alone (``proposers.trusted``). ``global_only`` (the loop's
@@ -94,6 +96,7 @@ class ProposalContext:
     global_runs: int = 0
     runs_left: Callable[[], int | None] | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    judged: list[dict[str, Any]] = field(default_factory=list)
     trust: LRFTrust | None = None
     global_only: bool = False
 
@@ -104,8 +107,15 @@ class ProposalContext:
     def rejected_change(self, values: dict[str, Any]) -> bool:
         """Whether applying ``values`` to ``current`` makes a change the validation gate
         already rejected (``rejected`` holds those since the LRF or the data last changed)."""
-        change = {k: v for k, v in values.items() if self.current.get(k) != v}
-        return bool(change) and change in self.rejected
+        return self._change(values) in self.rejected
+
+    def judged_change(self, values: dict[str, Any]) -> bool:
+        """Whether applying ``values`` makes a change the gate has found no better in this job."""
+        return self._change(values) in self.judged
+
+    def _change(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """What applying ``values`` to ``current`` changes (``None``: nothing)."""
+        return {k: v for k, v in values.items() if self.current.get(k) != v} or None
 
 
 @dataclass

@@ -70,12 +70,13 @@ def unchecked(ctx: ProposalContext) -> str:
 def tied_draw(ctx: ProposalContext, ranked: list[tuple[Any, float]],
               assign: Callable[[Any], dict[str, Any]]) -> tuple[Any, str] | None:
     """When an LRF that has not earned trust scored every candidate of ``ranked`` (the
-    current value first) alike, a seeded random other candidate not rejected before, and
-    the decision in words; ``None`` when the scores differ or there is no other candidate."""
+    current value first) alike, a seeded random other candidate the gate has not already
+    judged (``ctx.judged``: rejected, or replaced by an accepted change), and the decision
+    in words; ``None`` when the scores differ or there is no other candidate."""
     if len(ranked) < 2 or len({score for _, score in ranked}) > 1:
         return None
     current = ranked[0][0]
-    others = [v for v, _ in ranked[1:] if v != current and not ctx.rejected_change(assign(v))]
+    others = [v for v, _ in ranked[1:] if v != current and not ctx.judged_change(assign(v))]
     if not others:
         return None
     value = random.Random(f"{ctx.seed}:{ctx.iteration}:{ctx.node}:tied").choice(others)

@@ -12,9 +12,9 @@ import pytest
 
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
-from optimas_lg.loop.nodes import rejected_changes
+from optimas_lg.loop.nodes import judged_changes, rejected_changes
 from optimas_lg.loop.passes import next_node, unvisited_in_pass
-from optimas_lg.loop.records import Change, Decision, GateStep
+from optimas_lg.loop.records import Change, Decision, GateStep, entry
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
 from optimas_lg.store import queries
@@ -28,6 +28,12 @@ class DeadPrompt(PromptProposer):
         if ctx.current["intent_source"] == "keywords":
             pytest.fail("a prompt the node no longer reads was searched")
         return Search(ctx.current[knob.name], {"rule": "keep"})
+
+
+def test_what_the_gate_judged_is_every_rejected_change_and_every_value_an_accepted_one_replaced():
+    kept = Decision("n", {"a": Change(1, 2)}, 10, True, 0.5, 0.7, 0.2, 0.1, "r", "w")
+    state = {"history": [entry(kept)], "rejected": [{"lrf": "old", "changes": {"b": "y"}}]}
+    assert judged_changes(state) == [{"b": "y"}, {"a": 1}]
 
 
 def test_rejected_changes_are_each_gate_step_or_the_whole_change():

@@ -137,6 +137,17 @@ def test_an_lrf_that_scores_every_candidate_alike_sends_a_random_other_one_to_th
     assert propose(again).value == proposal.value  # seeded: the same job draws the same candidate
 
 
+def test_a_tied_draw_never_goes_back_to_what_the_gate_already_judged():
+    """After ``a`` replaced ``b`` at the gate (and ``c``, ``d``, ``e`` lost there), a draw with
+    nothing to go on has nothing left to try: it spent a validation undoing a kept change."""
+    ctx, _ = context(UNTRUSTED, left=12, judged=[{"level": v} for v in "bcd"])
+    ctx.score = tied
+    assert propose(ctx).value == "e"
+    ctx, _ = context(UNTRUSTED, left=12, judged=[{"level": v} for v in "bcde"])
+    ctx.score = tied
+    assert not propose(ctx).changed
+
+
 def test_a_trusted_lrf_that_ties_every_candidate_keeps_the_current_value():
     ctx, checked = context(TRUSTED)
     ctx.score = tied
