@@ -168,6 +168,7 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     spent = Spent.from_json(state.get("spent") or {})
     reason = _stop_reason(ws, spent, state.get("rounds_without_gain", 0), state.get("slowest_round", 0.0))
     if reason is not None:  # the steps before the first round may have used up a limit
+        ws.store.add_event(ws.job_id, spent.kind, spent.to_json(), iteration=state["iteration"])
         return {"stop_reason": reason}
     iteration = state["iteration"] + 1
     reached = ws.reached_nodes(state["current_config_id"])
