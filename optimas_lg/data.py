@@ -160,7 +160,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
                 rows = []
                 for row in reader:  # DictReader fills a short row with None and keeps a long one's rest apart
                     if None in row or None in row.values():
-                        n = len(row) - 1 + len(row[None]) if None in row else sum(v is not None for v in row.values())
+                        n = len(header) + len(row.get(None, [])) - sum(v is None for v in row.values())
                         raise DataError(f"{path}:{reader.line_num}: {n} values for the header's {len(header)} "
                                         "columns; quote values that hold commas")
                     rows.append(row)

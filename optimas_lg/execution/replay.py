@@ -25,7 +25,7 @@ import dataclasses
 import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class _Fork:
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
         channels = self.graph.channels
         return {k: Overwrite(v) if isinstance(channels[k], BinaryOperatorAggregate) else v
-                for k, v in state.items() if k in channels and not is_managed_value(channels[k])}
+                for k, v in _channel_values(state, channels)}
 
     def _updates(self, state: dict[str, Any], step: Sequence[tuple[str, Any]]) -> list[list[StateUpdate]]:
         updates = [[StateUpdate(self.seed(state), SEED_NODE)]]
@@ -124,7 +124,7 @@ class _ServerFork:
         """Reducer channels overwritten, except messages: the server rebuilds messages from its
         JSON only in ``add_messages``, which keeps them as they are on a new thread's empty channel."""
         return {k: {OVERWRITE: v} if _overwrites(self.channels[k]) else v
-                for k, v in state.items() if k in self.channels and not is_managed_value(self.channels[k])}
+                for k, v in _channel_values(state, self.channels)}
 
     def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
         return self.graph.thread(self.seed(state), step)
@@ -134,6 +134,12 @@ class _ServerFork:
 
     def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
         return self.graph.run_alone(node, goto, config, context)
+
+
+def _channel_values(state: dict[str, Any], channels: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The recorded state's entries a replay writes back: those of the graph's channels, not
+    of its managed values (``remaining_steps`` is LangGraph's to compute, not a channel)."""
+    return [(k, v) for k, v in state.items() if k in channels and not is_managed_value(channels[k])]
 
 
 def _overwrites(channel: Any) -> bool:
