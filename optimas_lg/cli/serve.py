@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from optimas_lg.cli.common import friendly_errors
-from optimas_lg.llm.server import FOLDERS_FLAG, MAX_REQUEST_BYTES, ServerOptions
+from optimas_lg.llm.server import CACHE_ENTRIES, FOLDERS_FLAG, MAX_REQUEST_BYTES, ServerOptions
 from optimas_lg.llm.server import serve as run_server
 
 
@@ -21,10 +21,12 @@ def serve(
                                           help="Larger request bodies are refused (HTTP 413)."),
     allow_model_folders: bool = typer.Option(False, FOLDERS_FLAG, help="Let any client name any local model "
                                              "folder (default: registered models, saved adapters, --model)."),
+    cache_entries: int = typer.Option(CACHE_ENTRIES, "--cache-entries", min=0, help="Answers to greedy or seeded "
+                                      "requests kept and given again without decoding (0: none)."),
 ) -> None:
     """Serve local models at http://HOST:PORT/v1 until interrupted.
 
     Agents in other processes use it when OPTIMAS_LG_LLM_URL points at it.
     """
     run_server(host, port, list(model or []),
-               ServerOptions(max_batch, max_wait, max_request_bytes, allow_model_folders))
+               ServerOptions(max_batch, max_wait, max_request_bytes, allow_model_folders, cache_entries))

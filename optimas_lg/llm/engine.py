@@ -9,7 +9,8 @@ An adapter re-saved on disk (a trainer's next checkpoint) is reloaded on its nex
 Prompts are tokenized in the request's thread too, before they queue: a long prompt
 costs its own request time, not every other client's decode steps. A pool serves the
 registered models and the adapters saved by optimas-lg; a model folder on disk only
-when the server was started with ``allow_model_folders`` or was given that folder.
+when the server was started with ``allow_model_folders`` or was given that folder. A
+deterministic job asked again is answered from a ``ResponseCache`` without decoding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from optimas_lg.llm.adapters import adapter_path, list_adapters, split_model_nam
 from optimas_lg.llm.batching import Batcher
 from optimas_lg.llm.generation import Completion, DecodeBatch, DecodeStats, SamplingParams
 from optimas_lg.llm.registry import REGISTRY, check_model, known_models, load_model_and_tokenizer
+from optimas_lg.llm.response_cache import ResponseCache, job_key
 
 FOLDERS_FLAG = "--allow-model-folders"
 
@@ -99,13 +102,15 @@ class BatchStats(DecodeStats):
 class ModelPool:
     """Resolves model names, queues chat jobs on one ``Batcher`` and opens its batches."""
 
-    def __init__(self, max_batch: int = 8, max_wait: float = 0.02, allow_model_folders: bool = False):
+    def __init__(self, max_batch: int = 8, max_wait: float = 0.02, allow_model_folders: bool = False,
+                 cache_entries: int = 0):
         _limit_threads()
         self._loaded: dict[str, _Loaded] = {}
         self._load_lock = threading.Lock()
         self._allow_model_folders = allow_model_folders
         self._folders: set[Path] = set()  # folders whoever started the pool named
         self.stats = BatchStats()
+        self.cache: ResponseCache[ChatResult] = ResponseCache(cache_entries)
         self._batcher = Batcher(self._open_batch, max_batch=max_batch, max_wait=max_wait)
 
     def allow(self, folder: str) -> None:
@@ -130,13 +135,24 @@ class ModelPool:
 
     def submit(self, model: str, job: ChatJob) -> Future:
         """Check the names and tokenize now, in the caller's thread (raises ``ModelNotFoundError``
-        or ``RequestError``); generate later in a batch."""
+        or ``RequestError``); answer from the cache, or generate later in a batch."""
         base, adapter = split_model_name(model)
         self._check(base)
-        if adapter is not None:
-            adapter_path(adapter)
+        version = "" if adapter is None else f"{adapter}@{_stamp(adapter_path(adapter))}"
         prompt = _encode(self._base(base), base, job)
-        return self._batcher.submit((base, adapter), _Prompt(prompt, job.params), size=len(job.params))
+        key = job_key(base, version, prompt, job.params)
+        kept = self.cache.get(key)
+        if kept is not None:
+            answered: Future = Future()
+            answered.set_result(kept)
+            return answered
+        future = self._batcher.submit((base, adapter), _Prompt(prompt, job.params), size=len(job.params))
+        future.add_done_callback(partial(self._keep, key))
+        return future
+
+    def _keep(self, key: bytes | None, future: Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.cache.put(key, future.result())
 
     def cancel(self, future: Future) -> None:
         """Stop a submitted job whose client left (see ``Batcher.cancel``)."""

@@ -52,6 +52,8 @@ DEFAULT_HOST = "127.0.0.1"
 # A 32k-token context is ~130 kB of JSON text: 1 MiB leaves room for any real prompt while
 # bounding what one request can cost to tokenize (~2 s for 1 MiB).
 MAX_REQUEST_BYTES = 1 << 20
+# Kept answers to deterministic requests: a few hundred bytes each, so ~20 MB at most.
+CACHE_ENTRIES = 50_000
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +66,15 @@ class ServerOptions:
     max_wait: float = 0.02
     max_request_bytes: int = MAX_REQUEST_BYTES
     allow_model_folders: bool = False
+    cache_entries: int = CACHE_ENTRIES
 
     def pool(self) -> ModelPool:
-        return ModelPool(self.max_batch, self.max_wait, self.allow_model_folders)
+        return ModelPool(self.max_batch, self.max_wait, self.allow_model_folders, self.cache_entries)
 
     def args(self) -> list[str]:
         """These options as ``python -m optimas_lg.llm.server`` arguments."""
         out = ["--max-batch", str(self.max_batch), "--max-wait", str(self.max_wait),
-               "--max-request-bytes", str(self.max_request_bytes)]
+               "--max-request-bytes", str(self.max_request_bytes), "--cache-entries", str(self.cache_entries)]
         return out + [FOLDERS_FLAG] if self.allow_model_folders else out
 
 
@@ -93,7 +96,8 @@ def create_app(pool: ModelPool, max_request_bytes: int = MAX_REQUEST_BYTES) -> F
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "loaded": pool.loaded(), "batching": pool.stats.to_dict()}
+        return {"status": "ok", "loaded": pool.loaded(), "batching": pool.stats.to_dict(),
+                "cache": pool.cache.stats.to_dict()}
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -227,15 +231,17 @@ def start_server(
     timeout: float = 300.0,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     allow_model_folders: bool = False,
+    cache_entries: int = CACHE_ENTRIES,
 ) -> ServerHandle:
     """Start a server on ``host:port`` (a free port if ``None``) with ``models`` preloaded.
 
     In process, uvicorn runs on a thread and shares this process's cores and memory;
     out of process, ``python -m optimas_lg.llm.server`` runs as a child. Returns once
     the server answers. Clients may name a model folder only if it is among ``models``
-    or ``allow_model_folders`` is set.
+    or ``allow_model_folders`` is set. Up to ``cache_entries`` answers to greedy or
+    seeded requests are kept and given again without decoding (0 keeps none).
     """
-    options = ServerOptions(max_batch, max_wait, max_request_bytes, allow_model_folders)
+    options = ServerOptions(max_batch, max_wait, max_request_bytes, allow_model_folders, cache_entries)
     if in_process:
         return _start_thread(models or [], port, host, options)
     return _start_child(models or [], port, host, options, timeout)
@@ -370,6 +376,9 @@ if __name__ == "__main__":
     parser.add_argument("--max-wait", type=float, default=0.02, help="batching window in seconds")
     parser.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
     parser.add_argument(FOLDERS_FLAG, action="store_true", help="let clients name any local model folder")
+    parser.add_argument("--cache-entries", type=int, default=CACHE_ENTRIES,
+                        help="answers to greedy or seeded requests kept (0: none)")
     args = parser.parse_args()
     serve(args.host, args.port, args.model,
-          ServerOptions(args.max_batch, args.max_wait, args.max_request_bytes, args.allow_model_folders))
+          ServerOptions(args.max_batch, args.max_wait, args.max_request_bytes, args.allow_model_folders,
+                        args.cache_entries))

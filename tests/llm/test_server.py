@@ -55,7 +55,8 @@ def adapter(home) -> str:
 
 @pytest.fixture(scope="module")
 def server(home, adapter):
-    with start_server(models=[BASE]) as handle:
+    """Without the response cache, so that asking twice decodes twice (the cache has its own test)."""
+    with start_server(models=[BASE], cache_entries=0) as handle:
         yield handle
 
 
@@ -76,6 +77,7 @@ def test_health_and_models(server, adapter):
     health = httpx.get(f"{server.base_url}/health").json()
     assert (health["status"], health["loaded"]) == ("ok", [BASE])
     assert health["batching"]["decode_steps"] >= 0
+    assert health["cache"] == {"hits": 0, "misses": 0, "entries": 0}
     ids = [m["id"] for m in httpx.get(f"{server.base_url}/v1/models").json()["data"]]
     assert BASE in ids
     assert f"{BASE}@{adapter}" in ids
@@ -223,6 +225,35 @@ def test_a_model_folder_needs_the_servers_consent(server, tmp_path):
     try:  # with the flag, a folder gets as far as the folder check
         with pytest.raises(ModelNotFoundError, match="config.json"):
             pool.submit(str(tmp_path), ChatJob([{"role": "user", "content": "hi"}], [SamplingParams()]))
+    finally:
+        pool.close()
+
+
+def test_a_repeated_greedy_or_seeded_job_is_answered_without_decoding(home, adapter):
+    from peft import LoraConfig, get_peft_model
+
+    pool = ModelPool(cache_entries=100)
+
+    def ask(params: SamplingParams, model: str = BASE) -> tuple[str, int]:
+        job = ChatJob([{"role": "user", "content": QUESTIONS[1]}], [params])
+        text = pool.submit(model, job).result(timeout=300).choices[0].text
+        return text, pool.stats.steps
+
+    try:
+        greedy, seeded, sampled = (SamplingParams(max_tokens=6), SamplingParams(1.0, max_tokens=6, seed=3),
+                                   SamplingParams(1.0, max_tokens=6))
+        for params in (greedy, seeded):
+            text, steps = ask(params)
+            assert ask(params) == (text, steps)  # the same answer, no decode step
+        _, steps = ask(sampled)
+        assert ask(sampled)[1] > steps  # an unseeded draw is never kept
+        adapted, steps = ask(greedy, f"{BASE}@{adapter}")
+        assert ask(greedy, f"{BASE}@{adapter}") == (adapted, steps)
+        model, _ = load_model_and_tokenizer(BASE)  # re-saving the adapter's files makes its answers stale
+        config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        get_peft_model(model, config).save_pretrained(save_adapter_path(adapter))
+        assert ask(greedy, f"{BASE}@{adapter}")[1] > steps
+        assert (pool.cache.stats.hits, pool.cache.stats.entries) == (3, 4)
     finally:
         pool.close()
 
