@@ -2,17 +2,21 @@
 
 ``python -m examples.offline_qa.measure`` scores the defaults and the hand-tuned setting
 on ``val`` (twice, to show run-to-run noise); docs/examples/offline-qa.md records the output.
+Its model server keeps no answers, so every run decodes (a repeat measures noise and time).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from examples.offline_qa.agent import AgentConfig, graph, load_split
 from examples.offline_qa.metric import metric
+from optimas_lg.llm import start_server
+from optimas_lg.llm.server import URL_ENV
 
 TUNED = AgentConfig(
     rewrite_prompt=AgentConfig.rewrite_prompt,
@@ -38,6 +42,8 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    server = start_server(cache_entries=0)
+    os.environ[URL_ENV] = server.base_url
     for name, config in [("default", AgentConfig()), ("tuned", TUNED)]:
         for r in range(args.repeats):
             scores, seconds = evaluate(config, args.split)
