@@ -80,6 +80,11 @@ class RunInterrupted(OptimasError):
     final output to score, so it is a failed run, never a score."""
 
 
+class StepTimeout(OptimasError):
+    """A step of a run took longer than the graph's ``step_timeout`` (LangGraph's own
+    setting): a failed run that names the nodes still running, and the job goes on."""
+
+
 class ServerRunError(OptimasError):
     """A run failed on a LangGraph Server (a node raised there): a failed run, recorded
     like a node failing in this process, not a reason to stop the batch."""

@@ -151,6 +151,15 @@ class Recorder(BaseCallbackHandler):
         else:
             self._close(call, None, _error_text(error))
 
+    def nodes_slower_than(self, seconds: float) -> list[str]:
+        """The nodes with a call that has run (or ran, till it ended or was cancelled) ``seconds`` or more."""
+        now = time.perf_counter()
+        with self._lock:
+            ended = [row for table, row in self._rows if table is models.NodeCall]
+        slow = [c["node"] for c in list(self._open.values()) if c["kind"] == "node" and now - c["_t0"] >= seconds]
+        slow += [c["node"] for c in ended if c["kind"] == "node" and (c["latency_s"] or 0.0) >= seconds]
+        return sorted(set(slow))
+
     def _close(self, call: dict[str, Any], output: Any, error: str | None) -> None:
         call["latency_s"] = time.perf_counter() - call.pop("_t0")
         call["error"] = error

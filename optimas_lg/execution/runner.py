@@ -30,7 +30,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from tqdm.auto import tqdm
 
 from optimas_lg.data import Example, Metric, evaluate_metric
-from optimas_lg.errors import Interrupted, MetricError, OptimasError, RunInterrupted, ServerError
+from optimas_lg.errors import Interrupted, MetricError, OptimasError, RunInterrupted, ServerError, StepTimeout
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
 from optimas_lg.execution.server import Server, ServerGraph
 from optimas_lg.graph import serde
@@ -187,6 +187,20 @@ def _conclude(inv: Invocation, metric: Metric, recorder: Recorder | None, output
     return RunResult(inv.run_id, inv.example.key, output, score, feedback, err)
 
 
+def _timed_out(error: Exception, graph: Any, recorder: Recorder | None) -> Exception:
+    """LangGraph's own ``TimeoutError`` for a step past ``step_timeout`` (one a node raised
+    carries LangGraph's "During task" note), said as a ``StepTimeout`` naming the limit and
+    the nodes that ran that long; other errors as they are."""
+    limit = getattr(graph, "step_timeout", None)
+    if limit is None or not isinstance(error, TimeoutError) or getattr(error, "__notes__", None):
+        return error
+    slow = recorder.nodes_slower_than(limit) if recorder is not None else []
+    where = f" (in node {', '.join(repr(n) for n in slow)})" if slow else ""
+    return StepTimeout(f"a step of the run took longer than the graph's step_timeout of {limit:g} s and was "
+                       f"abandoned{where}; raise graph.step_timeout if the step needs more time"
+                       ).with_traceback(error.__traceback__)
+
+
 def _shown(interrupts: Any) -> str:
     values = [getattr(i, "value", i) for i in (interrupts if isinstance(interrupts, (list, tuple)) else [interrupts])]
     text = ", ".join(repr(v) for v in values)
@@ -211,7 +225,7 @@ def run_one(system: System, graph: Any, inv: Invocation, metric: Metric, store: 
     except ServerError:
         raise
     except Exception as exc:  # a failing node is a failed run, recorded with its traceback
-        error = exc
+        error = _timed_out(exc, graph, recorder)
     return _conclude(inv, metric, recorder, output, error, t0, started, counts)
 
 
@@ -227,7 +241,7 @@ async def arun_one(system: System, graph: Any, inv: Invocation, metric: Metric, 
         else:
             output = await arecord_stream(graph, inv.inputs, config, context, recorder)
     except Exception as exc:
-        error = exc
+        error = _timed_out(exc, graph, recorder)
     return _conclude(inv, metric, recorder, output, error, t0, started, counts)
 
 

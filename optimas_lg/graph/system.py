@@ -397,13 +397,17 @@ class System:
     ``graph.with_config(recursion_limit=8)``, say), so a run here stops where the user's would.
     ``context_values`` are the context schema's other fields, fixed for every run (a
     required ``user_id``, say): knobs are what optimization changes, these never change.
+    ``step_timeout`` is LangGraph's limit in seconds on one step of a run (a compiled
+    graph's ``graph.step_timeout``), kept on every graph compiled here, replays included.
     """
 
     def __init__(self, builder: StateGraph, *, name: str = "LangGraph", knob_schema: type | None = None,
                  compile_kwargs: dict[str, Any] | None = None, types: Sequence[type] = (),
-                 run_config: dict[str, Any] | None = None, context_values: dict[str, Any] | None = None) -> None:
+                 run_config: dict[str, Any] | None = None, context_values: dict[str, Any] | None = None,
+                 step_timeout: float | None = None) -> None:
         self.builder = builder
         self.name = name
+        self.step_timeout = step_timeout
         self.context_schema: type | None = builder.context_schema
         self.knob_schema = knob_schema or builder.context_schema
         node_names = [n for n, spec in builder.nodes.items() if not spec.is_error_handler]
@@ -471,7 +475,7 @@ class System:
                     "no one to resume it; compile it without them to optimize it (or pass the builder)")
             kwargs = {"name": obj.name, "store": obj.store}
             return cls(obj.builder, name=obj.name, knob_schema=knob_schema, compile_kwargs=kwargs, types=types,
-                       run_config=obj.config, context_values=context)
+                       run_config=obj.config, context_values=context, step_timeout=obj.step_timeout)
         if isinstance(obj, StateGraph):
             return cls(obj, knob_schema=knob_schema, types=types, context_values=context)
         raise TargetError(
@@ -549,6 +553,7 @@ class System:
         tracking on every node that receives the state as a mapping."""
         builder = builder or self.builder
         graph = builder.compile(checkpointer=checkpointer, **{**self._compile_kwargs, **kwargs})
+        graph.step_timeout = self.step_timeout
         for name, node in graph.nodes.items():
             if name in builder.nodes and node.mapper is None and isinstance(node.channels, list):
                 node.mapper = ReadTracker

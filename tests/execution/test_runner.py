@@ -149,3 +149,61 @@ def test_the_per_node_profile_counts_node_calls_only(store):
     assert store.select(models.NodeCall, models.NodeCall.kind == "state")  # what must not show as a node
     n_runs, latency, _ = queries.node_profile(store, job_id, config_id, "eval")
     assert n_runs == 1 and set(latency) == {"split", "work", "reduce"} and latency["work"][0] == 3
+
+
+def _stalling(node):
+    """fast -> stall, compiled with LangGraph's own step_timeout."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class S(TypedDict, total=False):
+        q: str
+        a: str
+
+    builder = StateGraph(S)
+    builder.add_node("fast", lambda s: {"a": "x"})
+    builder.add_node("stall", node)
+    builder.add_edge(START, "fast")
+    builder.add_edge("fast", "stall")
+    builder.add_edge("stall", END)
+    graph = builder.compile()
+    graph.step_timeout = 0.3
+    return graph
+
+
+def _sleep(state):
+    time.sleep(1.0)
+    return {"a": "late"}
+
+
+async def _asleep(state):
+    import asyncio
+
+    await asyncio.sleep(5.0)
+    return {"a": "late"}
+
+
+def _own_timeout(state):
+    raise TimeoutError("the socket timed out")
+
+
+@pytest.mark.parametrize("node", [_sleep, _asleep], ids=["sync", "async"])
+def test_a_step_past_the_graphs_step_timeout_is_a_failed_run_naming_the_node(store, node):
+    from optimas_lg.errors import error_line
+
+    system = System.load(_stalling(node))
+    assert system.step_timeout == 0.3 and system.compile().step_timeout == 0.3  # kept from the compiled graph
+    summary = run_examples(system, [Example("a", {"q": "hi"})], lambda e, o: 1.0, {}, store, progress=False)
+    (result,) = summary.results
+    assert result.score is None
+    assert error_line(result.error).startswith("optimas_lg.errors.StepTimeout: a step of the run took longer than "
+                                               "the graph's step_timeout of 0.3 s and was abandoned (in node 'stall')")
+
+
+def test_a_timeout_a_node_raises_itself_stays_that_error(store):
+    from optimas_lg.errors import error_line
+
+    summary = run_examples(System.load(_stalling(_own_timeout)), [Example("a", {"q": "hi"})], lambda e, o: 1.0, {},
+                           store, progress=False)
+    assert error_line(summary.results[0].error) == "TimeoutError: the socket timed out"
