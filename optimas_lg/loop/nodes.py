@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import paired_gate, validate_knobwise
-from optimas_lg.loop.passes import next_node, unvisited_in_pass
+from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
     Decision,
@@ -179,8 +179,9 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     headroom: dict[str, float] = {}
     for collected in entries(state.get("history"), PairsCollected):  # each node's latest measurement
         headroom.update(collected.headroom)
-    unvisited = unvisited_in_pass([d.node for d in entries(state.get("history"), Decision)], reached)
-    node, why = next_node(unvisited, headroom, ws.config.node_order, rng)
+    decisions = [(d.node, d.accepted) for d in entries(state.get("history"), Decision)]
+    unvisited = unvisited_in_pass([node for node, _ in decisions], reached)
+    node, why = next_node(unvisited, headroom, ws.config.node_order, rng, searched_before_a_change(decisions))
     picked = NodePicked(iteration, node, why)
     ws.store.add_event(ws.job_id, picked.kind, picked.to_json(), node=node, iteration=iteration)
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,

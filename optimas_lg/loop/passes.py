@@ -25,17 +25,31 @@ def unvisited_in_pass(visited: list[str], reached: list[str]) -> list[str]:
     return [n for n in reached if n not in seen]
 
 
+def searched_before_a_change(decisions: list[tuple[str, bool]]) -> dict[str, str]:
+    """Nodes whose latest round came before the latest accepted change to another node,
+    each with that node, given ``(node, accepted)`` for every past round in order: what
+    their search measured ran under a config that has changed since."""
+    last_round = {node: i for i, (node, _) in enumerate(decisions)}
+    accepted = [i for i, (_, kept) in enumerate(decisions) if kept]
+    if not accepted:
+        return {}
+    changed = decisions[accepted[-1]][0]
+    return {node: changed for node, i in last_round.items() if i < accepted[-1] and node != changed}
+
+
 def next_node(unvisited: list[str], headroom: Mapping[str, float], order: NodeOrder,
-              rng: random.Random) -> tuple[str, str]:
+              rng: random.Random, stale: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The node for the next round among ``unvisited`` (non-empty), and why.
 
     ``order="random"`` is the paper's rule: uniformly at random. ``order="headroom"`` is
     coordinate descent's Gauss-Southwell rule with the evidence the pairs already paid
     for: ``headroom`` is a node's mean gain of its best candidate output over its current
     one per training input (``lrf.gains_over_current``), and the node with the largest
-    positive headroom goes first (equal ones at random). A node without a measurement
-    (no pairs were collected for it) comes next, at random, before the nodes measured at
-    zero: evidence of a gain beats no evidence, which beats evidence of none.
+    positive headroom goes first (equal ones at random). Then a ``stale`` node (its last
+    search ran before another node's accepted change, ``searched_before_a_change``), as
+    coordinate descent revisits a coordinate once the others moved; then a node without a
+    measurement (no pairs were collected for it), before the nodes measured at zero:
+    evidence of a gain beats outdated evidence and no evidence, which beat evidence of none.
     """
     if order == "headroom":
         gaining = {n: headroom[n] for n in unvisited if headroom.get(n, 0.0) > 0}
@@ -45,6 +59,10 @@ def next_node(unvisited: list[str], headroom: Mapping[str, float], order: NodeOr
             others = ", ".join(f"{n} {h:+.3f}" for n, h in sorted(gaining.items(), key=lambda t: -t[1]) if n != node)
             return node, f"largest measured headroom {best:+.3f} a training input" + (f" (then {others})"
                                                                                        if others else "")
+        outdated = [n for n in unvisited if n in (stale or {})]
+        if outdated:
+            node = rng.choice(outdated)
+            return node, f"no measured headroom; last searched before the accepted change to {stale[node]}"
         unmeasured = [n for n in unvisited if n not in headroom]
         if unmeasured:
             return rng.choice(unmeasured), "no measured headroom: at random among the nodes without pairs"

@@ -13,7 +13,7 @@ import pytest
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.nodes import judged_changes, rejected_changes
-from optimas_lg.loop.passes import next_node, unvisited_in_pass
+from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
 from optimas_lg.loop.records import Change, Decision, GateStep, entry
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
@@ -92,6 +92,22 @@ def test_headroom_order_takes_the_largest_measured_gain_then_the_unmeasured_then
     # equal headroom: a seeded draw, so both can come first
     firsts = {next_node(["a", "b"], {"a": 0.1, "b": 0.1}, "headroom", random.Random(s))[0] for s in range(20)}
     assert firsts == {"a", "b"}
+
+
+def test_a_node_searched_before_another_nodes_accepted_change_is_revisited_first():
+    rounds = [("retrieve", False), ("answer", True), ("rewrite", False)]
+    assert searched_before_a_change(rounds) == {"retrieve": "answer"}
+    assert searched_before_a_change([("retrieve", False), ("answer", False)]) == {}
+    assert searched_before_a_change([("answer", True), ("retrieve", True)]) == {"answer": "retrieve"}
+    stale = searched_before_a_change(rounds)
+    measured_zero = {"retrieve": 0.0, "answer": 0.0, "rewrite": 0.0}
+    for seed in range(10):
+        node, why = next_node(["retrieve", "answer", "rewrite"], measured_zero, "headroom", random.Random(seed), stale)
+        assert node == "retrieve" and why.endswith("last searched before the accepted change to answer")
+    # a measured gain still comes first, and the paper's random order ignores staleness
+    assert next_node(["retrieve", "rewrite"], {"rewrite": 0.1}, "headroom", random.Random(0), stale)[0] == "rewrite"
+    firsts = {next_node(["retrieve", "rewrite"], {}, "random", random.Random(s), stale)[0] for s in range(20)}
+    assert firsts == {"retrieve", "rewrite"}
 
 
 def test_random_order_ignores_headroom():
