@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from optimas_lg.api import Result, optimize  # noqa: E402
-from optimas_lg.data import Example  # noqa: E402
+from optimas_lg.data import Example, load_examples, make_examples  # noqa: E402
 from optimas_lg.execution.server import Server  # noqa: E402
 from optimas_lg.graph.knobs import Choice, Demos, FloatRange, IntRange, LoRA, Prompt  # noqa: E402
 from optimas_lg.graph.system import System, SystemGraph, inspect  # noqa: E402
@@ -16,4 +16,5 @@ from optimas_lg.loop.config import OptimizeConfig  # noqa: E402
 from optimas_lg.publishing import Published, publish  # noqa: E402
 
 __all__ = ["Choice", "Demos", "Example", "FloatRange", "IntRange", "LoRA", "OptimizeConfig", "Prompt", "Published",
-           "Result", "Server", "System", "SystemGraph", "chat_model", "inspect", "optimize", "publish"]
+           "Result", "Server", "System", "SystemGraph", "chat_model", "inspect", "load_examples", "make_examples",
+           "optimize", "publish"]

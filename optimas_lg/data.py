@@ -54,9 +54,11 @@ class Score:
 
 def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] | None = None,
                   label_keys: Sequence[str] | None = None, key_field: str = "id",
-                  source: str = "data") -> list[Example]:
+                  source: str = "data", key_prefix: str = "") -> list[Example]:
     """Split rows into examples. Without ``input_keys``, every field not in ``label_keys`` is
-    an input. Rows lacking a named field raise ``DataError`` naming the row."""
+    an input. A row's key is its ``key_field``, else ``key_prefix`` and its row number (so
+    separate train and val files without ids do not share keys). Rows lacking a named field
+    raise ``DataError`` naming the row."""
     label_keys = list(label_keys or [])
     examples = []
     seen: set[str] = set()
@@ -70,7 +72,7 @@ def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] |
         missing = [k for k in [*keys, *label_keys] if k not in row]
         if missing:
             raise DataError(f"{source}: row {i} has no field(s) {missing}; it has {sorted(row)}")
-        key = str(row.get(key_field, i))
+        key = str(row[key_field]) if key_field in row else f"{key_prefix}{i}"
         if key in seen:
             raise DataError(f"{source}: row {i} repeats key {key!r} (field {key_field!r}); keys must be unique")
         seen.add(key)
@@ -179,9 +181,22 @@ def field_names(values: Sequence[str] | None) -> list[str] | None:
 
 
 def load_examples(path: str | Path, input_keys: Sequence[str] | None = None,
-                  label_keys: Sequence[str] | None = None, key_field: str = "id") -> list[Example]:
-    """Read a data file into examples."""
-    return make_examples(read_rows(path), input_keys, label_keys, key_field, source=str(path))
+                  label_keys: Sequence[str] | None = None, key_field: str = "id",
+                  key_prefix: str = "") -> list[Example]:
+    """Read a data file into examples (``make_examples`` says how rows are keyed)."""
+    return make_examples(read_rows(path), input_keys, label_keys, key_field, source=str(path), key_prefix=key_prefix)
+
+
+def as_examples(part: Iterable[Any], name: str) -> list[Example]:
+    """A data split as a list, refusing anything but ``Example``s up front (a plain dict
+    has no labels to tell apart and would fail deep inside the first run)."""
+    examples = list(part)
+    for i, example in enumerate(examples):
+        if not isinstance(example, Example):
+            hint = ("; make_examples(rows, label_keys=[...]) splits dicts into inputs and labels"
+                    if isinstance(example, Mapping) else "")
+            raise DataError(f"{name}[{i}] is a {type(example).__name__}, not an optimas_lg.Example{hint}")
+    return examples
 
 
 def split(examples: Sequence[Example], fractions: Sequence[float], seed: int = 0) -> list[list[Example]]:

@@ -42,6 +42,8 @@ def optimize(
                                             "(repeat or comma-separate; default: all but labels)."),
     labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric reads "
                                             "(repeat or comma-separate, e.g. answer)."),
+    key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number, "
+                            "counted apart in --data, --val and --test)."),
     config: str | None = typer.Option(None, "--config", help="Knob values to start from instead of the defaults, "
                                       "as a JSON object or JSON file (unset knobs keep their defaults)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the validation split, node picks and samples."),
@@ -80,7 +82,7 @@ def optimize(
                     max_system_runs=max_system_runs, max_llm_tokens=max_llm_tokens, max_seconds=max_seconds,
                     max_cost=max_cost, patience=patience)
                 spec = JobSpec(target, metric, str(data), str(val) if val else None, str(test) if test else None,
-                               inputs, labels, context=context_values(context) or None)
+                               inputs, labels, key_field=key, context=context_values(context) or None)
                 result = optimize_spec(spec, options, store, progress=progress, server=on)
     except KeyboardInterrupt:
         job = _latest_interrupted(store)

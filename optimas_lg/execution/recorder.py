@@ -336,7 +336,7 @@ def record_stream(graph: Any, inputs: Any, config: dict[str, Any], context: Any,
         recorder.observe(mode, chunk)
         if mode == "values":
             output = chunk
-    return output
+    return _as_invoked(graph, output)
 
 
 async def arecord_stream(graph: Any, inputs: Any, config: dict[str, Any], context: Any, recorder: Recorder) -> Any:
@@ -348,4 +348,14 @@ async def arecord_stream(graph: Any, inputs: Any, config: dict[str, Any], contex
         recorder.observe(mode, chunk)
         if mode == "values":
             output = chunk
-    return output
+    return _as_invoked(graph, output)
+
+
+def _as_invoked(graph: Any, state: Any) -> Any:
+    """The final state as ``invoke`` returns it: a streamed ``values`` event holds every
+    state channel (the recorder needs them to replay ``Send`` tasks), ``invoke`` only those
+    of the graph's ``output_schema`` (and ``__interrupt__`` when the run paused)."""
+    keys = getattr(graph, "output_channels", None)
+    if not isinstance(keys, list) or not isinstance(state, dict):
+        return state
+    return {k: state[k] for k in [*keys, "__interrupt__"] if k in state}

@@ -116,8 +116,9 @@ class _ServerFork:
     async here, so without ``astart``)."""
 
     def __init__(self, system: System, server: Server) -> None:
-        self.channels = system.compile().channels
-        self.graph = ServerGraph(server)
+        compiled = system.compile()
+        self.channels = compiled.channels
+        self.graph = ServerGraph(server, compiled.output_channels)
         self.is_async = False  # the server runs it; here the SDK client is synchronous
 
     def seed(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -235,9 +236,10 @@ def knobs_read(system: System, node: str, states: Sequence[Any],
                knobs: dict[str, Any] | None = None) -> set[str] | None:
     """The context-schema knobs ``node`` reads when run alone on ``states`` under ``knobs``
     (a knob it never reads there is dead under these values). ``None`` when that cannot be
-    told: the graph has no context schema (knobs come through ``configurable``), or every
-    run failed."""
-    if system.context_schema is None:
+    told: the graph has no context schema, the node takes LangGraph's ``config`` (it may
+    read knobs from ``config["configurable"]``, which the probe cannot see), or every run
+    failed. A node that reads the context as a whole reads every knob."""
+    if system.context_schema is None or "config" in getattr(system.builder.nodes[node].runnable, "func_accepts", {}):
         return None
     read: set[str] = set()
     ran = False
@@ -248,7 +250,7 @@ def knobs_read(system: System, node: str, states: Sequence[Any],
         except Exception:  # a failing input tells nothing about reads; others may
             continue
         ran = True
-        read |= probe.reads
+        read |= set(system.knobs) if probe.whole else probe.reads
     return read & set(system.knobs) if ran else None
 
 

@@ -372,7 +372,7 @@ def run_examples(system: System, examples: Sequence[Example], metric: Metric, kn
     With a ``server``, the runs execute there (``concurrency`` of them in flight).
     """
     knobs = system.knob_values(knobs)  # fail fast on a bad assignment, before any run
-    graph = system.compile() if server is None else ServerGraph(server)
+    graph = system.compile() if server is None else ServerGraph(server, system.compile().output_channels)
     writer = store.writer  # start the writer here, not lazily from several run threads at once
     run = {"job_id": job_id, "config_id": config_id, "purpose": purpose}
     invocations = [Invocation(ex, knobs, ex.inputs, run=run) for ex in examples]

@@ -121,8 +121,9 @@ def _llm_end(callbacks: Sequence[BaseCallbackHandler], event: dict[str, Any]) ->
 class ServerGraph:
     """The served graph, with the calls the runner and replay make on a compiled one."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, output_channels: Any = None) -> None:
         self.server = server
+        self.output_channels = output_channels  # the served graph's, to return what invoke would
         self.client = get_sync_client(url=server.url, timeout=server.timeout)
         self._check()
 

@@ -69,17 +69,33 @@ class ReadTracker(dict):
 class ContextReads:
     """A run context (the graph's ``context_schema`` instance) that notes which fields a
     node reads, so the loop can tell a knob the node no longer reads (a dead code path)
-    from one it does. Attribute and item access are forwarded to the real context."""
+    from one it does. Attribute and item access are forwarded to the real context. A read
+    of the context as a whole (``model_dump()``, ``vars()``, ``__dict__``, ``dict(...)``,
+    iteration, any method) sets ``whole``: every field may have been read."""
 
-    __slots__ = ("_context", "reads")
+    __slots__ = ("_context", "reads", "whole")
 
     def __init__(self, context: Any) -> None:
         object.__setattr__(self, "_context", context)
         object.__setattr__(self, "reads", set())
+        object.__setattr__(self, "whole", False)
 
     def __getattr__(self, name: str) -> Any:
-        self.reads.add(name)
-        return getattr(self._context, name)
+        value = getattr(self._context, name)
+        if name.startswith("_") or callable(value):
+            object.__setattr__(self, "whole", True)
+        else:
+            self.reads.add(name)
+        return value
+
+    @property  # type: ignore[misc]
+    def __dict__(self) -> dict[str, Any]:  # what vars() reads
+        object.__setattr__(self, "whole", True)
+        return vars(self._context)
+
+    def __iter__(self) -> Any:
+        object.__setattr__(self, "whole", True)
+        return iter(self._context)
 
     def __getitem__(self, key: str) -> Any:  # a TypedDict context
         self.reads.add(key)

@@ -65,6 +65,7 @@ class LoopContext:
     test: str | None = None
     inputs: list[str] | None = None
     labels: list[str] | None = None
+    key: str = "id"
     store: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +84,7 @@ class LoopContext:
             raise OptimasError(f"the optimizer's context names no {', '.join(missing)}: set them in the "
                                "assistant's configuration (e.g. target 'path/agent.py:builder')")
         return JobSpec(self.target, self.metric, self.train, self.val, self.test, self.inputs,  # type: ignore[arg-type]
-                       self.labels)
+                       self.labels, self.key)
 
     def options(self) -> OptimizeConfig:
         """The job's settings with this context's seed, warm start and limits applied."""

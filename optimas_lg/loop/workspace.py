@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimas_lg.data import Example, Metric, check_metric, load_examples, split
+from optimas_lg.data import Example, Metric, as_examples, check_metric, load_examples, split
 from optimas_lg.errors import DataError, OptimasError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
@@ -77,9 +77,9 @@ class Workspace:
         metric = load_target(spec.located(spec.metric))
         check_metric(metric, spec.metric)
         files = spec.data_files()
-        train = load_examples(files["train"], spec.inputs, spec.labels, spec.key_field)
-        val = load_examples(files["val"], spec.inputs, spec.labels, spec.key_field) if spec.val else None
-        test = load_examples(files["test"], spec.inputs, spec.labels, spec.key_field) if spec.test else []
+        train, val, test = (load_examples(files[part], spec.inputs, spec.labels, spec.key_field,
+                                          key_prefix="" if part == "train" else f"{part}:")
+                            if getattr(spec, part) else None for part in ("train", "val", "test"))
         return cls.create(system, metric, train, val, test, store, config, job_id, proposers, server)
 
     @classmethod
@@ -89,17 +89,18 @@ class Workspace:
         """Check the pieces fit; without a validation set, a seeded ``val_fraction`` of the
         training data becomes one."""
         check_metric(metric)
-        trainset = list(trainset)
+        trainset = as_examples(trainset, "trainset")
         if not trainset:
             raise DataError("the training set is empty: give at least one example to optimize on")
         if valset is None:
             val_part, train_part = split(trainset, [config.val_fraction, 1 - config.val_fraction], config.seed)
             trainset, valset = train_part, val_part
-        valset = list(valset)
-        examples = [*trainset, *valset, *(testset or [])]
+        valset = as_examples(valset, "valset")
+        testset = as_examples(testset or [], "testset")
+        examples = [*trainset, *valset, *testset]
         system.check_inputs(examples)
         seen: dict[str, str] = {}
-        for split_name, part in (("train", trainset), ("val", valset), ("test", testset or [])):
+        for split_name, part in (("train", trainset), ("val", valset), ("test", testset)):
             for e in part:
                 if e.key in seen:
                     raise DataError(f"train, validation and test examples must have distinct keys: {e.key!r} is in "
@@ -112,7 +113,7 @@ class Workspace:
                                "context schema (optimas_lg.Prompt, Choice, IntRange, FloatRange, LoRA)")
         rewards = LocalRewards(store, job_id, {n: system.graph.nodes[n].doc or n for n in tunable}, config.lrf,
                                config.lrf_eval_fraction, config.seed)
-        return cls(system, metric, trainset, valset, list(testset or []), store, config, job_id,
+        return cls(system, metric, trainset, valset, testset, store, config, job_id,
                    build_proposers(config.proposers, proposers), rewards, PriceTable(config.prices),
                    {e.key: e for e in examples}, server=server)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
 from optimas_lg.execution.runner import run_examples
@@ -108,6 +109,24 @@ def test_async_graph_is_recorded(store):
     summary = record(store, shapes.async_graph(), {"n": 0, "log": []})
     assert summary.results[0].output["n"] == 2
     assert [c.node for c in calls(store, summary.results[0].run_id)] == ["first", "second"]
+
+
+class AnswerOnly(TypedDict):
+    answer: str
+
+
+class CountOnly(TypedDict):
+    n: int
+
+
+@pytest.mark.parametrize("graph, inputs, output", [
+    (shapes.sequential(AnswerOnly), {"question": "where is rome"}, {"answer": "rome is in italy"}),
+    (shapes.async_graph(CountOnly), {"n": 0, "log": []}, {"n": 2}),
+])
+def test_recorded_output_is_the_output_schema_as_invoke_returns_it(store, graph, inputs, output):
+    """A streamed "values" event holds every channel; the metric must see what invoke returns."""
+    recorded = record(store, graph, inputs).results[0]
+    assert recorded.output == output and store.get(models.Run, recorded.run_id).output == output
 
 
 @pytest.mark.parametrize("graph", [shapes.sequential, shapes.async_graph])

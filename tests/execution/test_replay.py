@@ -123,6 +123,33 @@ def test_knobs_read_tells_a_dead_code_path_from_a_live_one():
     assert knobs_read(System.load(lookup.builder), "answer", [answer], {}) == {"style"}
 
 
+@dataclass
+class Tone:
+    tone: Annotated[str, Choice(["plain", "loud"], node="whole")] = "plain"
+    unused: Annotated[str, Choice(["a", "b"], node="whole")] = "a"
+
+
+def _whole(state: dict, runtime: Runtime[Tone]) -> dict:
+    settings = vars(runtime.context)  # the context as a whole: every knob may be read
+    return {"text": state["text"].upper() if settings["tone"] == "loud" else state["text"]}
+
+
+def _configurable(state: dict, config) -> dict:
+    loud = config["configurable"]["tone"] == "loud"  # the path for older agents: the probe cannot see it
+    return {"text": state["text"].upper() if loud else state["text"]}
+
+
+@pytest.mark.parametrize("node, read", [(_whole, {"tone", "unused"}), (_configurable, None)])
+def test_knobs_read_through_the_whole_context_or_configurable_are_never_dead(node, read):
+    class Text(TypedDict):
+        text: str
+
+    g = StateGraph(Text, context_schema=Tone)
+    g.add_node("whole", node)
+    g.add_edge(START, "whole")
+    assert knobs_read(System.load(g), "whole", [{"text": "hi"}], {}) == read
+
+
 class Parts(TypedDict, total=False):
     parts: Annotated[list[str], operator.add]
     summary: str

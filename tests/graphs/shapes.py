@@ -55,8 +55,8 @@ def answer(state: QA, runtime: Runtime[QAConfig]) -> dict[str, Any]:
     return {"answer": text.upper() if runtime.context.style == "upper" else text}
 
 
-def sequential() -> StateGraph:
-    g = StateGraph(QA, context_schema=QAConfig)
+def sequential(output_schema: type | None = None) -> StateGraph:
+    g = StateGraph(QA, context_schema=QAConfig, output_schema=output_schema)
     g.add_node("rewrite", rewrite)
     g.add_node("retrieve", retrieve)
     g.add_node("answer", answer)
@@ -188,8 +188,8 @@ async def slow_bump(state: Counter) -> dict[str, Any]:
     return {"n": state["n"] + 1, "log": ["async"]}
 
 
-def async_graph() -> StateGraph:
-    g = StateGraph(Counter)
+def async_graph(output_schema: type | None = None) -> StateGraph:
+    g = StateGraph(Counter, output_schema=output_schema)
     g.add_node("first", slow_bump)
     g.add_node("second", slow_bump)
     g.add_edge(START, "first")

@@ -150,3 +150,35 @@ def test_a_key_in_two_splits_is_named_with_both(store):
     with pytest.raises(DataError, match=r"'alda' is in train and val \(set the key field with --key\)"):
         optimize(lookup.builder, examples[:12], lookup.metric, valset=[examples[0], *examples[12:]], store=store,
                  settings=OptimizeConfig.from_dict(SETTINGS))
+
+
+def _write(path: Path, part: list, key: str | None) -> None:
+    """A data file of ``part`` with each example's key under ``key`` (none when ``None``)."""
+    path.write_text("".join(json.dumps({**({key: e.key} if key else {}), **e.inputs, **e.labels}) + "\n"
+                            for e in part))
+
+
+def test_train_and_val_files_without_ids_get_keys_apart_and_key_names_another_field(files, store):
+    from optimas_lg.loop.workspace import Workspace
+
+    config, examples = OptimizeConfig.from_dict(SETTINGS), lookup.examples()
+    for key, spec_key in ((None, "id"), ("name", "name")):
+        _write(files["train"], examples[:12], key)
+        _write(files["val"], examples[12:], key)
+        spec = JobSpec(TARGET, METRIC, str(files["train"]), str(files["val"]), labels=["answer"], key_field=spec_key)
+        ws = Workspace.from_spec(spec, config, store)
+        if key is None:  # row numbers, counted apart per file
+            assert [e.key for e in ws.trainset[:2]] == ["0", "1"]
+            assert [e.key for e in ws.valset[:2]] == ["val:0", "val:1"]
+        else:
+            assert [e.key for e in ws.trainset] == [e.key for e in examples[:12]]
+            assert "name" not in ws.trainset[0].inputs
+    assert "--key" in CliRunner().invoke(app, ["optimize", "--help"], terminal_width=250).output
+
+
+def test_dicts_instead_of_examples_are_refused_with_the_way_to_build_examples(store):
+    rows = [{"question": e.inputs["question"], "answer": e.labels["answer"]} for e in lookup.examples()]
+    with pytest.raises(DataError, match=r"^trainset\[0\] is a dict, not an optimas_lg.Example; make_examples"):
+        optimize(lookup.builder, rows, lookup.metric, store=store)
+    with pytest.raises(DataError, match=r"^valset\[0\] is a str"):
+        optimize(lookup.builder, lookup.examples()[:12], lookup.metric, valset=["a question"], store=store)
