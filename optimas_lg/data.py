@@ -58,23 +58,23 @@ def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] |
     """Split rows into examples. Without ``input_keys``, every field not in ``label_keys`` is
     an input. A row's key is its ``key_field``, else ``key_prefix`` and its row number (so
     separate train and val files without ids do not share keys). Rows lacking a named field
-    raise ``DataError`` naming the row."""
+    raise ``DataError`` naming the row (counted from 1, the line of a JSONL file without blank lines)."""
     label_keys = list(label_keys or [])
     examples = []
     seen: set[str] = set()
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise DataError(f"{source}: row {i} is a {type(row).__name__}, expected an object/mapping")
+            raise DataError(f"{source}: row {i + 1} is a {type(row).__name__}, expected an object/mapping")
         if input_keys is not None:
             keys = list(input_keys)
         else:
             keys = [k for k in row if k not in label_keys and k != key_field]
         missing = [k for k in [*keys, *label_keys] if k not in row]
         if missing:
-            raise DataError(f"{source}: row {i} has no field(s) {missing}; it has {sorted(row)}")
+            raise DataError(f"{source}: row {i + 1} has no field(s) {missing}; it has {sorted(row)}")
         key = str(row[key_field]) if key_field in row else f"{key_prefix}{i}"
         if key in seen:
-            raise DataError(f"{source}: row {i} repeats key {key!r} (field {key_field!r}); keys must be unique")
+            raise DataError(f"{source}: row {i + 1} repeats key {key!r} (field {key_field!r}); keys must be unique")
         seen.add(key)
         examples.append(Example(key, {k: row[k] for k in keys}, {k: row[k] for k in label_keys}))
     if not examples:

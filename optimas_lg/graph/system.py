@@ -21,6 +21,7 @@ from typing import Any, Literal
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel import Pregel
 from langgraph.pregel._utils import find_subgraph_pregel
 from langgraph.types import Checkpointer
 from typing_extensions import is_typeddict
@@ -478,6 +479,10 @@ class System:
                        run_config=obj.config, context_values=context, step_timeout=obj.step_timeout)
         if isinstance(obj, StateGraph):
             return cls(obj, knob_schema=knob_schema, types=types, context_values=context)
+        if isinstance(obj, Pregel):
+            raise TargetError(f"{label} is a {type(obj).__name__} without a StateGraph (a functional-API @entrypoint "
+                              "is one): optimas-lg reads the nodes, edges and context schema of a StateGraph; build "
+                              "the workflow as a StateGraph (each @task a node) to optimize it")
         raise TargetError(
             f"{label}: expected a langgraph StateGraph builder, a compiled StateGraph or a zero-argument "
             f"factory returning one, got {type(obj).__name__}"

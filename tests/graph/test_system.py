@@ -115,6 +115,15 @@ def test_load_targets_factories_and_compiled_graphs():
     with pytest.raises(TargetError, match="expected a langgraph StateGraph"):
         System.load(f"{SHAPES}:CORPUS")
 
+    from langgraph.func import entrypoint
+
+    @entrypoint()
+    def workflow(inputs: dict) -> dict:
+        return inputs
+
+    with pytest.raises(TargetError, match="is a Pregel without a StateGraph .a functional-API @entrypoint"):
+        System.load(workflow)
+
 
 def _one_node(name: str, node, context_schema: type) -> StateGraph:
     """A graph of the single node ``name`` (a function or a compiled subgraph)."""

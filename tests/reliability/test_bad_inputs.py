@@ -63,14 +63,14 @@ def _optimize(*extra: str, data: str = "{good:train}", target: str = TARGET, met
 CASES = [
     # data
     Case("malformed JSONL", _optimize(data="{malformed.jsonl}"), ("malformed.jsonl:2", "not valid JSON")),
-    Case("a row missing a field", _optimize(data="{missing_field.jsonl}"), ("missing_field.jsonl", "row 0",
+    Case("a row missing a field", _optimize(data="{missing_field.jsonl}"), ("missing_field.jsonl", "row 1 ",
                                                                             "answer")),
     Case("duplicate example keys", _optimize(data="{duplicate_key.jsonl}"), ("duplicate_key.jsonl", "'a'")),
     Case("a field twice in a row", _optimize(data="{duplicate_field.jsonl}"), ("duplicate_field.jsonl:1",
                                                                                "answer")),
     Case("a CSV column twice", _optimize(data="{duplicate_column.csv}"), ("duplicate_column.csv:1", "answer")),
     Case("an empty dataset", _optimize(data="{empty.jsonl}"), ("empty.jsonl", "no rows")),
-    Case("rows that are not objects", _optimize(data="{not_rows.json}"), ("not_rows.json", "row 0", "str")),
+    Case("rows that are not objects", _optimize(data="{not_rows.json}"), ("not_rows.json", "row 1 ", "str")),
     Case("an unknown file format", _optimize(data="{format.txt}"), ("format.txt", "unsupported format")),
     Case("a missing data file", _optimize(data="{nowhere.jsonl}"), ("nowhere.jsonl", "does not exist")),
     Case("a missing validation file", _optimize("--val", "{nowhere.jsonl}"), ("nowhere.jsonl", "does not exist")),
