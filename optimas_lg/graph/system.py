@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from langchain_core.runnables import Runnable
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -201,11 +202,13 @@ def _mermaid_body(g: SystemGraph, prefix: str, lines: list[str], ind: str) -> No
 
 
 def _node_doc(runnable: Any) -> str | None:
-    """The docstring of the user's function (not of a LangGraph/LangChain wrapper class)."""
+    """The docstring of the user's function or callable class (not of a LangGraph/LangChain
+    wrapper such as ToolNode or a compiled subgraph, whose class docstring says nothing about
+    this node)."""
     func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else runnable
-    doc = func.__doc__ if func is not None else None
-    if doc and type(func).__doc__ is doc and not pyinspect.isroutine(func):
-        return None  # a class's own docstring (ToolNode, CompiledStateGraph...) says nothing about this node
+    if func is None or isinstance(func, Runnable):
+        return None
+    doc = func.__doc__ if pyinspect.isroutine(func) else type(func).__doc__ or type(func).__call__.__doc__
     return pyinspect.cleandoc(doc) if doc else None
 
 

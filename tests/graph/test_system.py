@@ -44,6 +44,33 @@ def test_sequential_nodes_docs_knobs_and_json():
     assert data["context_schema"] == "QAConfig"
 
 
+class _Retriever:
+    """Fetch the documents for the query."""
+
+    def __call__(self, state: dict) -> dict:
+        return {}
+
+
+class _Caller:
+    def __call__(self, state: dict) -> dict:
+        """Call the thing."""
+        return {}
+
+
+def test_a_callable_class_node_is_described_by_its_docstring_a_library_wrapper_is_not():
+    from langgraph.prebuilt import ToolNode
+
+    g = StateGraph(shapes.QA)
+    g.add_node("retrieve", _Retriever())
+    g.add_node("call", _Caller())
+    g.add_node("tools", ToolNode([shapes.add]))
+    g.add_node("sub", shapes.async_graph().compile())
+    g.add_edge(START, "retrieve")
+    docs = {name: node.doc for name, node in optimas_lg.inspect(g).nodes.items()}
+    assert docs == {"retrieve": "Fetch the documents for the query.", "call": "Call the thing.", "tools": None,
+                    "sub": None}
+
+
 def test_conditional_with_hint_is_static_and_reports_the_loop():
     graph = optimas_lg.inspect(shapes.conditional(typed=True))
     (branch,) = graph.branches
