@@ -121,6 +121,8 @@ def _print(result: dict[str, Any]) -> None:
                                                     "pairs")))
     console.print(table)
     mean = "n/a" if result["mean"] is None else f"{result['mean']:.3f}"
+    if result["failed_runs"]:
+        mean += f" over the {result['runs'] - result['failed_runs']} that finished"
     console.print(f"{result['runs']} recorded runs (mean {mean}, {result['failed_runs']} failed); "
                   f"{result['system_runs']} system runs in all; job {result['job_id']}", highlight=False)
     if not any(row["pairs"] for row in result["nodes"].values()):
