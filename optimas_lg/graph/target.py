@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -23,7 +24,8 @@ def load_target(spec: str) -> Any:
         path = Path(module_part).expanduser().resolve()
         if not path.is_file():
             raise TargetError(f"target {spec!r}: file {path} does not exist")
-        name = f"_optimas_target_{path.stem}_{abs(hash(str(path)))}"
+        # the same name in every process: a resumed job's stored values name types of this module
+        name = f"_optimas_target_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
         module = sys.modules.get(name)
         if module is None:
             loader_spec = importlib.util.spec_from_file_location(name, path)

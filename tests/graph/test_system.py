@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Annotated, NotRequired
 
@@ -440,3 +441,17 @@ def test_an_unannotated_node_with_no_edge_out_may_route_by_command():
     graph = System.load(builder).graph
     assert graph.nodes["triage"].dynamic and any("triage" in d for d in graph.to_json()["dynamic"])
     assert not graph.nodes["fast"].dynamic  # annotated: a dead end, as it says
+
+
+def test_a_file_target_has_the_same_module_name_in_every_process():
+    """Stored values name the state's types by module: a resumed job (a new process) must find them."""
+    import subprocess
+    import sys
+
+    from optimas_lg.graph.target import load_target
+
+    code = f"from optimas_lg.graph.target import load_target; print(load_target('{SHAPES}:QA').__module__)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "1"}).stdout.strip()
+    here = load_target(f"{SHAPES}:QA").__module__
+    assert other == here and here.startswith("_optimas_target_shapes_")
