@@ -42,7 +42,7 @@ from optimas_lg.errors import ReplayError
 from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_concurrent, run_coroutine, run_one
 from optimas_lg.execution.server import OVERWRITE, Server, ServerGraph
 from optimas_lg.graph import serde
-from optimas_lg.graph.reads import ContextReads
+from optimas_lg.graph.reads import ContextReads, state_values
 from optimas_lg.graph.system import System
 from optimas_lg.store import Store, models, queries
 
@@ -173,16 +173,6 @@ def _fork(system: System, server: Server | None = None) -> _Fork | _ServerFork:
         return forks[server]
 
 
-def _state_dict(state: Any) -> dict[str, Any]:
-    """A state given as a mapping, pydantic model or dataclass, as channel values."""
-    if isinstance(state, dict):
-        return dict(dict.items(state))
-    fields = getattr(type(state), "model_fields", None) or getattr(state, "__dataclass_fields__", None)
-    if fields is None:
-        raise ReplayError(f"a node's input state must be a mapping, pydantic model or dataclass, got {type(state)}")
-    return {name: getattr(state, name) for name in fields}
-
-
 class _Capture(BaseCallbackHandler):
     """Keeps the raw return value (update dict or ``Command``) of one top-level node."""
 
@@ -222,7 +212,7 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
     fork = _fork(system, server)
     seed = graph_state if as_send else state
-    cfg = fork.start(_state_dict(seed or {}))
+    cfg = fork.start(state_values(seed or {}))
     config = system.config(knobs, callbacks=list(callbacks), configurable=dict(cfg["configurable"]))
     goto = Send(node, state) if as_send else node
     context = system.context(knobs) if context is None else context
@@ -271,7 +261,7 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
     if node not in system.graph.nodes:
         raise ReplayError(f"node {node!r} is not in the graph (nodes: {sorted(system.graph.nodes)})")
     fork = _fork(system, server)
-    recorded = _state_dict(state)
+    recorded = state_values(state)
     step = list(siblings)
     step.insert(len(step) if position is None else position, (node, node_output))
     run = {"job_id": job_id, "config_id": config_id, "purpose": "rollout", "replay_of": replay_of}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from optimas_lg.errors import ReplayError
+
 
 class ReadTracker(dict):
     """A node's input state that notes which keys the node reads (iteration reads all)."""
@@ -105,3 +107,25 @@ class ContextReads:
         self.reads.add(key)
         return self._context.get(key, default) if isinstance(self._context, dict) else getattr(
             self._context, key, default)
+
+
+def state_values(state: Any) -> dict[str, Any]:
+    """A state given as a mapping, pydantic model or dataclass (the graph's state schema),
+    as a plain dict of its channel values."""
+    if isinstance(state, dict):
+        return dict(dict.items(state))
+    fields = getattr(type(state), "model_fields", None) or getattr(state, "__dataclass_fields__", None)
+    if fields is None:
+        raise ReplayError(f"a node's input state must be a mapping, pydantic model or dataclass, got {type(state)}")
+    return {name: getattr(state, name) for name in fields}
+
+
+def read_values(state: Any, reads: Any = ()) -> dict[str, Any]:
+    """The entries of a node's input ``state`` that it ``reads`` (every entry when none are
+    named); what the LRF and the prompt proposer see of an input. A ``Send`` argument that
+    is not a state (a string, say) is shown whole, as ``input``."""
+    try:
+        values = state_values(state)
+    except ReplayError:
+        return {"input": state}
+    return {k: values[k] for k in (reads or values) if k in values}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from optimas_lg.errors import LRFError
+from optimas_lg.graph.reads import read_values
 from optimas_lg.home import subdir
 from optimas_lg.loop.records import LRFEvent
 from optimas_lg.lrf import (
@@ -116,8 +117,7 @@ class LocalRewards:
         def score(items: list[tuple[dict, dict]]) -> list[float]:
             if self.model is None:
                 return tied_scores(items)
-            requests = [ScoreRequest(str(i), node, {k: st[k] for k in (reads or st) if k in st}, out)
-                        for i, (st, out) in enumerate(items)]
+            requests = [ScoreRequest(str(i), node, read_values(st, reads), out) for i, (st, out) in enumerate(items)]
             return self.model.score_many(requests)
 
         return score

@@ -33,6 +33,7 @@ from optimas_lg.errors import ReplayError, SettingsError
 from optimas_lg.execution.replay import RecordedStep
 from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import KnobSpec
+from optimas_lg.graph.reads import read_values
 from optimas_lg.llm.exploration import sampling
 from optimas_lg.lrf.pairs import (
     Candidate,
@@ -349,7 +350,7 @@ def collect_node_pairs(
                 step = recorded_step(call)
             except ReplayError:  # another task of its step failed: the step cannot be continued
                 return [], 1, 0, False, 0, False
-            inputs = {k: step.node_input[k] for k in (call.reads or step.node_input) if k in step.node_input}
+            inputs = read_values(step.node_input, call.reads)
             found, failed, duplicates = outputs(call, step)
             exact = config.exact_last and ends_run and not step.siblings
             granted, skipped = allowance.grant(index, len(found), 0 if exact else config.rollouts)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.graph.reads import read_values
 from optimas_lg.llm.exploration import sampling
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
@@ -87,7 +88,7 @@ def meta_prompt(ctx: ProposalContext, history: list[tuple[str, float]],
     if examples:
         lines.append("\nExamples of what the step received and returned with the current instruction:")
         for state, output, score in examples:
-            shown = {k: state[k] for k in ctx.reads if k in state} or state
+            shown = read_values(state, ctx.reads) or read_values(state)
             lines.append(f"Input: {_show(shown, config.max_example_chars)}")
             lines.append(f"Output: {_show(output, config.max_example_chars)}")
             lines.append(f"Score: {score:.3f}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
 from optimas_lg.execution.runner import run_examples
-from optimas_lg.graph.reads import ReadTracker
+from optimas_lg.graph.reads import ReadTracker, read_values
 from optimas_lg.graph.system import System
 from optimas_lg.store import models
 from tests.graphs import shapes
@@ -38,6 +41,27 @@ def test_read_tracker_notes_reads():
     assert copy == {"a": 1, "b": 2, "c": 3} and copy.reads == set()
     dict(copy)
     assert copy.reads == {"a", "b", "c"}
+
+
+@dataclass
+class _DataclassState:
+    question: str
+    docs: list
+
+
+class _PydanticState(BaseModel):
+    question: str
+    docs: list
+
+
+@pytest.mark.parametrize("state", [{"question": "q", "docs": ["d"]}, _DataclassState("q", ["d"]),
+                                   _PydanticState(question="q", docs=["d"])])
+def test_read_values_of_any_state_schema(state):
+    """What the LRF and the prompt proposer see of an input, whatever the state schema (a
+    dataclass state crashed the pairs step, a pydantic one gave the LRF no input at all)."""
+    assert read_values(state, ["question"]) == {"question": "q"}
+    assert read_values(state) == {"question": "q", "docs": ["d"]}
+    assert read_values("a Send argument") == {"input": "a Send argument"}
 
 
 def test_sequential_run_records_inputs_reads_knobs_and_latency(store):
