@@ -222,9 +222,10 @@ def run_node(system: System, node: str, state: Any, knobs: dict[str, Any] | None
         fork.end(cfg)
 
 
-def knobs_read(system: System, node: str, states: Sequence[Any],
-               knobs: dict[str, Any] | None = None) -> set[str] | None:
-    """The context-schema knobs ``node`` reads when run alone on ``states`` under ``knobs``
+def knobs_read(system: System, node: str, states: Sequence[Any], knobs: dict[str, Any] | None = None,
+               graph_states: Sequence[Any] | None = None) -> set[str] | None:
+    """The context-schema knobs ``node`` reads when run alone on ``states`` (``Send``
+    arguments sent from ``graph_states``, when given) under ``knobs``
     (a knob it never reads there is dead under these values). ``None`` when that cannot be
     told: the graph has no context schema, the node takes LangGraph's ``config`` (it may
     read knobs from ``config["configurable"]``, which the probe cannot see), or every run
@@ -233,10 +234,11 @@ def knobs_read(system: System, node: str, states: Sequence[Any],
         return None
     read: set[str] = set()
     ran = False
-    for state in states:
+    for i, state in enumerate(states):
         probe = ContextReads(system.context(knobs))
         try:
-            run_node(system, node, state, knobs, context=probe)
+            run_node(system, node, state, knobs, as_send=graph_states is not None,
+                     graph_state=None if graph_states is None else graph_states[i], context=probe)
         except Exception:  # a failing input tells nothing about reads; others may
             continue
         ran = True

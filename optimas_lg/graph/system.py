@@ -539,14 +539,18 @@ class System:
             raise KnobError(f"{unknown} are not fields of context schema {self.context_schema.__name__} "
                             f"(fields: {sorted(known)})")
         fields = {k: v for k, v in {**defaults(self.knobs), **self.context_values, **values}.items() if k in known}
+        name = self.context_schema.__name__
+        hint = "give fields that are not knobs with --context '{\"field\": ...}' (System.load(..., context={...}))"
         if is_typeddict(self.context_schema):
+            missing = sorted(set(self.context_schema.__required_keys__) - set(fields))
+            if missing:
+                raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: it requires {missing}; "
+                                f"{hint}")
             return fields
         try:
             return self.context_schema(**fields)
         except (TypeError, ValueError) as exc:
-            name = self.context_schema.__name__
-            raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}; give fields that are "
-                            "not knobs with --context '{\"field\": ...}' (System.load(..., context={...}))") from exc
+            raise KnobError(f"cannot build context {name} from fields {sorted(fields)}: {exc}; {hint}") from exc
 
     def config(self, values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         """A run config carrying the knob values in ``configurable`` (the path for older agents),

@@ -8,9 +8,11 @@ validation examples (each score averaged over the repeats), accept when
 
 ``stderr(d) = std(d, ddof=1) / sqrt(n)``. The defaults (``min_gain=0.01``, ``z=1.0``)
 reject changes inside one standard error of the paired difference, which is what a
-strict ``>`` on a handful of examples (the paper code's rule) lets through. An example
-that failed under either config counts as a score of 0 for that config, so a change
-that breaks runs cannot pass as progress.
+strict ``>`` on a handful of examples (the paper code's rule) lets through. A change
+that breaks runs never passes as progress: a proposal that fails on an example the
+current config ran is rejected whatever it gains elsewhere (with a metric that goes
+below 0, a failure scored 0 looked like the best outcome), and in the means a failed
+run counts as the lowest score of the comparison, 0 for a metric that never goes below.
 
 A round that changed several knobs is validated unit by unit (``validate_knobwise``): a
 unit is the knobs one search chose together (a joint search over a node's numeric and
@@ -55,8 +57,8 @@ class GateDecision:
         return asdict(self)
 
 
-def _clean(scores: Sequence[float | None]) -> list[float]:
-    return [0.0 if s is None else float(s) for s in scores]
+def _clean(scores: Sequence[float | None], floor: float) -> list[float]:
+    return [floor if s is None else float(s) for s in scores]
 
 
 def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None],
@@ -65,7 +67,9 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     (same examples, same order; ``None`` marks a failed run)."""
     if len(current) != len(proposed):
         raise ValueError(f"paired gate needs the same examples: {len(current)} vs {len(proposed)} scores")
-    cur, new = _clean(current), _clean(proposed)
+    floor = min([0.0, *(float(s) for s in (*current, *proposed) if s is not None)])
+    cur, new = _clean(current, floor), _clean(proposed, floor)
+    broken = sum(p is None and c is not None for c, p in zip(current, proposed))
     n = len(cur)
     rule = f"mean(d) >= {config.min_gain} and mean(d) > {config.z} * stderr(d), n >= {config.min_examples}"
     if n == 0:
@@ -77,6 +81,8 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     mean_cur, mean_new = sum(cur) / n, sum(new) / n
     if n < config.min_examples:
         accepted, reason = False, f"only {n} validation examples (< {config.min_examples})"
+    elif broken:
+        accepted, reason = False, f"fails on {broken} of {n} validation examples the current config ran"
     elif mean < config.min_gain:
         accepted, reason = False, f"gain {mean:+.4f} below min_gain {config.min_gain}"
     elif mean <= config.z * stderr:

@@ -75,8 +75,10 @@ def accounted(fn: Node) -> Node:
 
 
 def _record(ws: Workspace, evaluation: Evaluation, iteration: int, node: str | None = None) -> Evaluation:
+    """Store an evaluation; one whose every run failed stops the job, except a proposal's
+    (the gate rejects it as a change that breaks runs)."""
     ws.store.add_event(ws.job_id, evaluation.kind, evaluation.to_json(), node=node, iteration=iteration)
-    if evaluation.all_failed:
+    if evaluation.all_failed and evaluation.label != "proposal":
         first = error_line(evaluation.first_error or "?")
         raise OptimasError(f"job {ws.job_id}: every {evaluation.split} run ({evaluation.label}, config "
                            f"{evaluation.config_id}) failed; the first error: {first}")

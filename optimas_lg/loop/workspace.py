@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import random
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric, as_examples, check_metric, load_examples, split
-from optimas_lg.errors import DataError, OptimasError
+from optimas_lg.errors import DataError, OptimasError, ReplayError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
@@ -64,6 +65,7 @@ class Workspace:
     _step_start: tuple[int, int, float] = (0, 0, 0.0)  # the store's (runs, tokens, USD) when this step began
     _meter_start: dict[str, int] = field(default_factory=dict)  # the meter when this step began
     server: Server | None = None  # where the user's graph runs (None: in this process)
+    _sent: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # sent_from, per node
 
     @classmethod
     def from_spec(cls, spec: JobSpec, config: OptimizeConfig, store: Store, job_id: int | None = None,
@@ -232,8 +234,27 @@ class Workspace:
         return max(0, min(limits)) if limits else None
 
     def run_node(self, node: str, state: Any, knobs: dict[str, Any]) -> Any:
-        """``replay.run_node`` with the node's LLM tokens counted against the job."""
-        return run_node(self.system, node, state, knobs, callbacks=self._replay_callbacks(), server=self.server)
+        """``replay.run_node`` with the node's LLM tokens counted against the job; ``state``
+        is a recorded input (a ``Send`` argument for a node that ran as a Send task)."""
+        sent_from = self.sent_from(node)
+        return run_node(self.system, node, state, knobs, as_send=sent_from is not None,
+                        graph_state=None if sent_from is None else sent_from.get(_canonical(state)),
+                        callbacks=self._replay_callbacks(), server=self.server)
+
+    def sent_from(self, node: str) -> dict[str, Any] | None:
+        """For a node whose recorded calls were ``Send`` tasks, the graph state each recorded
+        Send argument (by its JSON) was sent from; ``None`` for any other node. A replay must
+        hand such a node its argument as a Send with that state: seeded as a state, the
+        argument's fields that are not state channels were dropped and the node ran on nothing."""
+        if node not in self._sent:
+            calls, _ = self.node_calls(node)
+            try:
+                steps = [self.recorded_step(c) for c in calls]
+            except ReplayError:
+                steps = []
+            self._sent[node] = ({_canonical(s.node_input): s.state for s in steps}
+                                if steps and steps[0].as_send else None)
+        return self._sent[node]
 
     def _replay_callbacks(self) -> list[Any]:
         return [self.meter.handler(REPLAY_TOKENS)]
@@ -284,7 +305,9 @@ class Workspace:
         inputs = list(inputs)
         if len(inputs) > PROBE_INPUTS:
             inputs = random.Random(f"{self.config.seed}:probe:{node}").sample(inputs, PROBE_INPUTS)
-        return knobs_read(self.system, node, inputs, knobs)
+        sent_from = self.sent_from(node)
+        graph_states = None if sent_from is None else [sent_from.get(_canonical(st)) for st in inputs]
+        return knobs_read(self.system, node, inputs, knobs, graph_states)
 
     def nodes_using_lrf(self, knobs: dict[str, Any]) -> list[str]:
         """The nodes whose knobs still need the LRF under ``knobs``: a node with recorded
@@ -357,3 +380,8 @@ class Workspace:
 def _tunable_knobs(system: System, config: OptimizeConfig, node: str) -> list[KnobSpec]:
     specs = [s for s in system.knobs.values() if s.node == node and s.kind in config.kinds]
     return sorted(specs, key=lambda s: config.kinds.index(s.kind))
+
+
+def _canonical(value: Any) -> str:
+    """A recorded value's JSON, as a key that survives copies of the value."""
+    return json.dumps(serde.to_json(value), sort_keys=True, default=str)

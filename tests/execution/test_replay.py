@@ -139,6 +139,31 @@ def _configurable(state: dict, config) -> dict:
     return {"text": state["text"].upper() if loud else state["text"]}
 
 
+@dataclass
+class _Loud:
+    tone: Annotated[str, Choice(["plain", "loud"], node="work")] = "plain"
+
+
+def test_knobs_read_of_a_send_task_runs_it_on_its_send_argument():
+    """Seeded as a state, a Send argument's fields that are not state channels were dropped:
+    the node ran on nothing, read no knob, and its knob was skipped as dead."""
+    from langgraph.types import Send
+
+    class Words(TypedDict):
+        word: str
+        parts: Annotated[list, operator.add]
+
+    def work(arg: dict, runtime: Runtime[_Loud]) -> dict:
+        return {"parts": [arg["ch"].upper() if arg.get("ch") and runtime.context.tone == "loud" else ""]}
+
+    g = StateGraph(Words, context_schema=_Loud)
+    g.add_node("work", work)
+    g.add_conditional_edges(START, lambda s: [Send("work", {"ch": c}) for c in s["word"]])
+    system = System.load(g)
+    sent_from = [{"word": "ab", "parts": []}]
+    assert knobs_read(system, "work", [{"ch": "a"}], {}, graph_states=sent_from) == {"tone"}
+
+
 @pytest.mark.parametrize("node, read", [(_whole, {"tone", "unused"}), (_configurable, None)])
 def test_knobs_read_through_the_whole_context_or_configurable_are_never_dead(node, read):
     class Text(TypedDict):

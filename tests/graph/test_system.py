@@ -332,6 +332,13 @@ def test_context_fields_that_are_not_knobs_are_fixed_for_every_run(store, tmp_pa
 
     with pytest.raises(KnobError, match=r"user_id.*--context"):
         System.load(greeting_graph()).context({})
+    typed = StateGraph(Greeted, context_schema=TypedDict("UserTyped", {"user_id": str, "greeting": Annotated[
+        str, Prompt(node="greet", default="hello")]}))
+    typed.add_node("greet", lambda state: {})
+    typed.add_edge(START, "greet")
+    with pytest.raises(KnobError, match=r"requires \['user_id'\].*--context"):  # a TypedDict knows its required keys
+        System.load(typed).context({})
+    assert System.load(typed, context={"user_id": "u1"}).context({}) == {"user_id": "u1", "greeting": "hello"}
     system = System.load(greeting_graph(), context={"user_id": "u1"})
     assert system.context({"greeting": "hi"}) == UserContext("u1", "hi")
     (result,) = run_examples(system, [Example("e", {"name": "ada"}, {})], lambda e, o: 1.0, {"greeting": "hi"},

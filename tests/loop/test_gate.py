@@ -22,6 +22,14 @@ def test_failed_runs_count_as_zero_and_too_few_examples_are_rejected():
     assert not d.accepted and "only 5" in d.reason
 
 
+def test_a_change_that_breaks_runs_never_passes_even_when_the_metric_goes_below_zero():
+    """A cost metric (-2 per wrong answer, 0 when right): a config that crashes on 5 of 12
+    inputs and is right on the rest used to pass, its failures scored 0, the best outcome."""
+    d = paired_gate([-2.0] * 12, [None] * 5 + [0.0] * 7)
+    assert not d.accepted and "fails on 5 of 12" in d.reason and d.mean_proposed < d.mean_current + 2
+    assert paired_gate([None] * 2 + [-2.0] * 10, [None] * 2 + [0.0] * 10).accepted  # failing as before: no block
+
+
 def test_min_gain_blocks_tiny_improvements():
     cur = [0.5] * 20
     new = [0.505] * 20
