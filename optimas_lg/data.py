@@ -52,31 +52,32 @@ class Score:
     feedback: str | None = None
 
 
-def make_examples(rows: Iterable[Mapping[str, Any]], input_keys: Sequence[str] | None = None,
-                  label_keys: Sequence[str] | None = None, key_field: str = "id",
+def make_examples(rows: Iterable[Mapping[str, Any]], inputs: Sequence[str] | None = None,
+                  labels: Sequence[str] | None = None, key: str = "id",
                   source: str = "data", key_prefix: str = "") -> list[Example]:
-    """Split rows into examples. Without ``input_keys``, every field not in ``label_keys`` is
-    an input. A row's key is its ``key_field``, else ``key_prefix`` and its row number (so
-    separate train and val files without ids do not share keys). Rows lacking a named field
-    raise ``DataError`` naming the row (counted from 1, the line of a JSONL file without blank lines)."""
-    label_keys = list(label_keys or [])
+    """Split rows into examples (the names are the CLI's ``--inputs``, ``--labels`` and
+    ``--key``). Without ``inputs``, every field not in ``labels`` is an input. A row's key
+    is its ``key`` field, else ``key_prefix`` and its row number (so separate train and val
+    files without ids do not share keys). Rows lacking a named field raise ``DataError``
+    naming the row (counted from 1: the line of a JSONL file without blank lines)."""
+    label_keys = list(labels or [])
     examples = []
     seen: set[str] = set()
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise DataError(f"{source}: row {i + 1} is a {type(row).__name__}, expected an object/mapping")
-        if input_keys is not None:
-            keys = list(input_keys)
+        if inputs is not None:
+            keys = list(inputs)
         else:
-            keys = [k for k in row if k not in label_keys and k != key_field]
+            keys = [k for k in row if k not in label_keys and k != key]
         missing = [k for k in [*keys, *label_keys] if k not in row]
         if missing:
             raise DataError(f"{source}: row {i + 1} has no field(s) {missing}; it has {sorted(row)}")
-        key = str(row[key_field]) if key_field in row else f"{key_prefix}{i}"
-        if key in seen:
-            raise DataError(f"{source}: row {i + 1} repeats key {key!r} (field {key_field!r}); keys must be unique")
-        seen.add(key)
-        examples.append(Example(key, {k: row[k] for k in keys}, {k: row[k] for k in label_keys}))
+        name = str(row[key]) if key in row else f"{key_prefix}{i}"
+        if name in seen:
+            raise DataError(f"{source}: row {i + 1} repeats key {name!r} (field {key!r}); keys must be unique")
+        seen.add(name)
+        examples.append(Example(name, {k: row[k] for k in keys}, {k: row[k] for k in label_keys}))
     if not examples:
         raise DataError(f"{source}: no rows")
     return examples
@@ -180,11 +181,10 @@ def field_names(values: Sequence[str] | None) -> list[str] | None:
     return names or None
 
 
-def load_examples(path: str | Path, input_keys: Sequence[str] | None = None,
-                  label_keys: Sequence[str] | None = None, key_field: str = "id",
-                  key_prefix: str = "") -> list[Example]:
-    """Read a data file into examples (``make_examples`` says how rows are keyed)."""
-    return make_examples(read_rows(path), input_keys, label_keys, key_field, source=str(path), key_prefix=key_prefix)
+def load_examples(path: str | Path, inputs: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+                  key: str = "id", key_prefix: str = "") -> list[Example]:
+    """Read a data file into examples (``make_examples`` says how rows are split and keyed)."""
+    return make_examples(read_rows(path), inputs, labels, key, source=str(path), key_prefix=key_prefix)
 
 
 def as_examples(part: Iterable[Any], name: str) -> list[Example]:
@@ -193,7 +193,7 @@ def as_examples(part: Iterable[Any], name: str) -> list[Example]:
     examples = list(part)
     for i, example in enumerate(examples):
         if not isinstance(example, Example):
-            hint = ("; make_examples(rows, label_keys=[...]) splits dicts into inputs and labels"
+            hint = ("; make_examples(rows, labels=[...]) splits dicts into inputs and labels"
                     if isinstance(example, Mapping) else "")
             raise DataError(f"{name}[{i}] is a {type(example).__name__}, not an optimas_lg.Example{hint}")
     return examples

@@ -30,5 +30,5 @@ def load_split(name: str, limit: int | None = None, path: str | Path | None = No
     """Examples of split ``name`` (train/val/test): inputs ``question`` and ``choices``, label ``answer`` (0-3)."""
     source = data_file(DATA_FILE, path)
     rows = [_row(source, i, r) for i, r in enumerate(read_rows(source))]
-    examples = make_examples(rows, ["question", "choices"], ["answer"], key_field="key", source=str(source))
+    examples = make_examples(rows, ["question", "choices"], ["answer"], key="key", source=str(source))
     return seeded_split(examples, name, SPLIT_SIZES, seed, limit)

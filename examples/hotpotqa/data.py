@@ -23,5 +23,5 @@ def load_split(name: str, limit: int | None = None, path: str | Path | None = No
     source = data_file(DATA_FILE, path)
     rows = [{"id": r["id"], "question": r["question"], "paragraphs": paragraphs(r["context"]), "answer": r["answer"]}
             for r in read_rows(source)]
-    examples = make_examples(rows, ["question", "paragraphs"], ["answer"], key_field="id", source=str(source))
+    examples = make_examples(rows, ["question", "paragraphs"], ["answer"], key="id", source=str(source))
     return seeded_split(examples, name, SPLIT_SIZES, seed, limit)

@@ -34,7 +34,7 @@ def _problems() -> tuple[Example, ...]:
     with gzip.open(source, "rt") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     rows.sort(key=lambda row: int(row["task_id"].rsplit("/", 1)[1]))  # HumanEval/0, /1, ... whatever the file order
-    return tuple(make_examples(rows, ["prompt", "entry_point"], ["test"], key_field="task_id", source=str(source)))
+    return tuple(make_examples(rows, ["prompt", "entry_point"], ["test"], key="task_id", source=str(source)))
 
 
 def load_split(name: str, limit: int | None = None, seed: int = 0) -> list[Example]:

@@ -134,4 +134,4 @@ def load_split(name: str) -> list[Example]:
     """The committed ``train``, ``val`` or ``test`` questions; labels hold the gold answer."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-    return load_examples(DATA_DIR / f"{name}.jsonl", input_keys=["question"], label_keys=["answer", "hops", "support"])
+    return load_examples(DATA_DIR / f"{name}.jsonl", inputs=["question"], labels=["answer", "hops", "support"])

@@ -19,5 +19,5 @@ def load_split(name: str, limit: int | None = None, path: str | Path | None = No
     source = data_file(DATA_FILE, path)
     rows = [{"index": r["index"], "question": r["question"], "context": r["context"], "answer": r["groundtruth"]}
             for r in read_rows(source)]
-    examples = make_examples(rows, ["question", "context"], ["answer"], key_field="index", source=str(source))
+    examples = make_examples(rows, ["question", "context"], ["answer"], key="index", source=str(source))
     return seeded_split(examples, name, SPLIT_SIZES, seed, limit)

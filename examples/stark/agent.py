@@ -151,5 +151,5 @@ def load_split(name: str, limit: int | None = None) -> list[Example]:
     """The committed ``train``, ``val`` or ``test`` questions; labels hold the gold entity names."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
-    examples = load_examples(DATA_DIR / f"{name}.jsonl", input_keys=["question"], label_keys=["answers", "template"])
+    examples = load_examples(DATA_DIR / f"{name}.jsonl", inputs=["question"], labels=["answers", "template"])
     return examples if limit is None else examples[:limit]
