@@ -143,7 +143,7 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def _pairs_record(ws: Workspace, stats: PairStats, nodes: list[str], max_runs: int | None) -> PairsCollected:
     return PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
                           stats.skipped_calls, stats.system_runs, max_runs,
-                          [n for n in ws.tunable_nodes() if n not in nodes], stats.headroom())
+                          [n for n in ws.reached_nodes() if n not in nodes], stats.headroom())
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

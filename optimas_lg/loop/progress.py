@@ -49,7 +49,7 @@ def step_line(node: str, state: LoopState) -> str | None:
         if skipped:
             msg += f"; {skipped} recorded calls got no candidates (the run budget for pairs was spent)"
         if found and found[-1].without_lrf:
-            msg += f"; none for {', '.join(found[-1].without_lrf)} (no proposer of theirs ranks with the LRF)"
+            msg += f"; none for {', '.join(found[-1].without_lrf)} (no knob they read is ranked with the LRF)"
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":

@@ -219,7 +219,8 @@ class Collected(Record):
 @dataclass(frozen=True)
 class PairsCollected(Record):
     """What preference-pair collection produced and cost, per node; ``without_lrf`` are the
-    tunable nodes no pairs were collected for, since none of their proposers ranks with the LRF;
+    reached tunable nodes no pairs were collected for, since none of the knobs they read has
+    a proposer that ranks with the LRF (a node with no recorded call is not among them);
     ``headroom`` is each node's mean gain of its best candidate over its current output."""
 
     pairs: dict[str, int]

@@ -112,7 +112,8 @@ def test_cheap_runs_spend_nothing_on_pairs_and_a_round_gets_its_share_of_the_run
     BudgetProbe.seen = []
     result = optimize(lookup.builder, train, lookup.metric, valset=val, store=store, settings=settings,
                       proposers={"choice": BudgetProbe}, max_iterations=3, patience=None, max_system_runs=200)
-    assert "pairs     per node {}; none for retrieve, answer" in capsys.readouterr().err
+    assert "pairs     per node {}; none for retrieve, answer (no knob they read is ranked with the LRF)" in \
+        capsys.readouterr().err
     assert store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id) == 0
     assert store.count(m.LRFCheckpoint, m.LRFCheckpoint.job_id == result.job_id) == 0
     left, spent = BudgetProbe.seen[0]
