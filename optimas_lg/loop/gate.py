@@ -92,6 +92,20 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     return GateDecision(accepted, mean_cur, mean_new, mean, stderr, n, rule, reason)
 
 
+def check_score(current: Sequence[float | None], proposed: Sequence[float | None]) -> float:
+    """A proposal's score in a training check (``proposed``) beside the current config's on
+    the same examples (``current``), under the gate's rule: failures count at the lowest
+    score of the two, and a proposal that fails where the current config ran scores below
+    it, by the share of examples it broke, since the gate would reject it whatever it gains."""
+    floor = min([0.0, *(float(s) for s in (*current, *proposed) if s is not None)])
+    cur, new = _clean(current, floor), _clean(proposed, floor)
+    mean = sum(new) / len(new) if new else 0.0
+    broken = sum(p is None and c is not None for c, p in zip(current, proposed))
+    if not broken:
+        return mean
+    return min(mean, sum(cur) / len(cur)) - broken / len(new)
+
+
 @dataclass(frozen=True)
 class KnobStep:
     """One validation of a round: ``knobs`` changed on top of what was accepted before."""

@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 
 from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.loop.budget import Spent, round_share
-from optimas_lg.loop.gate import paired_gate, validate_knobwise
+from optimas_lg.loop.gate import check_score, paired_gate, validate_knobwise
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
@@ -205,10 +205,20 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     scores = queries.run_scores(ws.store, list(run_keys))
     check_batch = ws.sample_train(ws.config.global_examples, "global-check")
 
-    def global_check(knobs: dict[str, Any]) -> float:
+    current: list[list[float | None]] = []  # the current config's check scores, run only if a candidate fails
+
+    def check(knobs: dict[str, Any]) -> list[float | None]:
         config_id = ws.config_version(knobs, f"iteration {state['iteration']}: global check",
                                       state["current_config_id"])
-        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id).mean
+        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id).scores
+
+    def global_check(knobs: dict[str, Any]) -> float:
+        scores = check(knobs)
+        if None not in scores or knobs == state["current_knobs"]:
+            return sum(s or 0.0 for s in scores) / len(scores)
+        if not current:
+            current.append(check(dict(state["current_knobs"])))
+        return check_score(current[0], scores)
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),

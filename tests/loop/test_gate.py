@@ -1,4 +1,4 @@
-from optimas_lg.loop.gate import GateConfig, paired_gate, validate_knobwise
+from optimas_lg.loop.gate import GateConfig, check_score, paired_gate, validate_knobwise
 
 
 def test_clear_paired_gain_is_accepted():
@@ -28,6 +28,15 @@ def test_a_change_that_breaks_runs_never_passes_even_when_the_metric_goes_below_
     d = paired_gate([-2.0] * 12, [None] * 5 + [0.0] * 7)
     assert not d.accepted and "fails on 5 of 12" in d.reason and d.mean_proposed < d.mean_current + 2
     assert paired_gate([None] * 2 + [-2.0] * 10, [None] * 2 + [0.0] * 10).accepted  # failing as before: no block
+
+
+def test_a_training_check_ranks_a_proposal_that_breaks_runs_below_the_current_config():
+    """What the search sees must agree with the gate, or it spends its round on a change the gate rejects."""
+    current = [-2.0] * 8
+    assert check_score(current, [None] * 8) < check_score(current, current) == -2.0
+    assert check_score(current, [None] * 3 + [0.0] * 5) < -2.0  # right on 5, broken on 3: still below
+    assert check_score(current, [None] * 3 + [0.0] * 5) > check_score(current, [None] * 8)  # fewer broken: higher
+    assert check_score([None] + [0.5] * 7, [None] + [1.0] * 7) == 7 / 8  # failing where the current fails: no penalty
 
 
 def test_min_gain_blocks_tiny_improvements():
