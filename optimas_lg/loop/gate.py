@@ -57,8 +57,12 @@ class GateDecision:
         return asdict(self)
 
 
-def _clean(scores: Sequence[float | None], floor: float) -> list[float]:
-    return [floor if s is None else float(s) for s in scores]
+def _paired(current: Sequence[float | None], proposed: Sequence[float | None]) -> tuple[list[float], list[float], int]:
+    """Both score lists with a failure at the comparison's lowest score (0 for a metric that
+    never goes below), and how many examples the proposal broke (failed where current ran)."""
+    floor = min([0.0, *(float(s) for s in (*current, *proposed) if s is not None)])
+    cur, new = ([floor if s is None else float(s) for s in scores] for scores in (current, proposed))
+    return cur, new, sum(p is None and c is not None for c, p in zip(current, proposed))
 
 
 def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None],
@@ -67,9 +71,7 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     (same examples, same order; ``None`` marks a failed run)."""
     if len(current) != len(proposed):
         raise ValueError(f"paired gate needs the same examples: {len(current)} vs {len(proposed)} scores")
-    floor = min([0.0, *(float(s) for s in (*current, *proposed) if s is not None)])
-    cur, new = _clean(current, floor), _clean(proposed, floor)
-    broken = sum(p is None and c is not None for c, p in zip(current, proposed))
+    cur, new, broken = _paired(current, proposed)
     n = len(cur)
     rule = f"mean(d) >= {config.min_gain} and mean(d) > {config.z} * stderr(d), n >= {config.min_examples}"
     if n == 0:
@@ -97,10 +99,8 @@ def check_score(current: Sequence[float | None], proposed: Sequence[float | None
     the same examples (``current``), under the gate's rule: failures count at the lowest
     score of the two, and a proposal that fails where the current config ran scores below
     it, by the share of examples it broke, since the gate would reject it whatever it gains."""
-    floor = min([0.0, *(float(s) for s in (*current, *proposed) if s is not None)])
-    cur, new = _clean(current, floor), _clean(proposed, floor)
+    cur, new, broken = _paired(current, proposed)
     mean = sum(new) / len(new) if new else 0.0
-    broken = sum(p is None and c is not None for c, p in zip(current, proposed))
     if not broken:
         return mean
     return min(mean, sum(cur) / len(cur)) - broken / len(new)

@@ -205,20 +205,20 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     scores = queries.run_scores(ws.store, list(run_keys))
     check_batch = ws.sample_train(ws.config.global_examples, "global-check")
 
-    current: list[list[float | None]] = []  # the current config's check scores, run only if a candidate fails
+    current: list[Evaluation] = []  # the current config's check, run only once a candidate fails
 
-    def check(knobs: dict[str, Any]) -> list[float | None]:
+    def check(knobs: dict[str, Any]) -> Evaluation:
         config_id = ws.config_version(knobs, f"iteration {state['iteration']}: global check",
                                       state["current_config_id"])
-        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id).scores
+        return ws.evaluate_examples(check_batch, "train", "global-check", knobs, config_id)
 
     def global_check(knobs: dict[str, Any]) -> float:
-        scores = check(knobs)
-        if None not in scores or knobs == state["current_knobs"]:
-            return sum(s or 0.0 for s in scores) / len(scores)
+        evaluation = check(knobs)
+        if None not in evaluation.scores or knobs == state["current_knobs"]:
+            return evaluation.mean
         if not current:
             current.append(check(dict(state["current_knobs"])))
-        return check_score(current[0], scores)
+        return check_score(current[0].scores, evaluation.scores)
 
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),

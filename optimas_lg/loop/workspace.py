@@ -248,13 +248,17 @@ class Workspace:
         argument's fields that are not state channels were dropped and the node ran on nothing."""
         if node not in self._sent:
             calls, _ = self.node_calls(node)
-            try:
-                steps = [self.recorded_step(c) for c in calls]
-            except ReplayError:
-                steps = []
-            self._sent[node] = ({_canonical(s.node_input): s.state for s in steps}
-                                if steps and steps[0].as_send else None)
+            steps = (self._step_or_none(c) for c in calls)
+            first = next((step for step in steps if step is not None), None)
+            self._sent[node] = None if first is None or not first.as_send else {  # a plain node: no more lookups
+                _canonical(step.node_input): step.state for step in (first, *steps) if step is not None}
         return self._sent[node]
+
+    def _step_or_none(self, call: m.NodeCall) -> RecordedStep | None:
+        try:
+            return self.recorded_step(call)
+        except ReplayError:  # a step with a failed sibling cannot be replayed; the others still can
+            return None
 
     def _replay_callbacks(self) -> list[Any]:
         return [self.meter.handler(REPLAY_TOKENS)]
