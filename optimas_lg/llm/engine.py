@@ -15,6 +15,7 @@ deterministic job asked again is answered from a ``ResponseCache`` without decod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -287,7 +288,7 @@ def _encode(loaded: _Loaded, base: str, job: ChatJob) -> list[int]:
 def _clamp(params: SamplingParams, room: int) -> SamplingParams:
     if params.max_tokens <= room:
         return params
-    return SamplingParams(params.temperature, params.top_p, room, params.stop, params.seed)
+    return dataclasses.replace(params, max_tokens=room)
 
 
 def _adapter_base(adapter: str) -> str | None:

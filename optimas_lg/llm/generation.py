@@ -8,8 +8,10 @@ one token for all rows, and finished rows are cut out of the cache at once.
 
 Each row keeps its own sampling parameters: greedy rows take the argmax (exactly what
 ``generate`` does), sampled rows draw from their own temperature, top-p and seeded
-generator. Positions come from each row's own token count, so padding never shifts a
-row: a greedy row decodes the same text whatever batch it shares.
+generator, and a row held to a JSON Schema chooses only among the tokens its
+``JsonConstraint`` allows (``llm.structured``). Positions come from each row's own token
+count, so padding never shifts a row: a greedy row decodes the same text whatever batch
+it shares.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
+from optimas_lg.llm.structured import JsonConstraint
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -31,6 +35,7 @@ class SamplingParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_schema: str | None = None  # the JSON Schema (as JSON text) the completion must follow
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class _Row:
     id: int
     params: SamplingParams
     generator: torch.Generator | None
+    constraint: JsonConstraint | None = None
     tokens: list[int] = field(default_factory=list)
 
 
@@ -87,7 +93,9 @@ class DecodeBatch:
             mask[i, width - len(prompt) :] = 1
         cache = DynamicCache()
         logits = self._forward(ids, mask, cache, positions=(mask.cumsum(-1) - 1).clamp(min=0))
-        rows = [_Row(self._next_id + i, p, _generator(p)) for i, p in enumerate(params)]
+        rows = [_Row(self._next_id + i, p, _generator(p),
+                     None if p.json_schema is None else JsonConstraint(self.tokenizer, self.eos, p.json_schema))
+                for i, p in enumerate(params)]
         self._next_id += len(rows)
         self._merge(cache, mask, logits, rows)
         return [row.id for row in rows]
@@ -161,9 +169,13 @@ class DecodeBatch:
     def _choose(self) -> list[int]:
         chosen = self._logits.argmax(-1).tolist()
         for i, row in enumerate(self.rows):
-            p = row.params
+            p, logits = row.params, self._logits[i]
+            if row.constraint is not None:
+                allowed = torch.tensor(row.constraint.allowed(row.tokens), dtype=torch.long)
+                logits = torch.full_like(logits, float("-inf")).index_copy_(0, allowed, logits[allowed])
+                chosen[i] = int(logits.argmax())
             if p.temperature > 0:
-                probs = torch.softmax(self._logits[i] / p.temperature, dim=-1)
+                probs = torch.softmax(logits / p.temperature, dim=-1)
                 if p.top_p < 1.0:
                     sorted_probs, order = probs.sort(descending=True)
                     outside = sorted_probs.cumsum(0) - sorted_probs > p.top_p  # keeps at least the top token

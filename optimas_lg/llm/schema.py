@@ -1,8 +1,9 @@
 """The OpenAI chat-completions wire format, as far as the local server implements it.
 
 Unknown fields are ignored (clients send many optional ones), but fields whose meaning
-the server cannot honour (tools, JSON mode, logprobs) are rejected rather than
-silently dropped.
+the server cannot honour (tools, logprobs) are rejected rather than silently dropped.
+``response_format`` is honoured: JSON mode and JSON Schemas are enforced while decoding
+(``llm.structured``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from optimas_lg.llm.engine import ChatResult
 from optimas_lg.llm.generation import SamplingParams
+from optimas_lg.llm.structured import output_schema
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -69,8 +71,7 @@ class ChatCompletionRequest(BaseModel):
     def _supported(self) -> ChatCompletionRequest:
         if self.tools:
             raise ValueError("tool calling is not supported by the local model server")
-        if self.response_format and self.response_format.get("type") != "text":
-            raise ValueError("response_format other than text is not supported by the local model server")
+        output_schema(self.response_format)  # raises for a format the server cannot enforce
         if self.logprobs:
             raise ValueError("logprobs are not supported by the local model server")
         return self
@@ -78,6 +79,7 @@ class ChatCompletionRequest(BaseModel):
     def sampling_params(self) -> list[SamplingParams]:
         """One row per choice; with a seed, choice ``i`` samples with ``seed + i``."""
         max_tokens = self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS
+        schema = output_schema(self.response_format)
         return [
             SamplingParams(
                 temperature=self.temperature,
@@ -85,6 +87,7 @@ class ChatCompletionRequest(BaseModel):
                 max_tokens=max_tokens,
                 stop=tuple(self.stop or ()),
                 seed=None if self.seed is None else self.seed + i,
+                json_schema=schema,
             )
             for i in range(self.n)
         ]

@@ -11,10 +11,12 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 from optimas_lg.errors import ModelNotFoundError, ModelServerError
 from optimas_lg.llm import chat_model, ensure_server, list_adapters, save_adapter_path, start_server
@@ -103,6 +105,31 @@ def test_chatopenai_sync_async_and_stream_agree(server):
     assert "".join(chunk.content for chunk in llm.stream(QUESTIONS[0])) == sync.content
 
 
+COLOR = {"type": "object", "properties": {"color": {"type": "string", "enum": ["red", "green", "blue"]}},
+         "required": ["color"]}
+
+
+def test_json_mode_and_json_schemas_are_enforced_while_decoding(server):
+    """The prompt alone does not get JSON out of SmolLM2; the response_format does."""
+    free = text_of(post(server, messages=[{"role": "user", "content": "Name a color."}], max_tokens=30))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(free)
+    as_object = text_of(post(server, response_format={"type": "json_object"}, max_tokens=60,
+                             messages=[{"role": "user", "content": QUESTIONS[1]}]))
+    assert isinstance(json.loads(as_object), dict)
+    sampled = post(server, temperature=1.0, n=3, seed=3, max_tokens=40,
+                   messages=[{"role": "user", "content": "Name a color."}],
+                   response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": COLOR}}).json()
+    colors = [json.loads(c["message"]["content"])["color"] for c in sampled["choices"]]
+    assert len(colors) == 3 and set(colors) <= {"red", "green", "blue"}
+
+    class Color(BaseModel):
+        color: Literal["red", "green", "blue"]
+
+    llm = ChatOpenAI(base_url=f"{server.base_url}/v1", api_key="local", model=BASE, temperature=0, max_tokens=40)
+    assert isinstance(llm.with_structured_output(Color, method="json_schema").invoke("Name a color."), Color)
+
+
 @pytest.mark.slow
 def test_batched_greedy_equals_single(server):
     def ask(question: str) -> str:
@@ -152,6 +179,8 @@ def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
         {"messages": [{"role": "robot", "content": "hi"}]},
         {"tools": [{"type": "function", "function": {"name": "f"}}]},
         {"stop": ["a", "b", "c", "d", "e"]},
+        {"response_format": {"type": "xml"}},
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "colour"}}}},
     ],
 )
 def test_malformed_requests_are_400_with_a_message(server, body):
