@@ -32,6 +32,7 @@ from optimas_lg.llm.batching import Batcher
 from optimas_lg.llm.generation import Completion, DecodeBatch, DecodeStats, SamplingParams
 from optimas_lg.llm.registry import REGISTRY, check_model, known_models, load_model_and_tokenizer
 from optimas_lg.llm.response_cache import ResponseCache, job_key
+from optimas_lg.llm.tools import Tools, hermes_messages, knows_tools
 
 FOLDERS_FLAG = "--allow-model-folders"
 
@@ -42,8 +43,9 @@ class RequestError(OptimasError):
 
 @dataclass(frozen=True)
 class ChatJob:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     params: list[SamplingParams]  # one per choice
+    tools: Tools | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,13 @@ def _encode(loaded: _Loaded, base: str, job: ChatJob) -> list[int]:
     tokenizer = loaded.tokenizer
     if not tokenizer.chat_template:
         raise RequestError(f"model {base!r} has no chat template, so it cannot serve chat completions")
-    text = tokenizer.apply_chat_template(job.messages, tokenize=False, add_generation_prompt=True)
+    if knows_tools(tokenizer):
+        tools = None if job.tools is None else [{"type": "function", "function": f} for f in job.tools.functions]
+        text = tokenizer.apply_chat_template(job.messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    else:  # the tools, calls and results written into plain turns
+        messages = hermes_messages(job.messages, job.tools) if _has_tool_parts(job) else job.messages
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text += job.tools.prefill if job.tools is not None else ""
     ids = tokenizer(text, add_special_tokens=False).input_ids
     if len(ids) >= loaded.context:
         raise RequestError(
@@ -283,6 +291,10 @@ def _encode(loaded: _Loaded, base: str, job: ChatJob) -> list[int]:
             "tokens (prompt plus completion); shorten the messages"
         )
     return ids
+
+
+def _has_tool_parts(job: ChatJob) -> bool:
+    return job.tools is not None or any(m["role"] == "tool" or m.get("tool_calls") for m in job.messages)
 
 
 def _clamp(params: SamplingParams, room: int) -> SamplingParams:

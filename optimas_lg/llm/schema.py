@@ -1,22 +1,24 @@
 """The OpenAI chat-completions wire format, as far as the local server implements it.
 
 Unknown fields are ignored (clients send many optional ones), but fields whose meaning
-the server cannot honour (tools, logprobs) are rejected rather than silently dropped.
-``response_format`` is honoured: JSON mode and JSON Schemas are enforced while decoding
-(``llm.structured``).
+the server cannot honour (logprobs) are rejected rather than silently dropped.
+``response_format`` is honoured (JSON mode and JSON Schemas are enforced while decoding,
+``llm.structured``), and so are ``tools`` and ``tool_choice`` (``llm.tools``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optimas_lg.llm.engine import ChatResult
-from optimas_lg.llm.generation import SamplingParams
+from optimas_lg.llm.generation import Completion, SamplingParams
 from optimas_lg.llm.structured import output_schema
+from optimas_lg.llm.tools import Tools
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -27,14 +29,41 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    arguments: str | dict = "{}"
+
+
+class AssistantToolCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    tool_calls: list[AssistantToolCall] | None = None
 
-    def as_template_input(self) -> dict[str, str]:
+    def as_template_input(self) -> dict[str, Any]:
+        """The message as chat templates read it: a call's arguments as an object, not JSON text."""
         text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content or [])
-        return {"role": "system" if self.role == "developer" else self.role, "content": text}
+        message: dict[str, Any] = {"role": "system" if self.role == "developer" else self.role, "content": text}
+        if self.tool_calls:
+            message["tool_calls"] = [{"type": "function", "function": {"name": c.function.name,
+                                                                       "arguments": _arguments(c.function.arguments)}}
+                                     for c in self.tool_calls]
+        return message
+
+
+def _arguments(arguments: str | dict) -> Any:
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        return json.loads(arguments or "{}")
+    except ValueError:
+        return arguments  # rendered as the client sent it
 
 
 class StreamOptions(BaseModel):
@@ -56,6 +85,7 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[dict] | None = None
+    tool_choice: str | dict | None = None
     response_format: dict | None = None
     logprobs: bool | None = None
 
@@ -69,17 +99,22 @@ class ChatCompletionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:
-        if self.tools:
-            raise ValueError("tool calling is not supported by the local model server")
-        output_schema(self.response_format)  # raises for a format the server cannot enforce
+        tools = self.tool_spec()  # raises for tools or a tool_choice that cannot be served
+        if output_schema(self.response_format) is not None and tools is not None and tools.forced:
+            raise ValueError("a forced tool call (tool_choice) and a response_format cannot both shape the reply")
         if self.logprobs:
             raise ValueError("logprobs are not supported by the local model server")
         return self
 
+    def tool_spec(self) -> Tools | None:
+        return Tools.from_request(self.tools, self.tool_choice)
+
     def sampling_params(self) -> list[SamplingParams]:
         """One row per choice; with a seed, choice ``i`` samples with ``seed + i``."""
         max_tokens = self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS
-        schema = output_schema(self.response_format)
+        tools = self.tool_spec()
+        call = tools.call_schema() if tools is not None else None
+        schema = output_schema(self.response_format) if call is None else json.dumps(call, sort_keys=True)
         return [
             SamplingParams(
                 temperature=self.temperature,
@@ -106,29 +141,37 @@ def _envelope(model: str, kind: str) -> dict:
     return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": model}
 
 
-def completion_body(model: str, result: ChatResult) -> dict:
+def _reply(completion: Completion, tools: Tools | None) -> tuple[dict[str, Any], str]:
+    """A choice's assistant message and finish reason: with tools, the calls parsed out of
+    its text (``finish_reason="tool_calls"`` when there are some)."""
+    if tools is None:
+        return {"role": "assistant", "content": completion.text}, completion.finish_reason
+    content, calls = tools.parse(completion.text)
+    if not calls:
+        return {"role": "assistant", "content": content}, completion.finish_reason
+    return {"role": "assistant", "content": content, "tool_calls": [c.to_openai() for c in calls]}, "tool_calls"
+
+
+def completion_body(model: str, result: ChatResult, tools: Tools | None = None) -> dict:
     """A ``chat.completion`` response."""
-    choices = [
-        {
-            "index": i,
-            "message": {"role": "assistant", "content": c.text},
-            "finish_reason": c.finish_reason,
-            "logprobs": None,
-        }
-        for i, c in enumerate(result.choices)
-    ]
+    choices = []
+    for i, c in enumerate(result.choices):
+        message, finish = _reply(c, tools)
+        choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
     return {**_envelope(model, "chat.completion"), "choices": choices, "usage": _usage(result)}
 
 
-def stream_chunks(model: str, result: ChatResult, include_usage: bool) -> list[dict]:
-    """``chat.completion.chunk`` events for a finished result: each choice's text in one
-    delta, then its finish reason, then (if asked) the usage."""
+def stream_chunks(model: str, result: ChatResult, include_usage: bool, tools: Tools | None = None) -> list[dict]:
+    """``chat.completion.chunk`` events for a finished result: each choice's message in one
+    delta (its calls numbered by ``index``), then its finish reason, then (if asked) the usage."""
     head = _envelope(model, "chat.completion.chunk")
     chunks = []
     for i, c in enumerate(result.choices):
-        delta = {"role": "assistant", "content": c.text}
+        delta, finish = _reply(c, tools)
+        if "tool_calls" in delta:
+            delta["tool_calls"] = [{"index": k, **call} for k, call in enumerate(delta["tool_calls"])]
         chunks.append({**head, "choices": [{"index": i, "delta": delta, "finish_reason": None}]})
-        chunks.append({**head, "choices": [{"index": i, "delta": {}, "finish_reason": c.finish_reason}]})
+        chunks.append({**head, "choices": [{"index": i, "delta": {}, "finish_reason": finish}]})
     if include_usage:
         chunks.append({**head, "choices": [], "usage": _usage(result)})
     return chunks

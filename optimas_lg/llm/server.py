@@ -107,7 +107,8 @@ def create_app(pool: ModelPool, max_request_bytes: int = MAX_REQUEST_BYTES) -> F
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: ChatCompletionRequest, http: Request) -> dict | JSONResponse | StreamingResponse:
-        job = ChatJob([m.as_template_input() for m in request.messages], request.sampling_params())
+        tools = request.tool_spec()
+        job = ChatJob([m.as_template_input() for m in request.messages], request.sampling_params(), tools)
         try:
             future = await asyncio.to_thread(pool.submit, request.model, job)
             result = await _unless_disconnected(http, future)
@@ -125,9 +126,9 @@ def create_app(pool: ModelPool, max_request_bytes: int = MAX_REQUEST_BYTES) -> F
             message = f"generation failed: {type(exc).__name__}: {exc}"
             return JSONResponse(error_body(message, "server_error"), status_code=500)
         if not request.stream:
-            return completion_body(request.model, result)
+            return completion_body(request.model, result, tools)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = stream_chunks(request.model, result, include_usage)
+        chunks = stream_chunks(request.model, result, include_usage, tools)
 
         async def events() -> AsyncIterator[str]:
             for chunk in chunks:

@@ -15,6 +15,8 @@ from typing import Literal
 
 import httpx
 import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
@@ -130,6 +132,32 @@ def test_json_mode_and_json_schemas_are_enforced_while_decoding(server):
     assert isinstance(llm.with_structured_output(Color, method="json_schema").invoke("Name a color."), Color)
 
 
+def test_tool_calls_forced_named_and_in_a_conversation(server):
+    """SmolLM2's template knows no tools: they are written into its turns (``llm.tools``)."""
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Get the current weather in a city."""
+        return f"It is sunny in {city}."
+
+    llm = ChatOpenAI(base_url=f"{server.base_url}/v1", api_key="local", model=BASE, temperature=0, max_tokens=40)
+    forced = llm.bind_tools([get_weather, add], tool_choice="required").invoke("What is 2 plus 3?")
+    assert [(c["name"], set(c["args"])) for c in forced.tool_calls] == [("add", {"a", "b"})]
+    assert all(isinstance(v, int) for v in forced.tool_calls[0]["args"].values())
+    named = llm.bind_tools([get_weather, add], tool_choice="get_weather").invoke("Weather in Rome?")
+    assert [c["name"] for c in named.tool_calls] == ["get_weather"]
+    streamed = [c for chunk in llm.bind_tools([add], tool_choice="add").stream("2+3?") for c in chunk.tool_call_chunks]
+    assert [c["name"] for c in streamed] == ["add"] and set(json.loads(streamed[0]["args"])) == {"a", "b"}
+    result = ToolMessage(get_weather.invoke(named.tool_calls[0]["args"]), tool_call_id=named.tool_calls[0]["id"])
+    answer = llm.bind_tools([get_weather, add]).invoke([HumanMessage("Weather in Rome?"), named, result])
+    assert answer.content and not answer.tool_calls
+
+
 @pytest.mark.slow
 def test_batched_greedy_equals_single(server):
     def ask(question: str) -> str:
@@ -177,7 +205,8 @@ def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
         {"temperature": 5},
         {"n": 0},
         {"messages": [{"role": "robot", "content": "hi"}]},
-        {"tools": [{"type": "function", "function": {"name": "f"}}]},
+        {"tools": [{"type": "function", "function": {}}]},
+        {"tool_choice": "required"},
         {"stop": ["a", "b", "c", "d", "e"]},
         {"response_format": {"type": "xml"}},
         {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "colour"}}}},
