@@ -60,12 +60,17 @@ class ReadTracker(dict):
         self._all()
         return dict.copy(self) | other
 
+    def _entries(self) -> dict[str, Any]:
+        """The entries without marking a read (``dict.copy`` goes through the overridden
+        ``keys`` and ``__getitem__`` of a subclass, which would mark every key)."""
+        return dict(dict.items(self))
+
     def __copy__(self) -> "ReadTracker":
         # LangGraph's input cache hands each task a shallow copy: give it its own read set
-        return ReadTracker(dict.copy(self))
+        return ReadTracker(self._entries())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (dict.copy(self),))
+        return (dict, (self._entries(),))
 
 
 class ContextReads:

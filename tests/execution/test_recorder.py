@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 
 import pytest
@@ -37,8 +38,10 @@ def test_read_tracker_notes_reads():
     state = ReadTracker({"a": 1, "b": 2, "c": 3})
     assert state["a"] == 1 and state.get("b") == 2 and "zz" not in state
     assert state.reads == {"a", "b", "zz"}
-    copy = state.__copy__()
+    copy = state.__copy__()  # LangGraph hands the second task of a step a copy of the first's input
     assert copy == {"a": 1, "b": 2, "c": 3} and copy.reads == set()
+    assert pickle.loads(pickle.dumps(state)) == copy
+    assert state.reads == {"a", "b", "zz"}  # copying is not reading
     dict(copy)
     assert copy.reads == {"a", "b", "c"}
 
