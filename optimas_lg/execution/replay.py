@@ -32,6 +32,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import ParentCommand
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed.base import is_managed_value
@@ -193,6 +194,11 @@ class _Capture(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
         if run_id in self.runs:
             self.output = outputs
+
+    def on_chain_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        # a subgraph node that leaves with Command(graph=PARENT) routes by raising it
+        if run_id in self.runs and isinstance(error, ParentCommand):
+            self.output = dataclasses.replace(error.args[0], graph=None)  # the node's own Command, at its level
 
 
 @isolated

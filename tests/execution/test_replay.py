@@ -11,12 +11,14 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph import START, StateGraph
 from langgraph.managed import RemainingSteps
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 from typing_extensions import TypedDict
 
 from optimas_lg.data import Example
 from optimas_lg.errors import ReplayError
 from optimas_lg.execution.replay import knobs_read, replay, rollout_from, run_node
 from optimas_lg.execution.runner import run_examples
+from optimas_lg.graph import serde
 from optimas_lg.graph.knobs import Choice
 from optimas_lg.graph.system import System
 from optimas_lg.store import models
@@ -29,6 +31,7 @@ SHAPES = {
     "map_reduce": (shapes.map_reduce, {"topic": "t"}),
     "subgraph": (shapes.with_subgraph, {"n": 1, "log": []}),
     "commands": (lambda: shapes.commands(typed=False), {"n": 1, "log": []}),
+    "parent_command": (shapes.parent_command, {"n": 1, "log": []}),
     "async": (shapes.async_graph, {"n": 0, "log": []}),
     "react": (shapes.react_agent, {"messages": [("user", "2+3?")]}),
 }
@@ -53,6 +56,15 @@ def recorded(store, factory, inputs, knobs=None):
     nc = models.NodeCall
     return system, example, result, store.select(nc, nc.run_id == result.run_id, nc.kind == "node",
                                                  nc.namespace == "", order_by=nc.started_at)
+
+
+def test_a_subgraph_node_that_routes_its_parent_returns_that_command_when_run_alone(store):
+    system, example, result, (sub, _) = recorded(store, *SHAPES["parent_command"])
+    output = run_node(system, "sub", serde.from_json(sub.inputs))
+    assert isinstance(output, Command) and output.graph is None
+    assert (output.goto, output.update) == ("done", {"n": 6, "log": ["pick"]})
+    (rollout,) = rollout_from(system, "sub", serde.from_json(sub.inputs), output, example, lambda e, o: 1.0, None, 1)
+    assert rollout.final_output == result.output == {"n": 6, "log": ["pick", "done"]}
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -183,6 +183,19 @@ def commands(typed: bool) -> StateGraph:
     return g
 
 
+def parent_command() -> StateGraph:
+    """A subgraph node that leaves by routing its parent: ``Command(graph=PARENT)``."""
+    inner = StateGraph(Counter)
+    inner.add_node("pick", lambda s: Command(graph=Command.PARENT, goto="done", update={"n": s["n"] + 5,
+                                                                                        "log": ["pick"]}))
+    inner.add_edge(START, "pick")
+    g = StateGraph(Counter)
+    g.add_node("sub", inner.compile())
+    g.add_node("done", lambda s: {"log": ["done"]})
+    g.add_edge(START, "sub")
+    return g
+
+
 async def slow_bump(state: Counter) -> dict[str, Any]:
     await asyncio.sleep(0.01)
     return {"n": state["n"] + 1, "log": ["async"]}
