@@ -49,7 +49,7 @@ def optimize(
     seed: int | None = typer.Option(None, "--seed", help="Seed of the validation split, node picks and samples."),
     max_iterations: int | None = typer.Option(None, "--max-iterations", help="Optimization rounds."),
     max_system_runs: int | None = typer.Option(None, "--max-system-runs", "--max-runs",
-                                               help="Limit on system runs."),
+                                               help="Limit on system runs (the test set's scoring is not counted)."),
     max_llm_tokens: int | None = typer.Option(None, "--max-llm-tokens", "--max-tokens",
                                               help="Limit on LLM tokens (system runs, pairs and proposers)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Limit on wall time."),

@@ -15,6 +15,8 @@ class Budget:
     ``patience`` stops the loop after that many iterations in a row without an
     accepted change. ``max_cost`` is in USD, priced by the job's price table
     (``optimas_lg.pricing``); like ``max_system_runs`` it also caps the runs of long steps.
+    No limit counts the runs that score the test set (before and after): the held-out set
+    must not change what the loop decides.
     """
 
     max_iterations: int = 8

@@ -354,7 +354,7 @@ def spend_section(store: Store, job: m.Job) -> str:
     usage = [Usage(*row) for row in queries.token_usage(store, job.id)]
     if not usage:
         return "## Spend per node\n\nNo LLM calls recorded."
-    runs, _ = queries.job_spend(store, job.id)
+    runs, _ = queries.job_spend(store, job.id, budgeted=False)
     spend = prices.spend(usage)
     rows = []
     for u in sorted(usage, key=lambda u: (u.node or "", u.model)):

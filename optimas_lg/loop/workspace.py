@@ -157,14 +157,15 @@ class Workspace:
 
     def evaluate_examples(self, examples: Sequence[Example], split_name: str, label: str, knobs: dict[str, Any],
                           config_id: int) -> Evaluation:
-        """``evaluate`` on any examples (a training mini-batch, say), labelled ``split_name``."""
+        """``evaluate`` on any examples (a training mini-batch, say), labelled ``split_name``.
+        Test runs are recorded as such, and no budget counts them (``queries.UNBUDGETED``)."""
         repeats = max(1, self.config.val_repeats)
         objective = self.config.objective
         per_example: list[list[float]] = [[] for _ in examples]
         errors: list[str] = []
         usage: dict[str, tuple[float, float]] = {}  # run id -> (USD, s), when the objective needs them
         for _ in range(repeats):
-            summary = self.run(examples, knobs, config_id, purpose="eval")
+            summary = self.run(examples, knobs, config_id, purpose="test" if split_name == "test" else "eval")
             if objective.weighted or objective.constrained:
                 usage.update(self._run_usage([r.run_id for r in summary.results]))
             for i, result in enumerate(summary.results):
@@ -206,7 +207,7 @@ class Workspace:
 
     def money(self) -> Spend:
         """What the job's recorded LLM calls cost under its price table (per node and model)."""
-        return self.prices.spend(Usage(*row) for row in queries.token_usage(self.store, self.job_id))
+        return self.prices.spend(Usage(*row) for row in queries.token_usage(self.store, self.job_id, budgeted=True))
 
     def spent(self) -> Spent:
         """What this job spent: its finished steps' and the current step's so far (tokens by

@@ -16,30 +16,40 @@ from sqlalchemy import delete, func, select
 from optimas_lg.store import models as m
 from optimas_lg.store.store import Store
 
-
 # -- jobs and their spend ---------------------------------------------------------------
-def job_spend(store: Store, job_id: int) -> tuple[int, int]:
-    """(system runs, LLM tokens) recorded for a job so far."""
+UNBUDGETED = ("test",)
+"""Purposes of runs no budget counts: the test set's scoring, so that it cannot steer a decision."""
+
+
+def _runs_of(job_id: int, budgeted: bool) -> list[Any]:
+    where = [m.Run.job_id == job_id]
+    return where + [m.Run.purpose.not_in(UNBUDGETED)] if budgeted else where
+
+
+def job_spend(store: Store, job_id: int, budgeted: bool = True) -> tuple[int, int]:
+    """(system runs, LLM tokens) recorded for a job so far: those its budget counts, or
+    (``budgeted=False``) all of them, the test set's scoring included."""
+    where = _runs_of(job_id, budgeted)
     with store.session() as s:
-        runs = s.scalar(select(func.count()).select_from(m.Run).where(m.Run.job_id == job_id)) or 0
+        runs = s.scalar(select(func.count()).select_from(m.Run).where(*where)) or 0
         tokens = s.scalar(
             select(func.coalesce(func.sum(m.LLMCall.prompt_tokens + m.LLMCall.completion_tokens), 0))
-            .join(m.Run, m.Run.id == m.LLMCall.run_id).where(m.Run.job_id == job_id)
+            .join(m.Run, m.Run.id == m.LLMCall.run_id).where(*where)
         ) or 0
     return int(runs), int(tokens)
 
 
 def token_usage(store: Store, job_id: int | None = None, config_id: int | None = None,
-                purpose: str | None = None) -> list[tuple[str | None, str, int, int]]:
+                purpose: str | None = None, budgeted: bool = False) -> list[tuple[str | None, str, int, int]]:
     """(node, model, prompt tokens, completion tokens) summed over a job's LLM calls (or the
-    whole store's; with ``config_id``/``purpose``, only those runs'); ``node`` is None for a
-    call made outside any node."""
+    whole store's; with ``config_id``/``purpose``, only those runs'; with ``budgeted``, only
+    the runs the budget counts); ``node`` is None for a call made outside any node."""
     lc, nc = m.LLMCall, m.NodeCall
     query = (select(nc.node, lc.model, func.coalesce(func.sum(lc.prompt_tokens), 0),
                     func.coalesce(func.sum(lc.completion_tokens), 0))
              .outerjoin(nc, nc.id == lc.node_call_id).group_by(nc.node, lc.model))
     if job_id is not None:
-        query = query.join(m.Run, m.Run.id == lc.run_id).where(m.Run.job_id == job_id)
+        query = query.join(m.Run, m.Run.id == lc.run_id).where(*_runs_of(job_id, budgeted))
         if config_id is not None:
             query = query.where(m.Run.config_id == config_id)
         if purpose is not None:

@@ -109,3 +109,22 @@ def test_the_loop_stops_before_a_round_it_cannot_finish_in_time(store, monkeypat
     spent = load_history(store, result.job_id).budget[-1].record
     assert "the slowest round took" in (result.stop_reason or ""), result.stop_reason
     assert spent.seconds < 1500 and spent.iterations >= 2, spent
+
+
+def test_a_test_set_is_scored_outside_the_budget_and_changes_no_decision(store):
+    """The test set's runs before and after the loop are recorded as ``purpose="test"`` and
+    no limit counts them: with or without a test set, the same budget buys the same rounds."""
+    from tests.graphs import lookup
+
+    examples = lookup.examples()
+    settings = OptimizeConfig.from_dict({"gate": {"min_examples": 4}, "kinds": ["choice", "int"],
+                                         "budget": {"patience": None}})
+    jobs = [optimas_lg.optimize(lookup.builder, examples[:10], lookup.metric, valset=examples[10:16], testset=test,
+                                store=store, settings=settings, max_iterations=4, max_system_runs=40, progress=False)
+            for test in (examples[16:], None)]
+    spent = [load_history(store, job.job_id).budget[-1].record for job in jobs]
+    assert [(d.node, d.changes, d.accepted) for d in jobs[0].decisions] == \
+        [(d.node, d.changes, d.accepted) for d in jobs[1].decisions]
+    assert spent[0].system_runs == spent[1].system_runs <= 40
+    with_test, _ = queries.job_spend(store, jobs[0].job_id, budgeted=False)
+    assert with_test == spent[0].system_runs + 2 * len(examples[16:])
