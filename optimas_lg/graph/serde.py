@@ -3,7 +3,8 @@
 The store keeps payloads as JSON. Plain JSON values pass through unchanged; everything
 else becomes a tagged object ``{"__olg__": tag, ...}`` that ``from_json`` turns back into
 the same type: LangChain messages and documents, ``Send``/``Command``, pydantic models,
-dataclasses, tuples, sets, bytes, datetimes, enums and dicts with non-string keys.
+dataclasses, tuples, sets, bytes, datetimes, enums, dicts with non-string keys and NumPy
+arrays and scalars of plain dtypes.
 A value with no faithful JSON form is kept as its ``repr`` (tag ``"repr"``) and
 ``from_json`` raises ``SerdeError`` naming its type, rather than replaying a wrong value.
 
@@ -193,7 +194,32 @@ def to_json(value: Any) -> Any:
         return {TAG: "dataclass", "cls": _qualname(type(value)), "fields": fields}
     if isinstance(value, tuple):  # a NamedTuple
         return {TAG: "namedtuple", "cls": _qualname(type(value)), "items": [to_json(v) for v in value]}
+    if type(value).__module__ == "numpy" and getattr(getattr(value, "dtype", None), "kind", "O") in _NUMPY_KINDS:
+        return _numpy_to_json(value)
     return {TAG: "repr", "type": _qualname(type(value)), "repr": repr(value)}
+
+
+_NUMPY_KINDS = frozenset("biufcSUmM")
+"""dtype kinds whose arrays are plain bytes (object and structured arrays are not: kept as repr)."""
+
+
+def _numpy_to_json(value: Any) -> dict[str, Any]:
+    """A NumPy array or scalar (an embedding, a feature vector) as dtype, shape and raw bytes."""
+    import numpy as np
+
+    array = np.asarray(value)
+    return {TAG: "ndarray", "dtype": array.dtype.str, "shape": list(array.shape),
+            "scalar": isinstance(value, np.generic), "b64": base64.b64encode(array.tobytes()).decode()}
+
+
+def _numpy_from_json(data: dict[str, Any]) -> Any:
+    import numpy as np
+
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in _NUMPY_KINDS:
+        raise SerdeError(f"a recorded array has dtype {data['dtype']!r}, which optimas-lg never writes")
+    array = np.frombuffer(base64.b64decode(data["b64"]), dtype=dtype).reshape(data["shape"]).copy()
+    return array[()] if data["scalar"] else array
 
 
 def from_json(data: Any, types: Types = NO_TYPES) -> Any:
@@ -230,6 +256,8 @@ def from_json(data: Any, types: Types = NO_TYPES) -> Any:
         return types.build(data["cls"], **{k: from_json(v, types) for k, v in data["fields"].items()})
     if tag == "namedtuple":
         return types.build(data["cls"], *(from_json(v, types) for v in data["items"]))
+    if tag == "ndarray":
+        return _numpy_from_json(data)
     if tag == "repr":
         raise SerdeError(
             f"a recorded value of type {data['type']} was stored only as its repr ({data['repr'][:80]}) "

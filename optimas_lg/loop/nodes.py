@@ -116,13 +116,15 @@ def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
-    """Run the training examples under the current config; the recorder keeps every node call."""
+    """Run the training examples under the current config; the recorder keeps every node
+    call, each of which a round must be able to run its node on again."""
     ws = runtime.context.job(state)
     summary = ws.run(ws.trainset, state["current_knobs"], state["current_config_id"], purpose="collect")
     if summary.n_failed == summary.n_runs:
         first = next(r.error for r in summary.results if r.error)
         raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error: "
                            f"{error_line(first or '?')}")
+    ws.check_replayable()
     return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean))]}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric, as_examples, check_metric, load_examples, split
-from optimas_lg.errors import DataError, OptimasError, ReplayError
+from optimas_lg.errors import DataError, OptimasError, ReplayError, SerdeError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
@@ -300,6 +300,16 @@ class Workspace:
         also ran under that config (a node an accepted change routes around is not spent on)."""
         ran = None if config_id is None else queries.nodes_called(self.store, self.job_id, config_id)
         return [n for n in self.tunable_nodes() if (ran is None or n in ran) and self.node_calls(n)[0]]
+
+    def check_replayable(self) -> None:
+        """Refuse, before pairs and rounds spend the budget, recorded inputs that no node can
+        be run alone on (a value stored only as its repr): every round decodes its node's."""
+        for node in self.reached_nodes():
+            for call in self.node_calls(node)[0]:
+                try:
+                    self.decode(call.inputs)
+                except SerdeError as exc:
+                    raise SerdeError(f"job {self.job_id}: node {node!r} cannot be optimized: {exc}") from exc
 
     def knobs_read(self, node: str, inputs: Sequence[Any], knobs: dict[str, Any]) -> set[str] | None:
         """The knobs ``node`` reads under ``knobs`` on (a seeded sample of at most

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from typing import Annotated, Literal, NamedTuple
 
+import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -113,6 +114,17 @@ def test_values_round_trip_as_their_own_types():
     back = serde.from_json(json.loads(json.dumps(serde.to_json(value))), System(graph()).types)
     assert back == value
     assert type(back["state"].notes[1].mood) is Mood and type(back["state"].meta["span"]) is Span
+
+
+def test_numpy_arrays_and_scalars_round_trip_bit_for_bit():
+    """Embeddings and feature vectors in state replay as the same arrays (object arrays stay a repr)."""
+    values = [np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3).T, np.int64(7), np.array(["a", "bc"]),
+              np.array(2.5), np.bool_(True)]
+    for value in values:
+        back = serde.from_json(json.loads(json.dumps(serde.to_json(value))))
+        assert type(back) is type(value) and back.dtype == value.dtype and np.array_equal(back, value)
+    with pytest.raises(SerdeError, match="stored only as its repr"):
+        serde.from_json(serde.to_json(np.array([object()], dtype=object)))
 
 
 def test_langchain_messages_and_documents_need_no_registration_but_prompts_are_refused():

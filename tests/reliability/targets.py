@@ -31,6 +31,23 @@ def _asks_the_model_server(state, runtime) -> dict:
     return {"answer": reply.content}
 
 
+class _Handle:
+    """A value with no JSON form (a client, a lock, an open file): recorded only as its repr."""
+
+
+class _HandleState(lookup.State, total=False):
+    handle: _Handle
+
+
+def _retrieve_with_a_handle(state, runtime) -> dict:
+    return {**lookup.retrieve(state, runtime), "handle": _Handle()}
+
+
+def _answer_with_a_handle(state, runtime) -> dict:
+    assert isinstance(state["handle"], _Handle)
+    return lookup.answer(state, runtime)
+
+
 raising_node = _with_answer(_broken_answer)
 model_server_node = _with_answer(_asks_the_model_server)
 
@@ -38,6 +55,13 @@ model_server_node = _with_answer(_asks_the_model_server)
 class Plain(TypedDict):
     question: str
 
+
+opaque_state = StateGraph(_HandleState, context_schema=lookup.Config)
+opaque_state.add_node("retrieve", _retrieve_with_a_handle)
+opaque_state.add_node("answer", _answer_with_a_handle)
+opaque_state.add_edge(START, "retrieve")
+opaque_state.add_edge("retrieve", "answer")
+opaque_state.add_edge("answer", END)
 
 no_knobs = StateGraph(Plain)
 no_knobs.add_node("echo", lambda state: state)

@@ -5,6 +5,7 @@ line naming what is wrong and where (no traceback), creates no job or marks its 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ FILES = {  # name -> content of a bad data or settings file
     "small_gate.json": '{"gate": {"min_examples": 5}}',  # the good validation file has 8 rows
 }
 SMALL_GATE = ("--settings", "{small_gate.json}")
+PROGRESS = re.compile(r"  \[runs \d+ · tokens \d+ · \d+s\]$")  # a loop step's progress line, before the error
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ CASES = [
          ("every val run", "raising_metric", "KeyError"), "failed"),
     Case("a metric that returns text", _optimize(*SMALL_GATE, metric=f"{BAD}:text_metric"),
          ("every val run", "'good'"), "failed"),
+    Case("a state value with no JSON form", _optimize(*SMALL_GATE, target=f"{BAD}:opaque_state"),
+         ("node 'answer' cannot be optimized", "_Handle", "stored only as its repr"), "failed"),
     Case("a model server that is down", _optimize(*SMALL_GATE, target=f"{BAD}:model_server_node"),
          ("every val run", "OPTIMAS_LG_LLM_URL", "does not answer"), "failed"),
     # jobs and stores
@@ -167,7 +171,7 @@ def test_a_bad_input_fails_cleanly(case, recorded, lookup_files, tmp_path):
     outcome = cli(args, env, tmp_path / "out")
 
     assert outcome.code == 1, outcome.stderr
-    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    lines = [line for line in outcome.stderr.splitlines() if line.strip() and not PROGRESS.search(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), outcome.stderr
     assert all(s in lines[0] for s in case.says), lines[0]
     after = _facts(db)
