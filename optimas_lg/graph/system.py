@@ -12,6 +12,7 @@ function as an edge to END. What cannot be known before running (a router withou
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect as pyinspect
 import typing
 from collections.abc import Mapping, Sequence
@@ -201,11 +202,21 @@ def _mermaid_body(g: SystemGraph, prefix: str, lines: list[str], ind: str) -> No
         lines.append(f"{ind}{ids[source]} -.->|{label}| {qid}")
 
 
+def _user_function(runnable: Any) -> Any:
+    """The user's own function (or callable) behind a node or router: unwrapped from
+    LangGraph's ``RunnableCallable`` and from ``functools.partial`` (a node with its LLM bound
+    in, as LangGraph's multi-agent tutorials write them)."""
+    func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else runnable
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
 def _node_doc(runnable: Any) -> str | None:
     """The docstring of the user's function or callable class (not of a LangGraph/LangChain
     wrapper such as ToolNode or a compiled subgraph, whose class docstring says nothing about
     this node)."""
-    func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else runnable
+    func = _user_function(runnable)
     if func is None or isinstance(func, Runnable):
         return None
     doc = func.__doc__ if pyinspect.isroutine(func) else type(func).__doc__ or type(func).__call__.__doc__
@@ -213,7 +224,7 @@ def _node_doc(runnable: Any) -> str | None:
 
 
 def _router_doc(path: Any) -> tuple[str, str | None]:
-    func = (path.func or path.afunc) if isinstance(path, RunnableCallable) else getattr(path, "func", None) or path
+    func = _user_function(path if isinstance(path, RunnableCallable) else getattr(path, "func", None) or path)
     name = getattr(func, "__name__", None) or getattr(path, "name", None) or type(path).__name__
     doc = func.__doc__ if pyinspect.isroutine(func) else None
     return name, pyinspect.cleandoc(doc) if doc else None
@@ -228,7 +239,7 @@ def _returns_command(runnable: Any, has_exit: bool) -> bool:
     ``Command``, or it has none and no edge leaves it (most users do not annotate
     ``Command[Literal[...]]``; a node with no way out and no annotation is read as routing
     itself rather than as a dead end)."""
-    func = (runnable.func or runnable.afunc) if isinstance(runnable, RunnableCallable) else None
+    func = _user_function(runnable) if isinstance(runnable, RunnableCallable) else None
     if func is None:
         return False
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -58,18 +59,24 @@ class _Caller:
         return {}
 
 
+def _agent(state: dict, llm: str) -> dict:
+    """Answer with the model bound in."""
+    return {}
+
+
 def test_a_callable_class_node_is_described_by_its_docstring_a_library_wrapper_is_not():
     from langgraph.prebuilt import ToolNode
 
     g = StateGraph(shapes.QA)
     g.add_node("retrieve", _Retriever())
     g.add_node("call", _Caller())
+    g.add_node("agent", functools.partial(_agent, llm="local/smollm2-135m"))
     g.add_node("tools", ToolNode([shapes.add]))
     g.add_node("sub", shapes.async_graph().compile())
     g.add_edge(START, "retrieve")
     docs = {name: node.doc for name, node in optimas_lg.inspect(g).nodes.items()}
     assert docs == {"retrieve": "Fetch the documents for the query.", "call": "Call the thing.", "tools": None,
-                    "sub": None}
+                    "sub": None, "agent": "Answer with the model bound in."}
 
 
 def test_conditional_with_hint_is_static_and_reports_the_loop():
