@@ -238,10 +238,11 @@ def _returns_command(runnable: Any, has_exit: bool) -> bool:
     """Whether the node may route by returning ``Command``: its return annotation mentions
     ``Command``, or it has none and no edge leaves it (most users do not annotate
     ``Command[Literal[...]]``; a node with no way out and no annotation is read as routing
-    itself rather than as a dead end)."""
+    itself rather than as a dead end). A subgraph node with no way out is read the same way:
+    its nodes route the parent with ``Command(graph=Command.PARENT)``."""
     func = _user_function(runnable) if isinstance(runnable, RunnableCallable) else None
     if func is None:
-        return False
+        return not has_exit and find_subgraph_pregel(runnable) is not None
     try:
         ret = typing.get_type_hints(func).get("return")
     except Exception:  # unresolvable forward references: the annotation tells us nothing

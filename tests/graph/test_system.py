@@ -96,6 +96,13 @@ def test_conditional_without_hint_is_dynamic_not_an_edge_to_end():
                                                                                        "__end__": "__end__"}
 
 
+def test_a_subgraph_node_with_no_way_out_routes_its_parent():
+    """Its nodes leave with ``Command(graph=Command.PARENT)``: a route known at run time, not a dead end."""
+    graph = optimas_lg.inspect(shapes.parent_command())
+    assert graph.dynamic == ["node 'sub': may route with Command(goto=...) to undeclared destinations"]
+    assert optimas_lg.inspect(shapes.with_subgraph()).dynamic == []
+
+
 def test_parallel_fan_out_and_join():
     graph = optimas_lg.inspect(shapes.parallel())
     assert [(j.sources, j.target) for j in graph.joins] == [(("b", "c"), "d")]
