@@ -193,6 +193,7 @@ def parent_command() -> StateGraph:
     g.add_node("sub", inner.compile())
     g.add_node("done", lambda s: {"log": ["done"]})
     g.add_edge(START, "sub")
+    g.add_edge("done", END)
     return g
 
 
