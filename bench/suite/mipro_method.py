@@ -8,8 +8,10 @@ top_k and hops (MIPROv2 tunes instructions and demos, not those knobs). A small 
 renders exactly the agent's user messages, stops at the first newline with the agent's
 max_tokens and keeps the first line, and puts demos as earlier user/assistant turns; so
 the unoptimized program sends the very requests the unoptimized graph sends. MIPROv2's
-own signatures keep DSPy's ChatAdapter (no JSON fallback: the local server refuses
-``response_format``). No patch to MIPROv2 itself.
+own signatures keep DSPy's ChatAdapter with its stock JSON-adapter fallback (until
+2026-12-02 the fallback was turned off, on the belief that it needs ``response_format``;
+DSPy 3.4.1 sends none to a model it has no capability record for, so the fallback only
+asks for JSON in the prompt). No patch to MIPROv2 itself.
 """
 
 from __future__ import annotations
@@ -47,9 +49,6 @@ def offline_qa_program(task: Task, base_url: str) -> dict[str, Any]:
 
     class SamePromptAdapter(dspy.ChatAdapter):
         """The agent's prompts for the two task signatures; DSPy's ChatAdapter for the others."""
-
-        def __init__(self) -> None:
-            super().__init__(use_json_adapter_fallback=False)
 
         def format(self, signature: Any, demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
             if not is_task(signature):
