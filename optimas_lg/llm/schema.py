@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from optimas_lg.llm.engine import ChatResult
 from optimas_lg.llm.generation import Completion, SamplingParams
-from optimas_lg.llm.structured import output_schema
+from optimas_lg.llm.structured import enforceable, output_schema
 from optimas_lg.llm.tools import Tools
 
 DEFAULT_MAX_TOKENS = 256
@@ -102,6 +102,7 @@ class ChatCompletionRequest(BaseModel):
         tools = self.tool_spec()  # raises for tools or a tool_choice that cannot be served
         if output_schema(self.response_format) is not None and tools is not None and tools.forced:
             raise ValueError("a forced tool call (tool_choice) and a response_format cannot both shape the reply")
+        self.reply_schema()  # raises for a schema the server cannot enforce
         if self.logprobs:
             raise ValueError("logprobs are not supported by the local model server")
         return self
@@ -109,12 +110,17 @@ class ChatCompletionRequest(BaseModel):
     def tool_spec(self) -> Tools | None:
         return Tools.from_request(self.tools, self.tool_choice)
 
+    def reply_schema(self) -> str | None:
+        """The JSON Schema the reply is held to while decoding: a forced tool call's, or the
+        ``response_format``'s (``None``: free text)."""
+        tools = self.tool_spec()
+        call = tools.call_schema() if tools is not None else None
+        return output_schema(self.response_format) if call is None else enforceable(call, "the tools' parameters")
+
     def sampling_params(self) -> list[SamplingParams]:
         """One row per choice; with a seed, choice ``i`` samples with ``seed + i``."""
         max_tokens = self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS
-        tools = self.tool_spec()
-        call = tools.call_schema() if tools is not None else None
-        schema = output_schema(self.response_format) if call is None else json.dumps(call, sort_keys=True)
+        schema = self.reply_schema()
         return [
             SamplingParams(
                 temperature=self.temperature,

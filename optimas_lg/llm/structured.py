@@ -42,11 +42,37 @@ def output_schema(response_format: dict[str, Any] | None) -> str | None:
             raise ValueError("response_format json_schema needs json_schema.schema, a JSON Schema object")
     else:
         raise ValueError(f"response_format type {kind!r} is not one of text, json_object, json_schema")
+    return enforceable(schema, "response_format schema")
+
+
+JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+
+
+def enforceable(schema: dict[str, Any], what: str) -> str:
+    """``schema`` as canonical JSON text once the enforcer can read it; raises ``ValueError``
+    naming ``what`` otherwise. Checked before decoding: the enforcer reads a nested schema
+    only when decoding reaches it, and a failure there would cut the reply short."""
     try:
-        JsonSchemaParser(schema).get_allowed_characters()  # the schema's shape is checked here, not mid-decode
+        _check_types(schema, "")
+        JsonSchemaParser(schema).get_allowed_characters()
     except Exception as exc:  # noqa: BLE001 - the enforcer raises whatever its schema reader hits
-        raise ValueError(f"response_format schema cannot be enforced: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"{what} cannot be enforced: {exc}") from exc
     return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+
+
+def _check_types(node: Any, where: str) -> None:
+    """Every ``type`` in the schema is a JSON Schema type (``where``: its path, for the message)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_types(item, f"{where}/{i}")
+    elif isinstance(node, dict):
+        kinds = node.get("type")
+        for kind in kinds if isinstance(kinds, list) else [kinds]:
+            if isinstance(kinds, (str, list)) and kind not in JSON_TYPES:
+                raise ValueError(f"{where or '/'}: type {kind!r} is not a JSON Schema type")
+        for key, value in node.items():
+            if key not in ("enum", "const", "default", "examples"):  # values, not schemas
+                _check_types(value, f"{where}/{key}")
 
 
 class JsonConstraint:

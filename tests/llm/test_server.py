@@ -207,6 +207,8 @@ def test_unknown_adapter_and_model_are_404_with_the_choices(server, adapter):
         {"messages": [{"role": "robot", "content": "hi"}]},
         {"tools": [{"type": "function", "function": {}}]},
         {"tool_choice": "required"},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "colour"}}}],
+         "tool_choice": "required"},
         {"stop": ["a", "b", "c", "d", "e"]},
         {"response_format": {"type": "xml"}},
         {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "colour"}}}},
