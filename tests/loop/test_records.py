@@ -80,12 +80,13 @@ def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
 
 def test_the_train_lrf_line_gives_each_accuracy_with_its_n():
     event = LRFEvent("initial", 1, 49, {"rewrite": 0.43, "retrieve": 0.75, "__overall__": 0.55}, n_eval_pairs=20,
+                     train_accuracy={"rewrite": 0.8, "retrieve": 0.9, "answer": 1.0, "__overall__": 0.9},
                      n_eval_by_node={"rewrite": 14, "retrieve": 6},
                      n_eval_examples_by_node={"rewrite": 5, "retrieve": 3})
     line = step_line("train_lrf", {"history": [entry(event)], "spent": {}})
     assert line is not None and line.startswith(
         "train_lrf held-out ranking accuracy rewrite 0.43 (n=14 pairs / 5 examples) (at or below chance), "
-        "retrieve 0.75 (n=6 pairs / 3 examples), overall 0.55 (n=20)  [runs 0")
+        "retrieve 0.75 (n=6 pairs / 3 examples), answer - (n=0: no held-out pair), overall 0.55 (n=20)  [runs 0")
 
 
 def test_a_node_proposal_groups_changed_knobs_by_the_search_that_chose_them():
