@@ -81,7 +81,8 @@ class LocalRewards:
         event = LRFEvent(stage=stage, checkpoint_id=checkpoint_id, n_pairs=len(pairs), accuracy=accuracy,
                          n_eval_pairs=len(held_out), n_eval_by_node=_per_node(held_out),
                          n_eval_examples_by_node=_examples_per_node(held_out),
-                         train_loss=report.loss_history[-1] if report.loss_history else None)
+                         train_loss=report.loss_history[-1] if report.loss_history else None,
+                         train_accuracy=report.train_accuracy)
         self.store.add_event(self.job_id, event.kind, event.to_json())
         return event, held_out
 

@@ -54,6 +54,9 @@ def test_the_support_agent_optimizes_its_subgraph_knobs(store, capfd):
     assert isinstance(result.best_config, orders.SupportConfig)
     pairs = stored_pairs(store, result.job_id)
     assert pairs and all(isinstance(p.inputs["messages"][0], HumanMessage) for p in pairs)
+    (trained, *_) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
+                                 m.OptimizerEvent.kind == "lrf")
+    assert set(trained.payload["train_accuracy"]) >= {p.node for p in pairs}  # what progress lists as n=0
 
 
 def test_a_node_the_defaults_never_reach_is_skipped_not_fatal(store, capfd):
