@@ -2,8 +2,8 @@
 
 OpenAI's ``response_format`` asks for JSON (``json_object``) or for a document of a
 given schema (``json_schema``). Clients rely on it: LangChain's
-``with_structured_output(method="json_schema")`` and DSPy's JSON adapter, which DSPy
-falls back on when a small model breaks its chat format. A 135M model asked for JSON in
+``with_structured_output(method="json_schema" or "json_mode")``, the OpenAI SDK's
+``parse``, and the server's own forced tool calls (``llm.tools``). A 135M model asked for JSON in
 the prompt alone often writes something else, so the server enforces it instead:
 lm-format-enforcer parses the text so far character by character, and at each step only
 the tokens that keep it a valid prefix of a document of the schema may be chosen (the
