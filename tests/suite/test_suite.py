@@ -75,10 +75,8 @@ def test_a_done_cell_is_skipped_and_a_missing_or_failed_one_runs_again(out, tmp_
     rerun = {Cell("lookup", m, 0, BUDGET).path(out).name for m in ("random", "unoptimized")}
     for name in after.keys() - rerun:
         assert after[name] == before[name], f"{name} was run again"
-    for name in rerun:
+    for name in rerun:  # the failed cell was marked "error" above: "done" means it ran again
         assert json.loads(after[name])["status"] == "done"
-        assert json.loads(after[name])["started"] != json.loads(before[name])["started"] or name.startswith(
-            "lookup.unoptimized")
 
 
 def test_markdown_and_plot_come_from_stored_results_only(out, tmp_path):
