@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from optimas_lg.llm.engine import ChatResult
 from optimas_lg.llm.generation import Completion, SamplingParams
@@ -88,6 +88,8 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: str | dict | None = None
     response_format: dict | None = None
     logprobs: bool | None = None
+    _tools: Tools | None = PrivateAttr(default=None)
+    _reply_schema: str | None = PrivateAttr(default=None)
 
     @field_validator("stop")
     @classmethod
@@ -99,23 +101,25 @@ class ChatCompletionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:
-        tools = self.tool_spec()  # raises for tools or a tool_choice that cannot be served
-        if output_schema(self.response_format) is not None and tools is not None and tools.forced:
+        """Refuse what the server cannot honour; keep the tools and the reply's schema, read once."""
+        tools = Tools.from_request(self.tools, self.tool_choice)  # raises for tools that cannot be served
+        asked = output_schema(self.response_format)  # raises for a schema the server cannot enforce
+        call = tools.call_schema() if tools is not None else None
+        if asked is not None and call is not None:
             raise ValueError("a forced tool call (tool_choice) and a response_format cannot both shape the reply")
-        self.reply_schema()  # raises for a schema the server cannot enforce
         if self.logprobs:
             raise ValueError("logprobs are not supported by the local model server")
+        self._tools = tools
+        self._reply_schema = asked if call is None else enforceable(call, "the tools' parameters")
         return self
 
     def tool_spec(self) -> Tools | None:
-        return Tools.from_request(self.tools, self.tool_choice)
+        return self._tools
 
     def reply_schema(self) -> str | None:
         """The JSON Schema the reply is held to while decoding: a forced tool call's, or the
         ``response_format``'s (``None``: free text)."""
-        tools = self.tool_spec()
-        call = tools.call_schema() if tools is not None else None
-        return output_schema(self.response_format) if call is None else enforceable(call, "the tools' parameters")
+        return self._reply_schema
 
     def sampling_params(self) -> list[SamplingParams]:
         """One row per choice; with a seed, choice ``i`` samples with ``seed + i``."""

@@ -57,12 +57,14 @@ def step_line(node: str, state: LoopState) -> str | None:
         weak = event.at_or_below_chance()
         n_of = {**(event.n_eval_by_node or {}), "__overall__": event.n_eval_pairs}
         examples = event.n_eval_examples_by_node or {}
-        measured = [f"{k.strip('_')} {v:.2f}" + _sample_size(n_of.get(k), examples.get(k))
-                    + (" (at or below chance)" if k in weak else "") for k, v in event.accuracy.items()]
-        unmeasured = [f"{node} - (n=0: no held-out pair)" for node in event.train_accuracy or {}
-                      if node not in event.accuracy and not node.startswith("__")]  # trained, never judged
-        overall = [m for m, k in zip(measured, event.accuracy) if k.startswith("__")]
-        shown = [m for m in measured if m not in overall] + unmeasured + overall
+        def measured(k: str, v: float) -> str:
+            return (f"{k.strip('_')} {v:.2f}" + _sample_size(n_of.get(k), examples.get(k))
+                    + (" (at or below chance)" if k in weak else ""))
+
+        shown = [measured(k, v) for k, v in event.accuracy.items() if not k.startswith("__")]
+        shown += [f"{node} - (n=0: no held-out pair)" for node in event.train_accuracy or {}
+                  if node not in event.accuracy and not node.startswith("__")]  # trained, never judged
+        shown += [measured(k, v) for k, v in event.accuracy.items() if k.startswith("__")]  # overall last
         msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
     elif node == "pick_node":
         picked = [e for e in entries(history, NodePicked) if e.iteration == it]

@@ -304,7 +304,7 @@ class Workspace:
     def check_replayable(self) -> None:
         """Refuse, before pairs and rounds spend the budget, recorded inputs that no node can
         be run alone on (a value stored only as its repr): every round decodes its node's."""
-        for node in self.reached_nodes():
+        for node in self.tunable_nodes():  # an unreached node has no call to check
             for call in self.node_calls(node)[0]:
                 try:
                     self.decode(call.inputs)
