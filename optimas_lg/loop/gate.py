@@ -23,6 +23,16 @@ as a better answer format, say) neither gets in without evidence nor sinks the u
 one, and knobs found together are not split into tries that each cost a validation and
 that none of them passes alone. Units that only help together get one joint try when
 none passes alone.
+
+Each try first runs on the first ``futility_at`` share of the validation examples (half,
+by default; in the set's order) and stops there, rejected, when the proposal is not ahead
+on them (``mean(d) <= 0``) or breaks a run the current config ran (``interim_look``). A
+rejected proposal, the common case, then costs half a validation, and those runs go to
+further rounds. A real gain is seldom not ahead after half the examples: this is the
+non-binding futility boundary at zero of group-sequential trials, which gives up little
+power. A gain carried by a few examples that all sit in the second half is lost;
+``futility_at=None`` runs every example. The look needs at least ``min_examples``
+examples in its share, or it is skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +50,12 @@ class GateConfig:
     min_gain: float = 0.01
     z: float = 1.0
     min_examples: int = 10
+    futility_at: float | None = 0.5
+
+    def __post_init__(self) -> None:
+        if self.futility_at is not None and not 0 < self.futility_at < 1:
+            raise ValueError(f"gate.futility_at must be between 0 and 1 (a share of the validation examples) "
+                             f"or null, not {self.futility_at}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,19 @@ def _paired(current: Sequence[float | None], proposed: Sequence[float | None]) -
     return cur, new, sum(p is None and c is not None for c, p in zip(current, proposed))
 
 
+def _stats(cur: Sequence[float], new: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the paired differences ``new - cur``."""
+    n = len(cur)
+    diffs = [b - a for a, b in zip(cur, new)]
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n)
+
+
+def _rule(config: GateConfig) -> str:
+    return f"mean(d) >= {config.min_gain} and mean(d) > {config.z} * stderr(d), n >= {config.min_examples}"
+
+
 def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None],
                 config: GateConfig = GateConfig()) -> GateDecision:
     """Decide on per-example validation scores of the current and proposed configs
@@ -73,13 +102,10 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
         raise ValueError(f"paired gate needs the same examples: {len(current)} vs {len(proposed)} scores")
     cur, new, broken = _paired(current, proposed)
     n = len(cur)
-    rule = f"mean(d) >= {config.min_gain} and mean(d) > {config.z} * stderr(d), n >= {config.min_examples}"
+    rule = _rule(config)
     if n == 0:
         return GateDecision(False, 0.0, 0.0, 0.0, 0.0, 0, rule, "no validation examples")
-    diffs = [b - a for a, b in zip(cur, new)]
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
-    stderr = math.sqrt(var / n)
+    mean, stderr = _stats(cur, new)
     mean_cur, mean_new = sum(cur) / n, sum(new) / n
     if n < config.min_examples:
         accepted, reason = False, f"only {n} validation examples (< {config.min_examples})"
@@ -92,6 +118,32 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     else:
         accepted, reason = True, f"gain {mean:+.4f} > {config.z} x stderr {stderr:.4f}"
     return GateDecision(accepted, mean_cur, mean_new, mean, stderr, n, rule, reason)
+
+
+def interim_size(n: int, config: GateConfig = GateConfig()) -> int | None:
+    """How many of ``n`` validation examples a try runs before its interim look (``None``: no look)."""
+    if config.futility_at is None:
+        return None
+    k = math.ceil(n * config.futility_at)
+    return k if config.min_examples <= k < n else None
+
+
+def interim_look(current: Sequence[float | None], proposed: Sequence[float | None],
+                 config: GateConfig = GateConfig()) -> GateDecision | None:
+    """The verdict on a try after its first ``len(proposed)`` examples (``current``: the
+    current config's scores on all of them): a rejection when the proposal is not ahead or
+    breaks a run there, else ``None`` (run the rest)."""
+    k, n = len(proposed), len(current)
+    cur, new, broken = _paired(current[:k], proposed)
+    mean, stderr = _stats(cur, new)
+    if broken:
+        reason = f"fails on {broken} of the first {k} validation examples the current config ran"
+    elif mean <= 0:
+        reason = f"not ahead after {k} of {n} validation examples (gain {mean:+.4f})"
+    else:
+        return None
+    return GateDecision(False, sum(cur) / k, sum(new) / k, mean, stderr, k, _rule(config),
+                        f"{reason}; the other {n - k} not run")
 
 
 def check_score(current: Sequence[float | None], proposed: Sequence[float | None]) -> float:
@@ -129,16 +181,22 @@ def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: 
     units changed and none passed alone, try them all together once. Knobs one joint search
     chose are one unit: they were found together and often only pay off together.
 
-    ``evaluate(values, knobs)`` scores a config on the validation examples of
-    ``current_scores``. Returns the accepted config, its scores and every step.
+    ``evaluate(values, knobs, indices)`` scores a config on the validation examples of
+    ``current_scores`` at ``indices`` (a range); each try looks after its first part
+    (``interim_look``). Returns the accepted config, its scores and every step.
     """
     values, scores, steps = dict(current), list(current_scores), []
+    n = len(current_scores)
+    first = interim_size(n, config) or n
 
     def attempt(knobs: tuple[str, ...]) -> None:
         nonlocal values, scores
         trial = {**values, **{k: changes[k] for k in knobs}}
-        trial_scores = list(evaluate(trial, knobs))
-        decision = paired_gate(scores, trial_scores, config)
+        trial_scores = list(evaluate(trial, knobs, range(first)))
+        decision = interim_look(scores, trial_scores, config) if first < n else None
+        if decision is None and first < n:
+            trial_scores += evaluate(trial, knobs, range(first, n))
+        decision = decision or paired_gate(scores, trial_scores, config)
         steps.append(KnobStep(knobs, decision.accepted, decision))
         if decision.accepted:
             values, scores = trial, trial_scores

@@ -310,24 +310,29 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
     tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
-    evaluations: dict[int, Evaluation] = {}
+    evaluations: dict[int, Evaluation] = {}  # config id -> its validation, in the parts the gate ran
     unaffordable: list[tuple[str, ...]] = []
 
-    def evaluate(values: dict[str, Any], knobs: tuple[str, ...]) -> list[float | None]:
-        if not _can_validate(ws):  # the budget cannot pay for it: no evidence, so no gain
+    def evaluate(values: dict[str, Any], knobs: tuple[str, ...], indices: range) -> list[float | None]:
+        current = state["current_val_scores"][indices.start:indices.stop]
+        if indices.start == 0 and not _can_validate(ws):  # the budget cannot pay for it: no evidence, no gain
             unaffordable.append(knobs)
-            tried.append((state["current_config_id"], values, state["current_val_scores"]))
-            return state["current_val_scores"]
-        note = f"iteration {iteration}: {', '.join(knobs)}"
-        config_id = ws.config_version(values, note, state["current_config_id"])
-        val = _record(ws, ws.evaluate("val", "proposal", values, config_id), iteration, prop.node)
-        tried.append((config_id, values, val.scores))
-        evaluations[config_id] = val
-        return val.scores
+            tried.append((state["current_config_id"], values, current))
+            return current
+        if indices.start == 0:
+            note = f"iteration {iteration}: {', '.join(knobs)}"
+            tried.append((ws.config_version(values, note, state["current_config_id"]), values, []))
+        config_id, _, scores = tried[-1]
+        part = ws.evaluate_examples(ws.valset[indices.start:indices.stop], "val", "proposal", values, config_id)
+        evaluations[config_id] = evaluations[config_id].extended(part) if indices.start else part
+        scores += part.scores
+        return part.scores
 
     new_values = {k: c.new for k, c in prop.changes.items()}
     values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], new_values,
                                               evaluate, ws.config.gate, prop.change_units())
+    for evaluation in evaluations.values():
+        _record(ws, evaluation, iteration, prop.node)
     accepted = any(step.accepted for step in steps)
     broken = None
     if accepted:
@@ -338,15 +343,15 @@ def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -
         changes = {k: c for k, c in prop.changes.items() if values[k] != state["current_knobs"][k]}
     else:
         changes, (config_id, _, scores) = prop.changes, tried[-1]
-    gate = paired_gate(state["current_val_scores"], scores, ws.config.gate)
-    reason = gate.reason if len(steps) == 1 else "; ".join(
+    gate = paired_gate(state["current_val_scores"][:len(scores)], scores, ws.config.gate)
+    reason = steps[0].decision.reason if len(steps) == 1 else "; ".join(
         f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
     if broken:
         reason += f"; not accepted, over the objective's limits: {broken}"
     if unaffordable:
         reason += (f"; not validated for lack of system runs: {'; '.join(', '.join(k) for k in unaffordable)} "
                    f"(budget.max_system_runs = {ws.config.budget.max_system_runs})")
-    return Decision(prop.node, changes, len(ws.valset), accepted, gate.mean_current, gate.mean_proposed,
+    return Decision(prop.node, changes, gate.n, accepted, gate.mean_current, gate.mean_proposed,
                     gate.mean_diff, gate.stderr, gate.rule, reason, config_id,
                     [GateStep(list(s.knobs), s.accepted, s.decision.mean_diff, s.decision.stderr) for s in steps],
                     scores)

@@ -171,6 +171,19 @@ class Evaluation(Record):
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "mean": self.mean, "n": len(self.scores)}
 
+    def extended(self, rest: Evaluation) -> Evaluation:
+        """This evaluation followed by ``rest``, the same config's on the next examples (a
+        validation the gate ran in two parts, ``gate.interim_look``)."""
+        n, m = len(self.scores), len(rest.scores)
+
+        def mean(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else (a * n + b * m) / (n + m)
+
+        return dataclasses.replace(self, scores=[*self.scores, *rest.scores], n_failed=self.n_failed + rest.n_failed,
+                       first_error=self.first_error or rest.first_error,
+                       cost_per_run=mean(self.cost_per_run, rest.cost_per_run),
+                       seconds_per_run=mean(self.seconds_per_run, rest.seconds_per_run))
+
 
 @dataclass(frozen=True)
 class LRFEvent(Record):

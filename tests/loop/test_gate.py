@@ -1,4 +1,11 @@
-from optimas_lg.loop.gate import GateConfig, check_score, paired_gate, validate_knobwise
+import pytest
+
+from optimas_lg.loop.gate import GateConfig, check_score, interim_look, interim_size, paired_gate, validate_knobwise
+
+
+def part(full):
+    """A gate ``evaluate`` from a function of the config that scores every example."""
+    return lambda values, knobs, indices: full(values)[indices.start:indices.stop]
 
 
 def test_clear_paired_gain_is_accepted():
@@ -56,11 +63,13 @@ def test_knobwise_keeps_the_useful_knob_when_a_harmful_one_rode_along():
     changes = {"format": "entity", "prompt": "junk from a small proposer"}
     tried = []
     values, scores, steps = validate_knobwise(current, evaluate(current), changes,
-                                              lambda v, k: tried.append(k) or evaluate(v))
+                                              lambda v, k, i: tried.append((k, i)) or part(evaluate)(v, k, i))
     assert values == {**current, "format": "entity"}
     assert scores == evaluate(values)
     assert [(s.knobs, s.accepted) for s in steps] == [(("format",), True), (("prompt",), False)]
-    assert tried == [("format",), ("prompt",)]  # no joint try: one knob passed
+    # no joint try (one knob passed); the prompt, behind on the first half, stops there
+    assert tried == [(("format",), range(10)), (("format",), range(10, 20)), (("prompt",), range(10))]
+    assert "not ahead after 10 of 20" in steps[1].decision.reason and steps[1].decision.n == 10
 
 
 def test_knobwise_tries_the_joint_change_only_when_no_knob_passes_alone():
@@ -68,14 +77,14 @@ def test_knobwise_tries_the_joint_change_only_when_no_knob_passes_alone():
         return [float(values["a"] == 1 and values["b"] == 1 and i < 10) for i in range(20)]
 
     current = {"a": 0, "b": 0}
-    values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1}, evaluate)
+    values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1}, part(evaluate))
     assert values == {"a": 1, "b": 1}
     assert [(s.knobs, s.accepted) for s in steps] == [(("a",), False), (("b",), False), (("a", "b"), True)]
 
     def nothing(values, knobs=()):
         return [0.0] * 20
 
-    values, _, steps = validate_knobwise(current, nothing(current), {"a": 1}, nothing)
+    values, _, steps = validate_knobwise(current, nothing(current), {"a": 1}, part(nothing))
     assert values == current and len(steps) == 1 and not steps[0].accepted
 
 
@@ -87,8 +96,51 @@ def test_knobs_one_search_chose_together_are_validated_as_one_unit():
     current = {"a": 0, "b": 0, "prompt": "Answer."}
     tried = []
     values, _, steps = validate_knobwise(current, evaluate(current), {"a": 1, "b": 1, "prompt": "junk"},
-                                         lambda v, k: tried.append(k) or evaluate(v),
+                                         lambda v, k, i: tried.append(k) or part(evaluate)(v, k, i),
                                          units=[("a", "b"), ("prompt",)])
     assert values == {"a": 1, "b": 1, "prompt": "Answer."}
-    assert tried == [("a", "b"), ("prompt",)]  # two validations, not a, b, prompt and a joint retry
+    assert tried == [("a", "b"), ("a", "b"), ("prompt",)]  # two validations, not a, b, prompt and a joint retry
     assert [s.accepted for s in steps] == [True, False]
+
+
+def test_a_try_not_ahead_after_half_the_examples_is_rejected_there():
+    current = [0.5] * 30
+    assert interim_size(30) == 15
+    behind = interim_look(current, [0.5] * 14 + [0.4])
+    assert not behind.accepted and behind.n == 15 and "not ahead after 15 of 30" in behind.reason
+    assert "the other 15 not run" in behind.reason
+    assert "fails on 1 of the first 15" in interim_look(current, [1.0] * 14 + [None]).reason
+    assert interim_look(current, [0.5] * 14 + [0.6]) is None  # ahead, by however little: run the rest
+
+
+def test_the_interim_look_saves_the_rest_of_a_losing_try_and_keeps_a_winning_one():
+    calls = []
+
+    def evaluate(values, knobs, indices):
+        calls.append(indices)
+        return [float(values["fmt"] == "entity" and i % 3 == 0) for i in indices]
+
+    current = {"fmt": "sentence"}
+    _, _, steps = validate_knobwise(current, [0.0] * 30, {"fmt": "entity"}, evaluate)
+    assert steps[0].accepted and calls == [range(15), range(15, 30)] and steps[0].decision.n == 30
+    calls.clear()
+    _, _, steps = validate_knobwise(current, [1.0] * 30, {"fmt": "entity"}, evaluate)
+    assert not steps[0].accepted and calls == [range(15)]
+
+
+def test_a_gain_carried_by_the_second_half_alone_is_lost_unless_the_look_is_off():
+    """The price of the look, as its docstring says; ``futility_at=None`` runs every example."""
+    def second_half(values):
+        return [float(values["x"] == 1 and i >= 15) for i in range(30)]
+
+    assert not validate_knobwise({"x": 0}, [0.0] * 30, {"x": 1}, part(second_half))[2][0].accepted
+    _, _, steps = validate_knobwise({"x": 0}, [0.0] * 30, {"x": 1}, part(second_half), GateConfig(futility_at=None))
+    assert steps[0].accepted
+
+
+def test_the_look_needs_min_examples_in_its_share():
+    assert interim_size(12) is None  # 6 < min_examples 10: every example runs
+    assert interim_size(20) == 10 and interim_size(30, GateConfig(futility_at=0.4)) == 12
+    assert interim_size(30, GateConfig(futility_at=None)) is None
+    with pytest.raises(ValueError, match="futility_at must be between 0 and 1"):
+        GateConfig(futility_at=1.0)
