@@ -4,13 +4,16 @@ a validation set that starts with five first-ranked people shows no gain on its 
 
 from __future__ import annotations
 
+import io
+
 import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
+from optimas_lg.loop.progress import printer
 from optimas_lg.store import queries
 from tests.graphs import lookup
 
 
-def optimize(store, first_half_helped: bool):
+def optimize(store, first_half_helped: bool, out: io.StringIO):
     examples = lookup.examples()
     ranked_first = [e for i, e in enumerate(examples) if i % 3 == 0][:5]
     helped = [e for i, e in enumerate(examples) if i % 3][:5]
@@ -19,7 +22,7 @@ def optimize(store, first_half_helped: bool):
     settings = OptimizeConfig.from_dict({"ranking": "global", "gate": {"min_examples": 4}, "kinds": ["int"],
                                          "budget": {"patience": None}})
     return optimas_lg.optimize(lookup.builder, trainset, lookup.metric, valset=valset, store=store,
-                               config={"style": "plain"}, settings=settings, max_iterations=1, progress=False)
+                               config={"style": "plain"}, settings=settings, max_iterations=1, progress=printer(out))
 
 
 def proposal_evaluations(store, job_id: str) -> list[int]:
@@ -28,15 +31,19 @@ def proposal_evaluations(store, job_id: str) -> list[int]:
 
 
 def test_a_try_not_ahead_on_the_first_half_runs_no_further(store):
-    result = optimize(store, first_half_helped=False)
+    out = io.StringIO()
+    result = optimize(store, first_half_helped=False, out=out)
     [decision] = result.decisions
     assert decision.changes["top_k"].new > 1 and not decision.accepted
     assert decision.n == 5 and "not ahead after 5 of 10 validation examples" in decision.reason, decision.reason
     assert proposal_evaluations(store, result.job_id) == [5]  # the second half was never run
+    assert "[1] val 1.000 → 1.000 on the first 5  rejected  (not ahead" in out.getvalue()
 
 
 def test_a_try_ahead_on_the_first_half_is_validated_on_all_and_recorded_once(store):
-    result = optimize(store, first_half_helped=True)
+    out = io.StringIO()
+    result = optimize(store, first_half_helped=True, out=out)
     [decision] = result.decisions
     assert decision.accepted and decision.n == 10 and len(decision.scores) == 10
     assert proposal_evaluations(store, result.job_id) == [10]
+    assert "[1] val 0.500 → 1.000  accepted" in out.getvalue()
