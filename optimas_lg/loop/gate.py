@@ -25,14 +25,14 @@ that none of them passes alone. Units that only help together get one joint try 
 none passes alone.
 
 Each try first runs on the first ``futility_at`` share of the validation examples (half,
-by default; in the set's order) and stops there, rejected, when the proposal is not ahead
-on them (``mean(d) <= 0``) or breaks a run the current config ran (``interim_look``). A
-rejected proposal, the common case, then costs half a validation, and those runs go to
-further rounds. A real gain is seldom not ahead after half the examples: this is the
-non-binding futility boundary at zero of group-sequential trials, which gives up little
-power. A gain carried by a few examples that all sit in the second half is lost;
-``futility_at=None`` runs every example. The look needs at least ``min_examples``
-examples in its share, or it is skipped.
+by default; first in the job's seeded order, so a sorted set does not bias the look) and
+stops there, rejected, when the proposal is not ahead on them (``mean(d) <= 0``) or breaks
+a run the current config ran (``interim_look``). A rejected proposal, the common case,
+then costs half a validation, and those runs go to further rounds. A real gain is seldom
+not ahead after half the examples: this is the non-binding futility boundary at zero of
+group-sequential trials, which gives up little power. A gain carried by a few examples
+that all fall in the second part is lost; ``futility_at=None`` runs every example. The
+look needs at least ``min_examples`` examples in its share, or it is skipped.
 """
 
 from __future__ import annotations
@@ -128,22 +128,22 @@ def interim_size(n: int, config: GateConfig = GateConfig()) -> int | None:
     return k if config.min_examples <= k < n else None
 
 
-def interim_look(current: Sequence[float | None], proposed: Sequence[float | None],
+def interim_look(current: Sequence[float | None], proposed: Sequence[float | None], of: int,
                  config: GateConfig = GateConfig()) -> GateDecision | None:
-    """The verdict on a try after its first ``len(proposed)`` examples (``current``: the
-    current config's scores on all of them): a rejection when the proposal is not ahead or
-    breaks a run there, else ``None`` (run the rest)."""
-    k, n = len(proposed), len(current)
-    cur, new, broken = _paired(current[:k], proposed)
+    """The verdict on a try after the first part of its ``of`` examples (``current`` and
+    ``proposed``: both configs' scores on that part): a rejection when the proposal is not
+    ahead or breaks a run there, else ``None`` (run the rest)."""
+    k = len(proposed)
+    cur, new, broken = _paired(current, proposed)
     mean, stderr = _stats(cur, new)
     if broken:
         reason = f"fails on {broken} of the first {k} validation examples the current config ran"
     elif mean <= 0:
-        reason = f"not ahead after {k} of {n} validation examples (gain {mean:+.4f})"
+        reason = f"not ahead after {k} of {of} validation examples (gain {mean:+.4f})"
     else:
         return None
     return GateDecision(False, sum(cur) / k, sum(new) / k, mean, stderr, k, _rule(config),
-                        f"{reason}; the other {n - k} not run")
+                        f"{reason}; the other {of - k} not run")
 
 
 def check_score(current: Sequence[float | None], proposed: Sequence[float | None]) -> float:
@@ -171,9 +171,10 @@ Scores = Sequence[float | None]
 
 
 def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: dict[str, Any],
-                      evaluate: Callable[[dict[str, Any], tuple[str, ...]], Scores],
+                      evaluate: Callable[[dict[str, Any], tuple[str, ...], list[int]], Scores],
                       config: GateConfig = GateConfig(),
                       units: Sequence[tuple[str, ...]] | None = None,
+                      order: Sequence[int] | None = None,
                       ) -> tuple[dict[str, Any], list[float | None], list[KnobStep]]:
     """Try each unit of changed knobs in order (``changes``: knob -> new value; ``units``:
     groups of knobs chosen together, by default each knob alone) on top of the ones accepted
@@ -182,24 +183,28 @@ def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: 
     chose are one unit: they were found together and often only pay off together.
 
     ``evaluate(values, knobs, indices)`` scores a config on the validation examples of
-    ``current_scores`` at ``indices`` (a range); each try looks after its first part
-    (``interim_look``). Returns the accepted config, its scores and every step.
+    ``current_scores`` at ``indices``. Each try runs them in ``order`` (default: as given)
+    and looks after its first part (``interim_look``). Returns the accepted config, its
+    scores (in the examples' order) and every step.
     """
     values, scores, steps = dict(current), list(current_scores), []
     n = len(current_scores)
-    first = interim_size(n, config) or n
+    order = list(order) if order is not None else list(range(n))
+    k = interim_size(n, config) or n
+    first, rest = order[:k], order[k:]
 
     def attempt(knobs: tuple[str, ...]) -> None:
         nonlocal values, scores
         trial = {**values, **{k: changes[k] for k in knobs}}
-        trial_scores = list(evaluate(trial, knobs, range(first)))
-        decision = interim_look(scores, trial_scores, config) if first < n else None
-        if decision is None and first < n:
-            trial_scores += evaluate(trial, knobs, range(first, n))
-        decision = decision or paired_gate(scores, trial_scores, config)
+        got = dict(zip(first, evaluate(trial, knobs, first)))
+        decision = interim_look([scores[i] for i in first], [got[i] for i in first], n, config) if rest else None
+        if decision is None:
+            if rest:
+                got.update(zip(rest, evaluate(trial, knobs, rest)))
+            decision = paired_gate(scores, [got[i] for i in range(n)], config)
         steps.append(KnobStep(knobs, decision.accepted, decision))
         if decision.accepted:
-            values, scores = trial, trial_scores
+            values, scores = trial, [got[i] for i in range(n)]
 
     units = list(units) if units is not None else [(knob,) for knob in changes]
     for unit in units:

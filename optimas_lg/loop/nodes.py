@@ -309,41 +309,45 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 
 
 def _gate(ws: Workspace, state: LoopState, prop: NodeProposal, iteration: int) -> Decision:
-    tried: list[tuple[int, dict[str, Any], list[float | None]]] = []
-    evaluations: dict[int, Evaluation] = {}  # config id -> its validation, in the parts the gate ran
+    current_scores = state["current_val_scores"]
+    tried: list[tuple[int, dict[str, Any], dict[int, float | None]]] = []  # config id, values, index -> score
+    parts: dict[int, list[tuple[list[int], Evaluation]]] = {}  # config id -> its validation, part by part
     unaffordable: list[tuple[str, ...]] = []
 
-    def evaluate(values: dict[str, Any], knobs: tuple[str, ...], indices: range) -> list[float | None]:
-        current = state["current_val_scores"][indices.start:indices.stop]
-        if indices.start == 0 and not _can_validate(ws):  # the budget cannot pay for it: no evidence, no gain
+    def evaluate(values: dict[str, Any], knobs: tuple[str, ...], indices: list[int]) -> list[float | None]:
+        starts = not tried or tried[-1][1] is not values  # both parts of a try get the same values object
+        if starts and not _can_validate(ws):  # the budget cannot pay for it: no evidence, so no gain
             unaffordable.append(knobs)
-            tried.append((state["current_config_id"], values, current))
-            return current
-        if indices.start == 0:
+            tried.append((state["current_config_id"], values, {i: current_scores[i] for i in indices}))
+            return [current_scores[i] for i in indices]
+        if starts:
             note = f"iteration {iteration}: {', '.join(knobs)}"
-            tried.append((ws.config_version(values, note, state["current_config_id"]), values, []))
-        config_id, _, scores = tried[-1]
-        part = ws.evaluate_examples(ws.valset[indices.start:indices.stop], "val", "proposal", values, config_id)
-        evaluations[config_id] = evaluations[config_id].extended(part) if indices.start else part
-        scores += part.scores
+            tried.append((ws.config_version(values, note, state["current_config_id"]), values, {}))
+        config_id, _, got = tried[-1]
+        part = ws.evaluate_examples([ws.valset[i] for i in indices], "val", "proposal", values, config_id)
+        parts.setdefault(config_id, []).append((indices, part))
+        got.update(zip(indices, part.scores))
         return part.scores
 
     new_values = {k: c.new for k, c in prop.changes.items()}
-    values, scores, steps = validate_knobwise(state["current_knobs"], state["current_val_scores"], new_values,
-                                              evaluate, ws.config.gate, prop.change_units())
-    for evaluation in evaluations.values():
-        _record(ws, evaluation, iteration, prop.node)
+    values, scores, steps = validate_knobwise(state["current_knobs"], current_scores, new_values, evaluate,
+                                              ws.config.gate, prop.change_units(), ws.validation_order())
+    for config_parts in parts.values():
+        _record(ws, Evaluation.joined(config_parts), iteration, prop.node)
     accepted = any(step.accepted for step in steps)
     broken = None
     if accepted:
         config_id = next(cid for cid, tried_values, _ in tried if tried_values == values)
-        broken = _breaks_limits(ws, evaluations.get(config_id))
+        broken = _breaks_limits(ws, Evaluation.joined(parts[config_id]) if config_id in parts else None)
         accepted = broken is None
     if accepted:
         changes = {k: c for k, c in prop.changes.items() if values[k] != state["current_knobs"][k]}
-    else:
-        changes, (config_id, _, scores) = prop.changes, tried[-1]
-    gate = paired_gate(state["current_val_scores"][:len(scores)], scores, ws.config.gate)
+        gate = paired_gate(current_scores, scores, ws.config.gate)
+    else:  # the evidence: the last try, on the examples it ran
+        changes, (config_id, _, got) = prop.changes, tried[-1]
+        ran = sorted(got)
+        scores = [got[i] for i in ran]
+        gate = paired_gate([current_scores[i] for i in ran], scores, ws.config.gate)
     reason = steps[0].decision.reason if len(steps) == 1 else "; ".join(
         f"{', '.join(s.knobs)}: {s.decision.reason} ({'kept' if s.accepted else 'not kept'})" for s in steps)
     if broken:

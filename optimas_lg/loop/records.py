@@ -12,6 +12,7 @@ changed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -171,18 +172,22 @@ class Evaluation(Record):
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "mean": self.mean, "n": len(self.scores)}
 
-    def extended(self, rest: Evaluation) -> Evaluation:
-        """This evaluation followed by ``rest``, the same config's on the next examples (a
-        validation the gate ran in two parts, ``gate.interim_look``)."""
-        n, m = len(self.scores), len(rest.scores)
+    @staticmethod
+    def joined(parts: Sequence[tuple[Sequence[int], Evaluation]]) -> Evaluation:
+        """One evaluation of a config from its ``parts`` (example indices, evaluation of
+        those examples), its scores in the examples' order: a validation the gate ran in two
+        parts (``gate.interim_look``)."""
+        by_index = sorted((i, score) for indices, part in parts for i, score in zip(indices, part.scores))
+        n = len(by_index)
 
-        def mean(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else (a * n + b * m) / (n + m)
+        def mean(name: str) -> float | None:
+            values = [(getattr(part, name), len(part.scores)) for _, part in parts]
+            return None if any(v is None for v, _ in values) else sum(v * m for v, m in values) / n
 
-        return dataclasses.replace(self, scores=[*self.scores, *rest.scores], n_failed=self.n_failed + rest.n_failed,
-                       first_error=self.first_error or rest.first_error,
-                       cost_per_run=mean(self.cost_per_run, rest.cost_per_run),
-                       seconds_per_run=mean(self.seconds_per_run, rest.seconds_per_run))
+        return dataclasses.replace(parts[0][1], scores=[score for _, score in by_index],
+                                   n_failed=sum(part.n_failed for _, part in parts),
+                                   first_error=next((p.first_error for _, p in parts if p.first_error), None),
+                                   cost_per_run=mean("cost_per_run"), seconds_per_run=mean("seconds_per_run"))
 
 
 @dataclass(frozen=True)

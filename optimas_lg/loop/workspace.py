@@ -144,6 +144,14 @@ class Workspace:
     def tunable_nodes(self) -> list[str]:
         return [n for n in self.system.optimizable_nodes() if self.tunable_knobs(n)]
 
+    def validation_order(self) -> list[int]:
+        """The order in which the gate runs the validation examples: seeded and the same for
+        every try of the job, so the part its interim look reads is a random one even when
+        the validation set is sorted (by topic, by difficulty)."""
+        order = list(range(len(self.valset)))
+        random.Random(f"{self.config.seed}:validation-order").shuffle(order)
+        return order
+
     # -- running the user's system ------------------------------------------------
     def run(self, examples: Sequence[Example], knobs: dict[str, Any], config_id: int, purpose: str) -> RunSummary:
         return run_examples(self.system, list(examples), self.metric, knobs, self.store, job_id=self.job_id,

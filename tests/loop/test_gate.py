@@ -5,7 +5,7 @@ from optimas_lg.loop.gate import GateConfig, check_score, interim_look, interim_
 
 def part(full):
     """A gate ``evaluate`` from a function of the config that scores every example."""
-    return lambda values, knobs, indices: full(values)[indices.start:indices.stop]
+    return lambda values, knobs, indices: [full(values)[i] for i in indices]
 
 
 def test_clear_paired_gain_is_accepted():
@@ -68,7 +68,7 @@ def test_knobwise_keeps_the_useful_knob_when_a_harmful_one_rode_along():
     assert scores == evaluate(values)
     assert [(s.knobs, s.accepted) for s in steps] == [(("format",), True), (("prompt",), False)]
     # no joint try (one knob passed); the prompt, behind on the first half, stops there
-    assert tried == [(("format",), range(10)), (("format",), range(10, 20)), (("prompt",), range(10))]
+    assert tried == [(("format",), list(range(10))), (("format",), list(range(10, 20))), (("prompt",), list(range(10)))]
     assert "not ahead after 10 of 20" in steps[1].decision.reason and steps[1].decision.n == 10
 
 
@@ -104,13 +104,13 @@ def test_knobs_one_search_chose_together_are_validated_as_one_unit():
 
 
 def test_a_try_not_ahead_after_half_the_examples_is_rejected_there():
-    current = [0.5] * 30
+    current = [0.5] * 15
     assert interim_size(30) == 15
-    behind = interim_look(current, [0.5] * 14 + [0.4])
+    behind = interim_look(current, [0.5] * 14 + [0.4], 30)
     assert not behind.accepted and behind.n == 15 and "not ahead after 15 of 30" in behind.reason
     assert "the other 15 not run" in behind.reason
-    assert "fails on 1 of the first 15" in interim_look(current, [1.0] * 14 + [None]).reason
-    assert interim_look(current, [0.5] * 14 + [0.6]) is None  # ahead, by however little: run the rest
+    assert "fails on 1 of the first 15" in interim_look(current, [1.0] * 14 + [None], 30).reason
+    assert interim_look(current, [0.5] * 14 + [0.6], 30) is None  # ahead, by however little: run the rest
 
 
 def test_the_interim_look_saves_the_rest_of_a_losing_try_and_keeps_a_winning_one():
@@ -121,11 +121,22 @@ def test_the_interim_look_saves_the_rest_of_a_losing_try_and_keeps_a_winning_one
         return [float(values["fmt"] == "entity" and i % 3 == 0) for i in indices]
 
     current = {"fmt": "sentence"}
-    _, _, steps = validate_knobwise(current, [0.0] * 30, {"fmt": "entity"}, evaluate)
-    assert steps[0].accepted and calls == [range(15), range(15, 30)] and steps[0].decision.n == 30
+    _, scores, steps = validate_knobwise(current, [0.0] * 30, {"fmt": "entity"}, evaluate)
+    assert steps[0].accepted and calls == [list(range(15)), list(range(15, 30))] and steps[0].decision.n == 30
+    assert scores == evaluate({"fmt": "entity"}, (), range(30))
     calls.clear()
     _, _, steps = validate_knobwise(current, [1.0] * 30, {"fmt": "entity"}, evaluate)
-    assert not steps[0].accepted and calls == [range(15)]
+    assert not steps[0].accepted and calls == [list(range(15))]
+
+
+def test_the_look_reads_the_first_part_of_the_given_order_and_scores_come_back_in_the_examples_order():
+    """A set sorted so that the gain sits in its second half: in a shuffled order the look sees it."""
+    def second_half(values):
+        return [float(values["x"] == 1 and i >= 15) for i in range(30)]
+
+    order = [*range(15, 30), *range(15)]  # the helped examples run first
+    values, scores, steps = validate_knobwise({"x": 0}, [0.0] * 30, {"x": 1}, part(second_half), order=order)
+    assert steps[0].accepted and scores == second_half({"x": 1})
 
 
 def test_a_gain_carried_by_the_second_half_alone_is_lost_unless_the_look_is_off():

@@ -1,16 +1,26 @@
 """The gate's interim look inside the loop. With plain answers, ``top_k=1`` already answers
 the people whose fact ranks first (every third name), so raising it helps only the others:
-a validation set that starts with five first-ranked people shows no gain on its first half."""
+a validation set that starts with five first-ranked people shows no gain on its first half
+(run in the set's own order here; the loop's is seeded, tested last)."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
+
 import optimas_lg
+from optimas_lg.graph.system import System
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.progress import printer
+from optimas_lg.loop.workspace import Workspace
 from optimas_lg.store import queries
 from tests.graphs import lookup
+
+
+@pytest.fixture
+def in_set_order(monkeypatch):
+    monkeypatch.setattr(Workspace, "validation_order", lambda self: list(range(len(self.valset))))
 
 
 def optimize(store, first_half_helped: bool, out: io.StringIO):
@@ -30,7 +40,7 @@ def proposal_evaluations(store, job_id: str) -> list[int]:
             if e.payload["label"] == "proposal"]
 
 
-def test_a_try_not_ahead_on_the_first_half_runs_no_further(store):
+def test_a_try_not_ahead_on_the_first_half_runs_no_further(store, in_set_order):
     out = io.StringIO()
     result = optimize(store, first_half_helped=False, out=out)
     [decision] = result.decisions
@@ -40,10 +50,23 @@ def test_a_try_not_ahead_on_the_first_half_runs_no_further(store):
     assert "[1] val 1.000 → 1.000 on the first 5  rejected  (not ahead" in out.getvalue()
 
 
-def test_a_try_ahead_on_the_first_half_is_validated_on_all_and_recorded_once(store):
+def test_a_try_ahead_on_the_first_half_is_validated_on_all_and_recorded_once(store, in_set_order):
     out = io.StringIO()
     result = optimize(store, first_half_helped=True, out=out)
     [decision] = result.decisions
     assert decision.accepted and decision.n == 10 and len(decision.scores) == 10
     assert proposal_evaluations(store, result.job_id) == [10]
     assert "[1] val 0.500 → 1.000  accepted" in out.getvalue()
+
+
+def test_the_gate_runs_the_validation_examples_in_a_seeded_order(store):
+    """So that the part the look reads is a random one even when the set is sorted."""
+    examples = lookup.examples()
+
+    def order(seed: int) -> list[int]:
+        config = OptimizeConfig.from_dict({"seed": seed})
+        return Workspace.create(System.load(lookup.builder), lookup.metric, examples[:4], examples[4:], None, store,
+                                config).validation_order()
+
+    assert sorted(order(0)) == list(range(len(examples) - 4)) and order(0) != sorted(order(0))
+    assert order(0) == order(0) != order(1)
