@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import ParentCommand
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed.base import is_managed_value
+from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite, Send, StateUpdate
 
 from optimas_lg.data import Example, Metric
@@ -81,21 +83,33 @@ class _Fork:
         return {k: Overwrite(v) if isinstance(channels[k], BinaryOperatorAggregate) else v
                 for k, v in _channel_values(state, channels)}
 
-    def _updates(self, state: dict[str, Any], step: Sequence[tuple[str, Any]]) -> list[list[StateUpdate]]:
-        updates = [[StateUpdate(self.seed(state), SEED_NODE)]]
-        if step:
-            updates.append([StateUpdate(out, name) for name, out in step])
-        return updates
-
     @staticmethod
     def _thread() -> dict[str, Any]:
         return {"configurable": {"thread_id": f"optimas-replay-{uuid.uuid4()}"}}
 
-    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
-        return self.graph.bulk_update_state(self._thread(), self._updates(state, step))
+    def _seeded(self, state: dict[str, Any]) -> list[list[StateUpdate]]:
+        return [[StateUpdate(self.seed(state), SEED_NODE)]]
 
-    async def astart(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
-        return await self.graph.abulk_update_state(self._thread(), self._updates(state, step))
+    @staticmethod
+    def _step(config: dict[str, Any], step: Sequence[tuple[str, Any]], context: Any
+              ) -> tuple[dict[str, Any], list[list[StateUpdate]]]:
+        """The config and update that apply a step's writes. Applying them runs the routers
+        after the step's nodes, and a router that takes a ``runtime`` argument finds it only
+        in the config: ``update_state`` has no ``context`` parameter, and without it
+        LangGraph raises "Missing required config key 'N/A' for 'route'"."""
+        runtime = {CONFIG_KEY_RUNTIME: Runtime(context=context)} if context is not None else {}
+        return ({**config, "configurable": {**config["configurable"], **runtime}},
+                [[StateUpdate(out, name) for name, out in step]])
+
+    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = (), context: Any = None
+              ) -> dict[str, Any]:
+        config = self.graph.bulk_update_state(self._thread(), self._seeded(state))
+        return self.graph.bulk_update_state(*self._step(config, step, context)) if step else config
+
+    async def astart(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = (), context: Any = None
+                     ) -> dict[str, Any]:
+        config = await self.graph.abulk_update_state(self._thread(), self._seeded(state))
+        return await self.graph.abulk_update_state(*self._step(config, step, context)) if step else config
 
     def end(self, config: dict[str, Any]) -> None:
         self.saver.delete_thread(config["configurable"]["thread_id"])
@@ -128,8 +142,9 @@ class _ServerFork:
         return {k: {OVERWRITE: v} if _overwrites(self.channels[k]) else v
                 for k, v in _channel_values(state, self.channels)}
 
-    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
-        return self.graph.thread(self.seed(state), step)
+    def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = (), context: Any = None
+              ) -> dict[str, Any]:
+        return self.graph.thread(self.seed(state), step)  # the server applies the writes with its own context
 
     def end(self, config: dict[str, Any]) -> None:
         self.graph.delete(config)
@@ -273,13 +288,14 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
     step = list(siblings)
     step.insert(len(step) if position is None else position, (node, node_output))
     run = {"job_id": job_id, "config_id": config_id, "purpose": "rollout", "replay_of": replay_of}
+    context = system.context(knobs)  # for the routers after the step's writes (``_Fork._thread``)
     writer = store.writer if store is not None else None  # started here, not lazily from rollout threads
 
     def invocation() -> Invocation:
         return Invocation(example, dict(knobs or {}), None, run=run)
 
     def sync_fn(inv: Invocation) -> Rollout:
-        inv.config = fork.start(recorded, step)
+        inv.config = fork.start(recorded, step, context)
         try:
             return _rollout(run_one(system, fork.graph, inv, metric, store))
         finally:
@@ -287,7 +303,7 @@ def rollout_from(system: System, node: str, state: Any, node_output: Any, exampl
 
     async def async_fn(inv: Invocation) -> Rollout:  # never on a server (``fork.is_async`` is False there)
         assert isinstance(fork, _Fork)
-        inv.config = await fork.astart(recorded, step)
+        inv.config = await fork.astart(recorded, step, context)
         try:
             return _rollout(await arun_one(system, fork.graph, inv, metric, store))
         finally:

@@ -362,7 +362,8 @@ def collect_node_pairs(
                 knobs = {**current, **{k: v for k, v in values.items() if k != SAMPLE_KEY}}
                 rollouts = rollout_from(system, node, step.state, output, example, metric, knobs,
                                         rollouts=1 if exact else config.rollouts, store=None if exact else store,
-                                        job_id=job_id, siblings=step.siblings, position=step.position)
+                                        job_id=job_id, siblings=step.siblings, position=step.position,
+                                        replay_of=call.run_id)
                 runs += 0 if exact else len(rollouts)
                 scores = [r.score for r in rollouts if r.error is None and r.score is not None]
                 if len(scores) < len(rollouts) or not scores:

@@ -27,6 +27,7 @@ from tests.graphs import lookup, orders, shapes
 SHAPES = {
     "sequential": (shapes.sequential, {"question": "where is paris"}),
     "conditional": (lambda: shapes.conditional(typed=False), {"n": 0, "log": []}),
+    "runtime_router": (shapes.runtime_router, {"n": 0, "log": []}),
     "parallel": (shapes.parallel, {"n": 0, "log": []}),
     "map_reduce": (shapes.map_reduce, {"topic": "t"}),
     "subgraph": (shapes.with_subgraph, {"n": 1, "log": []}),
@@ -74,6 +75,17 @@ def test_replaying_any_node_with_its_output_reproduces_the_run(store, shape):
         (rollout,) = replay(system, call, example, lambda e, o: 1.0, store=store)
         assert rollout.error is None, f"{shape}/{call.node}: {rollout.error}"
         assert same(rollout.final_output) == same(result.output), f"{shape}: replay of {call.node}@{call.step}"
+
+
+def test_a_rollout_routes_by_its_own_knobs_when_the_router_reads_them_through_runtime(store):
+    """Applying the replayed node's output runs its router, which LangGraph's update_state
+    calls with no runtime (it raised "Missing required config key 'N/A' for 'route'")."""
+    system, example, result, calls = recorded(store, *SHAPES["runtime_router"])
+    first = calls[0]
+    for limit, log in ((3, ["bump0", "bump1", "bump2"]), (1, ["bump0"]), (5, [f"bump{i}" for i in range(5)])):
+        (rollout,) = rollout_from(system, "bump", serde.from_json(first.inputs), {"n": 1, "log": ["bump0"]},
+                                  example, lambda e, o: 1.0, {"limit": limit}, 1)
+        assert rollout.error is None and rollout.final_output["log"] == log, (limit, rollout)
 
 
 def test_replay_with_other_knobs_reruns_the_node_and_continues(store):

@@ -96,6 +96,24 @@ def conditional(typed: bool) -> StateGraph:
     return g
 
 
+@dataclass
+class RouteConfig:
+    limit: Annotated[int, IntRange(1, 5, node="bump")] = 3
+
+
+def runtime_route(state: Counter, runtime: Runtime[RouteConfig]) -> Literal["bump", "__end__"]:
+    """A router that reads a knob through its ``runtime`` argument."""
+    return "bump" if state["n"] < runtime.context.limit else END
+
+
+def runtime_router() -> StateGraph:
+    g = StateGraph(Counter, context_schema=RouteConfig)
+    g.add_node("bump", bump)
+    g.add_edge(START, "bump")
+    g.add_conditional_edges("bump", runtime_route)
+    return g
+
+
 def conditional_path_map() -> StateGraph:
     g = StateGraph(Counter)
     g.add_node("bump", bump)

@@ -286,6 +286,8 @@ def test_a_fan_out_node_is_continued_with_its_siblings_outputs(store):
     # x + shift == 2 makes d's total 12: one winning shift per input against three losers
     assert stats.candidates["b"] == 12 and stats.failed_candidates["b"] == 0 and stats.pairs["b"] == 9
     assert all(p.chosen["b"] == 2 and p.chosen_score == 1.0 for p in pairs)
+    rollouts = store.select(models.Run, models.Run.purpose == "rollout")
+    assert len(rollouts) == stats.system_runs and {r.replay_of for r in rollouts} == set(run_keys)  # each names its run
 
 
 class Turns(TypedDict, total=False):
