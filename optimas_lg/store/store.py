@@ -121,21 +121,24 @@ class Store:
                              "or use 'postgresql+psycopg://...', whose driver comes with optimas-lg.") from exc
         if engine.dialect.name == "sqlite":
             db = engine.url.database
-            if db and db != ":memory:":
-                path = Path(db).expanduser().resolve()
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(f"cannot create the folder of SQLite store {db!r}: {exc}") from exc
-                if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-                    raise StoreError(
-                        f"SQLite store {db!r} is not writable (read-only file or folder). "
-                        "Point --store / OPTIMAS_LG_STORE at a writable location."
-                    )
-                try:
-                    create_private_file(path)
-                except OSError as exc:
-                    raise StoreError(f"cannot open store {url!r}: cannot create {path}: {exc}") from exc
+            if not db or db == ":memory:" or "mode=memory" in str(engine.url):
+                raise StoreError(f"store URL {url!r} is an in-memory SQLite database, which lives in one "
+                                 "connection, and the store writes from a thread of its own: give a file, "
+                                 "such as 'sqlite:///storage/optimas.db' (a temporary folder does for a test)")
+            path = Path(db).expanduser().resolve()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of SQLite store {db!r}: {exc}") from exc
+            if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+                raise StoreError(
+                    f"SQLite store {db!r} is not writable (read-only file or folder). "
+                    "Point --store / OPTIMAS_LG_STORE at a writable location."
+                )
+            try:
+                create_private_file(path)
+            except OSError as exc:
+                raise StoreError(f"cannot open store {url!r}: cannot create {path}: {exc}") from exc
             event.listen(engine, "connect", _sqlite_pragmas)
         return engine
 

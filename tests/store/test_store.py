@@ -220,6 +220,13 @@ def test_read_only_filesystem_raises_clear_error():
         Store("sqlite:////proc/optimas-test.db")
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_sqlite_store_is_refused_before_its_first_write(url):
+    """Its writer thread would open a database of its own and fail at the first row."""
+    with pytest.raises(StoreError, match="in-memory SQLite database"):
+        Store(url)
+
+
 def test_path_under_a_file_raises_clear_error(tmp_path):
     # root bypasses permission bits, so make the path unusable in a way root can't
     # ignore: a database path whose parent is a regular file.
