@@ -23,6 +23,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langgraph.constants import START
 from typing_extensions import is_typeddict
 
 from optimas_lg.errors import KnobError
@@ -263,6 +264,12 @@ def knob_specs(schema: type | None, nodes: typing.Iterable[str] | None = None,
                     f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, which runs "
                     f"inside the subgraph node {outer!r}: declare it as node={outer!r} (a subgraph node is "
                     "recorded, replayed and optimized as one node of the graph)"
+                )
+            if knob.node == START:
+                raise KnobError(
+                    f"field {name!r} of {schema.__name__} declares a knob for {START!r}, which is not a node: "
+                    "a router on START has no recorded call to optimize it on. Route from a node instead (one "
+                    "that reads the knob and returns Command(goto=...), say) and declare the knob on it"
                 )
             raise KnobError(
                 f"field {name!r} of {schema.__name__} declares a knob for node {knob.node!r}, "

@@ -17,7 +17,7 @@ from typing_extensions import TypedDict
 import optimas_lg
 from optimas_lg.cli import app
 from optimas_lg.errors import KnobError, TargetError
-from optimas_lg.graph.knobs import IntRange, Prompt
+from optimas_lg.graph.knobs import Choice, IntRange, Prompt
 from optimas_lg.graph.system import System
 from tests.graphs import shapes
 
@@ -182,6 +182,15 @@ def test_knob_on_unknown_node_names_the_field():
 
     with pytest.raises(KnobError, match="'p'.*'nope'"):
         System.load(_one_node("bump", shapes.bump, Bad))
+
+
+def test_knob_on_start_says_to_route_from_a_node():
+    @dataclass
+    class OnStart:
+        route: Annotated[str, Choice(["a", "b"], node="__start__")] = "a"
+
+    with pytest.raises(KnobError, match="'__start__', which is not a node: a router on START .* Route from a node"):
+        System.load(_one_node("bump", shapes.bump, OnStart))
 
 
 def test_knob_on_a_node_inside_a_subgraph_names_the_node_to_declare_it_on():
