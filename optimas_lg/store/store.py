@@ -260,16 +260,21 @@ class Store:
             if owner is None or not owner.gone():
                 continue
             error = f"{owner.describe()} ended without closing the job (killed, or the machine stopped)"
-            self.finish_job(job.id, "interrupted", {**(job.meta or {}), "error": error})
-            closed.append(job.id)
+            # only if still running: its owner may have closed it, and exited, since it was read
+            if self.finish_job(job.id, "interrupted", {**(job.meta or {}), "error": error}, only_if="running"):
+                closed.append(job.id)
         return closed
 
-    def finish_job(self, job_id: int, status: str = "done", meta: dict[str, Any] | None = None) -> None:
+    def finish_job(self, job_id: int, status: str = "done", meta: dict[str, Any] | None = None,
+                   only_if: str | None = None) -> bool:
+        """Set a job's final status (and meta); with ``only_if``, only when its status is still
+        that one. Returns whether the job was changed."""
         values: dict[str, Any] = {"status": status, "finished_at": m.utcnow()}
         if meta is not None:
             values["meta"] = meta
+        where = [m.Job.id == job_id] + ([m.Job.status == only_if] if only_if is not None else [])
         with self.engine.begin() as conn:
-            conn.execute(update(m.Job).where(m.Job.id == job_id).values(**values))
+            return conn.execute(update(m.Job).where(*where).values(**values)).rowcount > 0
 
     def add_config(self, values: dict[str, Any], target: str = "", parent_id: int | None = None,
                    note: str = "") -> int:

@@ -281,3 +281,20 @@ def test_a_job_whose_process_died_is_closed_as_interrupted_when_the_store_opens(
     resumed = store.get(m.Job, dead)
     assert resumed.status == "running" and "error" not in resumed.meta
     assert resumed.meta["owner"] == {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def test_a_job_its_owner_closed_after_it_was_read_as_orphaned_keeps_its_status(store, monkeypatch):
+    """Opening a store closes jobs whose process is gone. A process that finished its job and
+    exited between that read and the close had its 'done' overwritten with 'interrupted'
+    (seen with 32 concurrent ``optimas-lg run`` processes under load)."""
+    from optimas_lg.store.owner import Owner
+
+    job_id = store.create_job("run", "t", {})
+
+    def finished_then_gone(self) -> bool:  # the owner closes the job, then exits
+        store.finish_job(job_id, "done", {"n_runs": 4})
+        return True
+
+    monkeypatch.setattr(Owner, "gone", finished_then_gone)
+    assert store.close_orphaned_jobs() == []
+    assert store.get(m.Job, job_id).status == "done"
