@@ -30,14 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.channels.binop import BinaryOperatorAggregate
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import ParentCommand
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed.base import is_managed_value
-from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite, Send, StateUpdate
 
 from optimas_lg.data import Example, Metric
@@ -46,7 +44,7 @@ from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_conc
 from optimas_lg.execution.server import OVERWRITE, Server, ServerGraph
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ContextReads, state_values
-from optimas_lg.graph.system import System
+from optimas_lg.graph.system import System, with_context
 from optimas_lg.store import Store, models, queries
 
 SEED_NODE = "__optimas_seed__"
@@ -97,9 +95,7 @@ class _Fork:
         after the step's nodes, and a router that takes a ``runtime`` argument finds it only
         in the config: ``update_state`` has no ``context`` parameter, and without it
         LangGraph raises "Missing required config key 'N/A' for 'route'"."""
-        runtime = {CONFIG_KEY_RUNTIME: Runtime(context=context)} if context is not None else {}
-        return ({**config, "configurable": {**config["configurable"], **runtime}},
-                [[StateUpdate(out, name) for name, out in step]])
+        return with_context(config, context), [[StateUpdate(out, name) for name, out in step]]
 
     def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = (), context: Any = None
               ) -> dict[str, Any]:

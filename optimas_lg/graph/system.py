@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.runnables import Runnable
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import find_subgraph_pregel
+from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 from typing_extensions import is_typeddict
 
@@ -582,6 +584,14 @@ class System:
             if name in builder.nodes and node.mapper is None and isinstance(node.channels, list):
                 node.mapper = ReadTracker
         return graph
+
+
+def with_context(config: dict[str, Any], context: Any) -> dict[str, Any]:
+    """``config`` carrying ``context`` as the run's LangGraph runtime, for calls that take
+    no ``context`` argument (``update_state`` runs routers, which may read it)."""
+    if context is None:
+        return config
+    return {**config, "configurable": {**config.get("configurable", {}), CONFIG_KEY_RUNTIME: Runtime(context=context)}}
 
 
 def inspect(target: Any) -> SystemGraph:
