@@ -119,6 +119,7 @@ CASES = [
          ("job 1",)),
     Case("a store URL that is not one", _optimize("--store", "nonsense://x"), ("nonsense://x",)),
     Case("a store file that is not a database", _optimize("--store", "sqlite:///{corrupt.db}"), ("corrupt.db",)),
+    Case("an in-memory SQLite store", _optimize("--store", "sqlite://"), ("in-memory SQLite", "give a file")),
     # run
     Case("run: a knob value out of range", ["run", TARGET, "--data", "{good:train}", "--metric", METRIC, "--labels",
                                             "answer", "--config", '{"top_k": 9}', "--store", "{store}"],
