@@ -44,7 +44,7 @@ from optimas_lg.execution.runner import Invocation, arun_one, isolated, map_conc
 from optimas_lg.execution.server import OVERWRITE, Server, ServerGraph
 from optimas_lg.graph import serde
 from optimas_lg.graph.reads import ContextReads, state_values
-from optimas_lg.graph.system import System, with_context
+from optimas_lg.graph.system import System, with_runtime
 from optimas_lg.store import Store, models, queries
 
 SEED_NODE = "__optimas_seed__"
@@ -67,6 +67,7 @@ class _Fork:
 
     def __init__(self, system: System) -> None:
         self.saver = InMemorySaver()
+        self.run_store = system.run_store
         self.graph: CompiledStateGraph = system.compile(self.saver, builder=_replay_builder(system))
         self.is_async = system.is_async
         # A deferred node runs only once its run is about to end, which a thread holding one
@@ -88,14 +89,13 @@ class _Fork:
     def _seeded(self, state: dict[str, Any]) -> list[list[StateUpdate]]:
         return [[StateUpdate(self.seed(state), SEED_NODE)]]
 
-    @staticmethod
-    def _step(config: dict[str, Any], step: Sequence[tuple[str, Any]], context: Any
+    def _step(self, config: dict[str, Any], step: Sequence[tuple[str, Any]], context: Any
               ) -> tuple[dict[str, Any], list[list[StateUpdate]]]:
         """The config and update that apply a step's writes. Applying them runs the routers
         after the step's nodes, and a router that takes a ``runtime`` argument finds it only
         in the config: ``update_state`` has no ``context`` parameter, and without it
         LangGraph raises "Missing required config key 'N/A' for 'route'"."""
-        return with_context(config, context), [[StateUpdate(out, name) for name, out in step]]
+        return with_runtime(config, context, self.run_store()), [[StateUpdate(out, name) for name, out in step]]
 
     def start(self, state: dict[str, Any], step: Sequence[tuple[str, Any]] = (), context: Any = None
               ) -> dict[str, Any]:
@@ -113,7 +113,8 @@ class _Fork:
     def run_alone(self, node: str, goto: Any, config: dict[str, Any], context: Any) -> Any:
         """Run ``goto`` on ``config``'s thread, stopping after ``node``; the node's raw output."""
         capture = _Capture(node)
-        config = {**config, "callbacks": [capture, *config.get("callbacks", [])]}
+        config = with_runtime({**config, "callbacks": [capture, *config.get("callbacks", [])]},
+                              store=self.run_store())
         if self.is_async:
             run_coroutine(lambda: self.alone.ainvoke(Command(goto=goto), config, context=context,
                                                      interrupt_after=[node]))

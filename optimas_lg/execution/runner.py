@@ -34,7 +34,7 @@ from optimas_lg.errors import Interrupted, MetricError, OptimasError, RunInterru
 from optimas_lg.execution.recorder import Recorder, arecord_stream, record_stream
 from optimas_lg.execution.server import Server, ServerGraph
 from optimas_lg.graph import serde
-from optimas_lg.graph.system import System
+from optimas_lg.graph.system import System, with_runtime
 from optimas_lg.store import Store
 from optimas_lg.store.models import utcnow
 
@@ -156,6 +156,8 @@ class Invocation:
 def _prepare(system: System, graph: Any, inv: Invocation,
              store: Store | None) -> tuple[dict[str, Any], Any, Recorder | None]:
     config = system.config(inv.knobs, **inv.config)
+    if not isinstance(graph, ServerGraph):  # a server run uses the server's store
+        config = with_runtime(config, store=system.run_store())
     recorder = Recorder(store, inv.run_id, system.knob_values(inv.knobs), system.knobs,
                         from_stream=isinstance(graph, ServerGraph)) if store else None
     return config, system.context(inv.knobs), recorder

@@ -11,6 +11,7 @@ function as an edge to END. What cannot be known before running (a router withou
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect as pyinspect
@@ -27,6 +28,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.pregel._utils import find_subgraph_pregel
 from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
 from langgraph.types import Checkpointer
 from typing_extensions import is_typeddict
 
@@ -573,6 +576,14 @@ class System:
         configurable = {**base.get("configurable", {}), **self.knob_values(values), **extra.pop("configurable", {})}
         return {**base, **extra, "configurable": configurable}
 
+    def run_store(self) -> BaseStore | None:
+        """The LangGraph store one run uses: a copy of the graph's ``InMemoryStore`` as it was
+        loaded, so no run reads what another run wrote (an optimization compares runs, whose
+        scores must not depend on their order); any other store is the graph's own, shared by
+        every run as LangGraph shares it."""
+        store = self._compile_kwargs.get("store")
+        return _copy_store(store) if isinstance(store, InMemoryStore) else store
+
     def compile(self, checkpointer: Checkpointer = None, *, builder: StateGraph | None = None,
                 **kwargs: Any) -> CompiledStateGraph:
         """Compile the graph (or ``builder``, a modified copy of it, as replay uses) with read
@@ -586,12 +597,25 @@ class System:
         return graph
 
 
-def with_context(config: dict[str, Any], context: Any) -> dict[str, Any]:
-    """``config`` carrying ``context`` as the run's LangGraph runtime, for calls that take
-    no ``context`` argument (``update_state`` runs routers, which may read it)."""
-    if context is None:
+def with_runtime(config: dict[str, Any], context: Any = None, store: BaseStore | None = None) -> dict[str, Any]:
+    """``config`` carrying ``context`` and ``store`` as the run's LangGraph runtime: for calls
+    that take no ``context`` argument (``update_state`` runs routers, which may read it), and
+    to give a run its own store (``System.run_store``)."""
+    if context is None and store is None:
         return config
-    return {**config, "configurable": {**config.get("configurable", {}), CONFIG_KEY_RUNTIME: Runtime(context=context)}}
+    runtime = Runtime(context=context, store=store)
+    return {**config, "configurable": {**config.get("configurable", {}), CONFIG_KEY_RUNTIME: runtime}}
+
+
+def _copy_store(store: InMemoryStore) -> InMemoryStore:
+    """A new ``InMemoryStore`` holding copies of ``store``'s items and vectors, with its index."""
+    fresh = InMemoryStore()
+    fresh.index_config, fresh.embeddings = store.index_config, getattr(store, "embeddings", None)
+    for namespace, items in store._data.items():  # the names LangGraph's in-memory API keeps stable
+        fresh._data[namespace] = {key: copy.deepcopy(item) for key, item in items.items()}
+    for namespace, vectors in store._vectors.items():
+        fresh._vectors[namespace].update({key: dict(paths) for key, paths in vectors.items()})
+    return fresh
 
 
 def inspect(target: Any) -> SystemGraph:

@@ -114,6 +114,34 @@ def runtime_router() -> StateGraph:
     return g
 
 
+@dataclass
+class MemoConfig:
+    bonus: Annotated[int, IntRange(0, 5, node="remember")] = 0
+
+
+def remember(state: Counter, runtime: Runtime[MemoConfig]) -> dict[str, Any]:
+    """Answer from the store when it remembers ``n``, else compute and remember (long-term memory)."""
+    base = runtime.store.get(("config",), "base").value["base"]
+    if (item := runtime.store.get(("memo",), str(state["n"]))) is not None:
+        return {"n": item.value["n"], "log": ["remembered"]}
+    runtime.store.put(("memo",), str(state["n"]), {"n": base + state["n"] + runtime.context.bonus})
+    return {"n": base + state["n"] + runtime.context.bonus, "log": ["computed"]}
+
+
+def memo_store() -> Any:
+    """prepare -> remember, compiled with its own store, which holds one item before any run."""
+    from langgraph.store.memory import InMemoryStore
+
+    store = InMemoryStore()
+    store.put(("config",), "base", {"base": 100})
+    g = StateGraph(Counter, context_schema=MemoConfig)
+    g.add_node("prepare", lambda state: {"log": ["prepared"]})
+    g.add_node("remember", remember)
+    g.add_edge(START, "prepare")
+    g.add_edge("prepare", "remember")
+    return g.compile(store=store)
+
+
 def conditional_path_map() -> StateGraph:
     g = StateGraph(Counter)
     g.add_node("bump", bump)
