@@ -118,7 +118,8 @@ class Decision(Record):
     """The gate's verdict on a round's proposal, with its evidence.
 
     ``changes`` are the changes kept when accepted (else all that were tried);
-    ``scores`` the per-example validation scores of the config tried last or kept;
+    ``scores`` the per-example validation scores of the config tried last or kept (on the
+    examples it ran, in their order: a try the interim look stopped ran ``n`` of them);
     ``config_id`` that config (``None`` when nothing was proposed).
     """
 
