@@ -190,8 +190,8 @@ def validate_knobwise(current: dict[str, Any], current_scores: Scores, changes: 
     values, scores, steps = dict(current), list(current_scores), []
     n = len(current_scores)
     order = list(order) if order is not None else list(range(n))
-    k = interim_size(n, config) or n
-    first, rest = order[:k], order[k:]
+    looked_at = interim_size(n, config) or n
+    first, rest = order[:looked_at], order[looked_at:]
 
     def attempt(knobs: tuple[str, ...]) -> None:
         nonlocal values, scores
