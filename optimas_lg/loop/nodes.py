@@ -207,7 +207,7 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     scores = queries.run_scores(ws.store, list(run_keys))
     check_batch = ws.sample_train(ws.config.global_examples, "global-check")
 
-    current: list[Evaluation] = []  # the current config's check, run only once a candidate fails
+    current: list[Evaluation] = []  # the current config's latest check, kept to compare failing candidates to
 
     def check(knobs: dict[str, Any]) -> Evaluation:
         config_id = ws.config_version(knobs, f"iteration {state['iteration']}: global check",
@@ -216,9 +216,12 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
 
     def global_check(knobs: dict[str, Any]) -> float:
         evaluation = check(knobs)
-        if None not in evaluation.scores or knobs == state["current_knobs"]:
+        if knobs == state["current_knobs"]:  # searches score the current values first: keep them
+            current[:] = [evaluation]
             return evaluation.mean
-        if not current:
+        if None not in evaluation.scores:
+            return evaluation.mean
+        if not current:  # a search that did not start from the current values: run them once
             current.append(check(dict(state["current_knobs"])))
         return check_score(current[0].scores, evaluation.scores)
 
@@ -302,6 +305,10 @@ def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         decision = Decision(prop.node, {}, len(ws.valset), False, state["current_val"], state["current_val"], 0.0,
                             0.0, "no change proposed", "the search kept the current values",
                             scores=state["current_val_scores"])
+    elif not _can_validate(ws):  # no evidence can be bought: say so, and show no made-up val score
+        decision = Decision(prop.node, prop.changes, 0, False, state["current_val"], state["current_val"], 0.0,
+                            0.0, "not validated", "not validated for lack of system runs "
+                            f"(budget.max_system_runs = {ws.config.budget.max_system_runs})")
     else:
         decision = _gate(ws, state, prop, iteration)
     ws.store.add_event(ws.job_id, decision.kind, decision.to_json(), node=prop.node, iteration=iteration)
@@ -464,7 +471,9 @@ def _stop_reason(ws: Workspace, spent: Spent, rounds_without_gain: int, slowest_
 
 def rejected_changes(decision: Decision) -> list[dict[str, Any]]:
     """The changes (``{knob: value}``) a rejected decision tried: each gate step's, or the
-    whole change when it was tried in one step."""
+    whole change when it was tried in one step; none when it was never validated (``n`` 0)."""
+    if not decision.n:
+        return []
     new = {k: c.new for k, c in decision.changes.items()}
     tried = [{k: new[k] for k in step.knobs if k in new} for step in decision.steps]
     return [c for c in tried if c] or ([new] if new else [])

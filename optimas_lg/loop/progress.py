@@ -84,7 +84,8 @@ def step_line(node: str, state: LoopState) -> str | None:
         d = Decision.from_json(state["decision"] or {})
         mark = "accepted" if d.accepted else "rejected"
         part = f" on the first {d.n}" if d.n < len(state["current_val_scores"]) else ""  # stopped at the interim look
-        msg = f"[{it}] val {d.val_current:.3f} → {d.val_proposed:.3f}{part}  {mark}  ({d.reason})"
+        scores = f"val {d.val_current:.3f} → {d.val_proposed:.3f}{part}" if d.n else "not validated"
+        msg = f"[{it}] {scores}  {mark}  ({d.reason})"
     elif node == "final":
         test = state.get("test_after")
         msg = f"final     best val {state['current_val']:.3f}" + (f"  test {test:.3f}" if test is not None else "")

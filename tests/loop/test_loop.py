@@ -120,6 +120,32 @@ def test_cheap_runs_spend_nothing_on_pairs_and_a_round_gets_its_share_of_the_run
     assert left == (200 - spent - 2 * len(val)) // 2
 
 
+class Overspender(ChoiceProposer):
+    """A user's proposer that runs global checks past its share, until no validation is affordable."""
+
+    def uses_lrf(self, cost):
+        return False
+
+    def search(self, ctx, knob, evaluator):
+        while 200 - queries.job_spend(ctx.store, ctx.job_id)[0] >= 6:
+            ctx.global_check(ctx.current)
+        return Search(knob.knob.options[-1], {"rule": "last option"})
+
+
+def test_a_change_the_budget_cannot_validate_is_reported_unvalidated(store, capsys):
+    """No validation score is shown for a change that was never run on validation."""
+    examples = lookup.examples()
+    settings = OptimizeConfig.from_dict({**{k: v for k, v in SETTINGS.items() if k != "proposers"},
+                                         "kinds": ["choice"]})
+    result = optimize(lookup.builder, examples[:12], lookup.metric, valset=examples[12:], store=store,
+                      settings=settings, proposers={"choice": Overspender}, max_iterations=1, patience=None,
+                      max_system_runs=200)
+    decision = load_history(store, result.job_id).decisions[0].record
+    assert (decision.n, decision.accepted, decision.scores) == (0, False, [])
+    assert "[1] not validated  rejected  (not validated for lack of system runs (budget.max_system_runs = 200))" \
+        in capsys.readouterr().err
+
+
 class FirstOption(ChoiceProposer):
     """A user's proposer: always proposes the last option, and counts its calls."""
 
