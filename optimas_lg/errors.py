@@ -1,6 +1,7 @@
 """Exception classes. Every error optimas-lg raises on purpose is an ``OptimasError``
 whose message says what went wrong, where, and what to do about it."""
 
+import re
 from typing import Any
 
 
@@ -95,8 +96,19 @@ def error_line(recorded: str) -> str:
 
     The traceback's last line is not it when the error has notes: LangGraph notes every
     error raised in a node with "During task with name ... and id ...".
+
+    A pydantic ``ValidationError`` keeps its first field and problem, which it states on
+    the two lines after "N validation error(s) for Model".
     """
     lines = recorded.strip().splitlines()
     start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
                 default=-1)
-    return next((line for line in lines[start + 1:] if line and not line[0].isspace()), lines[-1] if lines else "")
+    at = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), None)
+    if at is None:
+        return lines[-1] if lines else ""
+    if _PYDANTIC_HEADER.search(lines[at]) and at + 2 < len(lines):
+        return f"{lines[at]}: {lines[at + 1].strip()}: {lines[at + 2].strip()}"
+    return lines[at]
+
+
+_PYDANTIC_HEADER = re.compile(r"ValidationError: \d+ validation errors? for \S+$")

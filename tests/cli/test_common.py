@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import traceback
 
+from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
@@ -68,3 +69,17 @@ def test_error_line_skips_notes_and_finds_the_last_chained_error():
     assert recorded.strip().splitlines()[-1].startswith("During task")
     assert error_line(recorded) == "RuntimeError: retrieval failed"
     assert error_line("plain message\n") == "plain message"
+
+
+def test_error_line_of_a_pydantic_state_names_the_field_and_the_problem():
+    class State(BaseModel):
+        x: int
+
+    try:
+        State(x="abc")
+    except ValidationError as exc:
+        exc.add_note("During task with name 'answer' and id '1234'")
+        recorded = "".join(traceback.format_exception(exc))
+    line = error_line(recorded)
+    assert line.startswith("pydantic_core._pydantic_core.ValidationError: 1 validation error for State: x: "
+                           "Input should be a valid integer"), line
