@@ -95,7 +95,8 @@ def error_line(recorded: str) -> str:
     """The line of a recorded traceback that states the error (``Type: message``).
 
     The traceback's last line is not it when the error has notes: LangGraph notes every
-    error raised in a node with "During task with name ... and id ...".
+    error raised in a node with "During task with name ... and id ...", and the node it
+    names is added to the line (``TypeError: ... (in node 'answer')``).
 
     A pydantic ``ValidationError`` keeps its first field and problem, which it states on
     the two lines after "N validation error(s) for Model".
@@ -106,9 +107,12 @@ def error_line(recorded: str) -> str:
     at = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), None)
     if at is None:
         return lines[-1] if lines else ""
-    if _PYDANTIC_HEADER.search(lines[at]) and at + 2 < len(lines):
-        return f"{lines[at]}: {lines[at + 1].strip()}: {lines[at + 2].strip()}"
-    return lines[at]
+    line = lines[at]
+    if _PYDANTIC_HEADER.search(line) and at + 2 < len(lines):
+        line = f"{line}: {lines[at + 1].strip()}: {lines[at + 2].strip()}"
+    nodes = [m.group(1) for m in map(_TASK_NOTE.match, lines[at:]) if m]
+    return f"{line} (in node {nodes[-1]!r})" if nodes and f"node {nodes[-1]!r}" not in line else line
 
 
 _PYDANTIC_HEADER = re.compile(r"ValidationError: \d+ validation errors? for \S+$")
+_TASK_NOTE = re.compile(r"During task with name '([^']+)' and id ")

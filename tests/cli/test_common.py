@@ -42,7 +42,7 @@ def test_a_failed_run_shows_the_error_not_langgraphs_note(tmp_path, store):
     result = CliRunner().invoke(app, ["run", f"{agent}:builder", "--data", str(tmp_path / "data.jsonl"),
                                       "--metric", f"{agent}:metric", "--store", store.url])
     assert result.exit_code == 1, result.output  # no run was scored
-    assert "  failed e1: ValueError: cannot answer 'hi'\n" in result.stdout
+    assert "  failed e1: ValueError: cannot answer 'hi' (in node 'fail')\n" in result.stdout
     assert "During task" not in result.stdout
 
 
@@ -67,7 +67,7 @@ def test_error_line_skips_notes_and_finds_the_last_chained_error():
     except RuntimeError as exc:
         recorded = "".join(traceback.format_exception(exc))
     assert recorded.strip().splitlines()[-1].startswith("During task")
-    assert error_line(recorded) == "RuntimeError: retrieval failed"
+    assert error_line(recorded) == "RuntimeError: retrieval failed (in node 'retrieve')"
     assert error_line("plain message\n") == "plain message"
 
 
@@ -83,3 +83,4 @@ def test_error_line_of_a_pydantic_state_names_the_field_and_the_problem():
     line = error_line(recorded)
     assert line.startswith("pydantic_core._pydantic_core.ValidationError: 1 validation error for State: x: "
                            "Input should be a valid integer"), line
+    assert line.endswith("(in node 'answer')")

@@ -206,4 +206,4 @@ def test_a_timeout_a_node_raises_itself_stays_that_error(store):
 
     summary = run_examples(System.load(_stalling(_own_timeout)), [Example("a", {"q": "hi"})], lambda e, o: 1.0, {},
                            store, progress=False)
-    assert error_line(summary.results[0].error) == "TimeoutError: the socket timed out"
+    assert error_line(summary.results[0].error) == "TimeoutError: the socket timed out (in node 'stall')"
