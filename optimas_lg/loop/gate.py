@@ -112,12 +112,22 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
     elif broken:
         accepted, reason = False, f"fails on {broken} of {n} validation examples the current config ran"
     elif mean < config.min_gain:
-        accepted, reason = False, f"gain {mean:+.4f} below min_gain {config.min_gain}"
+        accepted, reason = False, f"gain {_apart(mean, config.min_gain)} below min_gain {config.min_gain}"
     elif mean <= config.z * stderr:
         accepted, reason = False, f"gain {mean:+.4f} within noise ({config.z} x stderr {stderr:.4f})"
     else:
         accepted, reason = True, f"gain {mean:+.4f} > {config.z} x stderr {stderr:.4f}"
     return GateDecision(accepted, mean_cur, mean_new, mean, stderr, n, rule, reason)
+
+
+def _apart(value: float, bound: float) -> str:
+    """``value`` to 4 decimals, or to as many more as it takes not to read as ``bound``
+    (a gain of 0.00998 shows as +0.00998 below a min_gain of 0.01, not as +0.0100)."""
+    for digits in range(4, 10):
+        shown = f"{value:+.{digits}f}"
+        if float(shown) != bound:
+            return shown
+    return shown
 
 
 def interim_size(n: int, config: GateConfig = GateConfig()) -> int | None:

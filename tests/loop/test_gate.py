@@ -155,3 +155,8 @@ def test_the_look_needs_min_examples_in_its_share():
     assert interim_size(30, GateConfig(futility_at=None)) is None
     with pytest.raises(ValueError, match="futility_at must be between 0 and 1"):
         GateConfig(futility_at=1.0)
+
+
+def test_a_gain_just_below_min_gain_never_reads_as_min_gain():
+    decision = paired_gate([0.0] * 10, [0.0998] + [0.0] * 9, GateConfig(min_gain=0.01))
+    assert not decision.accepted and decision.reason == "gain +0.00998 below min_gain 0.01", decision.reason
