@@ -91,6 +91,10 @@ class ServerRunError(OptimasError):
     like a node failing in this process, not a reason to stop the batch."""
 
 
+_PYDANTIC_HEADER = re.compile(r"ValidationError: \d+ validation errors? for \S+$")
+_TASK_NOTE = re.compile(r"During task with name '([^']+)' and id ")
+
+
 def error_line(recorded: str) -> str:
     """The line of a recorded traceback that states the error (``Type: message``).
 
@@ -113,6 +117,3 @@ def error_line(recorded: str) -> str:
     nodes = [m.group(1) for m in map(_TASK_NOTE.match, lines[at:]) if m]
     return f"{line} (in node {nodes[-1]!r})" if nodes and f"node {nodes[-1]!r}" not in line else line
 
-
-_PYDANTIC_HEADER = re.compile(r"ValidationError: \d+ validation errors? for \S+$")
-_TASK_NOTE = re.compile(r"During task with name '([^']+)' and id ")

@@ -4,27 +4,23 @@ shows in the report, wherever it was spent: the recorded system runs, a node run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from typing_extensions import TypedDict
 
 import optimas_lg
-from optimas_lg import Example, IntRange
+from optimas_lg import Example
 from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS, Budget
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.report import load_history
 from optimas_lg.proposers import PromptConfig, PromptProposer
 from optimas_lg.store import models as m
 from optimas_lg.store import queries
-from tests.graphs import orders
+from tests.graphs import orders, shapes
 
 WRITER_TOKENS = 60  # what the fake prompt writer reports per reply
 
@@ -136,49 +132,15 @@ def test_a_test_set_is_scored_outside_the_budget_and_changes_no_decision(store):
     assert with_test == spent[0].system_runs + 2 * len(examples[16:])
 
 
-class Loop(TypedDict, total=False):
-    x: int
-    i: int
-    answer: int
-
-
-@dataclass
-class LoopKnobs:
-    loops: Annotated[int, IntRange(1, 30, node="step")] = 1
-
-
-def _step(state: Loop) -> dict[str, Any]:
-    return {"i": state.get("i", 0) + 1}
-
-
-def _again(state: Loop, runtime: Runtime[LoopKnobs]) -> Literal["step", "finish"]:
-    return "step" if state["i"] < runtime.context.loops else "finish"
-
-
-def _finish(state: Loop) -> dict[str, Any]:
-    return {"answer": state["x"] * min(state["i"], 3) + 1}
-
-
-def _looped() -> Any:
-    """A loop whose length is a knob; past 14 steps the run hits its recursion limit and fails."""
-    builder = StateGraph(Loop, context_schema=LoopKnobs)
-    builder.add_node("step", _step)
-    builder.add_node("finish", _finish)
-    builder.add_edge(START, "step")
-    builder.add_conditional_edges("step", _again)
-    builder.add_edge("finish", END)
-    return builder.compile().with_config(recursion_limit=15)
-
-
 def test_a_search_whose_candidates_fail_runs_the_current_values_once(store):
     """Failing candidates are compared with the current values' check on the same batch;
     the search already ran it, so running it again would spend the runs kept for the gate."""
-    examples = [Example(key=f"e{x}", inputs={"x": x}, labels={"answer": 3 * x + 1}) for x in range(1, 13)]
+    examples = [Example(key=f"e{i}", inputs={"n": 0}) for i in range(12)]
+    looped = shapes.runtime_router().compile().with_config(recursion_limit=4)  # a limit of 4 or 5 bumps fails
     settings = OptimizeConfig.from_dict({"gate": {"min_examples": 3}, "kinds": ["int"], "global_examples": 4,
                                          "proposers": {"int": {"objective": "global", "n_trials": 6}}})
-    result = optimas_lg.optimize(_looped(), examples[:6], lambda ex, out: float(out["answer"] == ex.labels["answer"]),
-                                 valset=examples[6:], store=store, settings=settings, max_iterations=1,
-                                 patience=None, progress=False)
+    result = optimas_lg.optimize(looped, examples[:6], lambda ex, out: float(out["n"] == 3), valset=examples[6:],
+                                 store=store, settings=settings, max_iterations=1, patience=None, progress=False)
     train = {e.key for e in examples[:6]}
     checks = [r for r in store.select(m.Run, m.Run.job_id == result.job_id, m.Run.purpose == "eval")
               if r.example_key in train]  # the search's trials, each on the same 4 training examples
