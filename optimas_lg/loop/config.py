@@ -144,6 +144,10 @@ class OptimizeConfig:
     optionally seconds, per run); then numeric and choice knobs are searched on the global
     metric over ``global_examples`` training examples per trial, as plain Optuna would,
     every run counted against the budget (``optimas_lg.proposers.joint``).
+
+    ``system_round`` makes the first round search the choice and numeric knobs of every
+    reached node together on that global metric, behind the same gate, before the nodes'
+    own rounds (``optimas_lg.loop.system_round``); off, every round improves one node.
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -160,6 +164,7 @@ class OptimizeConfig:
     node_order: NodeOrder = "headroom"
     cheap_runs: CheapRuns = field(default_factory=CheapRuns)
     global_examples: int = 8
+    system_round: bool = True
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])

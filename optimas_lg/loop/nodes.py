@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from optimas_lg.data import Example
 from optimas_lg.errors import OptimasError, error_line
+from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import check_score, paired_gate, validate_knobwise
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
@@ -32,10 +34,12 @@ from optimas_lg.loop.records import (
     entry,
 )
 from optimas_lg.loop.state import LoopContext, LoopState
+from optimas_lg.loop.system_round import REASON as SYSTEM_ROUND_REASON
+from optimas_lg.loop.system_round import affords_system_round, system_search
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairStats, stored_pairs
 from optimas_lg.lrf.trust import LRFTrust
-from optimas_lg.proposers import Proposal, ProposalContext, RecordedCall, proposer_groups
+from optimas_lg.proposers import ALL_NODES, GlobalCheckFn, Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
 
@@ -167,7 +171,9 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     current config and have not had a round in this pass (``unvisited_in_pass``), by
     ``node_order`` (``passes.next_node``: by default the largest headroom the pairs
     measured, seeded draws between equals). A node an accepted change routes around is
-    dead; one never reached has no inputs to work on."""
+    dead; one never reached has no inputs to work on. The first round is the system round
+    (``*``: every reached node's choice and numeric knobs at once, ``loop.system_round``)
+    when it is on and affordable."""
     ws = runtime.context.job(state)
     spent = Spent.from_json(state.get("spent") or {})
     reason = _stop_reason(ws, spent, state.get("rounds_without_gain", 0), state.get("slowest_round", 0.0))
@@ -184,8 +190,11 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     for collected in entries(state.get("history"), PairsCollected):  # each node's latest measurement
         headroom.update(collected.headroom)
     decisions = [(d.node, d.accepted) for d in entries(state.get("history"), Decision)]
-    unvisited = unvisited_in_pass([node for node, _ in decisions], reached)
-    node, why = next_node(unvisited, headroom, ws.config.node_order, rng, searched_before_a_change(decisions))
+    if not decisions and _system_round_affordable(ws, state, reached, iteration):
+        node, why = ALL_NODES, SYSTEM_ROUND_REASON
+    else:
+        unvisited = unvisited_in_pass([node for node, _ in decisions], reached)
+        node, why = next_node(unvisited, headroom, ws.config.node_order, rng, searched_before_a_change(decisions))
     picked = NodePicked(iteration, node, why)
     ws.store.add_event(ws.job_id, picked.kind, picked.to_json(), node=node, iteration=iteration)
     update = {"iteration": iteration, "node": node, "proposal": None, "decision": None,
@@ -199,14 +208,26 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     return update
 
 
-def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
-    """What the proposers of ``node`` may use: its recorded inputs, the node run alone,
-    its LRF, and a few full-system runs as the global check."""
-    calls, run_keys = ws.node_calls(node, [e.key for e in ws.trainset])
-    reads = sorted({k for c in calls for k in (c.reads or [])})
-    scores = queries.run_scores(ws.store, list(run_keys))
-    check_batch = ws.sample_train(ws.config.global_examples, "global-check")
+def _system_round_affordable(ws: Workspace, state: LoopState, reached: list[str], iteration: int) -> bool:
+    """Whether the first round is the system round: it is on, some knob of the ``reached``
+    nodes qualifies, and the round's share pays for two trials (``loop.system_round``)."""
+    return (ws.config.system_round and system_search(_knobs_of(ws, reached), ws.proposers) is not None
+            and affords_system_round(_round_runs(ws, state, iteration), _global_runs(ws)))
 
+
+def _knobs_of(ws: Workspace, nodes: list[str]) -> list[KnobSpec]:
+    return [k for node in nodes for k in ws.tunable_knobs(node)]
+
+
+def _global_runs(ws: Workspace) -> int:
+    """System runs one global check spends (``_global_check``)."""
+    return min(ws.config.global_examples, len(ws.trainset)) * max(1, ws.config.val_repeats)
+
+
+def _global_check(ws: Workspace, state: LoopState) -> tuple[GlobalCheckFn, int]:
+    """The round's global check (the metric's mean over a seeded training mini-batch under
+    an assignment) and the system runs one check spends."""
+    check_batch = ws.sample_train(ws.config.global_examples, "global-check")
     current: list[Evaluation] = []  # the current config's latest check, kept to compare failing candidates to
 
     def check(knobs: dict[str, Any]) -> Evaluation:
@@ -225,6 +246,16 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
             current.append(check(dict(state["current_knobs"])))
         return check_score(current[0].scores, evaluation.scores)
 
+    return global_check, _global_runs(ws)
+
+
+def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalContext:
+    """What the proposers of ``node`` may use: its recorded inputs, the node run alone,
+    its LRF, and a few full-system runs as the global check."""
+    calls, run_keys = ws.node_calls(node, [e.key for e in ws.trainset])
+    reads = sorted({k for c in calls for k in (c.reads or [])})
+    scores = queries.run_scores(ws.store, list(run_keys))
+    global_check, global_runs = _global_check(ws, state)
     return ProposalContext(
         node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
         inputs=[ws.decode(c.inputs) for c in calls], score=ws.scorer(node, reads, state["iteration"]),
@@ -235,11 +266,28 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
         calls=[RecordedCall(c.id, c.run_id, run_keys[c.run_id], scores.get(c.run_id), c.inputs, c.output)
                for c in calls],
         store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
-        run_cost=ws.run_cost(), global_runs=len(check_batch) * max(1, ws.config.val_repeats),
-        runs_left=lambda: _round_runs(ws, state, state["iteration"]),
-        rejected=[r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")],
-        judged=judged_changes(state),
+        run_cost=ws.run_cost(), global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
+        rejected=_rejected(state), judged=judged_changes(state),
         trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
+
+
+def _system_context(ws: Workspace, state: LoopState, knobs: list[KnobSpec]) -> ProposalContext:
+    """What the system round's search may use: the global check alone (``loop.system_round``)."""
+    def no_node(*_: Any) -> Any:
+        raise OptimasError("the system round scores assignments on the global metric only")
+
+    global_check, global_runs = _global_check(ws, state)
+    return ProposalContext(
+        node=ALL_NODES, knobs=knobs, current=dict(state["current_knobs"]), inputs=[], score=no_node,
+        run_node=no_node, charge_tokens=ws.charge_proposer, global_check=global_check, store=ws.store,
+        job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed, run_cost=ws.run_cost(),
+        global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
+        rejected=_rejected(state), judged=judged_changes(state))
+
+
+def _rejected(state: LoopState) -> list[dict[str, Any]]:
+    """The changes the gate rejected under the LRF in force (not to propose again)."""
+    return [r["changes"] for r in state.get("rejected") or [] if r["lrf"] == state.get("lrf_path")]
 
 
 def judged_changes(state: LoopState) -> list[dict[str, Any]]:
@@ -273,17 +321,26 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Improve the picked node's knobs, each group with the proposer that serves it (cheap
     kinds first, each group starting from the values the previous ones chose; by default
     one joint search over the node's numeric and choice knobs). A knob the node does not
-    read under the values in force (a code path an earlier change turned off) is skipped."""
+    read under the values in force (a code path an earlier change turned off) is skipped.
+    The system round (``*``) searches the reached nodes' choice and numeric knobs together
+    on the global metric."""
     ws = runtime.context.job(state)
     node = state["node"] or ""
-    ctx = _proposal_context(ws, node, state)
     proposals: list[Proposal] = []
     skipped: dict[str, str] = {}
-    for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
-        read = ws.knobs_read(node, ctx.inputs, ctx.current)
-        dead = [k.name for k in knobs if read is not None and k.name not in read]
-        skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
-        proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
+    if node == ALL_NODES:
+        found = system_search(_knobs_of(ws, ws.reached_nodes(state["current_config_id"])), ws.proposers)
+        assert found is not None  # pick_node chose the system round because one exists
+        system_proposer, system_knobs = found
+        ctx = _system_context(ws, state, system_knobs)
+        proposals += system_proposer.propose_all(ctx, system_knobs)
+    else:
+        ctx = _proposal_context(ws, node, state)
+        for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
+            read = ws.knobs_read(node, ctx.inputs, ctx.current)
+            dead = [k.name for k in knobs if read is not None and k.name not in read]
+            skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
+            proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
     objectives = {p.details.get("objective", "lrf") for p in proposals}
     comparable = len(objectives) == 1  # scores of one kind: a first and a last score mean something
     trust = list(dict.fromkeys(d for p in proposals if (d := p.details.get("trust_decision"))))
@@ -422,7 +479,9 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         batch = batch[:share]
     fresh = []
     if batch:
-        ws.run(batch, knobs, decision.config_id or state["current_config_id"], purpose="collect")
+        config_id = decision.config_id or state["current_config_id"]
+        ws.run(batch, knobs, config_id, purpose="collect")
+        batch += _reach_new_nodes(ws, batch, knobs, config_id, share)
     nodes = ws.nodes_using_lrf(knobs) if batch and ws.config.adapt_lrf and state.get("lrf_path") else []
     if nodes:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
@@ -434,6 +493,24 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         return update
     event = ws.rewards.adapt(fresh, f"adapt{iteration}", iteration)
     return {**update, "lrf_path": ws.rewards.path, "history": [*update["history"], entry(event)]}
+
+
+def _reach_new_nodes(ws: Workspace, batch: list[Example], knobs: dict[str, Any], config_id: int,
+                     share: int | None) -> list[Example]:
+    """More training examples, in batches of the adapt batch's size, until every node the
+    accepted change newly reaches (it ran in validation, in no training run) has recorded
+    inputs, or the training set or the round's ``share`` of runs runs out; those run."""
+    ran = {e.key for e in batch}
+    rest = [e for e in ws.sample_train(len(ws.trainset), "reach") if e.key not in ran]
+    extra: list[Example] = []
+    while rest and ws.unrecorded_nodes(config_id):
+        size = len(batch) if share is None else min(len(batch), share - len(batch) - len(extra))
+        if size <= 0:
+            break
+        chunk, rest = rest[:size], rest[size:]
+        ws.run(chunk, knobs, config_id, purpose="collect")
+        extra += chunk
+    return extra
 
 
 def check_stop(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

@@ -309,6 +309,12 @@ class Workspace:
         ran = None if config_id is None else queries.nodes_called(self.store, self.job_id, config_id)
         return [n for n in self.tunable_nodes() if (ran is None or n in ran) and self.node_calls(n)[0]]
 
+    def unrecorded_nodes(self, config_id: int) -> list[str]:
+        """Tunable nodes that ran under ``config_id`` (validation runs included) but in no
+        training run: a change routed the graph to them, and a round needs their inputs."""
+        ran = queries.nodes_called(self.store, self.job_id, config_id)
+        return [n for n in self.tunable_nodes() if n in ran and not self.node_calls(n)[0]]
+
     def check_replayable(self) -> None:
         """Refuse, before pairs and rounds spend the budget, recorded inputs that no node can
         be run alone on (a value stored only as its repr): every round decodes its node's."""

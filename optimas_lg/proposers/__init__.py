@@ -8,6 +8,7 @@ from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator, TriedValue
 from optimas_lg.proposers.choice import ChoiceConfig, ChoiceProposer
 from optimas_lg.proposers.context import (
+    ALL_NODES,
     Cost,
     EvalConfig,
     GlobalCheckFn,
@@ -34,6 +35,7 @@ from optimas_lg.proposers.registry import (
 )
 
 __all__ = [
+    "ALL_NODES",
     "DEFAULT_PROPOSERS",
     "TriedValue",
     "CandidateEvaluator",

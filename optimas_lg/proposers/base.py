@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from optimas_lg.graph.knobs import KnobKind, KnobSpec
 from optimas_lg.proposers.candidates import CandidateEvaluator
-from optimas_lg.proposers.context import EvalConfig, Proposal, ProposalContext, ProposalError
+from optimas_lg.proposers.context import ALL_NODES, EvalConfig, Proposal, ProposalContext, ProposalError
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.trusted import pick
 
@@ -105,9 +105,9 @@ class Proposer(ABC):
         if knob.kind not in self.kinds:
             raise ProposalError(f"{type(self).__name__} handles {list(self.kinds)} knobs, "
                                 f"not {knob.name!r} of kind {knob.kind!r}")
-        if knob.node != ctx.node:
+        if ctx.node not in (knob.node, ALL_NODES):
             raise ProposalError(f"knob {knob.name!r} belongs to node {knob.node!r}, not {ctx.node!r}")
         if knob.name not in ctx.current:
             raise ProposalError(f"knob {knob.name!r} has no current value in the assignment")
-        if not ctx.inputs:
+        if not ctx.inputs and ctx.node != ALL_NODES:
             raise ProposalError(f"node {ctx.node!r} has no recorded inputs to evaluate candidates on")

@@ -26,6 +26,9 @@ GlobalCheckFn = Callable[[dict], float]
 """Run a few full-system examples under a knob assignment and return the mean global metric."""
 OutputFn = Callable[[dict, str], dict]
 """Map one LLM completion of the node back to the node's output update."""
+ALL_NODES = "*"
+"""The ``node`` of a context whose knobs belong to several nodes (the loop's system round):
+only a search on ``global_check`` works there, as there is no one node to run or score."""
 
 
 class ProposalError(OptimasError):

@@ -115,6 +115,36 @@ def runtime_router() -> StateGraph:
 
 
 @dataclass
+class LockConfig:
+    first: Annotated[int, IntRange(0, 3, node="turn_first")] = 0
+    second: Annotated[int, IntRange(0, 3, node="turn_second")] = 0
+
+
+def turn_first(state: Counter, runtime: Runtime[LockConfig]) -> dict[str, Any]:
+    return {"n": state["n"] * 4 + runtime.context.first}
+
+
+def turn_second(state: Counter, runtime: Runtime[LockConfig]) -> dict[str, Any]:
+    return {"n": state["n"] * 4 + runtime.context.second}
+
+
+def two_key_lock() -> StateGraph:
+    """turn_first -> turn_second, one key each: from ``n`` 0 the run ends at ``4 * first +
+    second``, which is 9 (``lock_opened``) only for first 2 and second 1, so no change to
+    one node's knob helps on its own."""
+    g = StateGraph(Counter, context_schema=LockConfig)
+    g.add_node("turn_first", turn_first)
+    g.add_node("turn_second", turn_second)
+    g.add_edge(START, "turn_first")
+    g.add_edge("turn_first", "turn_second")
+    return g
+
+
+def lock_opened(example: Any, output: dict[str, Any]) -> float:
+    return float(output["n"] == 9)
+
+
+@dataclass
 class MemoConfig:
     bonus: Annotated[int, IntRange(0, 5, node="remember")] = 0
 

@@ -18,7 +18,8 @@ from optimas_lg.store import models as m
 from tests.graphs import demos
 
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 3, "max_tokens": 32, "progress": False},
-            "pairs": {"samples": 2, "calls_per_node": 16}, "kinds": ["demos", "choice"]}
+            "pairs": {"samples": 2, "calls_per_node": 16}, "kinds": ["demos", "choice"],
+            "system_round": False}  # one round, the demos node's own
 
 
 def _optimize(builder, store, **settings):

@@ -22,6 +22,7 @@ from optimas_lg.errors import OptimasError
 from optimas_lg.execution.runner import run_examples
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.lrf.collect import stored_pairs
+from optimas_lg.proposers import ALL_NODES
 from optimas_lg.store import Store
 from optimas_lg.store import models as m
 from tests.graphs import orders
@@ -72,7 +73,10 @@ def test_a_node_the_defaults_never_reach_is_skipped_not_fatal(store, capfd):
     assert result.val_after >= result.val_before
     (decision,) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
                                m.OptimizerEvent.kind == "decision")
-    assert decision.node in ("triage", "lookup")
+    assert decision.node == ALL_NODES  # the system round, over the reached nodes' knobs only
+    (proposal,) = store.select(m.OptimizerEvent, m.OptimizerEvent.job_id == result.job_id,
+                               m.OptimizerEvent.kind == "proposal")
+    assert "refund_policy" not in proposal.payload["details"]["searched"]
 
 
 class Broken(orders.FakeTriageChat):
