@@ -34,8 +34,7 @@ from optimas_lg.loop.records import (
     entry,
 )
 from optimas_lg.loop.state import LoopContext, LoopState
-from optimas_lg.loop.system_round import REASON as SYSTEM_ROUND_REASON
-from optimas_lg.loop.system_round import affords_system_round, system_search
+from optimas_lg.loop.system_round import SYSTEM_ROUND_REASON, affords_system_round, system_search
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairStats, stored_pairs
 from optimas_lg.lrf.trust import LRFTrust
@@ -190,7 +189,7 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     for collected in entries(state.get("history"), PairsCollected):  # each node's latest measurement
         headroom.update(collected.headroom)
     decisions = [(d.node, d.accepted) for d in entries(state.get("history"), Decision)]
-    if not decisions and _system_round_affordable(ws, state, reached, iteration):
+    if not decisions and _starts_with_system_round(ws, state, reached, iteration):
         node, why = ALL_NODES, SYSTEM_ROUND_REASON
     else:
         unvisited = unvisited_in_pass([node for node, _ in decisions], reached)
@@ -208,7 +207,7 @@ def pick_node(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]
     return update
 
 
-def _system_round_affordable(ws: Workspace, state: LoopState, reached: list[str], iteration: int) -> bool:
+def _starts_with_system_round(ws: Workspace, state: LoopState, reached: list[str], iteration: int) -> bool:
     """Whether the first round is the system round: it is on, some knob of the ``reached``
     nodes qualifies, and the round's share pays for two trials (``loop.system_round``)."""
     return (ws.config.system_round and system_search(_knobs_of(ws, reached), ws.proposers) is not None

@@ -27,7 +27,7 @@ from optimas_lg.proposers.base import Proposer
 from optimas_lg.proposers.joint import JointProposer
 from optimas_lg.proposers.registry import proposer_groups
 
-REASON = "first round: the choice and numeric knobs of every node searched together on the global metric"
+SYSTEM_ROUND_REASON = "first round: the choice and numeric knobs of every node searched together on the global metric"
 
 
 def system_search(knobs: list[KnobSpec], proposers: Mapping[str, Proposer]) -> tuple[JointProposer,
