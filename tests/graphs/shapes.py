@@ -145,6 +145,43 @@ def lock_opened(example: Any, output: dict[str, Any]) -> float:
 
 
 @dataclass
+class DeskConfig:
+    route_odd: Annotated[str, Choice(["no", "yes"], node="triage")] = "no"
+    bonus: Annotated[int, IntRange(0, 3, node="odd_desk")] = 0
+
+
+def triage(state: Counter) -> dict[str, Any]:
+    return {"log": ["triage"]}
+
+
+def to_desk(state: Counter, runtime: Runtime[DeskConfig]) -> Literal["odd_desk", "__end__"]:
+    return "odd_desk" if runtime.context.route_odd == "yes" and state["n"] % 2 else END
+
+
+def odd_desk(state: Counter, runtime: Runtime[DeskConfig]) -> dict[str, Any]:
+    return {"n": state["n"] + runtime.context.bonus, "log": ["odd_desk"]}
+
+
+def odd_desk_graph() -> StateGraph:
+    """triage -> odd_desk for odd ``n`` once ``route_odd`` is on: a node the defaults never
+    reach, and one that an accepted change reaches on some examples only (``desk_served``)."""
+    g = StateGraph(Counter, context_schema=DeskConfig)
+    g.add_node("triage", triage)
+    g.add_node("odd_desk", odd_desk)
+    g.add_edge(START, "triage")
+    g.add_conditional_edges("triage", to_desk)
+    return g
+
+
+def desk_served(example: Any, output: dict[str, Any]) -> float:
+    """An even ``n`` is served as it is; an odd one earns 0.5 at the desk and 0.5 more with ``n + 2``."""
+    n = example.inputs["n"]
+    if n % 2 == 0:
+        return float(output["n"] == n)
+    return 0.5 * ("odd_desk" in output["log"]) + 0.5 * (output["n"] == n + 2)
+
+
+@dataclass
 class MemoConfig:
     bonus: Annotated[int, IntRange(0, 5, node="remember")] = 0
 
