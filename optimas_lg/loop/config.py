@@ -148,6 +148,12 @@ class OptimizeConfig:
     ``system_round`` makes the first round search the choice and numeric knobs of every
     reached node together on that global metric, behind the same gate, before the nodes'
     own rounds (``optimas_lg.loop.system_round``); off, every round improves one node.
+
+    ``pairs_need_trust`` collects the first pairs only for nodes whose LRF could earn trust
+    on them (``optimas_lg.loop.pair_plan``: enough examples, and runs to serve them); the
+    others, and at a small budget every node, are left to the global check an untrusted
+    LRF falls back on, and their runs go to the rounds. Off, every node whose proposers
+    rank with the LRF gets its share of ``pairs_share`` whatever the budget.
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -165,6 +171,7 @@ class OptimizeConfig:
     cheap_runs: CheapRuns = field(default_factory=CheapRuns)
     global_examples: int = 8
     system_round: bool = True
+    pairs_need_trust: bool = True
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])

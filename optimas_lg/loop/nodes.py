@@ -17,6 +17,7 @@ from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.loop.budget import Spent, round_share
 from optimas_lg.loop.gate import check_score, paired_gate, validate_knobwise
+from optimas_lg.loop.pair_plan import PairPlan, plan_pairs
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
 from optimas_lg.loop.records import (
     Collected,
@@ -37,7 +38,8 @@ from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.system_round import SYSTEM_ROUND_REASON, affords_system_round, system_search
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairStats, stored_pairs
-from optimas_lg.lrf.trust import LRFTrust
+from optimas_lg.lrf.evaluate import examples_to_hold_out
+from optimas_lg.lrf.trust import LRFTrust, examples_for_trust
 from optimas_lg.proposers import ALL_NODES, GlobalCheckFn, Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
@@ -134,21 +136,28 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Preference pairs for every node whose proposers rank with the LRF, from Monte-Carlo
     rollouts, within ``pairs_share`` of what is left of ``budget.max_system_runs`` (none
-    when the ranking uses no LRF)."""
+    when the ranking uses no LRF); under ``pairs_need_trust`` only for the nodes whose LRF
+    could earn trust on them (``loop.pair_plan``)."""
     ws = runtime.context.job(state)
     if not ws.config.uses_lrf:
         return {}
     remaining = ws.remaining_runs()
     max_runs = None if remaining is None else int(remaining * ws.config.pairs_share)
-    nodes = ws.nodes_using_lrf(state["current_knobs"])
-    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=nodes, max_runs=max_runs)
-    return {"history": [entry(_pairs_record(ws, stats, nodes, max_runs))]}
+    using = ws.nodes_using_lrf(state["current_knobs"])
+    plan = PairPlan(using, {})
+    if ws.config.pairs_need_trust:
+        needed = examples_to_hold_out(examples_for_trust(), ws.config.lrf_eval_fraction)
+        plan = plan_pairs(ws.pair_costs(using, ws.config.pairs), max_runs, needed)
+    _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=plan.nodes,
+                                max_runs=max_runs)
+    return {"history": [entry(_pairs_record(ws, stats, using, max_runs, plan.left_out))]}
 
 
-def _pairs_record(ws: Workspace, stats: PairStats, nodes: list[str], max_runs: int | None) -> PairsCollected:
+def _pairs_record(ws: Workspace, stats: PairStats, using: list[str], max_runs: int | None,
+                  left_out: dict[str, str] | None = None) -> PairsCollected:
     return PairsCollected(stats.pairs, stats.candidates, stats.llm_candidates, stats.failed_candidates,
                           stats.skipped_calls, stats.system_runs, max_runs,
-                          [n for n in ws.reached_nodes() if n not in nodes], stats.headroom())
+                          [n for n in ws.reached_nodes() if n not in using], stats.headroom(), left_out or {})
 
 
 def train_lrf(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

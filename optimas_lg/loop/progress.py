@@ -50,6 +50,8 @@ def step_line(node: str, state: LoopState) -> str | None:
             msg += f"; {skipped} recorded calls got no candidates (the run budget for pairs was spent)"
         if found and found[-1].without_lrf:
             msg += f"; none for {', '.join(found[-1].without_lrf)} (no knob they read is ranked with the LRF)"
+        if found and found[-1].left_out:
+            msg += "".join(f"; none for {node}: {why}" for node, why in found[-1].left_out.items())
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":

@@ -240,7 +240,9 @@ class PairsCollected(Record):
     """What preference-pair collection produced and cost, per node; ``without_lrf`` are the
     reached tunable nodes no pairs were collected for, since none of the knobs they read has
     a proposer that ranks with the LRF (a node with no recorded call is not among them);
-    ``headroom`` is each node's mean gain of its best candidate over its current output."""
+    ``left_out`` the nodes that do, left out because their LRF could not earn trust on what
+    the step could collect (``loop.pair_plan``), each with the reason; ``headroom`` is each
+    node's mean gain of its best candidate over its current output."""
 
     pairs: dict[str, int]
     candidates: dict[str, int]
@@ -251,6 +253,7 @@ class PairsCollected(Record):
     max_runs: int | None
     without_lrf: list[str] = field(default_factory=list)
     headroom: dict[str, float] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,11 @@ from optimas_lg.graph.system import System
 from optimas_lg.graph.target import load_target
 from optimas_lg.loop.budget import PROPOSER_TOKENS, REPLAY_TOKENS, SYSTEM_TOKENS, Spent
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
+from optimas_lg.loop.pair_plan import PairCost
 from optimas_lg.loop.records import Evaluation
 from optimas_lg.loop.rewards import LocalRewards, ScoreFn, random_scorer, tied_scores
 from optimas_lg.lrf import PreferencePair
-from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage
+from optimas_lg.lrf.collect import PairConfig, PairStats, collect_node_pairs, delete_stage, planned_runs_per_call
 from optimas_lg.pricing import PriceTable, Spend, Usage
 from optimas_lg.proposers import Proposer, RunCost, build_proposers
 from optimas_lg.proposers.registry import ProposerArg
@@ -357,6 +358,21 @@ class Workspace:
     def run_cost(self) -> RunCost:
         """What a system run of this job has cost so far, judged by ``config.cheap_runs``."""
         return self.config.cheap_runs.judge(*queries.run_cost(self.store, self.job_id))
+
+    def pair_costs(self, nodes: Sequence[str], config: PairConfig) -> list[PairCost]:
+        """What pairs for each of ``nodes`` can cost under ``config``: the examples of its
+        recorded calls the step may serve, at the runs one call is planned to cost
+        (``loop.pair_plan``)."""
+        costs = []
+        for node in nodes:
+            calls, run_keys = self.node_calls(node)
+            examples = len({run_keys[c.run_id] for c in calls})
+            exact = config.exact_last and self.system.graph.ends_run(node)
+            calls_llm = bool(queries.llm_calls_of(self.store, [c.id for c in calls]))
+            specs = [s for s in self.system.knobs.values() if s.node == node]  # as the collection samples them
+            runs = planned_runs_per_call(specs, config, calls_llm, exact)
+            costs.append(PairCost(node, min(examples, config.calls_per_node or examples), runs))
+        return costs
 
     def collect_pairs(self, knobs: dict[str, Any], config: PairConfig, stage: str,
                       example_keys: Sequence[str] | None = None, nodes: Sequence[str] | None = None,

@@ -221,6 +221,29 @@ def candidate_assignments(specs: Sequence[KnobSpec], current: dict[str, Any], n:
     return out
 
 
+def planned_runs_per_call(specs: Sequence[KnobSpec], config: PairConfig, calls_llm: bool, exact: bool) -> int:
+    """The system runs the candidates of one recorded call are planned to cost: up to
+    ``samples`` knob assignments (fewer when the node's knob space is smaller; a prompt,
+    LoRA or demos knob has only its own value to sample) plus ``llm_samples`` draws when the
+    node calls an LLM, ``rollouts`` runs each; none when it is scored exactly
+    (``exact_last``). Outputs that repeat cost less under ``share_rollouts``."""
+    if exact:
+        return 0
+    assignments = math.prod(_space_size(spec) for spec in specs)
+    return (min(config.samples, assignments) + (config.llm_samples if calls_llm else 0)) * config.rollouts
+
+
+def _space_size(spec: KnobSpec) -> float:
+    knob = spec.knob
+    if spec.kind == "choice":
+        return len(knob.options)
+    if spec.kind == "int":
+        return (knob.high - knob.low) // knob.step + 1
+    if spec.kind == "float":
+        return math.inf if knob.step is None else int((knob.high - knob.low) / knob.step) + 1
+    return 1
+
+
 def room_first(calls: Sequence[m.NodeCall], run_scores: Mapping[str, float | None]) -> list[m.NodeCall]:
     """``calls`` with those whose run scored strictly between the lowest and the highest
     score of their runs first, each group in its given order (see ``PairConfig.room_first``)."""

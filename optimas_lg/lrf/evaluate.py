@@ -49,8 +49,20 @@ def split_by_example(
     if len(ids) < 2:
         raise LRFError(f"a split by example needs pairs from at least 2 examples, got {len(ids)}")
     random.Random(seed).shuffle(ids)
-    held_out = set(ids[: min(len(ids) - 1, max(1, round(eval_fraction * len(ids))))])
+    held_out = set(ids[:_held_out(len(ids), eval_fraction)])
     return [p for p in pairs if p.example_key not in held_out], [p for p in pairs if p.example_key in held_out]
+
+
+def _held_out(examples: int, eval_fraction: float) -> int:
+    return min(examples - 1, max(1, round(eval_fraction * examples)))
+
+
+def examples_to_hold_out(held_out: int, eval_fraction: float) -> int:
+    """The fewest examples with pairs of which ``split_by_example`` holds out ``held_out``."""
+    examples = held_out + 1
+    while _held_out(examples, eval_fraction) < held_out:
+        examples += 1
+    return examples
 
 
 def ranking_accuracy(model: LocalRewardModel, pairs: list[PreferencePair]) -> dict[str, float]:

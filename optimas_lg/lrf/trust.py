@@ -38,6 +38,17 @@ def wilson_interval(accuracy: float, n: int, z: float = Z95) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def examples_for_trust(accuracy: float = 1.0) -> int | None:
+    """The fewest held-out examples on which an LRF ranking ``accuracy`` of them right is
+    trusted (4 for a perfect ranking; ``None`` when no number is: ``accuracy`` at or below chance)."""
+    if accuracy <= CHANCE:
+        return None
+    n = 1
+    while wilson_interval(accuracy, n)[0] <= CHANCE:
+        n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class LRFTrust:
     """One node's LRF accuracy on ``n`` pairs of ``examples`` examples it was not trained

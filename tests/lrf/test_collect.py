@@ -25,6 +25,7 @@ from optimas_lg.lrf.collect import (
     RunAllowance,
     candidate_assignments,
     collect_node_pairs,
+    planned_runs_per_call,
     room_first,
     sample_seed,
     sample_value,
@@ -45,6 +46,20 @@ def test_candidates_start_with_the_current_assignment_and_are_distinct():
     specs = [KnobSpec("c", Choice(["a", "b", "c"], node="n"), "a")]
     out = candidate_assignments(specs, {"c": "a"}, 5, random.Random(0))
     assert out[0] == {"c": "a"} and len(out) == 3 and len({o["c"] for o in out}) == 3
+
+
+def test_planned_runs_per_call_counts_the_candidates_the_collection_draws():
+    config = PairConfig(samples=4, llm_samples=2, rollouts=3)
+    two = [KnobSpec("c", Choice(["a", "b"], node="n"), "a")]
+    assert planned_runs_per_call(two, config, calls_llm=False, exact=False) == 2 * 3  # the space holds 2
+    assert planned_runs_per_call(two, config, calls_llm=True, exact=False) == (2 + 2) * 3
+    wide = [KnobSpec("k", IntRange(1, 10, node="n"), 1), KnobSpec("f", FloatRange(0.0, 1.0, node="n"), 0.5)]
+    assert planned_runs_per_call(wide, config, calls_llm=False, exact=False) == 4 * 3
+    prompt = [KnobSpec("p", Prompt(node="n"), "hi")]  # no space: the current value only, plus LLM draws
+    assert planned_runs_per_call(prompt, config, calls_llm=True, exact=False) == (1 + 2) * 3
+    assert planned_runs_per_call(prompt, config, calls_llm=True, exact=True) == 0
+    steps = [KnobSpec("k", IntRange(2, 6, node="n", step=2), 2)]  # 2, 4, 6
+    assert planned_runs_per_call(steps, PairConfig(samples=8, llm_samples=0), calls_llm=False, exact=False) == 3
 
 
 def _call(i: int) -> SimpleNamespace:

@@ -8,7 +8,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from optimas_lg.errors import LRFError
 from optimas_lg.lrf import OVERALL, PreferencePair, format_table, judge_accuracy, split_by_example
-from optimas_lg.lrf.evaluate import parse_choice
+from optimas_lg.lrf.evaluate import examples_to_hold_out, parse_choice
 
 DESCRIPTIONS = {"answer": "Answer the question.", "retrieve": "Find documents."}
 
@@ -36,6 +36,15 @@ def test_split_needs_two_examples_and_a_real_fraction():
         split_by_example(pairs(1), 0.5)
     with pytest.raises(LRFError, match="eval_fraction"):
         split_by_example(pairs(), 1.0)
+
+
+@pytest.mark.parametrize(("held_out", "fraction", "examples"), [(4, 0.25, 14), (4, 0.2, 18), (1, 0.25, 2), (3, 0.5, 6)])
+def test_examples_to_hold_out_is_the_fewest_the_split_holds_that_many_of(held_out, fraction, examples):
+    assert examples_to_hold_out(held_out, fraction) == examples
+    for n, wanted in ((examples, held_out), (examples - 1, held_out - 1)):
+        if n >= 2:
+            held = {p.example_key for p in split_by_example(pairs(n), fraction)[1]}
+            assert (len(held) >= wanted) if n == examples else (len(held) < held_out)
 
 
 @pytest.mark.parametrize(

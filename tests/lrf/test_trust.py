@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from optimas_lg.loop.records import LRFEvent
-from optimas_lg.lrf.trust import LRFTrust, wilson_interval
+from optimas_lg.lrf.trust import LRFTrust, examples_for_trust, wilson_interval
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -50,3 +50,11 @@ def test_an_lrf_event_gives_each_measured_node_its_trust():
     assert event.trust("retrieve") is None
     old = LRFEvent("initial", 1, 70, {"answer": 0.9}, n_eval_by_node={"answer": 50})  # stored before examples counted
     assert old.trust("answer").examples == 50
+
+
+def test_examples_for_trust_is_the_fewest_held_out_examples_that_clear_chance():
+    assert examples_for_trust() == 4  # a perfect ranking: [0.51, 1.00] on 4 examples, [0.44, 1.00] on 3
+    assert not LRFTrust.measure("answer", 1.0, 3, 3).trusted and LRFTrust.measure("answer", 1.0, 4, 4).trusted
+    assert examples_for_trust(0.75) == 16
+    assert not LRFTrust.measure("answer", 0.75, 15, 15).trusted and LRFTrust.measure("answer", 0.75, 16, 16).trusted
+    assert examples_for_trust(0.5) is None  # a coin is never trusted, on any number of examples
