@@ -39,11 +39,12 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
-from optimas_lg.data import load_examples  # noqa: E402
+from optimas_lg.data import Example, load_examples  # noqa: E402
+from optimas_lg.errors import DataError  # noqa: E402
 from optimas_lg.graph import serde  # noqa: E402
 from optimas_lg.graph.system import System  # noqa: E402
 from optimas_lg.graph.target import load_target  # noqa: E402
@@ -74,7 +75,11 @@ EVAL_PAIRS = PairConfig(samples=4, llm_samples=3, calls_per_node=None)
 
 @dataclass(frozen=True)
 class Bench:
-    """One system under test: its graph, metric, data and the knobs its runs start from."""
+    """One system under test: its graph, metric, data and the knobs its runs start from.
+
+    Its examples are the ``pool`` and ``held_out`` split files of the folder ``data``
+    (``load_examples`` with ``inputs`` and ``labels``), or, when ``load`` is set, the
+    (pool, held-out) example lists that ``load()`` returns (then those fields go unused)."""
 
     target: str
     metric: str
@@ -88,6 +93,26 @@ class Bench:
     llm: bool = False  # whether its nodes call the local model (then one server is started)
     eval_pairs: PairConfig = EVAL_PAIRS
     calls_per_node: int | None = None  # recorded calls a point may use per node (None: all the pool's)
+    load: Callable[[], tuple[list[Example], list[Example]]] | None = None
+
+    def examples(self) -> tuple[list[Example], list[Example]]:
+        """The pool's and the held-out examples (``DataError`` if a data file is missing)."""
+        if self.load is not None:
+            return self.load()
+
+        def split(names: tuple[str, ...]) -> list[Example]:
+            return [e for n in names for e in load_examples(REPO / self.data / f"{n}.jsonl", self.inputs,
+                                                            self.labels)]
+
+        return split(self.pool), split(self.held_out)
+
+
+def pubmedqa_examples() -> tuple[list[Example], list[Example]]:
+    """PubMedQA's 500 rows (``examples/pubmedqa/data.py``, seed 0): its 120-row val split as
+    the pool, the first 60 of its test split (the suite's test examples) held out; disjoint."""
+    from examples.pubmedqa.data import load_split
+
+    return load_split("val"), load_split("test", limit=60)
 
 
 SYSTEMS = {
@@ -106,6 +131,13 @@ SYSTEMS = {
     "stark": Bench("examples/stark/agent.py:builder", "examples/stark/metric.py:metric", "examples/stark/data",
                    ("train", "val"), ("test",), ("question",), ("answers",),
                    "Rank a gold answer entity as high as possible (scored by reciprocal rank)."),
+    # The suite's `unoptimized` config (the graph's defaults: SmolLM2-135M on both nodes), so knob
+    # samples (Qwen2.5-0.5B for a node) and LLM samples can move the score both ways.
+    "pubmedqa": Bench("examples/pubmedqa/agent.py:builder", "examples/pubmedqa/metric.py:metric",
+                      "../shared/data/pubmedqa_train.jsonl", (), (), ("question", "context"), ("answer",),
+                      "Decide whether the abstract's findings answer the research question yes, no or maybe "
+                      "(scored by accuracy of the decision).",
+                      {"analyst_model": MODEL, "solver_model": MODEL}, llm=True, load=pubmedqa_examples),
 }
 
 
@@ -150,16 +182,12 @@ class Cache:
         return [json.loads(p.read_text()) for p in sorted((self.dir / "points").glob("*.json"))]
 
 
-def workspace(bench: Bench, cache: Cache, store: Store) -> tuple[Workspace, list[str], list[str]]:
+def workspace(bench: Bench, cache: Cache, store: Store, pool: list[Example],
+              held: list[Example]) -> tuple[Workspace, list[str], list[str]]:
     """The system's workspace bound to its recording job (recorded once: every pool and
     held-out example run under the start knobs), with the pool's and held-out keys."""
     system = System.load(bench.target)
     metric = load_target(bench.metric)
-
-    def split(names: tuple[str, ...]) -> list:
-        return [e for n in names for e in load_examples(REPO / bench.data / f"{n}.jsonl", bench.inputs, bench.labels)]
-
-    pool, held = split(bench.pool), split(bench.held_out)
     ws = Workspace.create(system, metric, pool, [], held, store, OptimizeConfig(seed=0))
     knobs = system.knob_values(bench.knobs)
     recording = cache.read("recording.json")
@@ -251,8 +279,9 @@ def run(args: argparse.Namespace) -> None:
     cache = Cache(args.system)
     pair_config = dataclasses.replace(PairConfig(calls_per_node=bench.calls_per_node), **json.loads(args.pairs))
     lrf_config = dataclasses.replace(LRF, **json.loads(args.lrf))
+    pool_examples, held_examples = bench.examples()  # before the model server: a missing file fails at once
     with model_server(bench, bench.llm or args.judge), Store(cache.store_url()) as store:
-        ws, pool, held = workspace(bench, cache, store)
+        ws, pool, held = workspace(bench, cache, store, pool_examples, held_examples)
         knobs = ws.system.knob_values(bench.knobs)
         evals = eval_pairs(ws, cache, bench, knobs, held)
         print(f"{args.system}: {len(evals)} eval pairs {dict(Counter(p.node for p in evals))}", flush=True)
@@ -422,7 +451,10 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(REPO)  # the systems' targets are paths relative to the repository
     if args.system:
-        run(args)
+        try:
+            run(args)
+        except DataError as error:
+            sys.exit(f"lrf_curve: {args.system}: {error}")
     if args.report:
         report()
 

@@ -26,6 +26,7 @@ from optimas_lg.graph.knobs import KnobSpec
 from optimas_lg.proposers.base import Proposer
 from optimas_lg.proposers.joint import JointProposer
 from optimas_lg.proposers.registry import proposer_groups
+from optimas_lg.proposers.trusted import MIN_CHECKS, checks_affordable
 
 SYSTEM_ROUND_REASON = "first round: the choice and numeric knobs of every node searched together on the global metric"
 
@@ -45,5 +46,7 @@ def system_search(knobs: list[KnobSpec], proposers: Mapping[str, Proposer]) -> t
 
 def affords_system_round(runs_left: int | None, runs_per_trial: int) -> bool:
     """Whether a round that may spend ``runs_left`` system runs (``None``: no limit) pays for
-    two trials of ``runs_per_trial`` runs: the current values and one other assignment."""
-    return runs_left is None or runs_left >= 2 * max(1, runs_per_trial)
+    the least a global search is worth (``proposers.trusted.MIN_CHECKS`` trials of
+    ``runs_per_trial`` runs: the current values and one other assignment)."""
+    n = checks_affordable(runs_left, runs_per_trial)
+    return n is None or n >= MIN_CHECKS

@@ -42,7 +42,9 @@ from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalCon
 from optimas_lg.proposers.cost import RunCost
 from optimas_lg.proposers.numeric import check_space, run_study, space_size, suggest, trial_params
 from optimas_lg.proposers.trusted import (
+    MIN_CHECKS,
     affordable_checks,
+    checks_affordable,
     checks_candidates,
     drawn_instead,
     tied_draw,
@@ -93,9 +95,9 @@ class JointProposer(Proposer):
         if self.config.objective == "lrf":
             return "lrf", "objective set to lrf"
         affordable = self._affordable(ctx)
-        if ctx.global_check is None or affordable < 2:
+        if ctx.global_check is None or affordable < MIN_CHECKS:
             why = "no global check in this context" if ctx.global_check is None else \
-                f"the budget affords {affordable} global trials (< 2)"
+                f"the budget affords {affordable} global trials (< {MIN_CHECKS})"
             return "lrf", why
         if self.config.objective == "global":
             return "global", "objective set to global"
@@ -112,7 +114,7 @@ class JointProposer(Proposer):
         if not checks_candidates(ctx):
             return "lrf", f"LRF trusted: {ctx.trust.describe()}"
         n, why = affordable_checks(ctx)
-        if n is not None and min(n, self.config.n_trials) < 2:
+        if n is not None and min(n, self.config.n_trials) < MIN_CHECKS:
             return "lrf", f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}"
         return "global", f"{untrusted_head(ctx)}: searched on the train metric"
 
@@ -123,10 +125,8 @@ class JointProposer(Proposer):
         return self.config.objective == "lrf"
 
     def _affordable(self, ctx: ProposalContext) -> int:
-        left = ctx.system_runs_left()
-        if left is None or ctx.global_runs <= 0:
-            return self.config.n_trials
-        return min(self.config.n_trials, left // ctx.global_runs)
+        n = checks_affordable(ctx.system_runs_left(), ctx.global_runs)
+        return self.config.n_trials if n is None else min(self.config.n_trials, n)
 
     def propose_all(self, ctx: ProposalContext, knobs: list[KnobSpec]) -> list[Proposal]:
         """One proposal for ``knobs`` searched jointly (the current values may win)."""

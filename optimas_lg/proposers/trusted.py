@@ -42,15 +42,26 @@ class Verdict:
         return out
 
 
+MIN_CHECKS = 2
+"""A search on the global metric compares: it is worth its runs only when it can check the
+current value and at least one other."""
+
+
+def checks_affordable(runs_left: int | None, runs_per_check: int) -> int | None:
+    """How many global checks of ``runs_per_check`` system runs ``runs_left`` pays for
+    (``None``: no limit)."""
+    if runs_left is None or runs_per_check <= 0:
+        return None
+    return runs_left // runs_per_check
+
+
 def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
     """How many global checks the context allows (``None``: no limit), and why not when 0 or 1."""
     if ctx.global_check is None:
         return 0, "no global check in this context"
     left = ctx.system_runs_left()
-    if left is None or ctx.global_runs <= 0:
-        return None, ""
-    n = left // ctx.global_runs
-    return n, f"{left} system runs left for this round, a check costs {ctx.global_runs}"
+    n = checks_affordable(left, ctx.global_runs)
+    return n, "" if n is None else f"{left} system runs left for this round, a check costs {ctx.global_runs}"
 
 
 def untrusted_head(ctx: ProposalContext) -> str:
@@ -121,7 +132,7 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
     if not others:
         return Verdict(choice, f"{untrusted_head(ctx)}: no other candidate to check")
     n, why = affordable_checks(ctx)
-    if n is not None and n < 2:
+    if n is not None and n < MIN_CHECKS:
         head = f"{untrusted_head(ctx)}: {why}; {unchecked(ctx)}"
         return Verdict(current, head) if ctx.global_only else _alone(ctx, ranked, choice, assign, head)
     shortlist = [current, *others][: n if n is not None else None]
