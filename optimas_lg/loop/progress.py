@@ -51,7 +51,10 @@ def step_line(node: str, state: LoopState) -> str | None:
         if found and found[-1].without_lrf:
             msg += f"; none for {', '.join(found[-1].without_lrf)} (no knob they read is ranked with the LRF)"
         if found and found[-1].left_out:
-            msg += "".join(f"; none for {node}: {why}" for node, why in found[-1].left_out.items())
+            nodes_by_reason: dict[str, list[str]] = {}
+            for left, why in found[-1].left_out.items():
+                nodes_by_reason.setdefault(why, []).append(left)
+            msg += "".join(f"; none for {', '.join(nodes)}: {why}" for why, nodes in nodes_by_reason.items())
     elif node == "train_lrf" and not entries(history, LRFEvent):
         return None
     elif node == "train_lrf":

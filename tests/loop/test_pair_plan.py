@@ -66,4 +66,6 @@ def test_too_few_examples_for_a_trusted_lrf_means_no_pairs_and_the_runs_go_to_th
     assert collected.left_out["answer"] == "at most 12 examples to serve, a trusted LRF needs pairs from 14"
     assert not store.count(m.PreferencePairRow, m.PreferencePairRow.job_id == result.job_id)
     assert not any(isinstance(r, LRFEvent) for r in result.history)  # no LRF is trained on nothing
+    assert any("pairs     per node {}; none for retrieve, answer: at most 12 examples to serve, a trusted LRF "
+               "needs pairs from 14  [runs 20 " in line for line in lines)
     assert result.val_after > result.val_before and store.get(m.Job, result.job_id).status == "done"
