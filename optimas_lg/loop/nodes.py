@@ -263,20 +263,16 @@ def _proposal_context(ws: Workspace, node: str, state: LoopState) -> ProposalCon
     calls, run_keys = ws.node_calls(node, [e.key for e in ws.trainset])
     reads = sorted({k for c in calls for k in (c.reads or [])})
     scores = queries.run_scores(ws.store, list(run_keys))
-    global_check, global_runs = _global_check(ws, state)
     return ProposalContext(
-        node=node, knobs=ws.tunable_knobs(node), current=dict(state["current_knobs"]),
-        inputs=[ws.decode(c.inputs) for c in calls], score=ws.scorer(node, reads, state["iteration"]),
-        run_node=lambda st, knobs: ws.run_node(node, st, knobs), charge_tokens=ws.charge_proposer,
+        node=node, knobs=ws.tunable_knobs(node), inputs=[ws.decode(c.inputs) for c in calls],
+        score=ws.scorer(node, reads, state["iteration"]), run_node=lambda st, knobs: ws.run_node(node, st, knobs),
         reads=reads, writes=sorted({k for c in calls if isinstance(c.output, dict) for k in c.output}),
-        doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls), global_check=global_check,
+        doc=ws.system.graph.nodes[node].doc or "", llm_prompts=ws.llm_prompts(calls),
         value_cost=_value_cost(ws) if ws.config.objective.lambda_cost > 0 else None,
         calls=[RecordedCall(c.id, c.run_id, run_keys[c.run_id], scores.get(c.run_id), c.inputs, c.output)
                for c in calls],
-        store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
-        run_cost=ws.run_cost(), global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
-        rejected=_rejected(state), judged=judged_changes(state),
-        trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global")
+        trust=_lrf_trust(state, node) if ws.config.uses_lrf else None, global_only=ws.config.ranking == "global",
+        **_round_context(ws, state))
 
 
 def _system_context(ws: Workspace, state: LoopState, knobs: list[KnobSpec]) -> ProposalContext:
@@ -284,13 +280,18 @@ def _system_context(ws: Workspace, state: LoopState, knobs: list[KnobSpec]) -> P
     def no_node(*_: Any) -> Any:
         raise OptimasError("the system round scores assignments on the global metric only")
 
+    return ProposalContext(node=ALL_NODES, knobs=knobs, inputs=[], score=no_node, run_node=no_node,
+                           **_round_context(ws, state))
+
+
+def _round_context(ws: Workspace, state: LoopState) -> dict[str, Any]:
+    """The ``ProposalContext`` fields of the round rather than of a node: the values in force,
+    the global check and the runs it may spend, what the gate already judged."""
     global_check, global_runs = _global_check(ws, state)
-    return ProposalContext(
-        node=ALL_NODES, knobs=knobs, current=dict(state["current_knobs"]), inputs=[], score=no_node,
-        run_node=no_node, charge_tokens=ws.charge_proposer, global_check=global_check, store=ws.store,
-        job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed, run_cost=ws.run_cost(),
-        global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
-        rejected=_rejected(state), judged=judged_changes(state))
+    return dict(current=dict(state["current_knobs"]), charge_tokens=ws.charge_proposer, global_check=global_check,
+                global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
+                store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
+                run_cost=ws.run_cost(), rejected=_rejected(state), judged=judged_changes(state))
 
 
 def _rejected(state: LoopState) -> list[dict[str, Any]]:
