@@ -198,6 +198,22 @@ class KnobSpec:
         return self.knob.kind
 
 
+def space_size(knobs: typing.Sequence[KnobSpec]) -> int | None:
+    """How many different assignments the choice and numeric knobs among ``knobs`` have
+    (``None``: a float range without a step). A prompt, LoRA or demos knob has no space to
+    enumerate and counts once."""
+    size = 1
+    for knob in knobs:
+        space = knob.knob
+        if knob.kind == "choice":
+            size *= len(space.options)
+        elif knob.kind == "int" or (knob.kind == "float" and space.step is not None):
+            size *= math.floor((space.high - space.low) / (space.step or 1) + 1e-9) + 1
+        elif knob.kind == "float":
+            return None
+    return size
+
+
 def model_name(base: str, adapter: str | None) -> str:
     """The model name a node should request for a LoRA knob's value."""
     return base if adapter is None else f"{base}@{adapter}"

@@ -32,7 +32,7 @@ from optimas_lg.data import Example, Metric
 from optimas_lg.errors import ReplayError, SettingsError
 from optimas_lg.execution.replay import RecordedStep
 from optimas_lg.graph import serde
-from optimas_lg.graph.knobs import KnobSpec
+from optimas_lg.graph.knobs import KnobSpec, space_size
 from optimas_lg.graph.reads import read_values
 from optimas_lg.llm.exploration import sampling
 from optimas_lg.lrf.pairs import (
@@ -229,19 +229,9 @@ def planned_runs_per_call(specs: Sequence[KnobSpec], config: PairConfig, calls_l
     (``exact_last``). Outputs that repeat cost less under ``share_rollouts``."""
     if exact:
         return 0
-    assignments = math.prod(_space_size(spec) for spec in specs)
-    return (min(config.samples, assignments) + (config.llm_samples if calls_llm else 0)) * config.rollouts
-
-
-def _space_size(spec: KnobSpec) -> float:
-    knob = spec.knob
-    if spec.kind == "choice":
-        return len(knob.options)
-    if spec.kind == "int":
-        return (knob.high - knob.low) // knob.step + 1
-    if spec.kind == "float":
-        return math.inf if knob.step is None else int((knob.high - knob.low) / knob.step) + 1
-    return 1
+    assignments = space_size(specs)
+    samples = config.samples if assignments is None else min(config.samples, assignments)
+    return (samples + (config.llm_samples if calls_llm else 0)) * config.rollouts
 
 
 def room_first(calls: Sequence[m.NodeCall], run_scores: Mapping[str, float | None]) -> list[m.NodeCall]:

@@ -34,13 +34,13 @@ from typing import Any, ClassVar, Literal
 
 import optuna
 
-from optimas_lg.graph.knobs import KnobKind, KnobSpec
+from optimas_lg.graph.knobs import KnobKind, KnobSpec, space_size
 from optimas_lg.proposers.base import Proposer, Search
 from optimas_lg.proposers.candidates import CandidateEvaluator
 from optimas_lg.proposers.cheapest import assignment_price, cheapest_within_noise
 from optimas_lg.proposers.context import Cost, EvalConfig, Proposal, ProposalContext
 from optimas_lg.proposers.cost import RunCost
-from optimas_lg.proposers.numeric import check_space, run_study, space_size, suggest, trial_params
+from optimas_lg.proposers.numeric import check_space, run_study, suggest, trial_params
 from optimas_lg.proposers.trusted import (
     MIN_CHECKS,
     affordable_checks,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -114,15 +113,3 @@ def run_study(sampler: optuna.samplers.BaseSampler, first: dict[str, Any],
     return study
 
 
-def space_size(knobs: list[KnobSpec]) -> int | None:
-    """How many different assignments ``knobs`` have (``None``: a float range without a step)."""
-    size = 1
-    for knob in knobs:
-        space = knob.knob
-        if knob.kind == "choice":
-            size *= len(space.options)
-        elif knob.kind == "int" or space.step is not None:
-            size *= math.floor((space.high - space.low) / (space.step or 1) + 1e-9) + 1
-        else:
-            return None
-    return size
