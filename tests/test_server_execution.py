@@ -35,7 +35,7 @@ from tests.langgraph_server import langgraph_dev
 GRAPH = "served"
 DOWN = "http://127.0.0.1:9"  # nothing listens on the discard port
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 3, "calls_per_node": 8}, "concurrency": 4}
 
 

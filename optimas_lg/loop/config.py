@@ -149,11 +149,15 @@ class OptimizeConfig:
     reached node together on that global metric, behind the same gate, before the nodes'
     own rounds (``optimas_lg.loop.system_round``); off, every round improves one node.
 
-    ``pairs_need_trust`` collects the first pairs only for nodes whose LRF could earn trust
-    on them (``optimas_lg.loop.pair_plan``: enough examples, and runs to serve them); the
-    others, and at a small budget every node, are left to the global check an untrusted
-    LRF falls back on, and their runs go to the rounds. Off, every node whose proposers
-    rank with the LRF gets its share of ``pairs_share`` whatever the budget.
+    ``pairs_plan_accuracy`` is the held-out ranking accuracy the pairs are planned for
+    (``optimas_lg.loop.pair_plan``): a node gets pairs only when its share of the runs can
+    serve enough examples that an LRF ranking that well would be trusted; the others, and
+    at a small budget every node, are left to the global check an untrusted LRF falls back
+    on, and their runs go to the rounds. The default, 0.78, is the accuracy the paper
+    reports inside its optimization runs, above every learning curve measured here at the
+    loop's budgets (docs/lrf.md); 1.0 plans for a perfect ranking, the weakest rule;
+    ``None`` gives every node whose proposers rank with the LRF its share of
+    ``pairs_share`` whatever the budget.
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -171,7 +175,7 @@ class OptimizeConfig:
     cheap_runs: CheapRuns = field(default_factory=CheapRuns)
     global_examples: int = 8
     system_round: bool = True
-    pairs_need_trust: bool = True
+    pairs_plan_accuracy: float | None = 0.78
     concurrency: int = 8
     seed: int = 0
     kinds: list[str] = field(default_factory=lambda: ["choice", "int", "float", "prompt", "demos", "lora"])
@@ -221,6 +225,8 @@ class OptimizeConfig:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
         if not 0 < self.pairs_share <= 1:
             raise SettingsError(f"pairs_share must be in (0, 1], got {self.pairs_share}")
+        if self.pairs_plan_accuracy is not None and not 0.5 < self.pairs_plan_accuracy <= 1:
+            raise SettingsError(f"pairs_plan_accuracy must be in (0.5, 1] or null, got {self.pairs_plan_accuracy}")
         if self.node_order not in NODE_ORDERS:
             raise SettingsError(f"unknown node_order {self.node_order!r}; node orders: {list(NODE_ORDERS)}")
         if self.ranking not in RANKINGS:

@@ -38,8 +38,7 @@ from optimas_lg.loop.state import LoopContext, LoopState
 from optimas_lg.loop.system_round import SYSTEM_ROUND_REASON, affords_system_round, system_search
 from optimas_lg.loop.workspace import Workspace
 from optimas_lg.lrf.collect import PairStats, stored_pairs
-from optimas_lg.lrf.evaluate import examples_to_hold_out
-from optimas_lg.lrf.trust import LRFTrust, examples_for_trust
+from optimas_lg.lrf.trust import LRFTrust
 from optimas_lg.proposers import ALL_NODES, GlobalCheckFn, Proposal, ProposalContext, RecordedCall, proposer_groups
 from optimas_lg.store import Store, queries
 from optimas_lg.store.lifecycle import job_guard
@@ -136,8 +135,8 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Preference pairs for every node whose proposers rank with the LRF, from Monte-Carlo
     rollouts, within ``pairs_share`` of what is left of ``budget.max_system_runs`` (none
-    when the ranking uses no LRF); under ``pairs_need_trust`` only for the nodes whose LRF
-    could earn trust on them (``loop.pair_plan``)."""
+    when the ranking uses no LRF); under ``pairs_plan_accuracy`` only for the nodes whose
+    LRF could earn trust on them (``loop.pair_plan``)."""
     ws = runtime.context.job(state)
     if not ws.config.uses_lrf:
         return {}
@@ -145,9 +144,9 @@ def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     max_runs = None if remaining is None else int(remaining * ws.config.pairs_share)
     using = ws.nodes_using_lrf(state["current_knobs"])
     plan = PairPlan(using, {})
-    if ws.config.pairs_need_trust:
-        needed = examples_to_hold_out(examples_for_trust(), ws.config.lrf_eval_fraction)
-        plan = plan_pairs(ws.pair_costs(using, ws.config.pairs), max_runs, needed)
+    if ws.config.pairs_plan_accuracy is not None:
+        plan = plan_pairs(ws.pair_costs(using, ws.config.pairs), max_runs, ws.config.pairs_plan_accuracy,
+                          ws.config.lrf_eval_fraction)
     _, stats = ws.collect_pairs(state["current_knobs"], ws.config.pairs, "initial", nodes=plan.nodes,
                                 max_runs=max_runs)
     return {"history": [entry(_pairs_record(ws, stats, using, max_runs, plan.left_out))]}
@@ -472,7 +471,8 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     there is no LRF). The fresh trajectories are run whenever another round may follow
     (they are the next rounds' recorded inputs; after the last iteration nothing reads
     them); pairs and LRF steps only while some live knob's proposer still ranks with the
-    LRF (``Workspace.nodes_using_lrf``)."""
+    LRF (``Workspace.nodes_using_lrf``), and only for nodes the first pairs step did not
+    leave out (``loop.pair_plan``)."""
     ws = runtime.context.job(state)
     decision, iteration = Decision.from_json(state["decision"] or {}), state["iteration"]
     knobs = {**state["current_knobs"], **{k: c.new for k, c in decision.changes.items()}}
@@ -492,6 +492,8 @@ def adapt(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         ws.run(batch, knobs, config_id, purpose="collect")
         batch += _reach_new_nodes(ws, batch, knobs, config_id, share)
     nodes = ws.nodes_using_lrf(knobs) if batch and ws.config.adapt_lrf and state.get("lrf_path") else []
+    first_plan = entries(state.get("history"), PairsCollected)[:1]
+    nodes = [n for n in nodes if not first_plan or n not in first_plan[0].left_out]
     if nodes:
         fresh_config = dataclasses.replace(ws.config.pairs, calls_per_node=None)
         max_runs = None if share is None else share - len(batch)

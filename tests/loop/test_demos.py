@@ -18,7 +18,7 @@ from optimas_lg.store import models as m
 from tests.graphs import demos
 
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 3, "max_tokens": 32, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 2, "calls_per_node": 16}, "kinds": ["demos", "choice"],
             "system_round": False}  # one round, the demos node's own
 

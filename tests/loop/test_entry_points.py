@@ -22,7 +22,7 @@ from tests.graphs import lookup
 
 TARGET, METRIC = "tests/graphs/lookup.py:builder", "tests/graphs/lookup.py:metric"
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 3, "calls_per_node": 8}, "write_report": False}
 SEED, START = 7, {"style": "plain"}  # the warm start fixes one knob; the loop must find top_k
 

@@ -27,7 +27,7 @@ from tests.graphs import lookup
 LRF_RANKED = {"objective": "lrf"}  # lookup's runs are cheap: by default its knobs would be searched on the metric
 # A fixture's few examples could never give a trusted LRF (loop.pair_plan); these tests run its path anyway.
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 2, "max_tokens": 64, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 3, "calls_per_node": 8}, "proposers": {"choice": LRF_RANKED, "int": LRF_RANKED}}
 
 

@@ -14,7 +14,7 @@ from tests.graphs import priced
 PRICES = {"acme/large": {"prompt": 1000.0, "completion": 2000.0}, "acme/lite": {"prompt": 500.0, "completion": 1000.0},
           "acme/small": {"prompt": 250.0, "completion": 500.0}}
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 3, "max_tokens": 32, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 3, "calls_per_node": 16}, "prices": PRICES, "objective": {"lambda_cost": 1.0}}
 
 

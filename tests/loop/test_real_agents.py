@@ -29,7 +29,7 @@ from tests.graphs import orders
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {"gate": {"min_examples": 5}, "lrf": {"epochs": 1, "max_tokens": 96, "progress": False},
-            "pairs_need_trust": False,
+            "pairs_plan_accuracy": None,
             "pairs": {"samples": 3, "calls_per_node": 4}, "adapt_examples": 4,
             "proposers": {"int": {"objective": "lrf"}}}  # the fake model's runs are cheap: rank with the LRF anyway
 
