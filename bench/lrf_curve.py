@@ -75,36 +75,30 @@ EVAL_PAIRS = PairConfig(samples=4, llm_samples=3, calls_per_node=None)
 
 @dataclass(frozen=True)
 class Bench:
-    """One system under test: its graph, metric, data and the knobs its runs start from.
+    """One system under test: its graph, metric, examples and the knobs its runs start from.
 
-    Its examples are the ``pool`` and ``held_out`` split files of the folder ``data``
-    (``load_examples`` with ``inputs`` and ``labels``), or, when ``load`` is set, the
-    (pool, held-out) example lists that ``load()`` returns (then those fields go unused)."""
+    ``examples`` returns the (pool, held-out) example lists: split files of an example
+    folder (``split_files``) or a system's own loader."""
 
     target: str
     metric: str
-    data: str
-    pool: tuple[str, ...]
-    held_out: tuple[str, ...]
-    inputs: tuple[str, ...]
-    labels: tuple[str, ...]
+    examples: Callable[[], tuple[list[Example], list[Example]]]
     goal: str
     knobs: dict[str, Any] = field(default_factory=dict)
     llm: bool = False  # whether its nodes call the local model (then one server is started)
     eval_pairs: PairConfig = EVAL_PAIRS
     calls_per_node: int | None = None  # recorded calls a point may use per node (None: all the pool's)
-    load: Callable[[], tuple[list[Example], list[Example]]] | None = None
 
-    def examples(self) -> tuple[list[Example], list[Example]]:
-        """The pool's and the held-out examples (``DataError`` if a data file is missing)."""
-        if self.load is not None:
-            return self.load()
 
-        def split(names: tuple[str, ...]) -> list[Example]:
-            return [e for n in names for e in load_examples(REPO / self.data / f"{n}.jsonl", self.inputs,
-                                                            self.labels)]
+def split_files(data: str, pool: tuple[str, ...], held_out: tuple[str, ...], inputs: tuple[str, ...],
+                labels: tuple[str, ...]) -> Callable[[], tuple[list[Example], list[Example]]]:
+    """The ``pool`` and ``held_out`` split files (``<name>.jsonl``) of the folder ``data``, read
+    with ``load_examples`` (``DataError`` if one is missing)."""
 
-        return split(self.pool), split(self.held_out)
+    def split(names: tuple[str, ...]) -> list[Example]:
+        return [e for n in names for e in load_examples(REPO / data / f"{n}.jsonl", inputs, labels)]
+
+    return lambda: (split(pool), split(held_out))
 
 
 def pubmedqa_examples() -> tuple[list[Example], list[Example]]:
@@ -118,7 +112,8 @@ def pubmedqa_examples() -> tuple[list[Example], list[Example]]:
 SYSTEMS = {
     # The knobs of bench/lrf_alignment.py: a middling config whose candidates move the score both ways.
     "offline_qa": Bench("examples/offline_qa/agent.py:builder", "examples/offline_qa/metric.py:metric",
-                        "examples/offline_qa/data", ("train", "val"), ("test",), ("question",), ("answer",),
+                        split_files("examples/offline_qa/data", ("train", "val"), ("test",), ("question",),
+                                    ("answer",)),
                         "Answer the question with exactly the right name, as short as possible "
                         "(scored by token F1 against the gold answer).",
                         {"query_mode": "rewrite", "top_k": 2, "hops": 2, "answer_format": "entity"}, llm=True,
@@ -128,16 +123,16 @@ SYSTEMS = {
                         # the loop's default: every call of the last node costs LLM calls, even when its
                         # scoring costs no system run (exact_last)
                         calls_per_node=PairConfig.calls_per_node),
-    "stark": Bench("examples/stark/agent.py:builder", "examples/stark/metric.py:metric", "examples/stark/data",
-                   ("train", "val"), ("test",), ("question",), ("answers",),
+    "stark": Bench("examples/stark/agent.py:builder", "examples/stark/metric.py:metric",
+                   split_files("examples/stark/data", ("train", "val"), ("test",), ("question",), ("answers",)),
                    "Rank a gold answer entity as high as possible (scored by reciprocal rank)."),
     # The suite's `unoptimized` config (the graph's defaults: SmolLM2-135M on both nodes), so knob
     # samples (Qwen2.5-0.5B for a node) and LLM samples can move the score both ways.
     "pubmedqa": Bench("examples/pubmedqa/agent.py:builder", "examples/pubmedqa/metric.py:metric",
-                      "../shared/data/pubmedqa_train.jsonl", (), (), ("question", "context"), ("answer",),
+                      pubmedqa_examples,
                       "Decide whether the abstract's findings answer the research question yes, no or maybe "
                       "(scored by accuracy of the decision).",
-                      {"analyst_model": MODEL, "solver_model": MODEL}, llm=True, load=pubmedqa_examples),
+                      {"analyst_model": MODEL, "solver_model": MODEL}, llm=True),
 }
 
 
