@@ -309,7 +309,10 @@ def judged_changes(state: LoopState) -> list[dict[str, Any]]:
 
 def _lrf_trust(state: LoopState, node: str) -> LRFTrust:
     """How far ``node``'s LRF is trusted, by the latest LRF event that measured it (held-out
-    pairs after training, fresh pairs after adapting); unmeasured, it is not trusted."""
+    pairs after training, fresh pairs after adapting); unmeasured, it is not trusted, and
+    with no pair collected for the node, its head is untrained."""
+    if not any(c.pairs.get(node) for c in entries(state.get("history"), PairsCollected)):
+        return LRFTrust.untrained(node)
     for event in reversed(entries(state.get("history"), LRFEvent)):
         trust = event.trust(node)
         if trust is not None:

@@ -53,7 +53,8 @@ def examples_for_trust(accuracy: float = 1.0) -> int | None:
 class LRFTrust:
     """One node's LRF accuracy on ``n`` pairs of ``examples`` examples it was not trained
     on, with the 95% Wilson interval ``[low, high]`` over the examples (``accuracy`` is
-    ``None`` when there was no such pair)."""
+    ``None`` when there was no such pair; ``trained`` is false when the node's head saw
+    no pair at all, so it ranks nothing)."""
 
     node: str
     accuracy: float | None
@@ -61,6 +62,7 @@ class LRFTrust:
     low: float
     high: float
     examples: int
+    trained: bool = True
 
     @classmethod
     def measure(cls, node: str, accuracy: float | None, n: int, examples: int) -> LRFTrust:
@@ -73,6 +75,11 @@ class LRFTrust:
         low, high = wilson_interval(accuracy, examples)
         return cls(node, accuracy, n, low, high, examples)
 
+    @classmethod
+    def untrained(cls, node: str) -> LRFTrust:
+        """The record of a node no pair was collected for: its head learned nothing."""
+        return cls(node, None, 0, 0.0, 1.0, 0, trained=False)
+
     @property
     def trusted(self) -> bool:
         """Significantly better than chance: the interval's lower bound is above 0.5."""
@@ -80,6 +87,8 @@ class LRFTrust:
 
     def describe(self) -> str:
         """``0.82 [0.61, 0.93] 40 pairs / 20 examples``, or that there is no held-out pair."""
+        if not self.trained:
+            return "no pairs for this node"
         if self.accuracy is None:
             return "no held-out pairs"
         return f"{self.accuracy:.2f} [{self.low:.2f}, {self.high:.2f}] {self.n} pairs / {self.examples} examples"
@@ -89,4 +98,5 @@ class LRFTrust:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LRFTrust:
-        return cls(data["node"], data["accuracy"], data["n"], data["low"], data["high"], data["examples"])
+        return cls(data["node"], data["accuracy"], data["n"], data["low"], data["high"], data["examples"],
+                   data.get("trained", True))

@@ -69,6 +69,8 @@ def untrusted_head(ctx: ProposalContext) -> str:
     if ctx.global_only:
         return "no LRF (ranking=global)"
     assert ctx.trust is not None
+    if not ctx.trust.trained:
+        return f"no LRF ({ctx.trust.describe()})"
     return f"LRF not trusted ({ctx.trust.describe()})"
 
 
@@ -142,6 +144,6 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
     winner = max(checked, key=lambda t: t[1])[0]  # max keeps the first (the current value) on ties
     what = f"all {len(shortlist) - 1} candidates" if ctx.global_only else f"top {len(shortlist) - 1}"
     decision = f"{untrusted_head(ctx)}: {what} checked on the train metric"
-    if winner != choice and not ctx.global_only:
+    if winner != choice and not ctx.global_only and ctx.trust is not None and ctx.trust.trained:
         decision += ", overruling the LRF's pick"
     return Verdict(winner, decision, checked, len(shortlist) * ctx.global_runs)

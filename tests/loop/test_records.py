@@ -16,11 +16,13 @@ from optimas_lg.loop.records import (
     GateStep,
     LRFEvent,
     NodeProposal,
+    PairsCollected,
     changes_between,
     entries,
     entry,
     read_history,
 )
+from optimas_lg.lrf.trust import LRFTrust
 
 
 def _roundtrip(record):
@@ -66,7 +68,8 @@ def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
 
 
 def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
-    history = [entry(LRFEvent("initial", 1, 90, {"answer": 0.9, "rewrite": 0.44},
+    history = [entry(PairsCollected({"answer": 200, "rewrite": 90, "retrieve": 4}, {}, {}, {}, {}, 300, None)),
+               entry(LRFEvent("initial", 1, 90, {"answer": 0.9, "rewrite": 0.44},
                               n_eval_by_node={"answer": 60, "rewrite": 30},
                               n_eval_examples_by_node={"answer": 60, "rewrite": 10})),
                entry(LRFEvent("adapt1", 2, 12, {"rewrite": 0.95}, n_eval_by_node={"rewrite": 40},
@@ -76,6 +79,8 @@ def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
     assert _lrf_trust(state, "answer").describe() == "0.90 [0.80, 0.95] 60 pairs / 60 examples"
     assert _lrf_trust(state, "rewrite").trusted and _lrf_trust(state, "rewrite").n == 40
     assert not _lrf_trust(state, "retrieve").trusted and _lrf_trust(state, "retrieve").n == 0
+    assert _lrf_trust(state, "retrieve").trained  # trained on its 4 pairs, none held out
+    assert _lrf_trust(state, "fetch") == LRFTrust.untrained("fetch")  # no pair was collected for it
 
 
 def test_the_train_lrf_line_gives_each_accuracy_with_its_n():

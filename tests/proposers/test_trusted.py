@@ -60,6 +60,15 @@ def test_an_untrusted_lrf_is_overruled_when_its_pick_loses_the_global_check():
     assert proposal.proposed_score == LRF_ORDER["c"]  # the LRF's own score stays on record
 
 
+def test_a_head_that_saw_no_pair_is_said_to_be_no_lrf_and_is_not_overruled():
+    ctx, checked = context(LRFTrust.untrained("n"))
+    proposal = propose(ctx)
+    assert checked == ["a", "d", "b", "c"] and proposal.value == "c"  # checked as an untrusted LRF's would be
+    assert proposal.details["trust_decision"] == ("no LRF (no pairs for this node): top 3 checked on the train "
+                                                  "metric")
+    assert LRFTrust.from_json(proposal.details["trust"]) == LRFTrust.untrained("n")
+
+
 def test_the_current_value_stands_when_no_checked_candidate_beats_it():
     ctx, checked = context(UNTRUSTED)
     proposal = propose(ctx, check_top=1)
