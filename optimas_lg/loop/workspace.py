@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimas_lg.data import Example, Metric, as_examples, check_metric, load_examples, split
-from optimas_lg.errors import DataError, OptimasError, ReplayError, SerdeError
+from optimas_lg.errors import DataError, OptimasError, ReplayError, SerdeError, SettingsError
 from optimas_lg.execution.meter import TokenMeter
 from optimas_lg.execution.replay import RecordedStep, knobs_read, recorded_step, rollout_from, run_node
 from optimas_lg.execution.runner import RunSummary, run_examples
@@ -121,13 +121,22 @@ class Workspace:
                    {e.key: e for e in examples}, server=server)
 
     def check_gate_can_decide(self) -> None:
-        """Refuse a validation set the gate could never accept a change on (fewer than
-        ``gate.min_examples``): a job on it would spend its whole budget for nothing. The
-        entry points call this before they create a job, so a bad input creates none."""
+        """Refuse a job whose gate could never accept a change: a validation set smaller than
+        ``gate.min_examples``, or a ``budget.max_system_runs`` below the baseline, the
+        training runs every round reads and one validation. Such a job would spend its whole
+        budget for nothing. The entry points call this before they create a job, so a bad
+        input creates none."""
         n, needed = len(self.valset), self.config.gate.min_examples
         if n < needed:
             raise DataError(f"{n} validation examples, but the gate accepts no change on fewer than {needed}; "
                             "pass a larger valset or lower the `gate.min_examples` setting")
+        limit, validation = self.config.budget.max_system_runs, n * max(1, self.config.val_repeats)
+        least = 2 * validation + len(self.trainset)
+        if limit is not None and limit < least:
+            raise SettingsError(f"max_system_runs {limit} cannot pay for one decision: the baseline and one "
+                                f"validation take {validation} runs each, and every round reads the "
+                                f"{len(self.trainset)} training runs; allow at least {least} (a few times that "
+                                "to search), or pass fewer examples")
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""

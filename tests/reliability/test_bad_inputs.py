@@ -102,6 +102,8 @@ CASES = [
                                                                                         "not a function")),
     Case("a validation set the gate cannot decide on", _optimize(),
          ("8 validation examples", "gate.min_examples")),
+    Case("a budget that cannot pay for one decision", _optimize(*SMALL_GATE, "--max-system-runs", "5"),
+         ("max_system_runs 5 cannot pay for one decision", "8 runs each", "allow at least")),
     # the user's code failing at run time: the job exists and ends failed
     Case("a node that raises", _optimize(*SMALL_GATE, target=f"{BAD}:raising_node"),
          ("every val run", "answer node is broken"), "failed"),
