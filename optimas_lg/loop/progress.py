@@ -38,10 +38,14 @@ def step_line(node: str, state: LoopState) -> str | None:
     if node == "baseline":
         test = state.get("test_before")
         msg = f"baseline  val {state['baseline_val']:.3f}" + (f"  test {test:.3f}" if test is not None else "")
+        scores = state.get("current_val_scores") or []
+        failed = sum(s is None for s in scores)
+        if failed:
+            msg += f"  ({failed} of {len(scores)} val runs failed, each scored 0)"
     elif node == "collect":
         c = entries(history, Collected)[-1]
         mean = "-" if c.mean is None else f"{c.mean:.3f}"
-        msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}"
+        msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}" + (" over those that ran" if c.failed else "")
     elif node == "pairs":
         found = entries(history, PairsCollected)
         msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (this ranking uses no LRF)"
@@ -71,6 +75,8 @@ def step_line(node: str, state: LoopState) -> str | None:
                   if node not in event.accuracy and not node.startswith("__")]  # trained, never judged
         shown += [measured(k, v) for k, v in event.accuracy.items() if k.startswith("__")]  # overall last
         msg = "train_lrf held-out ranking accuracy " + (", ".join(shown) or "- (no held-out pairs)")
+    elif node == "pick_node" and state.get("stop_reason"):
+        return None  # no round starts; the final line follows with the reason
     elif node == "pick_node":
         picked = [e for e in entries(history, NodePicked) if e.iteration == it]
         skipped = [e for e in entries(history, NodesSkipped) if e.iteration == it]
