@@ -93,7 +93,9 @@ def tied_draw(ctx: ProposalContext, ranked: list[tuple[Any, float]],
     if not others:
         return None
     value = random.Random(f"{ctx.seed}:{ctx.iteration}:{ctx.node}:tied").choice(others)
-    return value, f"the LRF scored all {len(ranked)} candidates alike, so a random one goes to the gate"
+    scored = (f"the LRF scored all {len(ranked)} candidates alike" if ctx.trust is None or ctx.trust.trained
+              else f"nothing ranks the {len(ranked)} candidates")
+    return value, f"{scored}, so a random one goes to the gate"
 
 
 def drawn_instead(ctx: ProposalContext, decision: str, why: str) -> str:

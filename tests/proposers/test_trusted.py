@@ -130,16 +130,19 @@ def tied(pairs: list[tuple[dict, dict]]) -> list[float]:
     return [0.0 for _ in pairs]
 
 
-@pytest.mark.parametrize("trust, left", [(UNTRUSTED, 12), (LRFTrust.measure("n", 0.0, 0, 0), 12)])
-def test_an_lrf_that_scores_every_candidate_alike_sends_a_random_other_one_to_the_gate(trust, left):
-    """Untrusted or unmeasured (no held-out pair), with no check affordable: a tie-break would keep
-    the current value and the round would test nothing."""
+@pytest.mark.parametrize("trust, why", [
+    (UNTRUSTED, "the LRF scored all 5 candidates alike"),
+    (LRFTrust.measure("n", 0.0, 0, 0), "the LRF scored all 5 candidates alike"),
+    (LRFTrust.untrained("n"), "nothing ranks the 5 candidates")])
+def test_an_lrf_that_scores_every_candidate_alike_sends_a_random_other_one_to_the_gate(trust, why):
+    """Untrusted, unmeasured (no held-out pair) or untrained (no pair), with no check affordable:
+    a tie-break would keep the current value and the round would test nothing."""
+    left = 12
     ctx, checked = context(trust, left=left)
     ctx.score = tied
     proposal = propose(ctx)
     assert proposal.changed and proposal.value in {"b", "c", "d", "e"} and checked == []
-    assert "the LRF scored all 5 candidates alike, so a random one goes to the gate" in \
-        proposal.details.get("trust_decision", "")
+    assert f"{why}, so a random one goes to the gate" in proposal.details.get("trust_decision", "")
     assert "picked alone" not in proposal.details["trust_decision"]  # it did not: it drew
     again, _ = context(trust, left=left)
     again.score = tied
