@@ -100,7 +100,8 @@ def error_line(recorded: str) -> str:
 
     The traceback's last line is not it when the error has notes: LangGraph notes every
     error raised in a node with "During task with name ... and id ...", and the node it
-    names is added to the line (``TypeError: ... (in node 'answer')``).
+    names is added to the line (``TypeError: ... (in node 'answer')``); in a subgraph it
+    notes the inner node first, then the parent's (``(in node 'rank' of subgraph node 'triage')``).
 
     A pydantic ``ValidationError`` keeps its first field and problem, which it states on
     the two lines after "N validation error(s) for Model".
@@ -114,6 +115,8 @@ def error_line(recorded: str) -> str:
     line = lines[at]
     if _PYDANTIC_HEADER.search(line) and at + 2 < len(lines):
         line = f"{line}: {lines[at + 1].strip()}: {lines[at + 2].strip()}"
-    nodes = [m.group(1) for m in map(_TASK_NOTE.match, lines[at:]) if m]
-    return f"{line} (in node {nodes[-1]!r})" if nodes and f"node {nodes[-1]!r}" not in line else line
+    nodes = list(dict.fromkeys(m.group(1) for m in map(_TASK_NOTE.match, lines[at:]) if m))  # innermost first
+    if not nodes or f"node {nodes[-1]!r}" in line:
+        return line
+    return f"{line} (in node {' of subgraph node '.join(repr(n) for n in nodes)})"
 

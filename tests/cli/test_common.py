@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import traceback
 
+from langgraph.graph import START, StateGraph
 from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
+from typing_extensions import TypedDict
 
 from optimas_lg.cli import app
 from optimas_lg.errors import error_line
@@ -69,6 +71,28 @@ def test_error_line_skips_notes_and_finds_the_last_chained_error():
     assert recorded.strip().splitlines()[-1].startswith("During task")
     assert error_line(recorded) == "RuntimeError: retrieval failed (in node 'retrieve')"
     assert error_line("plain message\n") == "plain message"
+
+
+def test_error_line_names_the_node_inside_a_subgraph_and_the_subgraph_node():
+    """LangGraph notes the failing task of the subgraph, then the parent's task that ran it."""
+
+    class State(TypedDict):
+        x: int
+
+    def broken(state: State) -> dict:
+        raise ValueError("no priority")
+
+    inner = StateGraph(State)
+    inner.add_node("rank", broken)
+    inner.add_edge(START, "rank")
+    outer = StateGraph(State)
+    outer.add_node("triage", inner.compile())
+    outer.add_edge(START, "triage")
+    try:
+        outer.compile().invoke({"x": 1})
+    except ValueError as exc:
+        recorded = "".join(traceback.format_exception(exc))
+    assert error_line(recorded) == "ValueError: no priority (in node 'rank' of subgraph node 'triage')"
 
 
 def test_error_line_of_a_pydantic_state_names_the_field_and_the_problem():
