@@ -64,11 +64,19 @@ def system_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {method} | {seeds} | {_mean_sd([r['test']['mean'] for r in done])} | {_mean_sd(gains)} | "
             f"{_mean_sd([r['val']['mean'] for r in done])} | {_mean_sd([r['system_runs'] for r in done], 0)} | "
-            f"{_mean_sd([r['tokens']['system']['total'] for r in done], 0)} | "
-            f"{_mean_sd([r['tokens']['proposer']['total'] for r in done], 0)} | "
+            f"{_mean_sd([_tokens(r)[0] for r in done], 0)} | "
+            f"{_mean_sd([_tokens(r)[1] for r in done], 0)} | "
             f"{_mean_sd([r['wall_seconds'] / 60 for r in done], 1)} min{f' ({resumed} resumed)' if resumed else ''} | "
             f"{sum(r['within_budget'] for r in done)} of {len(done)} |")
     return lines
+
+
+def _tokens(row: dict[str, Any]) -> tuple[int, int]:
+    """(system, proposer) token totals of a cell. The server counts by model, so a method that
+    writes no prompts has no proposer: its requests to the proposer model (a node switched to
+    it) are the system's."""
+    system, proposer = row["tokens"]["system"]["total"], row["tokens"]["proposer"]["total"]
+    return (system, proposer) if row["method"] in WRITES_PROMPTS else (system + proposer, 0)
 
 
 def markdown(results: list[dict[str, Any]], budget: int) -> str:
@@ -88,7 +96,10 @@ def markdown(results: list[dict[str, Any]], budget: int) -> str:
         "execution of the system while optimizing, baseline and validation evaluations, pair-collection "
         "rollouts, minibatches and bootstrapping included; the final val and test scoring is counted apart. "
         "LoRA knobs are left out for every method (no peer tunes weights). Tokens are counted at the model "
-        f"server per model: *proposer* is every request to {PROPOSER_MODEL}, *system* all others. The paired "
+        f"server per model: *proposer* is every request to {PROPOSER_MODEL} by a method that writes prompts, "
+        "*system* all others (a method that writes no prompts has no proposer, so its requests to that model, "
+        "from a node switched to it, are the system's; for the loop's methods such requests land in *proposer*: "
+        "the server cannot tell them apart). The paired "
         "gain is the mean per-example test difference to the unoptimized cell of the same seed; ± is the "
         "standard deviation over seeds. A loop cell killed or failed midway resumes its job from its last step "
         "(marked *resumed*); its system runs count every attempt, its tokens and wall time the last one only.", ""]

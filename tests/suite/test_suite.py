@@ -154,3 +154,11 @@ def test_a_seed_that_failed_shows_beside_the_seeds_that_ran(out, tmp_path):
     doc.write_text(f"{BEGIN}\n{END}\n")
     assert main(["--markdown", "--budget", str(BUDGET), "--out", str(copy), "--doc", str(doc)]) == 0
     assert "| optuna | 1 of 2 (seed 1: AdapterParseError) |" in doc.read_text()
+
+
+def test_a_method_that_writes_no_prompts_has_no_proposer_tokens():
+    from bench.suite.report import _tokens
+
+    spent = {"system": {"total": 100}, "proposer": {"total": 40}}  # 40 tokens to the proposer model
+    assert _tokens({"method": "optuna", "tokens": spent}) == (140, 0)  # a node switched to that model
+    assert _tokens({"method": "gepa", "tokens": spent}) == (100, 40)  # its reflection LM
