@@ -51,7 +51,10 @@ def plan_pairs(costs: Sequence[PairCost], max_runs: int | None, accuracy: float,
     its examples right, could be trusted: each needs recorded calls of that many examples,
     and the even share of ``max_runs`` (``None``: no limit) among the kept nodes must pay
     for them."""
-    needed = examples_to_hold_out(examples_for_trust(accuracy), eval_fraction)
+    held_out = examples_for_trust(accuracy)
+    if held_out is None:
+        raise ValueError(f"an LRF at {accuracy} accuracy, no better than chance, is never trusted: plan for more")
+    needed = examples_to_hold_out(held_out, eval_fraction)
     target = f"an LRF at {accuracy:.2f} accuracy needs pairs from {needed}"
     left_out = {c.node: f"at most {c.calls} examples to serve, {target} to be trusted"
                 for c in costs if c.calls < needed}

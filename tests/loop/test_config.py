@@ -25,6 +25,7 @@ BAD = [
     ({"kinds": ["prompts"]}, r"unknown knob kinds \['prompts'\]"),
     ({"proposers": {"choice": {"strateg": "x"}}}, r"unknown proposers.choice setting\(s\) \['strateg'\]"),
     ({"proposers": {"numeric": {}}}, "no knob kind 'numeric'"),
+    ({"pairs_plan_accuracy": 0.5}, r"pairs_plan_accuracy must be in \(0.5, 1\] or null, got 0.5"),
     (["budget"], "must be an object"),
 ]
 

@@ -3,6 +3,8 @@ the examples an LRF at the planned accuracy needs to be trusted; the cheapest no
 
 from __future__ import annotations
 
+import pytest
+
 from optimas_lg.api import optimize
 from optimas_lg.loop.pair_plan import PairCost, plan_pairs
 from optimas_lg.loop.progress import step_line
@@ -91,3 +93,8 @@ def test_the_adapt_step_collects_fresh_pairs_only_for_nodes_the_first_plan_kept(
     assert set(first.left_out) == {"retrieve"} and set(first.candidates) == {"answer"}
     fresh = [r for r in result.history if isinstance(r, PairsCollected)][1:]
     assert fresh and all(set(r.candidates) == {"answer"} for r in fresh)
+
+
+def test_a_plan_for_chance_accuracy_is_refused():
+    with pytest.raises(ValueError, match="no better than chance"):
+        plan_pairs([PairCost("a", 50, 1)], None, 0.5, 0.25)
