@@ -91,26 +91,31 @@ def optimize(
     ``max_cost``, ``patience``) override it by keyword, under the names the CLI and Studio use.
     ``proposers`` replaces the proposer of a knob kind (``{"prompt": MyProposer()}``,
     instances or ``Proposer`` subclasses). ``resume=job_id`` continues a stopped job from
-    its last completed step (pass the same objects). ``server`` runs every system run,
-    node replay and rollout on a LangGraph Server (``Server(url, graph_id)``) serving the
-    same graph, the knobs passed as each run's context. ``progress`` prints one line per
-    step to stderr; ``False`` silences it, a callable replaces it.
+    its last completed step under its own settings (pass the same target, data and metric;
+    settings, seed, warm start or budget given again must be the job's, else ``SettingsError``).
+    ``server`` runs every system run, node replay and rollout on a LangGraph Server
+    (``Server(url, graph_id)``) serving the same graph, the knobs passed as each run's context.
+    ``progress`` prints one line per step to stderr; ``False`` silences it, a callable
+    ``(step, state)`` replaces it (``optimas_lg.loop.progress.step_line`` words a step).
     """
     if isinstance(config, OptimizeConfig):
         raise SettingsError("optimize(config=...) takes the knob values to start from; pass the OptimizeConfig "
                             "as optimize(settings=...)")
     system = System.load(target)
-    settings = settings if isinstance(settings, OptimizeConfig) else OptimizeConfig.from_dict(settings or {})
-    settings = settings.with_options(seed=seed, initial_knobs=system.knob_values_of(config), **budget)
     store = Store.open(store)
-    ws = Workspace.create(system, metric, trainset, valset, testset, store, settings, proposers=proposers,
+    job = None if resume is None else _resumable(store, resume)
+    chosen = settings if isinstance(settings, OptimizeConfig) else OptimizeConfig.from_dict(settings or {})
+    chosen = chosen.with_options(seed=seed, initial_knobs=system.knob_values_of(config), **budget)
+    if job is not None:
+        given = settings is not None or seed is not None or config is not None or any(
+            v is not None for v in budget.values())
+        chosen = _resumed_config(job, chosen if given else None)
+    ws = Workspace.create(system, metric, trainset, valset, testset, store, chosen, proposers=proposers,
                           server=server)
     ws.check_gate_can_decide()
-    if resume is None:
-        ws.bind(store.create_job("optimize", ws.system.name, _job_meta(settings, proposers, server)))
-    else:
-        ws.bind(_resumable(store, resume).id)
-    return _drive(ws, resume is not None, progress)
+    ws.bind(job.id if job is not None else
+            store.create_job("optimize", ws.system.name, _job_meta(chosen, proposers, server)))
+    return _drive(ws, job is not None, progress)
 
 
 def optimize_spec(spec: JobSpec, config: OptimizeConfig, store: Store | str | None = None,
@@ -140,6 +145,30 @@ def resume_job(job_id: int, store: Store | str | None = None, progress: Progress
     ws = Workspace.from_spec(JobSpec(**job.meta["spec"]), OptimizeConfig.from_dict(job.meta["config"]), store,
                              job_id, proposers, server)
     return _drive(ws, True, progress)
+
+
+def _resumed_config(job: m.Job, given: OptimizeConfig | None) -> OptimizeConfig:
+    """The settings a resumed job ran under. Settings given again must be the same: a job
+    continued under others would be two jobs in one record (its budget, its seed)."""
+    stored = OptimizeConfig.from_dict(job.meta["config"])
+    if given is None or given == stored:
+        return stored
+    old, new = _flat(stored.to_dict()), _flat(given.to_dict())
+    changed = ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in sorted(old.keys() | new.keys())
+                        if old.get(k) != new.get(k))
+    raise SettingsError(f"job {job.id} runs under its own settings; resuming it under others ({changed}) would mix "
+                        f"two jobs: pass none (or the same), or start a new job")
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"budget": {"max_iterations": 3}}`` as ``{"budget.max_iterations": 3}``."""
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping) and v:
+            flat.update(_flat(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
 
 
 def _job_meta(config: OptimizeConfig, proposers: Mapping[str, ProposerArg] | None,

@@ -73,6 +73,15 @@ def optimize(
     try:
         with sigterm_as_interrupt():
             if resume is not None:
+                given = {"TARGET": target, "--data": data, "--metric": metric, "--val": val, "--test": test,
+                         "--inputs": inputs, "--labels": labels, "--config": config, "--seed": seed,
+                         "--max-iterations": max_iterations, "--max-system-runs": max_system_runs,
+                         "--max-llm-tokens": max_llm_tokens, "--max-seconds": max_seconds, "--max-cost": max_cost,
+                         "--patience": patience, "--settings": settings, "--context": context}
+                extra = [name for name, value in given.items() if value is not None]
+                if extra:
+                    raise SettingsError(f"--resume {resume} continues the job with its own data and settings; "
+                                        f"drop {', '.join(extra)} (or start a new job with them)")
                 result = resume_job(resume, store, progress=progress, server=on)
             else:
                 if not (target and data and metric):

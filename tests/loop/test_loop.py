@@ -357,3 +357,38 @@ def test_resuming_a_job_that_is_not_an_optimization_says_what_it_is(store):
         resume_job(run_job, store, progress=False)
     with pytest.raises(OptimasError, match="no optimization job 99"):
         resume_job(99, store, progress=False)
+
+
+def test_a_job_resumed_from_python_keeps_its_own_settings_and_refuses_others(store):
+    """Resumed without settings, a job runs under those it started with (it ran the default
+    budget before); given other ones, it says which instead of mixing two jobs."""
+    examples = lookup.examples()
+    args = (lookup.builder, examples[:12], lookup.metric)
+
+    def stop_at_pairs(node, state):
+        if node == "pairs":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        optimize(*args, valset=examples[12:], store=store, settings=_config(), max_iterations=1,
+                 max_system_runs=60, progress=stop_at_pairs)
+    job = store.select(m.Job)[-1].id
+    with pytest.raises(SettingsError, match=rf"job {job} runs under its own settings; resuming it under others "
+                                            r"\(budget.max_iterations 1 → 3\)"):
+        optimize(*args, valset=examples[12:], store=store, settings=_config(), max_iterations=3,
+                 max_system_runs=60, resume=job, progress=False)
+    result = optimize(*args, valset=examples[12:], store=store, resume=job, progress=False)
+    assert result.job_id == job and len(result.decisions) == 1  # max_iterations 1, not the default 6
+    assert store.count(m.Run, m.Run.job_id == job) <= 60
+
+
+def test_the_cli_refuses_data_or_settings_beside_resume(store):
+    from typer.testing import CliRunner
+
+    from optimas_lg.cli import app
+
+    result = CliRunner().invoke(app, ["optimize", "--resume", "1", "--seed", "5", "--max-iterations", "9",
+                                      "--store", store.url])
+    assert result.exit_code == 1
+    assert "--resume 1 continues the job with its own data and settings; drop --seed, --max-iterations" \
+        in result.output
