@@ -57,7 +57,7 @@ def _best_config(store: Store, job_id: int) -> _BestConfig:
     job = store.get(m.Job, job_id)
     if job is None:
         raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
-                         "`optimas-lg store info` shows what the store holds.")
+                         "`optimas-lg store jobs` lists its jobs.")
     if job.kind != "optimize":
         raise PublishError(f"job {job_id} in store {store.display_url!r} is a {job.kind!r} job, not an optimize "
                            "job: only an optimize job has a best config to publish")

@@ -42,3 +42,25 @@ def info(store: str = StoreOption, as_json: bool = typer.Option(False, "--json",
     tokens = sum(u.prompt_tokens + u.completion_tokens for u in usage)
     unpriced = f"; unpriced: {', '.join(spend.unpriced)}" if spend.unpriced else ""
     console.print(f"LLM spend: {tokens:,} tokens, {usd(spend.total)}{unpriced}", highlight=False)
+
+
+@app.command("jobs")
+@friendly_errors
+def jobs(store: str = StoreOption, limit: int = typer.Option(20, "--limit", help="How many of the newest jobs."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the newest jobs: id, kind, status, target and times (the id to pass to
+    `optimize --resume` or `report`)."""
+    with Store(store) as s:
+        rows = [{"id": j.id, "kind": j.kind, "status": j.status, "target": j.target,
+                 "created": f"{j.created_at:%Y-%m-%d %H:%M}",
+                 "finished": f"{j.finished_at:%Y-%m-%d %H:%M}" if j.finished_at else None}
+                for j in queries.recent_jobs(s, limit)]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table()
+    for column in ("id", "kind", "status", "target", "created", "finished"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for row in rows:
+        table.add_row(*(str(row[c] or "") for c in ("id", "kind", "status", "target", "created", "finished")))
+    console.print(table)

@@ -82,10 +82,10 @@ def load_history(store: Store, job_id: int) -> JobHistory:
     job = store.get(m.Job, job_id)
     if job is None:
         raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
-                         "`optimas-lg store info` shows what the store holds.")
+                         "`optimas-lg store jobs` lists its jobs.")
     if job.kind != "optimize":
         raise StoreError(f"job {job_id} is a {job.kind!r} job; reports are of optimize jobs "
-                         "(`optimas-lg store info` lists the jobs)")
+                         "(`optimas-lg store jobs` lists them)")
     history = JobHistory(job)
     for event in queries.job_events(store, job_id):
         try:

@@ -103,6 +103,12 @@ def latest_job(store: Store, kind: str, status: str | None = None) -> int | None
         return s.scalar(select(m.Job.id).where(*where).order_by(m.Job.id.desc()).limit(1))
 
 
+def recent_jobs(store: Store, limit: int) -> list[m.Job]:
+    """The newest ``limit`` jobs, newest first."""
+    with store.session() as s:
+        return list(s.scalars(select(m.Job).order_by(m.Job.id.desc()).limit(limit)))
+
+
 def job_events(store: Store, job_id: int, kind: str | None = None) -> list[m.OptimizerEvent]:
     """A job's optimizer events (of one ``kind``, or all) in recorded order."""
     where = [m.OptimizerEvent.job_id == job_id]

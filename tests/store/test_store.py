@@ -254,6 +254,21 @@ def test_cli_store_info_json(store_url):
     assert data["tables"]["runs"] == 1
 
 
+def test_cli_store_jobs_lists_the_newest_first(store_url):
+    with Store(store_url) as s:
+        first = s.create_job("run", "a.py:builder")
+        second = s.create_job("optimize", "b.py:builder")
+        s.finish_job(first)
+    result = CliRunner().invoke(app, ["store", "jobs", "--json", "--store", store_url])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["id"], r["kind"], r["status"], r["target"]) for r in rows] == [
+        (second, "optimize", "running", "b.py:builder"), (first, "run", "done", "a.py:builder")]
+    assert rows[1]["finished"] is not None and rows[0]["finished"] is None
+    limited = CliRunner().invoke(app, ["store", "jobs", "--json", "--limit", "1", "--store", store_url])
+    assert [r["id"] for r in json.loads(limited.stdout)] == [second]
+
+
 def _ended_pid() -> int:
     """The pid of a process that has ended (and been reaped)."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
