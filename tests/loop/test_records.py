@@ -65,6 +65,10 @@ def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
     assert _roundtrip(prop) == prop
     line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
     assert line is not None and line.startswith(f"[2] answer.style: LRF 0.100 → 0.200  ({decision})  [runs 0")
+    no_lrf = "no LRF (no pairs for this node): top 3 checked on the train metric"
+    prop = NodeProposal("answer", ["style"], {"style": Change("a", "b")}, {"style": "b"}, 0.0, 0.0, trust=no_lrf)
+    line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
+    assert line is not None and line.startswith(f"[2] answer.style  ({no_lrf})")  # no "LRF 0.000 → 0.000"
 
 
 def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
