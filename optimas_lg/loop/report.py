@@ -69,6 +69,11 @@ class JobHistory:
     def accepted(self) -> list[Decision]:
         return [d.record for d in self.decisions if d.record.accepted]
 
+    def validated(self) -> list[Logged[Decision]]:
+        """The decisions on a change the gate ran on validation data (not a round that kept
+        the current values, nor a change left untested for lack of runs)."""
+        return [d for d in self.decisions if d.record.changes and d.record.n]
+
 
 _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "evaluation": ("evaluations", Evaluation.from_json), "lrf": ("lrf", LRFEvent.from_json),
@@ -176,7 +181,7 @@ def plot_validation(history: JobHistory, path: Path) -> Path | None:
         ax.axhline(baseline, color=BASELINE, linestyle="--", linewidth=1, label=f"baseline {baseline:.3f}")
     steps_x, steps_y = ([0], [baseline]) if baseline is not None else ([], [])
     for accepted, color, label in [(True, ACCEPTED, "accepted"), (False, REJECTED, "rejected")]:
-        chosen = [d for d in decisions if d.record.accepted == accepted]
+        chosen = [d for d in history.validated() if d.record.accepted == accepted]
         ax.scatter([d.iteration or 0 for d in chosen], [d.record.val_proposed for d in chosen],
                    color=color, marker="o" if accepted else "x", s=40, zorder=3, label=label)
     for d in decisions:
@@ -312,6 +317,16 @@ def _before_after(before: Any, after: Any) -> str:
     return f"{_num(before)} → {_num(after)}{delta}"
 
 
+def _accepted_of(history: JobHistory) -> str:
+    """``2 of 3 changes validated (2 rounds kept the current values)``."""
+    kept = sum(not d.record.changes for d in history.decisions)
+    untested = sum(bool(d.record.changes) and not d.record.n for d in history.decisions)
+    notes = [f"{kept} round{'s' * (kept != 1)} kept the current values"] if kept else []
+    notes += [f"{untested} change{'s' * (untested != 1)} not validated for lack of runs"] if untested else []
+    return (f"{len(history.accepted())} of {len(history.validated())} changes validated"
+            + (f" ({'; '.join(notes)})" if notes else ""))
+
+
 def summary_section(history: JobHistory, result: Outcome) -> str:
     job, budget, decisions = history.job, history.budget, history.decisions
     iterations = budget[-1].record.iterations if budget else len({d.iteration for d in decisions})
@@ -323,7 +338,7 @@ def summary_section(history: JobHistory, result: Outcome) -> str:
             ("validation", _before_after(result.val_before, result.val_after) + so_far),
             ("test", _before_after(result.test_before, result.test_after)),
             ("iterations", str(iterations)),
-            ("accepted changes", f"{len(history.accepted())} of {len(decisions)} proposals tested")]
+            ("accepted changes", _accepted_of(history))]
     if budget:
         spent = budget[-1].record
         sources = ", ".join(f"{source} {n:,}" for source, n in spent.tokens_by_source.items() if n)
@@ -453,6 +468,9 @@ def _changes(changes: dict[str, Change]) -> str:
 
 def _decision_row(e: Logged[Decision]) -> list[str]:
     d = e.record
+    if not (d.changes and d.n):  # nothing was run on validation data: no evidence to show
+        return [_num(e.iteration), e.node or "—", _changes(d.changes), "—", "—", "—", "❌ no", _cell(d.rule),
+                _cell(d.reason)]
     return [_num(e.iteration), e.node or "—", _changes(d.changes),
             f"{_num(d.val_current)} vs {_num(d.val_proposed)}", f"{_num(d.mean_diff, signed=True)} ± {_num(d.stderr)}",
             _num(d.n), "✅ yes" if d.accepted else "❌ no", _cell(d.rule), _cell(d.reason)]

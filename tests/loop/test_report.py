@@ -80,6 +80,17 @@ def test_report_of_a_finished_job(store, tmp_path):
     assert "## Missing" not in md
 
 
+def test_a_round_that_kept_the_current_values_is_not_counted_or_shown_as_validated(store, tmp_path):
+    job = _job(store)
+    store.add_event(job, "decision", Decision("answer", {}, 20, False, 0.55, 0.55, 0.0, 0.0, "no change proposed",
+                                              "the search kept the current values").to_json(), node="answer",
+                    iteration=4)
+    md = write_report(store, job, tmp_path).read_text()
+    assert "| **accepted changes** | 1 of 3 changes validated (1 round kept the current values) |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 4 | answer |"))
+    assert "| — | — | — | ❌ no | no change proposed |" in row  # no val scores, diff or n for a change never run
+
+
 def test_partial_job_says_what_is_missing(store, tmp_path):
     job = _job(store, finished=False)
     md = write_report(store, job, tmp_path).read_text()
