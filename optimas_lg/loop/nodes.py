@@ -352,16 +352,24 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
             dead = [k.name for k in knobs if read is not None and k.name not in read]
             skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
             proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
-    objectives = {p.details.get("objective", "lrf") for p in proposals}
-    comparable = len(objectives) == 1  # scores of one kind: a first and a last score mean something
+    objective, first, last = round_scores(proposals, ctx)
     trust = list(dict.fromkeys(d for p in proposals if (d := p.details.get("trust_decision"))))
     record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],
-                          changes_between(state["current_knobs"], ctx.current), ctx.current,
-                          proposals[0].current_score if comparable else None,
-                          proposals[-1].proposed_score if comparable else None, skipped,
-                          objectives.pop() if comparable else None, "; ".join(trust) or None,
-                          [p.knob_names for p in proposals if p.changed])
+                          changes_between(state["current_knobs"], ctx.current), ctx.current, first, last, skipped,
+                          objective, "; ".join(trust) or None, [p.knob_names for p in proposals if p.changed])
     return {"proposal": record.to_json()}
+
+
+def round_scores(proposals: list[Proposal], ctx: ProposalContext) -> tuple[str | None, float | None, float | None]:
+    """The round's objective and the node's score before and after it: the first proposal's
+    current score and the last one's proposed score, when every search scored by the same
+    objective; all ``None`` when they did not, or when "LRF" scores come from no LRF at all
+    (an untrained head or ``ranking="global"``: ties that say nothing)."""
+    objectives = {p.details.get("objective", "lrf") for p in proposals}
+    no_lrf = ctx.global_only or (ctx.trust is not None and not ctx.trust.trained)
+    if len(objectives) != 1 or (no_lrf and objectives == {"lrf"}):
+        return None, None, None
+    return objectives.pop(), proposals[0].current_score, proposals[-1].proposed_score
 
 
 def validate(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

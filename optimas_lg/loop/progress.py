@@ -23,7 +23,6 @@ from optimas_lg.loop.records import (
 )
 from optimas_lg.loop.state import LoopState
 from optimas_lg.pricing import usd
-from optimas_lg.proposers.trusted import NO_LRF
 
 ProgressFn = Callable[[str, LoopState], None]
 """Called after each loop step with the step's name and the loop state after it."""
@@ -87,9 +86,8 @@ def step_line(node: str, state: LoopState) -> str | None:
     elif node == "propose":
         p = NodeProposal.from_json(state["proposal"] or {})
         score_name = "train metric" if p.objective == "global" else "LRF"
-        unscored = p.current_score is None or p.proposed_score is None or (
-            p.objective != "global" and (p.trust or "").startswith(NO_LRF))  # no LRF: its "scores" are ties
-        scores = "" if unscored else f": {score_name} {p.current_score:.3f} → {p.proposed_score:.3f}"
+        scores = ("" if p.current_score is None or p.proposed_score is None
+                  else f": {score_name} {p.current_score:.3f} → {p.proposed_score:.3f}")
         skipped = f" (skipped, dead: {', '.join(p.skipped)})" if p.skipped else ""
         trust = f"  ({p.trust})" if p.trust else ""
         msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)") + skipped + trust

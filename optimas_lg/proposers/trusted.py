@@ -64,17 +64,13 @@ def affordable_checks(ctx: ProposalContext) -> tuple[int | None, str]:
     return n, "" if n is None else f"{left} system runs left for this round, a check costs {ctx.global_runs}"
 
 
-NO_LRF = "no LRF"
-"""How a decision made with no LRF at all begins (no LRF scores to show beside it)."""
-
-
 def untrusted_head(ctx: ProposalContext) -> str:
     """Why the LRF does not pick alone, as the head of the recorded decision."""
     if ctx.global_only:
-        return f"{NO_LRF} (ranking=global)"
+        return "no LRF (ranking=global)"
     assert ctx.trust is not None
     if not ctx.trust.trained:
-        return f"{NO_LRF} ({ctx.trust.describe()})"
+        return f"no LRF ({ctx.trust.describe()})"
     return f"LRF not trusted ({ctx.trust.describe()})"
 
 

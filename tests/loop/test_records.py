@@ -65,10 +65,27 @@ def test_a_proposal_carries_the_trust_decision_into_its_progress_line():
     assert _roundtrip(prop) == prop
     line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
     assert line is not None and line.startswith(f"[2] answer.style: LRF 0.100 → 0.200  ({decision})  [runs 0")
-    no_lrf = "no LRF (no pairs for this node): top 3 checked on the train metric"
-    prop = NodeProposal("answer", ["style"], {"style": Change("a", "b")}, {"style": "b"}, 0.0, 0.0, trust=no_lrf)
-    line = step_line("propose", {"iteration": 2, "proposal": prop.to_json(), "spent": {}})
-    assert line is not None and line.startswith(f"[2] answer.style  ({no_lrf})")  # no "LRF 0.000 → 0.000"
+
+
+def test_a_round_ranked_with_no_lrf_records_no_lrf_scores():
+    from optimas_lg.loop.nodes import round_scores
+    from optimas_lg.lrf.trust import LRFTrust
+    from optimas_lg.proposers import Cost, Proposal, ProposalContext
+
+    def proposal(objective: str) -> Proposal:
+        return Proposal("answer", "style", "choice", "a", "b", {"style": "b"}, 0.1, 0.2, Cost(), [("b", 0.2)],
+                        {"objective": objective})
+
+    def ctx(trust: LRFTrust | None, global_only: bool = False) -> ProposalContext:
+        return ProposalContext(node="answer", knobs=[], current={}, inputs=[], score=lambda items: [],
+                               run_node=lambda st, k: {}, trust=trust, global_only=global_only)
+
+    measured = LRFTrust.measure("answer", 0.44, 30, 30)
+    assert round_scores([proposal("lrf")], ctx(measured)) == ("lrf", 0.1, 0.2)  # an untrusted LRF still scored
+    assert round_scores([proposal("lrf")], ctx(LRFTrust.untrained("answer"))) == (None, None, None)  # ties of none
+    assert round_scores([proposal("lrf")], ctx(None, global_only=True)) == (None, None, None)
+    assert round_scores([proposal("global")], ctx(LRFTrust.untrained("answer"))) == ("global", 0.1, 0.2)
+    assert round_scores([proposal("lrf"), proposal("global")], ctx(measured)) == (None, None, None)
 
 
 def test_a_node_is_trusted_by_the_latest_lrf_event_that_measured_it():
