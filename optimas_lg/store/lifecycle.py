@@ -28,11 +28,15 @@ def end_job(store: Store, job_id: int, error: BaseException) -> None:
 
 @contextlib.contextmanager
 def job_guard(store: Store, job_id: int) -> Iterator[None]:
-    """Run work for a job; if it raises, record how the job ended and re-raise."""
+    """Run work for a job; if it raises, record how the job ended and re-raise (a Ctrl-C
+    with a note naming the job, so a caller of the Python API knows what to resume)."""
     try:
         yield
     except BaseException as exc:
         end_job(store, job_id, exc)
+        note = f"optimas-lg job {job_id} is interrupted and can be resumed (resume={job_id})"
+        if isinstance(exc, KeyboardInterrupt) and note not in getattr(exc, "__notes__", []):
+            exc.add_note(note)
         raise
 
 

@@ -41,3 +41,15 @@ def test_an_applications_own_handler_and_other_threads_are_left_alone():
     thread.start()
     thread.join()
     assert seen == [signal.getsignal(signal.SIGTERM)]
+
+
+def test_an_interrupted_job_is_recorded_and_the_interrupt_names_it_once(store):
+    from optimas_lg.store import models as m
+    from optimas_lg.store.lifecycle import job_guard
+
+    job = store.create_job("optimize")
+    with pytest.raises(KeyboardInterrupt) as raised, job_guard(store, job):
+        with job_guard(store, job):  # nested, as in the loop
+            raise KeyboardInterrupt
+    assert store.get(m.Job, job).status == "interrupted"
+    assert raised.value.__notes__ == [f"optimas-lg job {job} is interrupted and can be resumed (resume={job})"]
