@@ -71,6 +71,7 @@ def optimize(
     testset: Sequence[Example] | None = None,
     *,
     config: Mapping[str, Any] | Any = None,
+    context: Mapping[str, Any] | None = None,
     settings: OptimizeConfig | Mapping[str, Any] | None = None,
     seed: int | None = None,
     store: Store | str | None = None,
@@ -85,8 +86,10 @@ def optimize(
     ``target`` is a ``StateGraph`` builder, a compiled graph, a factory or a
     ``"file.py:attr"`` name; ``metric(example, output) -> float``. ``config`` warm-starts
     the loop from these knob values (a mapping or an instance of the context schema)
-    instead of the defaults; ``settings`` is every loop setting (an ``OptimizeConfig`` or
-    its JSON, as the CLI's ``--settings``); ``seed`` and the budget limits
+    instead of the defaults; ``context`` fixes the context schema's fields that are not
+    knobs (an API key, a user id: the CLI's ``--context``); ``settings`` is every loop
+    setting (an ``OptimizeConfig`` or its JSON, as the CLI's ``--settings``); ``seed`` and
+    the budget limits
     (``max_iterations``, ``max_system_runs``, ``max_llm_tokens``, ``max_seconds``,
     ``max_cost``, ``patience``) override it by keyword, under the names the CLI and Studio use.
     ``proposers`` replaces the proposer of a knob kind (``{"prompt": MyProposer()}``,
@@ -101,7 +104,7 @@ def optimize(
     if isinstance(config, OptimizeConfig):
         raise SettingsError("optimize(config=...) takes the knob values to start from; pass the OptimizeConfig "
                             "as optimize(settings=...)")
-    system = System.load(target)
+    system = System.load(target, context=dict(context) if context else None)
     store = Store.open(store)
     job = None if resume is None else _resumable(store, resume)
     chosen = settings if isinstance(settings, OptimizeConfig) else OptimizeConfig.from_dict(settings or {})

@@ -557,7 +557,8 @@ class System:
                             f"(fields: {sorted(known)})")
         fields = {k: v for k, v in {**defaults(self.knobs), **self.context_values, **values}.items() if k in known}
         name = self.context_schema.__name__
-        hint = "give fields that are not knobs with --context '{\"field\": ...}' (System.load(..., context={...}))"
+        hint = ("give fields that are not knobs with --context '{\"field\": ...}' "
+                "(optimize(..., context={...}) in Python)")
         if is_typeddict(self.context_schema):
             missing = sorted(set(self.context_schema.__required_keys__) - set(fields))
             if missing:

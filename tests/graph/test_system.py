@@ -485,3 +485,21 @@ def test_a_file_target_has_the_same_module_name_in_every_process():
                            env={**os.environ, "PYTHONHASHSEED": "1"}).stdout.strip()
     here = load_target(f"{SHAPES}:QA").__module__
     assert other == here and here.startswith("_optimas_target_shapes_")
+
+
+def test_optimize_takes_the_context_fields_that_are_not_knobs(store):
+    from optimas_lg.api import optimize
+    from optimas_lg.data import Example
+
+    examples = [Example(f"e{i}", {"name": f"n{i}"}, {}) for i in range(12)]
+
+    def metric(example: Example, output: dict) -> float:
+        return float(output["text"].endswith("from u1"))
+
+    settings = {"gate": {"min_examples": 5}, "write_report": False}
+    result = optimize(greeting_graph(), examples[:6], metric, valset=examples[6:], context={"user_id": "u1"},
+                      store=store, settings=settings, max_iterations=0, progress=False)  # no round, no LLM
+    assert result.val_before == 1.0  # every run saw user_id
+    with pytest.raises(KnobError, match=r"optimize\(\.\.\., context="):
+        optimize(greeting_graph(), examples[:6], metric, valset=examples[6:], store=store, settings=settings,
+                 max_iterations=0, progress=False)
