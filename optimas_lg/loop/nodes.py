@@ -451,10 +451,6 @@ def _breaks_limits(ws: Workspace, val: Evaluation | None) -> str | None:
     return ws.config.objective.violation(val.cost_per_run, val.seconds_per_run or 0.0)
 
 
-def _validation_cost(ws: Workspace) -> int:
-    return len(ws.valset) * max(1, ws.config.val_repeats)
-
-
 def _round_runs(ws: Workspace, state: LoopState, round_: int) -> int | None:
     """What round ``round_`` may spend besides its validation (its proposers, or the LRF
     update before it): ``round_share`` of the runs left over the rounds still to come, one
@@ -463,13 +459,13 @@ def _round_runs(ws: Workspace, state: LoopState, round_: int) -> int | None:
     if remaining is None:
         return None
     rounds = min(len(ws.reached_nodes(state["current_config_id"])), ws.config.budget.max_iterations - round_ + 1)
-    return round_share(remaining, _validation_cost(ws), rounds)
+    return round_share(remaining, ws.validation_runs(), rounds)
 
 
 def _can_validate(ws: Workspace) -> bool:
     """Whether what is left of ``budget.max_system_runs`` pays for one validation."""
     remaining = ws.remaining_runs()
-    return remaining is None or remaining >= _validation_cost(ws)
+    return remaining is None or remaining >= ws.validation_runs()
 
 
 def route_decision(state: LoopState) -> Literal["adapt", "check_stop"]:
@@ -564,7 +560,7 @@ def _stop_reason(ws: Workspace, spent: Spent, rounds_without_gain: int, slowest_
         if budget.max_cost is not None:
             limits.append(f"max_cost {budget.max_cost:g} USD, {spent.cost:g} USD spent")
         reason = (f"budget reached: {ws.remaining_runs()} system runs left, fewer than one validation "
-                  f"({_validation_cost(ws)} runs; {'; '.join(limits)})")
+                  f"({ws.validation_runs()} runs; {'; '.join(limits)})")
     return reason
 
 

@@ -130,13 +130,17 @@ class Workspace:
         if n < needed:
             raise DataError(f"{n} validation examples, but the gate accepts no change on fewer than {needed}; "
                             "pass a larger valset or lower the `gate.min_examples` setting")
-        limit, validation = self.config.budget.max_system_runs, n * max(1, self.config.val_repeats)
+        limit, validation = self.config.budget.max_system_runs, self.validation_runs()
         least = 2 * validation + len(self.trainset)
         if limit is not None and limit < least:
             raise SettingsError(f"max_system_runs {limit} cannot pay for one decision: the baseline and one "
                                 f"validation take {validation} runs each, and every round reads the "
                                 f"{len(self.trainset)} training runs; allow at least {least} (a few times that "
                                 "to search), or pass fewer examples")
+
+    def validation_runs(self) -> int:
+        """The system runs one full validation of a config costs."""
+        return len(self.valset) * max(1, self.config.val_repeats)
 
     def bind(self, job_id: int) -> None:
         """Attach the workspace to its job in the store."""
