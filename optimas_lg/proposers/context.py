@@ -103,6 +103,12 @@ class ProposalContext:
     trust: LRFTrust | None = None
     global_only: bool = False
 
+    @property
+    def without_lrf(self) -> bool:
+        """No trained LRF scored the candidates: ``ranking="global"``, or a node no pair was
+        collected for (``LRFTrust.untrained``), whose "LRF scores" are ties that say nothing."""
+        return self.global_only or (self.trust is not None and not self.trust.trained)
+
     def system_runs_left(self) -> int | None:
         """System runs the job's budget still allows (``None``: no limit, or none known)."""
         return self.runs_left() if self.runs_left is not None else None

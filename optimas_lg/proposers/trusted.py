@@ -93,8 +93,8 @@ def tied_draw(ctx: ProposalContext, ranked: list[tuple[Any, float]],
     if not others:
         return None
     value = random.Random(f"{ctx.seed}:{ctx.iteration}:{ctx.node}:tied").choice(others)
-    scored = (f"the LRF scored all {len(ranked)} candidates alike" if ctx.trust is None or ctx.trust.trained
-              else f"nothing ranks the {len(ranked)} candidates")
+    scored = (f"nothing ranks the {len(ranked)} candidates" if ctx.without_lrf
+              else f"the LRF scored all {len(ranked)} candidates alike")
     return value, f"{scored}, so a random one goes to the gate"
 
 
@@ -146,6 +146,6 @@ def pick(ctx: ProposalContext, ranked: list[tuple[Any, float]], choice: Any,
     winner = max(checked, key=lambda t: t[1])[0]  # max keeps the first (the current value) on ties
     what = f"all {len(shortlist) - 1} candidates" if ctx.global_only else f"top {len(shortlist) - 1}"
     decision = f"{untrusted_head(ctx)}: {what} checked on the train metric"
-    if winner != choice and not ctx.global_only and ctx.trust is not None and ctx.trust.trained:
+    if winner != choice and not ctx.without_lrf:
         decision += ", overruling the LRF's pick"
     return Verdict(winner, decision, checked, len(shortlist) * ctx.global_runs)
