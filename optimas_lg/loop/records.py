@@ -143,6 +143,12 @@ class Decision(Record):
     def label(self) -> str:
         return ", ".join(self.changes) or "(no change)"
 
+    @property
+    def validated(self) -> bool:
+        """Whether the gate ran a change on validation data (not a round that kept the
+        current values, nor a change left untested for lack of runs)."""
+        return bool(self.changes) and self.n > 0
+
 
 @dataclass(frozen=True)
 class Evaluation(Record):

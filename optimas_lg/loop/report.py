@@ -70,9 +70,8 @@ class JobHistory:
         return [d.record for d in self.decisions if d.record.accepted]
 
     def validated(self) -> list[Logged[Decision]]:
-        """The decisions on a change the gate ran on validation data (not a round that kept
-        the current values, nor a change left untested for lack of runs)."""
-        return [d for d in self.decisions if d.record.changes and d.record.n]
+        """The decisions on a change the gate ran on validation data (``Decision.validated``)."""
+        return [d for d in self.decisions if d.record.validated]
 
 
 _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
@@ -320,7 +319,7 @@ def _before_after(before: Any, after: Any) -> str:
 def _accepted_of(history: JobHistory) -> str:
     """``2 of 3 changes validated (2 rounds kept the current values)``."""
     kept = sum(not d.record.changes for d in history.decisions)
-    untested = sum(bool(d.record.changes) and not d.record.n for d in history.decisions)
+    untested = sum(bool(d.record.changes) and not d.record.validated for d in history.decisions)
     notes = [f"{kept} round{'s' * (kept != 1)} kept the current values"] if kept else []
     notes += [f"{untested} change{'s' * (untested != 1)} not validated for lack of runs"] if untested else []
     return (f"{len(history.accepted())} of {len(history.validated())} changes validated"
@@ -468,7 +467,7 @@ def _changes(changes: dict[str, Change]) -> str:
 
 def _decision_row(e: Logged[Decision]) -> list[str]:
     d = e.record
-    if not (d.changes and d.n):  # nothing was run on validation data: no evidence to show
+    if not d.validated:  # nothing was run on validation data: no evidence to show
         return [_num(e.iteration), e.node or "—", _changes(d.changes), "—", "—", "—", "❌ no", _cell(d.rule),
                 _cell(d.reason)]
     return [_num(e.iteration), e.node or "—", _changes(d.changes),
