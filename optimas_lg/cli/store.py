@@ -58,9 +58,10 @@ def jobs(store: str = StoreOption, limit: int = typer.Option(20, "--limit", help
     if as_json:
         console.print_json(json.dumps(rows))
         return
+    columns = ("id", "kind", "status", "target", "created", "finished")
     table = Table()
-    for column in ("id", "kind", "status", "target", "created", "finished"):
+    for column in columns:
         table.add_column(column, justify="right" if column == "id" else "left")
     for row in rows:
-        table.add_row(*(str(row[c] or "") for c in ("id", "kind", "status", "target", "created", "finished")))
+        table.add_row(*(str(row[c] or "") for c in columns))
     console.print(table)
