@@ -26,6 +26,8 @@ from typing import Any
 from optimas_lg.errors import DataError, MetricError
 
 Metric = Callable[["Example", Any], "float | Mapping[str, Any]"]
+DEFAULT_KEY = "id"
+"""The field a row's example key is read from when no key field is named (else its row number)."""
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,16 @@ class Score:
 
 
 def make_examples(rows: Iterable[Mapping[str, Any]], inputs: Sequence[str] | None = None,
-                  labels: Sequence[str] | None = None, key: str = "id",
+                  labels: Sequence[str] | None = None, key: str | None = None,
                   source: str = "data", key_prefix: str = "") -> list[Example]:
     """Split rows into examples (the names are the CLI's ``--inputs``, ``--labels`` and
-    ``--key``). Without ``inputs``, every field not in ``labels`` is an input. A row's key
-    is its ``key`` field, else ``key_prefix`` and its row number (so separate train and val
-    files without ids do not share keys). Rows lacking a named field raise ``DataError``
-    naming the row (counted from 1: the line of a JSONL file without blank lines)."""
+    ``--key``). Without ``inputs``, every field not in ``labels`` or the key is an input.
+    A row's key is its ``key`` field, which every row must have; without ``key``, its
+    ``id`` field, else ``key_prefix`` and its row number (so separate train and val files
+    without ids do not share keys). Rows lacking a named field raise ``DataError`` naming
+    the row (counted from 1: the line of a JSONL file without blank lines)."""
     label_keys = list(labels or [])
+    key_field = key or DEFAULT_KEY
     examples = []
     seen: set[str] = set()
     for i, row in enumerate(rows):
@@ -69,13 +73,13 @@ def make_examples(rows: Iterable[Mapping[str, Any]], inputs: Sequence[str] | Non
         if inputs is not None:
             keys = list(inputs)
         else:
-            keys = [k for k in row if k not in label_keys and k != key]
-        missing = [k for k in [*keys, *label_keys] if k not in row]
+            keys = [k for k in row if k not in label_keys and k != key_field]
+        missing = [k for k in [*keys, *label_keys, *([key] if key else [])] if k not in row]
         if missing:
             raise DataError(f"{source}: row {i + 1} has no field(s) {missing}; it has {sorted(row)}")
-        name = str(row[key]) if key in row else f"{key_prefix}{i}"
+        name = str(row[key_field]) if key_field in row else f"{key_prefix}{i}"
         if name in seen:
-            raise DataError(f"{source}: row {i + 1} repeats key {name!r} (field {key!r}); keys must be unique")
+            raise DataError(f"{source}: row {i + 1} repeats key {name!r} (field {key_field!r}); keys must be unique")
         seen.add(name)
         examples.append(Example(name, {k: row[k] for k in keys}, {k: row[k] for k in label_keys}))
     if not examples:
@@ -182,7 +186,7 @@ def field_names(values: Sequence[str] | None) -> list[str] | None:
 
 
 def load_examples(path: str | Path, inputs: Sequence[str] | None = None, labels: Sequence[str] | None = None,
-                  key: str = "id", key_prefix: str = "") -> list[Example]:
+                  key: str | None = None, key_prefix: str = "") -> list[Example]:
     """Read a data file into examples (``make_examples`` says how rows are split and keyed)."""
     return make_examples(read_rows(path), inputs, labels, key, source=str(path), key_prefix=key_prefix)
 

@@ -29,6 +29,8 @@ def store_help() -> str:
 StoreOption = typer.Option(None, "--store", help=store_help())
 SERVER_HELP = "URL of the LangGraph Server (e.g. http://127.0.0.1:2024 from `langgraph dev`)."
 GRAPH_HELP = "Graph id on the server (a key of `graphs` in its langgraph.json)."
+KEY_HELP = ("Row field with a unique example id, which every row must have (default: the 'id' field, "
+            "else the row number, counted apart in each data file).")
 RunOnServerOption = typer.Option(None, "--server", metavar="URL", help=SERVER_HELP + " Every run, node replay "
                                  "and rollout executes there instead of in this process (needs --graph).")
 GraphIdOption = typer.Option(None, "--graph", metavar="GRAPH_ID", help=GRAPH_HELP + " It must serve TARGET's code.")

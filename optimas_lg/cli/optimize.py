@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from optimas_lg.cli.common import (
+    KEY_HELP,
     ContextOption,
     GraphIdOption,
     RunOnServerOption,
@@ -42,8 +43,7 @@ def optimize(
                                             "(repeat or comma-separate; default: all but labels)."),
     labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric reads "
                                             "(repeat or comma-separate, e.g. answer)."),
-    key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number, "
-                            "counted apart in --data, --val and --test)."),
+    key: str | None = typer.Option(None, "--key", help=KEY_HELP),
     config: str | None = typer.Option(None, "--config", help="Knob values to start from instead of the defaults, "
                                       "as a JSON object or JSON file (unset knobs keep their defaults)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the validation split, node picks and samples."),

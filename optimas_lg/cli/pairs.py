@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from optimas_lg.cli.common import (
+    KEY_HELP,
     ContextOption,
     GraphIdOption,
     RunOnServerOption,
@@ -41,7 +42,7 @@ def pairs(
     metric: str = typer.Option(..., "--metric", help="Metric (example, output) -> float, as path/file.py:attr."),
     inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields that form the graph input."),
     labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric compares against."),
-    key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
+    key: str | None = typer.Option(None, "--key", help=KEY_HELP),
     config: str | None = typer.Option(None, "--config", help="Knob values (JSON object or file) the runs "
                                          "and rollouts use; unset knobs keep their defaults."),
     nodes: list[str] | None = typer.Option(None, "--nodes", help="Only these nodes (comma-separated; "

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from optimas_lg.cli.common import (
+    KEY_HELP,
     ContextOption,
     GraphIdOption,
     RunOnServerOption,
@@ -40,7 +41,7 @@ def run(
     inputs: list[str] | None = typer.Option(None, "--inputs", help="Row fields that form the graph input "
                                                "(repeat or comma-separate; default: all but labels and key)."),
     labels: list[str] | None = typer.Option(None, "--labels", help="Row fields the metric compares against."),
-    key: str = typer.Option("id", "--key", help="Row field with a unique example id (default: row number)."),
+    key: str | None = typer.Option(None, "--key", help=KEY_HELP),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Runs in flight at once."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N examples."),
     context: str | None = ContextOption,

@@ -49,7 +49,7 @@ class JobSpec:
     test: str | None = None
     inputs: list[str] | None = None
     labels: list[str] | None = None
-    key_field: str = "id"
+    key_field: str | None = None
     context: dict[str, Any] | None = None
     workdir: str | None = None
     data_sha256: dict[str, str] | None = None

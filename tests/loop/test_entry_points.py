@@ -163,7 +163,7 @@ def test_train_and_val_files_without_ids_get_keys_apart_and_key_names_another_fi
     from optimas_lg.loop.workspace import Workspace
 
     config, examples = OptimizeConfig.from_dict(SETTINGS), lookup.examples()
-    for key, spec_key in ((None, "id"), ("name", "name")):
+    for key, spec_key in ((None, None), ("name", "name")):
         _write(files["train"], examples[:12], key)
         _write(files["val"], examples[12:], key)
         spec = JobSpec(TARGET, METRIC, str(files["train"]), str(files["val"]), labels=["answer"], key_field=spec_key)
@@ -175,6 +175,16 @@ def test_train_and_val_files_without_ids_get_keys_apart_and_key_names_another_fi
             assert [e.key for e in ws.trainset] == [e.key for e in examples[:12]]
             assert "name" not in ws.trainset[0].inputs
     assert "--key" in CliRunner().invoke(app, ["optimize", "--help"], terminal_width=250).output
+
+
+def test_a_named_key_field_missing_from_the_rows_is_refused_not_replaced_by_row_numbers(files, store):
+    from optimas_lg.loop.workspace import Workspace
+
+    examples = lookup.examples()
+    _write(files["train"], examples[:12], None)
+    spec = JobSpec(TARGET, METRIC, str(files["train"]), labels=["answer"], key_field="qid")
+    with pytest.raises(DataError, match=r"train.jsonl: row 1 has no field\(s\) \['qid'\]"):
+        Workspace.from_spec(spec, OptimizeConfig.from_dict(SETTINGS), store)
 
 
 def test_dicts_instead_of_examples_are_refused_with_the_way_to_build_examples(store):
