@@ -18,6 +18,7 @@ from optimas_lg.data import Example, Metric
 from optimas_lg.errors import OptimasError, SettingsError
 from optimas_lg.execution.server import Server
 from optimas_lg.graph.system import System
+from optimas_lg.loop.budget import Spent
 from optimas_lg.loop.config import JobSpec, OptimizeConfig
 from optimas_lg.loop.graph import build_optimizer_graph
 from optimas_lg.loop.progress import ProgressFn, printer
@@ -38,7 +39,8 @@ Progress = ProgressFn | bool | None
 class Result:
     """The outcome of an optimization: the best knob values (also as an instance of the
     graph's context schema, ready for ``graph.invoke(x, context=result.best_config)``),
-    scores before and after, the loop's records in order and the store job id."""
+    scores before and after, the loop's records in order, what the job spent (system
+    runs, tokens by source, cost, seconds) and the store job id."""
 
     job_id: int
     best_knobs: dict[str, Any]
@@ -51,6 +53,7 @@ class Result:
     history: list[Record]
     stop_reason: str | None
     report: str | None
+    spent: Spent
 
     @property
     def decisions(self) -> list[Decision]:
@@ -60,7 +63,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (without ``best_config``, which is the context schema's own type)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "best_config"}
-        return {**data, "history": [entry(r) for r in self.history]}
+        return {**data, "history": [entry(r) for r in self.history], "spent": self.spent.to_json()}
 
 
 def optimize(
@@ -237,4 +240,4 @@ def _result(ws: Workspace, values: LoopState) -> Result:
         val_before=values["baseline_val"], val_after=values["current_val"],
         test_before=values.get("test_before"), test_after=values.get("test_after"),
         history=read_history(values.get("history")), stop_reason=values.get("stop_reason"),
-        report=values.get("report"))
+        report=values.get("report"), spent=Spent.from_json(values.get("spent") or {}))

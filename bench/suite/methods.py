@@ -99,7 +99,7 @@ class LoopMethod:
         decisions = [{"node": d.node, "changes": {k: [c.old, c.new] for k, c in d.changes.items()},
                       "accepted": d.accepted, "val": [d.val_current, d.val_proposed]} for d in result.decisions]
         details = {"settings": self.settings, "stop_reason": result.stop_reason, "decisions": decisions,
-                   "val_before": result.val_before}
+                   "val_before": result.val_before, "job_tokens": result.spent.tokens_by_source}
         if earlier is not None:  # wall time and tokens then cover the last attempt only; runs cover all
             details["resumed_job"] = earlier
         return Outcome(result.best_knobs, runs, result.val_after, details)

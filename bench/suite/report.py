@@ -11,6 +11,7 @@ from typing import Any
 from bench.suite.cells import ROOT
 from bench.suite.methods import METHODS, WRITES_PROMPTS
 from bench.suite.systems import PROPOSER_MODEL, TASK_MODEL
+from optimas_lg.loop.budget import PROPOSER_TOKENS
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- suite:begin (python -m bench.suite --markdown) -->", "<!-- suite:end -->"
@@ -74,9 +75,19 @@ def system_table(rows: list[dict[str, Any]]) -> list[str]:
 def _tokens(row: dict[str, Any]) -> tuple[int, int]:
     """(system, proposer) token totals of a cell. The server counts by model, so a method that
     writes no prompts has no proposer: its requests to the proposer model (a node switched to
-    it) are the system's."""
+    it) are the system's. A loop cell counts its proposer's tokens itself (``Result.spent``,
+    stored as ``job_tokens`` since 2026-12-03), which tells them from a node's requests to
+    the same model; the server's total stays the cell's total. A resumed cell's server count
+    covers its last attempt only, so its split stays the server's."""
     system, proposer = row["tokens"]["system"]["total"], row["tokens"]["proposer"]["total"]
-    return (system, proposer) if row["method"] in WRITES_PROMPTS else (system + proposer, 0)
+    if row["method"] not in WRITES_PROMPTS:
+        return system + proposer, 0
+    details = row.get("details", {})
+    job_tokens = details.get("job_tokens")
+    if job_tokens is not None and "resumed_job" not in details:  # a resumed job's count spans attempts
+        own = job_tokens.get(PROPOSER_TOKENS, 0)
+        return system + proposer - own, own
+    return system, proposer
 
 
 def markdown(results: list[dict[str, Any]], budget: int) -> str:
@@ -98,8 +109,9 @@ def markdown(results: list[dict[str, Any]], budget: int) -> str:
         "LoRA knobs are left out for every method (no peer tunes weights). Tokens are counted at the model "
         f"server per model: *proposer* is every request to {PROPOSER_MODEL} by a method that writes prompts, "
         "*system* all others (a method that writes no prompts has no proposer, so its requests to that model, "
-        "from a node switched to it, are the system's; for the loop's methods such requests land in *proposer*: "
-        "the server cannot tell them apart). The paired "
+        "from a node switched to it, are the system's; a loop cell counts its proposer's tokens itself and "
+        "its other requests to that model are the system's, except in cells stored before 2026-12-03 and "
+        "resumed cells, where they land in *proposer*: the server cannot tell them apart). The paired "
         "gain is the mean per-example test difference to the unoptimized cell of the same seed; ± is the "
         "standard deviation over seeds. A loop cell killed or failed midway resumes its job from its last step "
         "(marked *resumed*); its system runs count every attempt, its tokens and wall time the last one only.", ""]

@@ -55,6 +55,8 @@ def test_every_token_counts_against_the_budget_and_shows_in_the_report(store):
     proposals = [e.payload for e in queries.job_events(store, result.job_id, "proposal")]
     assert by_source[PROPOSER_TOKENS] == sum(p["cost"]["llm_tokens"] for p in proposals) == 2 * WRITER_TOKENS
     assert by_source[REPLAY_TOKENS] > 0 and spent.llm_tokens == sum(by_source.values())
+    assert (result.spent.system_runs, result.spent.tokens_by_source) == (spent.system_runs, by_source)  # in the API
+    assert result.to_dict()["spent"]["tokens_by_source"] == by_source
     assert Budget(max_llm_tokens=spent.llm_tokens).stop_reason(spent, 0) == \
         f"budget reached: {spent.llm_tokens} LLM tokens (limit {spent.llm_tokens})"  # the limit holds the whole sum
     report = Path(result.report).read_text()

@@ -10,6 +10,7 @@ import pytest
 from bench.suite.__main__ import main
 from bench.suite.cells import Cell, load
 from bench.suite.report import BEGIN, END
+from optimas_lg.loop.budget import PROPOSER_TOKENS, SYSTEM_TOKENS
 from tests.graphs import lookup
 
 BUDGET = 24  # lookup: 8 train / 6 val / 6 test; optuna gets 4 trials of 6 val runs
@@ -156,9 +157,13 @@ def test_a_seed_that_failed_shows_beside_the_seeds_that_ran(out, tmp_path):
     assert "| optuna | 1 of 2 (seed 1: AdapterParseError) |" in doc.read_text()
 
 
-def test_a_method_that_writes_no_prompts_has_no_proposer_tokens():
+def test_proposer_tokens_are_the_prompt_writers_own_not_every_request_to_its_model():
     from bench.suite.report import _tokens
 
     spent = {"system": {"total": 100}, "proposer": {"total": 40}}  # 40 tokens to the proposer model
     assert _tokens({"method": "optuna", "tokens": spent}) == (140, 0)  # a node switched to that model
     assert _tokens({"method": "gepa", "tokens": spent}) == (100, 40)  # its reflection LM
+    own = {"details": {"job_tokens": {PROPOSER_TOKENS: 30, SYSTEM_TOKENS: 100}}}
+    assert _tokens({"method": "optimas", "tokens": spent, **own}) == (110, 30)  # 10 from a node on that model
+    resumed = {"details": {**own["details"], "resumed_job": 3}}
+    assert _tokens({"method": "optimas", "tokens": spent, **resumed}) == (100, 40)  # counts of different attempts
