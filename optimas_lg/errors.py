@@ -13,6 +13,11 @@ class StoreError(OptimasError):
     """The run store cannot be opened, written or read."""
 
 
+class JobRunningError(StoreError):
+    """A job to resume is still running in another process: two processes driving one job
+    would spend its budget twice and interleave its records."""
+
+
 class SchemaVersionError(StoreError):
     """The store was written by an incompatible version of optimas-lg."""
 

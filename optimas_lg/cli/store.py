@@ -65,3 +65,14 @@ def jobs(store: str = StoreOption, limit: int = typer.Option(20, "--limit", help
     for row in rows:
         table.add_row(*(str(row[c] or "") for c in columns))
     console.print(table)
+
+
+@app.command("release")
+@friendly_errors
+def release(job: int = typer.Argument(..., help="The running job's id (`store jobs`)."),
+            store: str = StoreOption) -> None:
+    """Mark interrupted a job still shown `running` whose process ended on another machine
+    (this one can only check its own processes), so `optimize --resume` can take it."""
+    with Store(store) as s:
+        s.release_job(job)
+    console.print(f"job {job} marked interrupted; continue it with optimas-lg optimize --resume {job}", highlight=False)

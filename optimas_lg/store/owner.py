@@ -36,7 +36,7 @@ class Owner:
 
     def gone(self) -> bool:
         """Whether this owner is known to have ended: on this host, and no such process."""
-        if self.host != socket.gethostname() or self.pid == os.getpid():
+        if not self.on_this_host() or self.pid == os.getpid():
             return False
         try:
             os.kill(self.pid, 0)
@@ -45,6 +45,9 @@ class Owner:
         except PermissionError:  # alive, under another user
             return False
         return False
+
+    def on_this_host(self) -> bool:
+        return self.host == socket.gethostname()
 
     def describe(self) -> str:
         return f"process {self.pid} on {self.host}"

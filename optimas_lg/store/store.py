@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, insert, i
 from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from optimas_lg.errors import SchemaVersionError, StoreError
+from optimas_lg.errors import JobRunningError, SchemaVersionError, StoreError
 from optimas_lg.home import default_store_url
 from optimas_lg.store import models as m
 from optimas_lg.store.owner import Owner
@@ -239,14 +239,43 @@ class Store:
 
     def claim_job(self, job_id: int) -> None:
         """Mark a job this process resumes ``running`` again, owned by this process (the
-        error of how it last stopped is dropped: the job goes on)."""
+        error of how it last stopped is dropped: the job goes on). A job still ``running``
+        in another process is refused (``JobRunningError``); the claim is one conditional
+        update, so of two processes resuming one job at once only one gets it."""
         job = self.get(m.Job, job_id)
         if job is None:
             raise StoreError(f"no job {job_id} in store {self.display_url}")
+        me = Owner.current()
         meta = {k: v for k, v in (job.meta or {}).items() if k != "error"}
+        free = m.Job.status != "running" if Owner.of(job.meta) != me else m.Job.id == job_id
         with self.engine.begin() as conn:
-            conn.execute(update(m.Job).where(m.Job.id == job_id).values(
-                status="running", finished_at=None, meta={**meta, "owner": Owner.current().to_json()}))
+            claimed = conn.execute(update(m.Job).where(m.Job.id == job_id, free).values(
+                status="running", finished_at=None, meta={**meta, "owner": me.to_json()})).rowcount > 0
+        if not claimed:
+            owner = Owner.of(self.get(m.Job, job_id).meta)
+            by = owner.describe() if owner else "another process"
+            raise JobRunningError(f"job {job_id} in store {self.display_url} is running in {by}; resume it once "
+                                  "that process has ended (stop it with Ctrl-C or kill: the job is then marked "
+                                  "interrupted; if it ended on another machine, `optimas-lg store release "
+                                  f"{job_id}` marks it)")
+
+    def release_job(self, job_id: int) -> None:
+        """Mark ``interrupted`` a ``running`` job whose process ended where this one cannot
+        see it (on another host: ``close_orphaned_jobs`` checks this host only), so it can be
+        resumed. A job whose owner is alive on this host is refused."""
+        job = self.get(m.Job, job_id)
+        if job is None:
+            raise StoreError(f"no job {job_id} in store {self.display_url}")
+        owner = Owner.of(job.meta)
+        if job.status != "running":
+            raise StoreError(f"job {job_id} in store {self.display_url} is {job.status!r}, not running: "
+                             "nothing to release")
+        if owner is not None and owner.on_this_host() and not owner.gone():
+            raise JobRunningError(f"job {job_id} is running in {owner.describe()}, which is alive; stop that "
+                                  "process instead (the job is then marked interrupted)")
+        by = owner.describe() if owner else "its process"
+        self.finish_job(job_id, "interrupted", {**(job.meta or {}), "error": f"released: {by} had ended"},
+                        only_if="running")
 
     def close_orphaned_jobs(self) -> list[int]:
         """Mark ``interrupted`` every ``running`` job whose owner process is known to be gone

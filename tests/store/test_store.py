@@ -21,7 +21,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from optimas_lg.cli import app
-from optimas_lg.errors import SchemaVersionError, StoreError
+from optimas_lg.errors import JobRunningError, SchemaVersionError, StoreError
 from optimas_lg.store import SCHEMA_VERSION, Store
 from optimas_lg.store import models as m
 
@@ -296,6 +296,40 @@ def test_a_job_whose_process_died_is_closed_as_interrupted_when_the_store_opens(
     resumed = store.get(m.Job, dead)
     assert resumed.status == "running" and "error" not in resumed.meta
     assert resumed.meta["owner"] == {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def test_a_job_running_in_another_live_process_cannot_be_claimed_by_a_second_resume(store):
+    """Two processes resuming one job drove it together: the budget spent twice, its
+    records interleaved, and the second one's interrupt marked the first one's job."""
+    job = store.create_job("optimize")
+    store.claim_job(job)  # this process's own running job: claiming it again changes nothing
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        owner = {"host": socket.gethostname(), "pid": other.pid}
+        with store.engine.begin() as conn:
+            conn.execute(update(m.Job).where(m.Job.id == job).values(meta={"owner": owner}))
+        with pytest.raises(JobRunningError, match=rf"^job {job} in store .* is running in process {other.pid} on "):
+            store.claim_job(job)
+        assert store.get(m.Job, job).meta["owner"] == owner  # untouched
+        other.kill()
+    with Store(store.url):  # opening a store closes the jobs of ended processes
+        pass
+    store.claim_job(job)
+    assert store.get(m.Job, job).meta["owner"]["pid"] == os.getpid()
+
+
+def test_a_job_of_a_process_on_another_machine_is_released_by_hand_then_resumed(store):
+    job = store.create_job("optimize")
+    elsewhere = {"host": "another-machine", "pid": 4242}
+    with store.engine.begin() as conn:
+        conn.execute(update(m.Job).where(m.Job.id == job).values(meta={"owner": elsewhere}))
+    with pytest.raises(JobRunningError, match=rf"`optimas-lg store release {job}` marks it"):
+        store.claim_job(job)  # this machine cannot tell whether that process ended
+    out = CliRunner().invoke(app, ["store", "release", str(job), "--store", store.url]).output
+    assert out.startswith(f"job {job} marked interrupted; continue it with optimas-lg optimize --resume {job}")
+    assert store.get(m.Job, job).meta["error"] == "released: process 4242 on another-machine had ended"
+    store.claim_job(job)
+    out = CliRunner().invoke(app, ["store", "release", str(job), "--store", store.url]).output
+    assert out.startswith(f"error: job {job} is running in process {os.getpid()} on ")  # alive here: refused
 
 
 def test_a_job_its_owner_closed_after_it_was_read_as_orphaned_keeps_its_status(store, monkeypatch):
