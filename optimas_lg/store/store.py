@@ -245,12 +245,12 @@ class Store:
         job = self.get(m.Job, job_id)
         if job is None:
             raise StoreError(f"no job {job_id} in store {self.display_url}")
-        me = Owner.current()
+        owner = Owner.of(job.meta)
         meta = {k: v for k, v in (job.meta or {}).items() if k != "error"}
-        free = m.Job.status != "running" if Owner.of(job.meta) != me else m.Job.id == job_id
+        free = m.Job.id == job_id if owner is not None and owner.is_current() else m.Job.status != "running"
         with self.engine.begin() as conn:
             claimed = conn.execute(update(m.Job).where(m.Job.id == job_id, free).values(
-                status="running", finished_at=None, meta={**meta, "owner": me.to_json()})).rowcount > 0
+                status="running", finished_at=None, meta={**meta, "owner": Owner.current().to_json()})).rowcount > 0
         if not claimed:
             owner = Owner.of(self.get(m.Job, job_id).meta)
             by = owner.describe() if owner else "another process"

@@ -33,9 +33,11 @@ LRF_NUMBERS = ("accuracy", "train_accuracy", "train_loss")  # float noise of a r
 
 
 def _outcome(result: dict) -> dict:
-    """What must not change: knobs, scores, stop reason and every record but the LRF's float metrics."""
+    """What must not change: knobs, scores, stop reason, what was spent but time, and every
+    record but the LRF's float metrics."""
     history = [{k: v for k, v in r.items() if k not in LRF_NUMBERS} for r in result["history"]]
-    return {**{k: v for k, v in result.items() if k != "report"}, "history": history}
+    spent = {k: v for k, v in result["spent"].items() if k != "seconds"}
+    return {**{k: v for k, v in result.items() if k != "report"}, "history": history, "spent": spent}
 
 
 def _store_facts(home: Path) -> dict:

@@ -16,6 +16,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
@@ -280,8 +281,10 @@ def test_a_job_whose_process_died_is_closed_as_interrupted_when_the_store_opens(
     dead = store.create_job("optimize", meta={"spec": {"x": 1}})
     alive = store.create_job("optimize")
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as sleeper:
-        for job, pid in ((dead, _ended_pid()), (alive, sleeper.pid)):
-            meta = {**store.get(m.Job, job).meta, "owner": {"host": socket.gethostname(), "pid": pid}}
+        reused = store.create_job("optimize")  # its owner's id now belongs to a later process
+        for job, pid, started in ((dead, _ended_pid(), None), (alive, sleeper.pid, None), (reused, sleeper.pid, 1.0)):
+            owner = {"host": socket.gethostname(), "pid": pid, "started": started}
+            meta = {**store.get(m.Job, job).meta, "owner": owner}
             with store.engine.begin() as conn:
                 conn.execute(update(m.Job).where(m.Job.id == job).values(meta=meta))
         mine = store.create_job("optimize")  # owned by this process
@@ -291,11 +294,13 @@ def test_a_job_whose_process_died_is_closed_as_interrupted_when_the_store_opens(
             assert closed.meta["error"].endswith("ended without closing the job (killed, or the machine stopped)")
             assert closed.meta["spec"] == {"x": 1}  # nothing else of the job is lost
             assert reopened.get(m.Job, alive).status == reopened.get(m.Job, mine).status == "running"
+            assert reopened.get(m.Job, reused).status == "interrupted"
         sleeper.kill()
     store.claim_job(dead)  # resumed: running again, owned by this process, the old error dropped
     resumed = store.get(m.Job, dead)
     assert resumed.status == "running" and "error" not in resumed.meta
-    assert resumed.meta["owner"] == {"host": socket.gethostname(), "pid": os.getpid()}
+    assert resumed.meta["owner"] == {"host": socket.gethostname(), "pid": os.getpid(),
+                                     "started": psutil.Process().create_time()}
 
 
 def test_a_job_running_in_another_live_process_cannot_be_claimed_by_a_second_resume(store):
