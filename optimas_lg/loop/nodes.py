@@ -116,6 +116,7 @@ def baseline(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         if ws.testset else None
     return {"iteration": 0, "initial_config_id": config_id, "current_config_id": config_id, "current_knobs": knobs,
             "current_val": val.mean, "current_val_scores": val.scores, "baseline_val": val.mean,
+            "baseline_error": val.first_error and error_line(val.first_error),
             "test_before": test_before, "rounds_without_gain": 0, "lrf_path": None}
 
 
@@ -124,12 +125,12 @@ def collect(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     call, each of which a round must be able to run its node on again."""
     ws = runtime.context.job(state)
     summary = ws.run(ws.trainset, state["current_knobs"], state["current_config_id"], purpose="collect")
+    first = next((error_line(r.error) for r in summary.results if r.error), None)
     if summary.n_failed == summary.n_runs:
-        first = next(r.error for r in summary.results if r.error)
         raise OptimasError(f"job {ws.job_id}: all {summary.n_runs} training runs failed; the first error: "
-                           f"{error_line(first or '?')}")
+                           f"{first or '?'}")
     ws.check_replayable()
-    return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean))]}
+    return {"history": [entry(Collected(summary.n_runs, summary.n_failed, summary.mean, first))]}
 
 
 def pairs(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:

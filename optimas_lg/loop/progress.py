@@ -41,11 +41,14 @@ def step_line(node: str, state: LoopState) -> str | None:
         scores = state.get("current_val_scores") or []
         failed = sum(s is None for s in scores)
         if failed:
-            msg += f"  ({failed} of {len(scores)} val runs failed, each scored 0)"
+            first = state.get("baseline_error")
+            msg += f"  ({failed} of {len(scores)} val runs failed, each scored 0; the first: {first})"
     elif node == "collect":
         c = entries(history, Collected)[-1]
         mean = "-" if c.mean is None else f"{c.mean:.3f}"
-        msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}" + (" over those that ran" if c.failed else "")
+        msg = f"collect   {c.runs} runs ({c.failed} failed), mean {mean}"
+        if c.failed:
+            msg += f" over those that ran; the first failure: {c.first_error}"
     elif node == "pairs":
         found = entries(history, PairsCollected)
         msg = f"pairs     per node {found[-1].pairs}" if found else "pairs     none (this ranking uses no LRF)"

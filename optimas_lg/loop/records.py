@@ -239,6 +239,7 @@ class Collected(Record):
     runs: int
     failed: int
     mean: float | None
+    first_error: str | None = None  # the first failed run's error line
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class LoopState(TypedDict, total=False):
     current_val: float
     current_val_scores: list[float | None]
     baseline_val: float
+    baseline_error: str | None  # the first failed baseline val run's error line, if any failed
     test_before: float | None
     test_after: float | None
     lrf_path: str | None

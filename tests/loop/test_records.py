@@ -126,13 +126,17 @@ def test_a_node_proposal_groups_changed_knobs_by_the_search_that_chose_them():
     assert NodeProposal("retrieve", [], changes, {}, None, None).change_units() == [("top_k",), ("hops",), ("prompt",)]
 
 
-def test_the_baseline_and_collect_lines_say_how_many_runs_failed_and_how_they_count():
-    baseline = step_line("baseline", {"baseline_val": 0.5, "current_val_scores": [1.0, None, 0.5, None], "spent": {}})
-    assert baseline is not None and baseline.startswith("baseline  val 0.500  (2 of 4 val runs failed, each scored 0)")
+def test_the_baseline_and_collect_lines_say_how_many_runs_failed_how_they_count_and_the_first_error():
+    error = "KeyError: 'score_table' (in node 'rank')"
+    baseline = step_line("baseline", {"baseline_val": 0.5, "current_val_scores": [1.0, None, 0.5, None], "spent": {},
+                                      "baseline_error": error})
+    assert baseline is not None and baseline.startswith(
+        f"baseline  val 0.500  (2 of 4 val runs failed, each scored 0; the first: {error})")
     clean = step_line("baseline", {"baseline_val": 0.5, "current_val_scores": [1.0, 0.0], "spent": {}})
     assert clean is not None and clean.startswith("baseline  val 0.500  [runs 0")
-    collect = step_line("collect", {"history": [entry(Collected(14, 5, 0.833))], "spent": {}})
-    assert collect is not None and collect.startswith("collect   14 runs (5 failed), mean 0.833 over those that ran")
+    collect = step_line("collect", {"history": [entry(Collected(14, 5, 0.833, error))], "spent": {}})
+    assert collect is not None and collect.startswith(
+        f"collect   14 runs (5 failed), mean 0.833 over those that ran; the first failure: {error}")
 
 
 def test_no_pick_line_when_the_budget_stops_the_job_before_a_round():
