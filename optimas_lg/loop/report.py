@@ -135,8 +135,11 @@ def outcome(history: JobHistory) -> Outcome:
     initial = baseline.config_id if baseline else None
     best = next((d.config_id for d in reversed(accepted) if d.config_id), initial)
     test = history.evaluation("test", "baseline")
+    job = history.job
+    error = (job.meta or {}).get("error")
+    why = f"{job.status}: {error}" if error else f"not finished (the job is {job.status!r}, no final event)"
     return Outcome(baseline.mean if baseline else None, val_after, test.mean if test else None, None,
-                   initial, best, "not finished (no final event)", partial=True)
+                   initial, best, why, partial=True)
 
 
 def missing_parts(history: JobHistory) -> list[str]:
@@ -145,9 +148,10 @@ def missing_parts(history: JobHistory) -> list[str]:
     if history.job.kind != "optimize":
         notes.append(f"job {history.job.id} is a {history.job.kind!r} job, not an optimize job.")
     if history.final is None:
-        notes.append(f"no final event: the job is {history.job.status!r} (still running, stopped or "
-                     "killed); before/after figures are the best known so far and there is no final "
-                     "test score.")
+        state = {"running": "still running", "interrupted": f"interrupted (resume it: optimize --resume "
+                 f"{history.job.id})", "failed": "failed (its error is the stop reason)"}
+        notes.append(f"no final event: the job is {state.get(history.job.status, repr(history.job.status))}; "
+                     "before/after figures are the best known so far and there is no final test score.")
     if history.evaluation("val", "baseline") is None:
         notes.append("no baseline validation evaluation.")
     if history.unreadable:

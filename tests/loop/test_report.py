@@ -94,9 +94,13 @@ def test_a_round_that_kept_the_current_values_is_not_counted_or_shown_as_validat
 def test_partial_job_says_what_is_missing(store, tmp_path):
     job = _job(store, finished=False)
     md = write_report(store, job, tmp_path).read_text()
-    assert "no final event" in md and "'running'" in md
+    assert "no final event: the job is still running" in md and "not finished (the job is 'running'" in md
     assert "0.400 → 0.550 (+0.150) (so far)" in md
     assert f"```text\n{NEW_PROMPT}\n```" in md  # best config so far is still diffed
+    error = "job 1: every val run (proposal, config 3) failed; the first error: KeyError: 'score_table'"
+    store.finish_job(job, "failed", {"error": error})
+    md = write_report(store, job, tmp_path).read_text()
+    assert f"failed: {error}" in md and "the job is failed (its error is the stop reason)" in md
 
 
 def test_job_with_no_events_still_reports(store, tmp_path):
