@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,10 @@ def load_target(spec: str) -> Any:
             sys.modules[name] = module
             try:
                 loader_spec.loader.exec_module(module)
-            except Exception:
+            except Exception as exc:
                 del sys.modules[name]
-                raise
+                raise TargetError(f"target {spec!r}: importing {path} raised {_where(exc)}"
+                                  f"{_package_hint(exc, path)}") from exc
     else:
         try:
             module = importlib.import_module(module_part)
@@ -50,3 +52,20 @@ def load_target(spec: str) -> Any:
         except AttributeError as exc:
             raise TargetError(f"target {spec!r}: {module_part} has no attribute {attr!r}") from exc
     return obj
+
+
+def _where(exc: BaseException) -> str:
+    """``Type: message (at file:line)``, the line the error was raised from."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _package_hint(exc: BaseException, path: Path) -> str:
+    """For a package the file imports that sits in a folder above it: run from that folder."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return ""
+    top = exc.name.split(".")[0]
+    home = next((p for p in path.parents if (p / top).is_dir()), None)
+    return "" if home is None else (f"; {top!r} is a package in {home}: run from that folder "
+                                    f"(or add it to PYTHONPATH)")

@@ -167,6 +167,19 @@ def test_load_targets_factories_and_compiled_graphs():
         System.load(workflow)
 
 
+def test_a_target_file_whose_import_fails_is_one_line_naming_the_line_and_the_folder_to_run_from(tmp_path):
+    agent = tmp_path / "agents" / "agent.py"
+    agent.parent.mkdir()
+    agent.write_text("import os\nfrom nowhere_to_be_found import x\n")
+    with pytest.raises(TargetError, match=rf"^target '{agent}:builder': importing {agent} raised ModuleNotFoundError: "
+                                          rf"No module named 'nowhere_to_be_found' \(at {agent}:2\)$"):
+        System.load(f"{agent}:builder")  # no folder to suggest
+    agent.write_text("from helpers.text import x\n")
+    (tmp_path / "helpers").mkdir()
+    with pytest.raises(TargetError, match=rf"'helpers' is a package in {tmp_path}: run from that folder"):
+        System.load(f"{agent}:builder")
+
+
 def _one_node(name: str, node, context_schema: type) -> StateGraph:
     """A graph of the single node ``name`` (a function or a compiled subgraph)."""
     g = StateGraph(shapes.Counter, context_schema=context_schema)
