@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from optimas_lg.errors import StoreError
+
 HOME_ENV = "OPTIMAS_LG_HOME"
 STORE_ENV = "OPTIMAS_LG_STORE"
 
@@ -24,15 +26,20 @@ def home_path() -> Path:
 
 def storage_dir() -> Path:
     """The storage home, created on first use."""
-    path = home_path()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(home_path())
 
 
 def subdir(name: str) -> Path:
     """A named folder under the storage home (``adapters``, ``lrf``, ``models``...)."""
-    path = storage_dir() / name
-    path.mkdir(parents=True, exist_ok=True)
+    return _folder(storage_dir() / name)
+
+
+def _folder(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the storage folder {path} ({exc.strerror}); set {HOME_ENV} to a "
+                         "writable folder") from exc
     return path
 
 

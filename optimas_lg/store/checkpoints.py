@@ -58,7 +58,11 @@ def _sqlite(store: Store) -> Iterator[BaseCheckpointSaver]:
     conn = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
     try:
         saver = SqliteSaver(conn)
-        saver.setup()
+        try:
+            saver.setup()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the checkpoints of store {store.display_url!r}: {path}: {exc} (the jobs' "
+                             "other records are in the store; without this file no job of it can resume)") from exc
         yield saver
     finally:
         conn.close()

@@ -352,3 +352,19 @@ def test_a_job_its_owner_closed_after_it_was_read_as_orphaned_keeps_its_status(s
     monkeypatch.setattr(Owner, "gone", finished_then_gone)
     assert store.close_orphaned_jobs() == []
     assert store.get(m.Job, job_id).status == "done"
+
+
+def test_a_storage_home_that_cannot_be_made_or_a_corrupt_checkpoints_file_is_one_store_error(tmp_path, monkeypatch):
+    from optimas_lg.home import storage_dir
+    from optimas_lg.store.checkpoints import checkpointer
+
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    monkeypatch.setenv("OPTIMAS_LG_HOME", str(taken))
+    with pytest.raises(StoreError, match=rf"^cannot create the storage folder {taken} \(File exists\); set "):
+        storage_dir()
+    (tmp_path / "optimas.db.checkpoints.db").write_text("garbage")
+    with Store(f"sqlite:///{tmp_path / 'optimas.db'}") as store, pytest.raises(
+            StoreError, match=r"optimas.db.checkpoints.db: file is not a database \(the jobs' other records"):
+        with checkpointer(store):
+            pass
