@@ -6,7 +6,9 @@ validation examples (each score averaged over the repeats), accept when
 
     mean(d) >= min_gain   and   mean(d) > z * stderr(d)
 
-``stderr(d) = std(d, ddof=1) / sqrt(n)``. The defaults (``min_gain=0.01``, ``z=1.0``)
+``stderr(d) = std(d, ddof=1) / sqrt(n)``; ``>= min_gain`` allows float rounding
+(``ROUNDING``: a mean difference of 0.01 on paper can come out as 0.00999... in floats).
+The defaults (``min_gain=0.01``, ``z=1.0``)
 reject changes inside one standard error of the paired difference, which is what a
 strict ``>`` on a handful of examples (the paper code's rule) lets through. A change
 that breaks runs never passes as progress: a proposal that fails on an example the
@@ -41,6 +43,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+ROUNDING = 1e-9
+"""How far below ``min_gain`` a gain may fall by float arithmetic alone and still meet it."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def paired_gate(current: Sequence[float | None], proposed: Sequence[float | None
         accepted, reason = False, f"only {n} validation examples (< {config.min_examples})"
     elif broken:
         accepted, reason = False, f"fails on {broken} of {n} validation examples the current config ran"
-    elif mean < config.min_gain:
+    elif mean < config.min_gain - ROUNDING:
         accepted, reason = False, f"gain {_apart(mean, config.min_gain)} below min_gain {config.min_gain}"
     elif mean <= config.z * stderr:
         accepted, reason = False, f"gain {mean:+.4f} within noise ({config.z} x stderr {stderr:.4f})"

@@ -157,6 +157,13 @@ def test_the_look_needs_min_examples_in_its_share():
         GateConfig(futility_at=1.0)
 
 
+def test_a_gain_of_min_gain_on_paper_meets_it_whatever_float_rounding_does():
+    current = [0.84, 0.76, 0.42, 0.26, 0.51, 0.4, 0.78, 0.3, 0.48, 0.58]
+    proposed = [*current[:3], 0.36, *current[4:]]  # one example up by 0.1: a mean gain of 0.01, 0.00999... in floats
+    decision = paired_gate(current, proposed, GateConfig(min_gain=0.01, z=0.0))
+    assert decision.mean_diff < 0.01 and decision.accepted, decision.reason
+
+
 def test_a_gain_just_below_min_gain_never_reads_as_min_gain():
     decision = paired_gate([0.0] * 10, [0.0998] + [0.0] * 9, GateConfig(min_gain=0.01))
     assert not decision.accepted and decision.reason == "gain +0.00998 below min_gain 0.01", decision.reason
