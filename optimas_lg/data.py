@@ -231,6 +231,19 @@ def check_metric(metric: Any, name: str | None = None) -> None:
                           "other parameter a default") from None
 
 
+def _label_hint(exc: Exception, example: Example) -> str:
+    """For a ``KeyError`` the data's labels may explain: the field is an input of the
+    example, not a label, or the example has no labels at all."""
+    field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if not isinstance(field, str) or field in example.labels:
+        return ""
+    if field in example.inputs:
+        return (f" ({field!r} is an input of the example, not a label; its labels are {sorted(example.labels)}: "
+                "add it to --labels / labels=[...])")
+    no_labels = " (the example has no labels: name the data's label fields in --labels / labels=[...])"
+    return "" if example.labels else no_labels
+
+
 def _awaited(result: Awaitable[Any]) -> Any:
     """The value of an async metric's awaitable, from a thread with or without a running loop."""
     async def wait() -> Any:
@@ -259,7 +272,8 @@ def evaluate_metric(metric: Metric, example: Example, output: Any) -> Score:
         if inspect.isawaitable(result):
             result = _awaited(result)
     except Exception as exc:
-        raise MetricError(f"metric {name} raised on example {example.key!r}: {type(exc).__name__}: {exc}") from exc
+        raise MetricError(f"metric {name} raised on example {example.key!r}: {type(exc).__name__}: {exc}"
+                          f"{_label_hint(exc, example)}") from exc
     feedback = None
     if isinstance(result, Mapping):
         if "score" not in result:

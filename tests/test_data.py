@@ -77,6 +77,21 @@ def test_a_metric_may_return_any_real_number_or_be_async():
         evaluate_metric(lambda e, o: "0.5", example, None)
 
 
+def test_a_metric_reading_a_field_that_is_not_a_label_says_how_to_make_it_one():
+    from optimas_lg.data import Example, evaluate_metric
+
+    def metric(example, output):
+        return float(output["answer"] == example.labels["answer"])
+
+    with pytest.raises(MetricError, match=r"KeyError: 'answer' \('answer' is an input of the example, not a label; "
+                                          r"its labels are \[\]: add it to --labels"):
+        evaluate_metric(metric, Example("e", {"question": "q", "answer": "a"}, {}), {"answer": "a"})
+    with pytest.raises(MetricError, match=r"KeyError: 'answer' \(the example has no labels: name the data's label"):
+        evaluate_metric(metric, Example("e", {"question": "q"}, {}), {"answer": "a"})
+    with pytest.raises(MetricError, match=r"KeyError: 'answer'$"):  # the output's key: nothing to say about labels
+        evaluate_metric(metric, Example("e", {"question": "q"}, {"answer": "a"}), {})
+
+
 def test_a_metric_that_cannot_take_example_and_output_is_refused_before_any_run():
     from optimas_lg.data import check_metric
 
