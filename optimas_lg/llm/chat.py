@@ -25,8 +25,11 @@ def chat_model(name: str, temperature: float = 0.0, max_tokens: int | None = 256
     a local HF folder path, or ``"openai/<model>"`` (hosted; needs ``OPENAI_API_KEY``).
 
     Extra keyword arguments go to ``ChatOpenAI``. The model is an ``ExploringChatOpenAI``:
-    inside ``sampling(temperature, seed)`` its requests sample with per-call seeds.
+    inside ``sampling(temperature, seed)`` its requests sample with per-call seeds. It asks
+    for token usage when it streams too (``stream_usage``): a graph run on a LangGraph
+    Server streams its models' calls, and without usage their tokens went uncounted.
     """
+    kw.setdefault("stream_usage", True)
     if name.startswith("openai/"):
         if not (kw.get("api_key") or os.environ.get("OPENAI_API_KEY")):
             raise ModelServerError(f"{name!r} is a hosted OpenAI model: set OPENAI_API_KEY (or pass api_key=...)")

@@ -63,6 +63,7 @@ def test_hosted_and_responses_models_honour_the_override(monkeypatch):
     with sampling(1.0, 3):
         payload = hosted._get_request_payload("hi")
     assert (payload["model"], payload["temperature"], payload["seed"]) == ("gpt-4o-mini", 1.0, 3)
+    assert hosted.stream_usage  # a streamed call (a graph on a LangGraph Server) reports its tokens too
     responses = _model(use_responses_api=True)
     with sampling(0.6, 3):
         payload = responses._get_request_payload("hi")

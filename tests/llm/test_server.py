@@ -105,6 +105,10 @@ def test_chatopenai_sync_async_and_stream_agree(server):
     assert sync.usage_metadata["output_tokens"] > 0
     assert asyncio.run(llm.ainvoke(QUESTIONS[0])).content == sync.content
     assert "".join(chunk.content for chunk in llm.stream(QUESTIONS[0])) == sync.content
+    streamed = None
+    for chunk in llm.bind(stream_usage=True).stream(QUESTIONS[0]):  # what chat_model asks for
+        streamed = chunk if streamed is None else streamed + chunk
+    assert streamed.usage_metadata == sync.usage_metadata
 
 
 COLOR = {"type": "object", "properties": {"color": {"type": "string", "enum": ["red", "green", "blue"]}},
