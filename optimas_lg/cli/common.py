@@ -15,6 +15,7 @@ from rich.markup import escape
 from optimas_lg.errors import KnobError, OptimasError, ServerError
 from optimas_lg.execution.server import Server
 from optimas_lg.home import default_store_url
+from optimas_lg.store.store import DATABASE_DOWN, database_down
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped
@@ -62,8 +63,12 @@ def friendly_errors(func: F) -> F:
         except OptimasError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
+        except DATABASE_DOWN as exc:
+            err_console.print(f"[bold red]error:[/] {escape(database_down(exc))}", highlight=False)
+            raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
+
 
 
 def knob_values(text: str | None) -> dict[str, Any]:

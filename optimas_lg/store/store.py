@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, make_url, select, update
-from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DatabaseError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optimas_lg.errors import JobRunningError, SchemaVersionError, StoreError
@@ -24,6 +25,20 @@ from optimas_lg.store.writer import BatchWriter
 
 _INSERT_ORDER = [m.Job, m.ConfigVersion, m.Run, m.NodeCall, m.LLMCall,
                  m.PreferencePairRow, m.LRFCheckpoint, m.OptimizerEvent]
+
+
+DATABASE_DOWN = (OperationalError, psycopg.OperationalError, sqlite3.OperationalError)
+"""Errors of a store's database server or file that failed mid-command (stopped, restarted, locked)."""
+
+
+def database_down(exc: BaseException) -> str:
+    """One line for a store database that stopped answering (a PostgreSQL server stopped or
+    restarted, a SQLite file gone): what was recorded before is kept, and the job resumes."""
+    cause = getattr(exc, "orig", None) or exc
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return (f"the store's database failed: {type(cause).__name__}: {first} (what was recorded before "
+            "is kept; once it works again, `optimas-lg store jobs` lists the job and `optimas-lg optimize "
+            "--resume JOB` continues it)")
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,26 @@ def test_error_line_of_a_pydantic_state_names_the_field_and_the_problem():
     assert line.startswith("pydantic_core._pydantic_core.ValidationError: 1 validation error for State: x: "
                            "Input should be a valid integer"), line
     assert line.endswith("(in node 'answer')")
+
+
+def test_a_store_database_that_fails_mid_command_is_one_line_saying_what_is_kept(capsys):
+    import psycopg
+    import pytest
+    import typer
+    from sqlalchemy.exc import OperationalError
+
+    from optimas_lg.cli.common import friendly_errors
+
+    @friendly_errors
+    def command() -> None:  # what the store raised when its PostgreSQL server was stopped mid-job
+        refused = psycopg.OperationalError('connection failed: connection to server at "127.0.0.1", port 54329 '
+                                           "failed: Connection refused\n\tIs the server running on that host?")
+        raise OperationalError("SELECT 1", {}, refused)
+
+    with pytest.raises(typer.Exit):
+        command()
+    err = capsys.readouterr().err
+    assert err.startswith("error: the store's database failed: OperationalError: connection failed: connection to "
+                          'server at "127.0.0.1", port 54329 failed: Connection refused (what was recorded before is '
+                          "kept; once it works again")
+    assert err.count("\n") == 1 and "Is the server running" not in err
