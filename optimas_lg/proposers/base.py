@@ -59,6 +59,7 @@ class Proposer(ABC):
         evaluator.cost.seconds = time.perf_counter() - start
         if ctx.charge_tokens is not None:
             ctx.charge_tokens(evaluator.cost.llm_tokens)
+        unscored = ctx.without_lrf and "objective" not in found.details  # ranked by an LRF that does not exist
         proposal = Proposal(
             node=ctx.node,
             knob=knob.name,
@@ -66,8 +67,8 @@ class Proposer(ABC):
             previous=previous,
             value=found.value,
             values={**ctx.current, knob.name: found.value},
-            current_score=evaluator.mean(previous),
-            proposed_score=evaluator.mean(found.value),
+            current_score=None if unscored else evaluator.mean(previous),
+            proposed_score=None if unscored else evaluator.mean(found.value),
             cost=evaluator.cost,
             candidates=evaluator.table(),
             details={**found.details, "inputs": len(evaluator.inputs), "failures": evaluator.failures()},

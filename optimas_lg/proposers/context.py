@@ -156,14 +156,16 @@ class Proposal:
     previous: Any
     value: Any
     values: dict[str, Any]
-    current_score: float
-    proposed_score: float
+    current_score: float | None  # None: no LRF scored the candidates (nothing to show but ties)
+    proposed_score: float | None
     cost: Cost
     candidates: list[tuple[Any, float]]
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def estimated_gain(self) -> float:
+    def estimated_gain(self) -> float | None:
+        if self.proposed_score is None or self.current_score is None:
+            return None
         return self.proposed_score - self.current_score
 
     @property

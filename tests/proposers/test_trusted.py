@@ -67,6 +67,8 @@ def test_a_head_that_saw_no_pair_is_said_to_be_no_lrf_and_is_not_overruled():
     assert proposal.details["trust_decision"] == ("no LRF (no pairs for this node): top 3 checked on the train "
                                                   "metric")
     assert LRFTrust.from_json(proposal.details["trust"]) == LRFTrust.untrained("n")
+    assert proposal.current_score is proposal.proposed_score is proposal.estimated_gain is None  # no LRF scores
+    assert propose(context(UNTRUSTED)[0]).current_score == LRF_ORDER["a"]  # an LRF, however weak, scored them
 
 
 def test_the_current_value_stands_when_no_checked_candidate_beats_it():
