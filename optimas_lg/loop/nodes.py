@@ -333,7 +333,8 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     """Improve the picked node's knobs, each group with the proposer that serves it (cheap
     kinds first, each group starting from the values the previous ones chose; by default
     one joint search over the node's numeric and choice knobs). A knob the node does not
-    read under the values in force (a code path an earlier change turned off) is skipped.
+    read under the values in force (a code path an earlier change turned off) is skipped,
+    and so is one whose proposer trains on the LRF (LoRA) when the node has none.
     The system round (``*``) searches the reached nodes' choice and numeric knobs together
     on the global metric."""
     ws = runtime.context.job(state)
@@ -349,6 +350,10 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     else:
         ctx = _proposal_context(ws, node, state)
         for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
+            if proposer.trains_on_lrf and ctx.without_lrf:
+                skipped.update({k.name: "no LRF: its training rewards with the node's LRF, and it has none"
+                                for k in knobs})
+                continue
             read = ws.knobs_read(node, ctx.inputs, ctx.current)
             dead = [k.name for k in knobs if read is not None and k.name not in read]
             skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})

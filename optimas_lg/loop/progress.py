@@ -91,7 +91,11 @@ def step_line(node: str, state: LoopState) -> str | None:
         score_name = "train metric" if p.objective == "global" else "LRF"
         scores = ("" if p.current_score is None or p.proposed_score is None
                   else f": {score_name} {p.current_score:.3f} → {p.proposed_score:.3f}")
-        skipped = f" (skipped, dead: {', '.join(p.skipped)})" if p.skipped else ""
+        why: dict[str, list[str]] = {}
+        for knob, reason in p.skipped.items():
+            why.setdefault(reason.split(":")[0], []).append(knob)
+        groups = "; ".join(f"{reason}: {', '.join(knobs)}" for reason, knobs in why.items())
+        skipped = f" (skipped, {groups})" if why else ""
         trust = f"  ({p.trust})" if p.trust else ""
         msg = f"[{it}] {p.node}.{p.label}{scores}" + ("" if p.changes else " (no change)") + skipped + trust
     elif node == "validate":

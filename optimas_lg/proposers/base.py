@@ -35,6 +35,9 @@ class Proposer(ABC):
 
     kinds: ClassVar[tuple[KnobKind, ...]]
     config_class: ClassVar[type[EvalConfig]] = EvalConfig
+    trains_on_lrf: ClassVar[bool] = False
+    """Whether ``search`` learns from the LRF's scores (as GRPO's reward): with no LRF it
+    would learn from ties, so the loop does not run it."""
 
     def __init__(self, config: EvalConfig | None = None) -> None:
         self.config = config or self.config_class()

@@ -98,6 +98,7 @@ class LoRAProposer(Proposer):
 
     kinds: ClassVar[tuple[KnobKind, ...]] = ("lora",)
     config_class: ClassVar[type[EvalConfig]] = LoRAConfig
+    trains_on_lrf: ClassVar[bool] = True
     config: LoRAConfig
 
     def search(self, ctx: ProposalContext, knob: KnobSpec, evaluator: CandidateEvaluator) -> Search:
@@ -126,7 +127,7 @@ class LoRAProposer(Proposer):
         import torch
         from datasets import Dataset
         from peft import LoraConfig, PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
 
         from optimas_lg.llm.adapters import adapter_path, save_adapter_path
@@ -168,6 +169,7 @@ class LoRAProposer(Proposer):
             )
             trainer = GRPOTrainer(model=model, reward_funcs=lrf_reward, args=args, train_dataset=dataset,
                                   processing_class=tokenizer, peft_config=peft_config)
+            trainer.remove_callback(PrinterCallback)  # a dict per step on stdout; the log history keeps them
             trainer.train()
         history = [h for h in trainer.state.log_history if "reward" in h]
         tokens = int(history[-1].get("num_tokens", 0)) if history else 0

@@ -14,7 +14,8 @@ import optimas_lg
 from optimas_lg.loop.config import OptimizeConfig
 from optimas_lg.loop.nodes import judged_changes, rejected_changes
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
-from optimas_lg.loop.records import Change, Decision, GateStep, entry
+from optimas_lg.loop.progress import step_line
+from optimas_lg.loop.records import Change, Decision, GateStep, NodeProposal, entry
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
 from optimas_lg.store import queries
@@ -28,6 +29,29 @@ class DeadPrompt(PromptProposer):
         if ctx.current["intent_source"] == "keywords":
             pytest.fail("a prompt the node no longer reads was searched")
         return Search(ctx.current[knob.name], {"rule": "keep"})
+
+
+class TrainsOnTheLRF(PromptProposer):
+    """A proposer that learns from the LRF's scores (as LoRA's GRPO does): with no LRF it
+    would learn from ties."""
+
+    trains_on_lrf = True
+
+    def search(self, ctx, knob, evaluator) -> Search:
+        pytest.fail("a proposer that trains on the LRF ran for a node without one")
+
+
+def test_a_proposer_that_trains_on_the_lrf_is_not_run_for_a_node_without_one(store):
+    examples = orders.examples(24)
+    rounds: list[dict[str, Any]] = []
+    optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
+                        settings={"gate": {"min_examples": 5}, "kinds": ["prompt"]},  # 12 examples: no pairs
+                        proposers={"prompt": TrainsOnTheLRF}, max_iterations=1,
+                        progress=lambda step, state: rounds.append(state) if step == "propose" else None)
+    [state] = rounds
+    assert NodeProposal.from_json(state["proposal"]).skipped == {
+        "triage_prompt": "no LRF: its training rewards with the node's LRF, and it has none"}
+    assert "(no change) (skipped, no LRF: triage_prompt)" in (step_line("propose", state) or "")
 
 
 def test_what_the_gate_judged_is_every_rejected_change_and_every_value_an_accepted_one_replaced():
