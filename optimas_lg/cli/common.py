@@ -70,7 +70,6 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-
 def knob_values(text: str | None) -> dict[str, Any]:
     """Knob values from a JSON object given inline or as a file path (``--config``)."""
     return json_object(text, "--config", "knob values")
