@@ -351,7 +351,7 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         ctx = _proposal_context(ws, node, state)
         for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
             if proposer.trains_on_lrf and ctx.without_lrf:
-                skipped.update({k.name: "no LRF: its training rewards with the node's LRF, and it has none"
+                skipped.update({k.name: "no LRF: it trains on the node's LRF scores, and the node has none"
                                 for k in knobs})
                 continue
             read = ws.knobs_read(node, ctx.inputs, ctx.current)

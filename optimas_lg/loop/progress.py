@@ -42,7 +42,8 @@ def step_line(node: str, state: LoopState) -> str | None:
         failed = sum(s is None for s in scores)
         if failed:
             first = state.get("baseline_error")
-            msg += f"  ({failed} of {len(scores)} val runs failed, each scored 0; the first: {first})"
+            which = f"; the first: {first}" if first else ""
+            msg += f"  ({failed} of {len(scores)} val runs failed, each scored 0{which})"
     elif node == "collect":
         c = entries(history, Collected)[-1]
         mean = "-" if c.mean is None else f"{c.mean:.3f}"

@@ -50,7 +50,7 @@ def test_a_proposer_that_trains_on_the_lrf_is_not_run_for_a_node_without_one(sto
                         progress=lambda step, state: rounds.append(state) if step == "propose" else None)
     [state] = rounds
     assert NodeProposal.from_json(state["proposal"]).skipped == {
-        "triage_prompt": "no LRF: its training rewards with the node's LRF, and it has none"}
+        "triage_prompt": "no LRF: it trains on the node's LRF scores, and the node has none"}
     assert "(no change) (skipped, no LRF: triage_prompt)" in (step_line("propose", state) or "")
 
 
