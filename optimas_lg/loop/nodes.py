@@ -334,7 +334,10 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
     kinds first, each group starting from the values the previous ones chose; by default
     one joint search over the node's numeric and choice knobs). A knob the node does not
     read under the values in force (a code path an earlier change turned off) is skipped,
-    and so is one whose proposer trains on the LRF (LoRA) when the node has none.
+    and so is one whose proposer trains on the LRF (LoRA) when the node has none. A knob
+    that only a change proposed earlier in the round turns off is searched under the
+    values in force: the gate, which validates each search's change apart, may reject
+    that change and keep this one.
     The system round (``*``) searches the reached nodes' choice and numeric knobs together
     on the global metric."""
     ws = runtime.context.job(state)
@@ -349,15 +352,25 @@ def propose(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         proposals += system_proposer.propose_all(ctx, system_knobs)
     else:
         ctx = _proposal_context(ws, node, state)
+        in_force = dict(ctx.current)
+        read_in_force = ws.knobs_read(node, ctx.inputs, in_force)
         for proposer, knobs in proposer_groups(ctx.knobs, ws.proposers):
             if proposer.trains_on_lrf and ctx.without_lrf:
                 skipped.update({k.name: "no LRF: it trains on the node's LRF scores, and the node has none"
                                 for k in knobs})
                 continue
-            read = ws.knobs_read(node, ctx.inputs, ctx.current)
-            dead = [k.name for k in knobs if read is not None and k.name not in read]
-            skipped.update({k: "dead: the node does not read it under the values in force" for k in dead})
-            proposals += proposer.propose_all(ctx, [k for k in knobs if k.name not in dead])
+            read = read_in_force if ctx.current == in_force else ws.knobs_read(node, ctx.inputs, ctx.current)
+            live = [k for k in knobs if read is None or k.name in read]
+            # read under the values in force, not under a change proposed earlier in this round,
+            # which the gate may yet reject: searched under the values in force
+            switched_off = [k for k in knobs if k not in live and (read_in_force is None or k.name in read_in_force)]
+            skipped.update({k.name: "dead: the node does not read it under the values in force"
+                            for k in knobs if k not in live and k not in switched_off})
+            proposals += proposer.propose_all(ctx, live)
+            if switched_off:
+                tentative, ctx.current = ctx.current, dict(in_force)
+                proposals += proposer.propose_all(ctx, switched_off)
+                ctx.current = {**tentative, **{k.name: ctx.current[k.name] for k in switched_off}}
     objective, first, last = round_scores(proposals, ctx)
     trust = list(dict.fromkeys(d for p in proposals if (d := p.details.get("trust_decision"))))
     record = NodeProposal(node, [k.name for k in ctx.knobs if k.name not in skipped],

@@ -1,6 +1,7 @@
 """Search that uses what it knows (issue 13, item 3): the loop on the order-support agent
 searches the lookup subgraph's two interacting knobs jointly on the global metric (its
-runs are cheap), skips the triage prompt once keywords make it dead, and never proposes
+runs are cheap), skips the triage prompt once keywords make it dead (searching it under
+the values in force in the round that first proposes keywords), and never proposes
 a change the gate rejected under the same LRF and data."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from optimas_lg.loop.nodes import judged_changes, rejected_changes
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
 from optimas_lg.loop.progress import step_line
 from optimas_lg.loop.records import Change, Decision, GateStep, NodeProposal, entry
+from optimas_lg.loop.report import load_history
 from optimas_lg.proposers import PromptProposer, Proposal, Search
 from optimas_lg.store import models as m
 from optimas_lg.store import queries
@@ -54,6 +56,31 @@ def test_a_proposer_that_trains_on_the_lrf_is_not_run_for_a_node_without_one(sto
     assert "(no change) (skipped, no LRF: triage_prompt)" in (step_line("propose", state) or "")
 
 
+class SeesIntents(PromptProposer):
+    """Keeps the prompt, noting the intent source in force each time it is searched."""
+
+    seen: list[str] = []
+
+    def search(self, ctx, knob, evaluator) -> Search:
+        SeesIntents.seen.append(ctx.current["intent_source"])
+        return Search(ctx.current[knob.name], {"rule": "keep"})
+
+
+def test_a_knob_only_a_tentative_change_turns_off_is_searched_under_the_values_in_force(store):
+    """The triage round's choice search proposes keywords, under which the prompt is not read;
+    the gate may yet reject keywords, so the prompt is searched under llm, not skipped."""
+    examples = orders.examples(24)
+    SeesIntents.seen = []
+    rounds: list[dict[str, Any]] = []
+    optimas_lg.optimize(orders.graph, examples[:12], orders.resolved, valset=examples[12:], store=store,
+                        settings={"gate": {"min_examples": 5}, "kinds": ["choice", "prompt"], "system_round": False},
+                        proposers={"prompt": SeesIntents}, max_iterations=3, patience=None,
+                        progress=lambda step, state: rounds.append(state) if step == "propose" else None)
+    triage = [NodeProposal.from_json(r["proposal"]) for r in rounds if r["proposal"]["node"] == "triage"]
+    assert triage[0].changes["intent_source"].new == "keywords" and "triage_prompt" not in triage[0].skipped
+    assert SeesIntents.seen == ["llm"]  # and once keywords were kept, dead: never searched under them
+
+
 def test_what_the_gate_judged_is_every_rejected_change_and_every_value_an_accepted_one_replaced():
     kept = Decision("n", {"a": Change(1, 2)}, 10, True, 0.5, 0.7, 0.2, 0.1, "r", "w")
     state = {"history": [entry(kept)], "rejected": [{"lrf": "old", "changes": {"b": "y"}}]}
@@ -89,8 +116,13 @@ def test_the_loop_finds_the_joint_lookup_knobs_and_skips_dead_ones(store):
     assert lookup and all(p.kind == "joint" and p.details["objective"] == "global" for p in lookup)
     assert all(p.details["why"].startswith("system runs cheap: tokens/run") for p in lookup)
     triage = [p for p in proposals if p.node == "triage"]
-    assert any(p.value == "keywords" for p in triage)  # so DeadPrompt saw keywords in force, then was skipped
-    assert not [p for p in proposals if p.knob == "triage_prompt"]
+    assert any(p.value == "keywords" for p in triage)
+    # the prompt was searched only under llm intents (DeadPrompt fails under keywords): in the round
+    # that proposed keywords, under the values in force; once keywords were kept, never again
+    kept_at = min(d.iteration for d in load_history(store, result.job_id).decisions
+                  if d.record.accepted and "intent_source" in d.record.changes)
+    prompt_rounds = [e.iteration for e in events if e.payload["knob"] == "triage_prompt"]
+    assert max(prompt_rounds, default=0) <= kept_at, (prompt_rounds, kept_at)
 
 
 def test_a_pass_visits_every_reached_node_before_any_node_again():
