@@ -120,7 +120,7 @@ def optimize(
                           server=server)
     ws.check_gate_can_decide()
     ws.bind(job.id if job is not None else
-            store.create_job("optimize", ws.system.name, _job_meta(chosen, proposers, server)))
+            store.create_job("optimize", _target_label(target, ws.system), _job_meta(chosen, proposers, server)))
     return _drive(ws, job is not None, progress)
 
 
@@ -190,6 +190,20 @@ def _job_meta(config: OptimizeConfig, proposers: Mapping[str, ProposerArg] | Non
 def _qualname(proposer: ProposerArg) -> str:
     cls = proposer if isinstance(proposer, type) else type(proposer)
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _target_label(target: Any, system: System) -> str:
+    """What ``store jobs`` shows as the target of a job started from Python: a factory's
+    ``module:name``, else the graph's name and first nodes (every unnamed graph is
+    "LangGraph", so the nodes tell one agent's jobs from another's)."""
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "__qualname__", None)
+    if callable(target) and name and "<" not in name:  # not a lambda or a local function
+        return f"{target.__module__}:{name}"
+    nodes = list(system.graph.nodes)
+    shown = ", ".join(nodes[:4]) + (f" +{len(nodes) - 4}" if len(nodes) > 4 else "")
+    return f"{system.name} ({shown})"
 
 
 def _resumable(store: Store, job_id: int) -> m.Job:

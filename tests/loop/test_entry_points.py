@@ -193,3 +193,20 @@ def test_dicts_instead_of_examples_are_refused_with_the_way_to_build_examples(st
         optimize(lookup.builder, rows, lookup.metric, store=store)
     with pytest.raises(DataError, match=r"^valset\[0\] is a str"):
         optimize(lookup.builder, lookup.examples()[:12], lookup.metric, valset=["a question"], store=store)
+
+
+def lookup_agent():
+    """A factory, as a user's module may export one."""
+    return lookup.builder
+
+
+def test_a_job_started_from_python_names_its_target_in_store_jobs(store):
+    """Every unnamed graph is "LangGraph": jobs of different agents were alike in ``store jobs``."""
+    from optimas_lg.store import queries
+
+    examples = lookup.examples()
+    for target in (lookup.builder, TARGET, lookup_agent, lambda: lookup.builder):
+        optimize(target, examples[:10], lookup.metric, valset=examples[10:16], store=store,
+                 settings={"gate": {"min_examples": 4}, "kinds": ["choice"]}, max_iterations=1, progress=False)
+    assert [j.target for j in reversed(queries.recent_jobs(store, 4))] == [
+        "LangGraph (retrieve, answer)", TARGET, f"{__name__}:lookup_agent", "LangGraph (retrieve, answer)"]
