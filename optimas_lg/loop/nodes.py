@@ -385,7 +385,7 @@ def round_scores(proposals: list[Proposal], ctx: ProposalContext) -> tuple[str |
     objective; all ``None`` when they did not, or when "LRF" scores come from no LRF at all
     (an untrained head or ``ranking="global"``: ties that say nothing)."""
     objectives = {p.details.get("objective", "lrf") for p in proposals}
-    if len(objectives) != 1 or (ctx.without_lrf and objectives == {"lrf"}):
+    if len(objectives) != 1 or any(ctx.lrf_ties(p.details) for p in proposals):
         return None, None, None
     return objectives.pop(), proposals[0].current_score, proposals[-1].proposed_score
 

@@ -62,7 +62,7 @@ class Proposer(ABC):
         evaluator.cost.seconds = time.perf_counter() - start
         if ctx.charge_tokens is not None:
             ctx.charge_tokens(evaluator.cost.llm_tokens)
-        unscored = ctx.without_lrf and "objective" not in found.details  # ranked by an LRF that does not exist
+        unscored = ctx.lrf_ties(found.details)
         proposal = Proposal(
             node=ctx.node,
             knob=knob.name,

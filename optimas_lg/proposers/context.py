@@ -8,7 +8,7 @@ runs the whole graph (the loop validates proposals on the global metric afterwar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -108,6 +108,11 @@ class ProposalContext:
         """No trained LRF scored the candidates: ``ranking="global"``, or a node no pair was
         collected for (``LRFTrust.untrained``), whose "LRF scores" are ties that say nothing."""
         return self.global_only or (self.trust is not None and not self.trust.trained)
+
+    def lrf_ties(self, details: Mapping[str, Any]) -> bool:
+        """Whether a search with these ``details`` ranked by "LRF scores" no LRF made: ties
+        that say nothing (a search scored by another objective names it in ``objective``)."""
+        return self.without_lrf and details.get("objective", "lrf") == "lrf"
 
     def system_runs_left(self) -> int | None:
         """System runs the job's budget still allows (``None``: no limit, or none known)."""
