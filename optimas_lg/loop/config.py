@@ -147,7 +147,9 @@ class OptimizeConfig:
 
     ``system_round`` makes the first round search the choice and numeric knobs of every
     reached node together on that global metric, behind the same gate, before the nodes'
-    own rounds (``optimas_lg.loop.system_round``); off, every round improves one node.
+    own rounds (``optimas_lg.loop.system_round``); off, every round improves one node. Its
+    search may spend ``system_round_share`` of the runs left once its validation is paid,
+    or an equal share with the rounds after it when that is more (``loop.budget``).
 
     ``pairs_plan_accuracy`` is the held-out ranking accuracy the pairs are planned for
     (``optimas_lg.loop.pair_plan``): a node gets pairs only when its share of the runs can
@@ -175,6 +177,7 @@ class OptimizeConfig:
     cheap_runs: CheapRuns = field(default_factory=CheapRuns)
     global_examples: int = 8
     system_round: bool = True
+    system_round_share: float = 0.5
     pairs_plan_accuracy: float | None = 0.78
     concurrency: int = 8
     seed: int = 0
@@ -225,6 +228,8 @@ class OptimizeConfig:
             raise SettingsError(f"unknown knob kinds {unknown} in kinds; knob kinds: {list(KINDS)}")
         if not 0 < self.pairs_share <= 1:
             raise SettingsError(f"pairs_share must be in (0, 1], got {self.pairs_share}")
+        if not 0 < self.system_round_share <= 1:
+            raise SettingsError(f"system_round_share must be in (0, 1], got {self.system_round_share}")
         if self.pairs_plan_accuracy is not None and not 0.5 < self.pairs_plan_accuracy <= 1:
             raise SettingsError(f"pairs_plan_accuracy must be in (0.5, 1] or null, got {self.pairs_plan_accuracy}")
         if self.node_order not in NODE_ORDERS:

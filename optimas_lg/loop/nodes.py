@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from optimas_lg.data import Example
 from optimas_lg.errors import OptimasError, error_line
 from optimas_lg.graph.knobs import KnobSpec
-from optimas_lg.loop.budget import Spent, round_share
+from optimas_lg.loop.budget import Spent, round_share, system_round_share
 from optimas_lg.loop.gate import check_score, paired_gate, validate_knobwise
 from optimas_lg.loop.pair_plan import PairPlan, plan_pairs
 from optimas_lg.loop.passes import next_node, searched_before_a_change, unvisited_in_pass
@@ -220,7 +220,7 @@ def _starts_with_system_round(ws: Workspace, state: LoopState, reached: list[str
     """Whether the first round is the system round: it is on, some knob of the ``reached``
     nodes qualifies, and the round's share pays for two trials (``loop.system_round``)."""
     return (ws.config.system_round and system_search(_knobs_of(ws, reached), ws.proposers) is not None
-            and affords_system_round(_round_runs(ws, state, iteration), _global_runs(ws)))
+            and affords_system_round(_round_runs(ws, state, iteration, system=True), _global_runs(ws)))
 
 
 def _knobs_of(ws: Workspace, nodes: list[str]) -> list[KnobSpec]:
@@ -281,15 +281,15 @@ def _system_context(ws: Workspace, state: LoopState, knobs: list[KnobSpec]) -> P
         raise OptimasError("the system round scores assignments on the global metric only")
 
     return ProposalContext(node=ALL_NODES, knobs=knobs, inputs=[], score=no_node, run_node=no_node,
-                           **_round_context(ws, state))
+                           **_round_context(ws, state, system=True))
 
 
-def _round_context(ws: Workspace, state: LoopState) -> dict[str, Any]:
+def _round_context(ws: Workspace, state: LoopState, system: bool = False) -> dict[str, Any]:
     """The ``ProposalContext`` fields of the round rather than of a node: the values in force,
     the global check and the runs it may spend, what the gate already judged."""
     global_check, global_runs = _global_check(ws, state)
     return dict(current=dict(state["current_knobs"]), charge_tokens=ws.charge_proposer, global_check=global_check,
-                global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"]),
+                global_runs=global_runs, runs_left=lambda: _round_runs(ws, state, state["iteration"], system),
                 store=ws.store, job_id=ws.job_id, iteration=state["iteration"], seed=ws.config.seed,
                 run_cost=ws.run_cost(), rejected=_rejected(state), judged=judged_changes(state))
 
@@ -469,14 +469,17 @@ def _breaks_limits(ws: Workspace, val: Evaluation | None) -> str | None:
     return ws.config.objective.violation(val.cost_per_run, val.seconds_per_run or 0.0)
 
 
-def _round_runs(ws: Workspace, state: LoopState, round_: int) -> int | None:
+def _round_runs(ws: Workspace, state: LoopState, round_: int, system: bool = False) -> int | None:
     """What round ``round_`` may spend besides its validation (its proposers, or the LRF
     update before it): ``round_share`` of the runs left over the rounds still to come, one
-    per reached node at most (``None``: no limit on system runs)."""
+    per reached node at most, or for the ``system`` round ``system_round_share`` (``None``:
+    no limit on system runs)."""
     remaining = ws.remaining_runs()
     if remaining is None:
         return None
     rounds = min(len(ws.reached_nodes(state["current_config_id"])), ws.config.budget.max_iterations - round_ + 1)
+    if system:
+        return system_round_share(remaining, ws.validation_runs(), rounds, ws.config.system_round_share)
     return round_share(remaining, ws.validation_runs(), rounds)
 
 

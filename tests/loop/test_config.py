@@ -26,6 +26,7 @@ BAD = [
     ({"proposers": {"choice": {"strateg": "x"}}}, r"unknown proposers.choice setting\(s\) \['strateg'\]"),
     ({"proposers": {"numeric": {}}}, "no knob kind 'numeric'"),
     ({"pairs_plan_accuracy": 0.5}, r"pairs_plan_accuracy must be in \(0.5, 1\] or null, got 0.5"),
+    ({"system_round_share": 0}, r"system_round_share must be in \(0, 1\], got 0"),
     (["budget"], "must be an object"),
 ]
 
