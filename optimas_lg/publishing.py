@@ -54,10 +54,7 @@ class _BestConfig:
 
 
 def _best_config(store: Store, job_id: int) -> _BestConfig:
-    job = store.get(m.Job, job_id)
-    if job is None:
-        raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
-                         "`optimas-lg store jobs` lists its jobs.")
+    job = store.job(job_id)
     if job.kind != "optimize":
         raise PublishError(f"job {job_id} in store {store.display_url!r} is a {job.kind!r} job, not an optimize "
                            "job: only an optimize job has a best config to publish")

@@ -21,9 +21,7 @@ app = typer.Typer(help="Train and evaluate local reward functions (LRFs).", no_a
 
 
 def _job(store: Store, job_id: int) -> m.Job:
-    job = store.get(m.Job, job_id)
-    if job is None:
-        raise OptimasError(f"no job {job_id} in store {store.display_url}")
+    job = store.job(job_id)
     if "spec" not in job.meta:
         raise OptimasError(f"job {job_id} was started from Python objects: it names no graph to build an LRF for")
     return job

@@ -83,10 +83,7 @@ _READERS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
 
 def load_history(store: Store, job_id: int) -> JobHistory:
     """Read a job and its events; raises ``StoreError`` when the job does not exist."""
-    job = store.get(m.Job, job_id)
-    if job is None:
-        raise StoreError(f"no job {job_id} in store {store.display_url!r}; "
-                         "`optimas-lg store jobs` lists its jobs.")
+    job = store.job(job_id)
     if job.kind != "optimize":
         raise StoreError(f"job {job_id} is a {job.kind!r} job; reports are of optimize jobs "
                          "(`optimas-lg store jobs` lists them)")

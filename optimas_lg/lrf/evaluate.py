@@ -17,7 +17,6 @@ from optimas_lg.lrf.collect import stored_pairs
 from optimas_lg.lrf.model import ScoreRequest
 from optimas_lg.lrf.pairs import PreferencePair, canonical_json
 from optimas_lg.store import Store, queries
-from optimas_lg.store import models as m
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -144,7 +143,7 @@ def judge_accuracy(
         messages: list[Any] = chat_model.batch(prompts, config={"max_concurrency": max_concurrency})
     except Exception as exc:  # any provider error: the baseline cannot be measured
         raise LRFError(f"the judge model failed: {exc}") from exc
-    replies = [str(m.text) for m in messages]
+    replies = [str(message.text) for message in messages]
     choices = [parse_choice(r) for r in replies]
     unparsed: dict[str, int] = {}
     for pair, choice in zip(pairs, choices):
@@ -181,9 +180,7 @@ def evaluate_checkpoint(store: Store, job_id: int, checkpoint_id: int | None = N
     """LRF (and optional judge) ranking accuracy on the pairs of the examples the checkpoint
     held out when it was trained (``checkpoint_id`` defaults to the job's latest), as a
     JSON-ready dict and a text table."""
-    job = store.get(m.Job, job_id)
-    if job is None:
-        raise LRFError(f"no job {job_id} in store {store.display_url}")
+    job = store.job(job_id)
     rows = queries.lrf_checkpoints(store, job_id)
     if checkpoint_id is not None:
         rows = [r for r in rows if r.id == checkpoint_id]

@@ -257,7 +257,7 @@ class Store:
         error of how it last stopped is dropped: the job goes on). A job still ``running``
         in another process is refused (``JobRunningError``); the claim is one conditional
         update, so of two processes resuming one job at once only one gets it."""
-        job = self._job(job_id)
+        job = self.job(job_id)
         owner = Owner.of(job.meta)
         meta = {k: v for k, v in (job.meta or {}).items() if k != "error"}
         free = m.Job.id == job_id if owner is not None and owner.is_current() else m.Job.status != "running"
@@ -276,7 +276,7 @@ class Store:
         """Mark ``interrupted`` a ``running`` job whose process ended where this one cannot
         see it (on another host: ``close_orphaned_jobs`` checks this host only), so it can be
         resumed. A job whose owner is alive on this host is refused."""
-        job = self._job(job_id)
+        job = self.job(job_id)
         owner = Owner.of(job.meta)
         if job.status != "running":
             raise StoreError(f"job {job_id} in store {self.display_url} is {job.status!r}, not running: "
@@ -288,10 +288,11 @@ class Store:
         self.finish_job(job_id, "interrupted", {**(job.meta or {}), "error": f"released: {by} had ended"},
                         only_if="running")
 
-    def _job(self, job_id: int) -> m.Job:
+    def job(self, job_id: int) -> m.Job:
+        """Job ``job_id``; raises ``StoreError`` naming the store when it has no such job."""
         job = self.get(m.Job, job_id)
         if job is None:
-            raise StoreError(f"no job {job_id} in store {self.display_url}")
+            raise StoreError(f"no job {job_id} in store {self.display_url}; `optimas-lg store jobs` lists its jobs")
         return job
 
     def close_orphaned_jobs(self) -> list[int]:
