@@ -160,11 +160,13 @@ class JointProposer(Proposer):
                         trust_decision = drawn_instead(ctx, trust_decision, drawn[1])
         cost.seconds = time.perf_counter() - start
         value = found.value
+        unscored = ctx.lrf_ties({"objective": objective})
         proposal = Proposal(
             node=ctx.node, knob=", ".join(previous), kind="joint" if len(knobs) > 1 else knobs[0].kind,
             previous=previous if len(knobs) > 1 else previous[knobs[0].name],
             value=value if len(knobs) > 1 else value[knobs[0].name],
-            values={**ctx.current, **value}, current_score=scored.mean(previous), proposed_score=scored.mean(value),
+            values={**ctx.current, **value}, current_score=None if unscored else scored.mean(previous),
+            proposed_score=None if unscored else scored.mean(value),
             cost=cost, candidates=scored.table(),
             details={**found.details, **inputs, "objective": objective, "why": why,
                      "run_cost": ctx.run_cost.to_json() if ctx.run_cost else None,

@@ -10,7 +10,7 @@ import pytest
 
 from optimas_lg.graph.knobs import Choice, KnobSpec
 from optimas_lg.lrf.trust import LRFTrust
-from optimas_lg.proposers import ChoiceConfig, ChoiceProposer, ProposalContext
+from optimas_lg.proposers import ChoiceConfig, ChoiceProposer, JointConfig, JointProposer, ProposalContext
 
 LEVEL = KnobSpec("level", Choice(["a", "b", "c", "d", "e"], node="n"), "a")
 LRF_ORDER = {"a": 0.0, "b": 3.0, "c": 2.0, "d": 4.0, "e": 1.0}  # the LRF prefers d, then b, c
@@ -69,6 +69,17 @@ def test_a_head_that_saw_no_pair_is_said_to_be_no_lrf_and_is_not_overruled():
     assert LRFTrust.from_json(proposal.details["trust"]) == LRFTrust.untrained("n")
     assert proposal.current_score is proposal.proposed_score is proposal.estimated_gain is None  # no LRF scores
     assert propose(context(UNTRUSTED)[0]).current_score == LRF_ORDER["a"]  # an LRF, however weak, scored them
+
+
+def test_a_joint_search_ranked_by_no_lrf_records_no_lrf_scores():
+    def joint(trust: LRFTrust):
+        ctx, _ = context(trust, left=12)  # one check affordable: the LRF objective stands
+        [proposal] = JointProposer(JointConfig(objective="lrf", n_trials=5)).propose_all(ctx, [LEVEL])
+        return proposal
+
+    assert joint(LRFTrust.untrained("n")).current_score is None
+    assert joint(LRFTrust.untrained("n")).proposed_score is None
+    assert joint(UNTRUSTED).current_score == LRF_ORDER["a"]
 
 
 def test_the_current_value_stands_when_no_checked_candidate_beats_it():
